@@ -1,0 +1,88 @@
+"""Every error as ``application/problem+json`` (RFC 9457), mapped in one place.
+
+Domain errors from ``vault.errors`` carry a stable ``code``; the problem
+``type`` is ``urn:civicvault:problem:<code>``. Plain HTTP errors use
+``about:blank`` with the status phrase as the title. Unexpected exceptions are
+logged with a traceback on the server and answered with a bare 500 that says
+nothing about the cause.
+"""
+
+import logging
+from http import HTTPStatus
+
+from flask import Flask, Response, json
+from sqlalchemy.exc import IntegrityError, OperationalError
+from werkzeug.exceptions import HTTPException
+
+from vault import errors
+
+log = logging.getLogger("civicvault.api")
+
+PROBLEM_JSON = "application/problem+json"
+
+STATUS_BY_ERROR: dict[type[errors.VaultError], int] = {
+    errors.InvalidInput: 400,
+    errors.Unauthenticated: 401,
+    errors.Forbidden: 403,
+    errors.ConsentDenied: 403,
+    errors.NotFound: 404,
+    errors.Conflict: 409,
+    errors.RecordUnreadable: 500,
+    errors.ConfigError: 500,
+}
+
+
+def problem(status: int, *, detail: str, type_: str = "about:blank", title: str | None = None, **extra) -> Response:
+    body = {"type": type_, "title": title or HTTPStatus(status).phrase, "status": status, "detail": detail, **extra}
+    response = Response(json.dumps(body), status=status, mimetype=PROBLEM_JSON)
+    if status == 401:
+        response.headers["WWW-Authenticate"] = 'Bearer realm="civicvault"'
+    return response
+
+
+def _vault_error(exc: errors.VaultError) -> Response:
+    status = next((s for cls, s in STATUS_BY_ERROR.items() if isinstance(exc, cls)), 400)
+    extra = {"reason": exc.reason} if isinstance(exc, errors.ConsentDenied) else {}
+    if status >= 500:
+        log.error("%s: %s", type(exc).__name__, exc.detail)
+    return problem(status, detail=exc.detail, type_=f"urn:civicvault:problem:{exc.code}", **extra)
+
+
+def _http_error(exc: HTTPException) -> Response:
+    status = exc.code or 500
+    data = getattr(exc, "data", None) or {}
+    messages = data.get("messages")
+    if messages is not None:
+        # webargs/marshmallow validation: say which fields, as a field -> messages map.
+        detail = "The request is malformed or has invalid, missing or unknown fields."
+        if messages == {"json": ["Invalid JSON body."]}:
+            detail = "The request body is not valid JSON."
+        response = problem(status, detail=detail, errors=messages)
+    else:
+        response = problem(status, detail=exc.description or HTTPStatus(status).description)
+    if status == 405 and exc.get_response().headers.get("Allow"):
+        response.headers["Allow"] = exc.get_response().headers["Allow"]
+    return response
+
+
+def _integrity_error(exc: IntegrityError) -> Response:
+    log.warning("integrity error answered as 409: %s", type(exc.orig).__name__)
+    return problem(409, detail="The request conflicts with a concurrent change; retry it.", type_="urn:civicvault:problem:conflict")
+
+
+def _database_down(exc: OperationalError) -> Response:
+    log.error("database error: %s", exc.orig)
+    return problem(503, detail="The database is unavailable; retry later.")
+
+
+def _unexpected(exc: Exception) -> Response:
+    log.exception("unhandled error")
+    return problem(500, detail="The server failed to complete the request.")
+
+
+def register(app: Flask) -> None:
+    app.register_error_handler(errors.VaultError, _vault_error)
+    app.register_error_handler(HTTPException, _http_error)
+    app.register_error_handler(IntegrityError, _integrity_error)
+    app.register_error_handler(OperationalError, _database_down)
+    app.register_error_handler(Exception, _unexpected)

@@ -1,0 +1,52 @@
+"""Strict request parsing for every endpoint.
+
+webargs' Flask parser is close to what we want; we tighten it so that:
+
+* validation errors are 400 (the contract), not webargs' default 422;
+* unknown fields are refused in every location, query strings included;
+* a body that is not ``application/json`` gets 415 instead of being ignored;
+* JSON that nests deeper than the interpreter can parse, or that uses the
+  non-standard ``NaN``/``Infinity`` constants, is "invalid JSON" (400), never a
+  ``RecursionError`` and a 500.
+"""
+
+import json
+
+import flask_smorest
+import marshmallow as ma
+from flask import Request
+from webargs import core
+from webargs.flaskparser import FlaskParser, is_json_request
+from werkzeug.exceptions import UnsupportedMediaType
+
+
+def _reject_constant(name: str):
+    raise ValueError(f"{name} is not valid JSON")
+
+
+class StrictParser(FlaskParser):
+    DEFAULT_VALIDATION_STATUS = 400
+    DEFAULT_UNKNOWN_BY_LOCATION = {location: ma.RAISE for location in FlaskParser.DEFAULT_UNKNOWN_BY_LOCATION}
+
+    def _raw_load_json(self, req: Request):
+        data = req.get_data(cache=True)  # raises 413 past MAX_CONTENT_LENGTH
+        if not data:
+            return core.missing
+        if not is_json_request(req):
+            raise UnsupportedMediaType("Send the request body as application/json.")
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise json.JSONDecodeError("body is not UTF-8", "<body>", exc.start) from None
+        try:
+            return json.loads(text, parse_constant=_reject_constant)
+        except RecursionError:
+            raise json.JSONDecodeError("nested too deeply", "<body>", 0) from None
+        except json.JSONDecodeError:
+            raise
+        except ValueError as exc:
+            raise json.JSONDecodeError(str(exc), "<body>", 0) from None
+
+
+class Blueprint(flask_smorest.Blueprint):
+    ARGUMENTS_PARSER = StrictParser()

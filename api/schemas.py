@@ -1,0 +1,80 @@
+"""Marshmallow schemas: the shapes of requests and responses.
+
+Every input schema refuses unknown fields (``RAISE``). Times are RFC 3339 UTC.
+"""
+
+import marshmallow as ma
+from marshmallow import fields, validate
+
+from vault.clock import rfc3339
+from vault.content import MAX_TITLE_LENGTH
+from vault.vocabulary import CATEGORIES, PURPOSES, ROLES
+
+
+class Strict(ma.Schema):
+    class Meta:
+        unknown = ma.RAISE
+
+
+class Timestamp(fields.Field):
+    """Output-only RFC 3339 UTC timestamp, e.g. ``2026-11-25T09:30:00.000Z``."""
+
+    def _serialize(self, value, attr, obj, **kwargs):
+        return None if value is None else rfc3339(value)
+
+
+class PrincipalOut(ma.Schema):
+    id = fields.String(required=True)
+    role = fields.String(required=True, metadata={"enum": list(ROLES)})
+    name = fields.String(required=True)
+    created_at = Timestamp(required=True)
+
+
+class RecordCreateIn(Strict):
+    category = fields.String(required=True, validate=validate.OneOf(CATEGORIES))
+    content = fields.Dict(required=True, metadata={"description": "A JSON object, sealed at rest."})
+    title = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=MAX_TITLE_LENGTH))
+
+
+class RecordUpdateIn(Strict):
+    content = fields.Dict(required=True)
+    title = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=MAX_TITLE_LENGTH))
+    expected_version = fields.Integer(
+        load_default=None,
+        allow_none=True,
+        strict=True,
+        validate=validate.Range(min=1),
+        metadata={"description": "Refuse with 409 unless the record is still at this version."},
+    )
+
+
+class RecordListQuery(Strict):
+    category = fields.String(load_default=None, validate=validate.OneOf(CATEGORIES))
+
+
+class RecordReadQuery(Strict):
+    purpose = fields.String(load_default=None, validate=validate.OneOf(PURPOSES))
+    version = fields.Integer(load_default=None, validate=validate.Range(min=1, max=2**31 - 1))
+
+
+class RecordMetaOut(ma.Schema):
+    id = fields.String(required=True)
+    subject_id = fields.String(required=True)
+    category = fields.String(required=True)
+    version = fields.Integer(required=True)
+    title = fields.String(allow_none=True)
+    created_at = Timestamp(required=True)
+    updated_at = Timestamp(required=True)
+
+
+class RecordListOut(ma.Schema):
+    items = fields.List(fields.Nested(RecordMetaOut), required=True)
+    total = fields.Integer(required=True)
+
+
+class RecordOut(RecordMetaOut):
+    content = fields.Dict(required=True)
+
+
+class HealthOut(ma.Schema):
+    status = fields.String(required=True)

@@ -1,0 +1,43 @@
+"""Associated data that binds an envelope to what it belongs to.
+
+An envelope opened with associated data other than the data it was sealed
+with fails, so a ciphertext copied onto another record, subject, version,
+category or field does not open. The encoding is unambiguous: a label naming
+the kind of binding, then each field as a 4-byte big-endian length and its
+UTF-8 bytes (see docs/envelope-format.md).
+"""
+
+import struct
+
+_PREFIX = b"civicvault/"
+
+
+def _encode(label: str, *fields: str) -> bytes:
+    parts = [_frame(_PREFIX + label.encode("ascii"))]
+    parts.extend(_frame(field.encode("utf-8")) for field in fields)
+    return b"".join(parts)
+
+
+def _frame(data: bytes) -> bytes:
+    return struct.pack(">I", len(data)) + data
+
+
+def record_aad(*, record_id: str, subject_id: str, version: int, category: str, part: str) -> bytes:
+    """Bind a record version's ``part`` (``content`` or ``title``)."""
+    if part not in ("content", "title"):
+        raise ValueError(f"unknown record part {part!r}")
+    if version < 1:
+        raise ValueError("record versions start at 1")
+    return _encode("record/v1", record_id, subject_id, str(version), category, part)
+
+
+def subject_key_aad(*, subject_id: str, version: int) -> bytes:
+    """Bind a wrapped subject key to its subject and key version."""
+    if version < 1:
+        raise ValueError("subject key versions start at 1")
+    return _encode("subject-key/v1", subject_id, str(version))
+
+
+def principal_name_aad(*, principal_id: str) -> bytes:
+    """Bind a principal's sealed display name to the principal."""
+    return _encode("principal-name/v1", principal_id)

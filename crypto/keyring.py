@@ -1,0 +1,87 @@
+"""Versioned master keys and key wrapping.
+
+The key hierarchy is master key -> subject key -> record data. A ``Keyring``
+holds every known master key version: it seals with the newest and opens with
+whichever version an envelope names, so rotating the master key only re-wraps
+subject keys. Subject keys are wrapped as envelopes whose associated data binds
+them to their subject and version.
+"""
+
+import os
+from collections.abc import Mapping
+
+from crypto import envelope
+from crypto._aesgcm import KEY_SIZE
+from crypto.aad import subject_key_aad
+from crypto.errors import InvalidEnvelope, KeyringError
+
+
+def new_key() -> bytes:
+    """A fresh random 256-bit key."""
+    return os.urandom(KEY_SIZE)
+
+
+class Keyring:
+    """Immutable map of key version (1, 2, ...) to 32-byte key."""
+
+    __slots__ = ("_keys",)
+
+    def __init__(self, keys: Mapping[int, bytes]) -> None:
+        if not keys:
+            raise KeyringError("a keyring needs at least one key")
+        checked: dict[int, bytes] = {}
+        for version, key in keys.items():
+            if not isinstance(version, int) or not 1 <= version <= envelope.MAX_KEY_ID:
+                raise KeyringError(f"key version must be an integer from 1 to 2^32-1, not {version!r}")
+            if not isinstance(key, bytes) or len(key) != KEY_SIZE:
+                raise KeyringError(f"key version {version} is not 32 bytes")
+            checked[version] = key
+        self._keys = dict(sorted(checked.items()))
+
+    @property
+    def current_version(self) -> int:
+        return max(self._keys)
+
+    @property
+    def versions(self) -> tuple[int, ...]:
+        return tuple(self._keys)
+
+    def key(self, version: int) -> bytes:
+        try:
+            return self._keys[version]
+        except KeyError:
+            raise KeyringError(f"no key with version {version}") from None
+
+    def rotated(self, key: bytes | None = None) -> "Keyring":
+        """A new keyring with one more version, the new current key."""
+        keys = dict(self._keys)
+        keys[self.current_version + 1] = new_key() if key is None else key
+        return Keyring(keys)
+
+    def seal(self, plaintext: bytes, *, aad: bytes) -> bytes:
+        version = self.current_version
+        return envelope.seal(self._keys[version], plaintext, key_id=version, aad=aad)
+
+    def unseal(self, sealed: bytes, *, aad: bytes) -> bytes:
+        key = self._keys.get(envelope.envelope_key_id(sealed))
+        if key is None:
+            raise InvalidEnvelope()
+        return envelope.unseal(key, sealed, aad=aad)
+
+    def __repr__(self) -> str:  # never print key material
+        return f"Keyring(versions={list(self._keys)})"
+
+
+def wrap_key(keyring: Keyring, key: bytes, *, subject_id: str, version: int) -> bytes:
+    """Seal a subject key under the keyring's current master key."""
+    if len(key) != KEY_SIZE:
+        raise KeyringError("only 32-byte keys are wrapped")
+    return keyring.seal(key, aad=subject_key_aad(subject_id=subject_id, version=version))
+
+
+def unwrap_key(keyring: Keyring, wrapped: bytes, *, subject_id: str, version: int) -> bytes:
+    """Open a wrapped subject key; ``InvalidEnvelope`` on any failure."""
+    key = keyring.unseal(wrapped, aad=subject_key_aad(subject_id=subject_id, version=version))
+    if len(key) != KEY_SIZE:
+        raise InvalidEnvelope()
+    return key

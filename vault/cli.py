@@ -1,0 +1,203 @@
+"""The ``civicvault`` command line.
+
+Every command takes ``--home DIR``; user mistakes end with one sentence on
+stderr and a non-zero exit, never a traceback.
+"""
+
+import json
+import os
+import sys
+from pathlib import Path
+
+import click
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
+
+from vault import demo, principals
+from vault.clock import rfc3339, utcnow
+from vault.config import Settings
+from vault.errors import VaultError
+from vault.runtime import Vault, init_home
+from vault.vocabulary import ROLES
+
+DEMO_TOKENS_FILE = "demo-tokens.json"
+
+
+class VaultGroup(click.Group):
+    """Turns expected failures into one clear sentence and exit status 1."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except VaultError as exc:
+            raise click.ClickException(exc.detail) from None
+        except OperationalError as exc:
+            raise click.ClickException(f"The database failed: {str(exc.orig).strip().splitlines()[0]}") from None
+        except SQLAlchemyError as exc:
+            raise click.ClickException(f"The database refused the operation ({type(exc).__name__}).") from None
+
+
+def _home_option(func):
+    return click.option(
+        "--home",
+        type=click.Path(file_okay=False, path_type=Path),
+        default=None,
+        expose_value=True,
+        help="Data home (default: $CIVICVAULT_HOME or ./civicvault-data).",
+    )(func)
+
+
+def _settings(ctx: click.Context, home: Path | None) -> Settings:
+    return Settings.from_env(home or ctx.find_root().params.get("home"))
+
+
+@click.group(cls=VaultGroup)
+@_home_option
+@click.version_option(package_name="civicvault")
+def cli(home):
+    """CivicVault: residents' encrypted records, consent and access trail."""
+
+
+@cli.command()
+@_home_option
+@click.pass_context
+def init(ctx, home):
+    """Create the data home, master key and schema (idempotent)."""
+    settings = _settings(ctx, home)
+    report = init_home(settings)
+    click.echo(f"home: {settings.home}{' (created)' if report.home_created else ''}")
+    if report.key_created:
+        click.echo(f"master key: {settings.key_file} (created, mode 0600; back it up: without it nothing can be read)")
+    for note in report.notes:
+        click.echo(note)
+    click.echo("schema: up to date")
+
+
+@cli.group()
+def principal():
+    """Create and list principals, manage their tokens."""
+
+
+@principal.command("add")
+@click.option("--role", required=True, type=click.Choice(ROLES))
+@click.option("--name", required=True)
+@click.option("--json", "as_json", is_flag=True, help="Print {id, role, name, token} as JSON.")
+@_home_option
+@click.pass_context
+def principal_add(ctx, role, name, as_json, home):
+    """Create a principal and print its token (shown only once)."""
+    vault = Vault.open(_settings(ctx, home))
+    with vault.transaction() as session:
+        info, token = principals.create_principal(session, vault.keys, role=role, name=name, now=utcnow())
+    if as_json:
+        click.echo(json.dumps({"id": info.id, "role": info.role, "name": info.name, "token": token}))
+    else:
+        click.echo(f"id:    {info.id}\nrole:  {info.role}\nname:  {info.name}\ntoken: {token}")
+        click.echo("The token is shown only this once; store it now.", err=True)
+
+
+@principal.command("list")
+@click.option("--role", type=click.Choice(ROLES), default=None)
+@click.option("--json", "as_json", is_flag=True)
+@_home_option
+@click.pass_context
+def principal_list(ctx, role, as_json, home):
+    """List principals."""
+    vault = Vault.open(_settings(ctx, home))
+    with vault.transaction() as session:
+        rows = [(p, principals.live_token_count(session, p.id)) for p in principals.list_principals(session, vault.keys, role=role)]
+    if as_json:
+        click.echo(json.dumps([
+            {"id": p.id, "role": p.role, "name": p.name, "created_at": rfc3339(p.created_at), "live_tokens": n} for p, n in rows
+        ]))
+        return
+    for p, n in rows:
+        click.echo(f"{p.id}  {p.role:<10}  {rfc3339(p.created_at)}  tokens:{n}  {p.name}")
+
+
+@principal.command("revoke-token")
+@click.argument("principal_id")
+@_home_option
+@click.pass_context
+def principal_revoke_token(ctx, principal_id, home):
+    """Revoke every live token of a principal."""
+    vault = Vault.open(_settings(ctx, home))
+    with vault.transaction() as session:
+        count = principals.revoke_tokens(session, principal_id, now=utcnow())
+    click.echo(f"revoked {count} token(s) of {principal_id}")
+
+
+@principal.command("token")
+@click.argument("principal_id")
+@_home_option
+@click.pass_context
+def principal_token(ctx, principal_id, home):
+    """Issue a new token for a principal (shown only once)."""
+    vault = Vault.open(_settings(ctx, home))
+    with vault.transaction() as session:
+        token = principals.issue_token(session, principal_id, now=utcnow())
+    click.echo(token)
+
+
+def _write_demo_tokens(settings: Settings, people: list[dict]) -> Path:
+    path = settings.home / DEMO_TOKENS_FILE
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        json.dump(people, handle, indent=2)
+    return path
+
+
+def _print_people(people: list[dict]) -> None:
+    for person in people:
+        click.echo(f"  {person['role']:<10} {person['name']:<32} id={person['id']}")
+        click.echo(f"             token={person['token']}")
+
+
+@cli.command("demo")
+@click.option("--if-new", is_flag=True, help="Load only into an empty vault; otherwise print the saved demo tokens.")
+@_home_option
+@click.pass_context
+def demo_command(ctx, if_new, home):
+    """Load a realistic demo data set and print its tokens."""
+    settings = _settings(ctx, home)
+    vault = Vault.open(settings)
+    with vault.transaction() as session:
+        loaded = not demo.has_data(session)
+        if loaded or not if_new:
+            people = demo.load(session, vault.keys, now=utcnow())
+    if loaded or not if_new:
+        path = _write_demo_tokens(settings, people)
+        click.echo(f"Demo data loaded. Tokens (also saved, for the demo only, in {path}):")
+        _print_people(people)
+        return
+    path = settings.home / DEMO_TOKENS_FILE
+    if path.exists():
+        click.echo(f"This vault already has data. Demo tokens from {path}:")
+        _print_people(json.loads(path.read_text(encoding="utf-8")))
+    else:
+        click.echo("This vault already has data and no saved demo tokens; use 'civicvault principal add'.")
+
+
+@cli.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8080, show_default=True, type=click.IntRange(1, 65535))
+@click.option("--workers", default=2, show_default=True, type=click.IntRange(1, 64))
+@_home_option
+@click.pass_context
+def serve(ctx, host, port, workers, home):
+    """Serve the API with gunicorn."""
+    from vault.server import run
+
+    settings = _settings(ctx, home)
+    Vault.open(settings).close()  # fail here, clearly, rather than in every worker
+    click.echo(f"CivicVault on http://{host}:{port}  (API /api/v1, docs /docs, OpenAPI /openapi.json)")
+    run(settings, host=host, port=port, workers=workers)
+
+
+def main() -> None:
+    # The database, its WAL and any file the vault writes are the owner's only.
+    os.umask(0o077)
+    cli(prog_name="civicvault")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,115 @@
+"""A realistic demo data set: residents, a clinic, a landlord, officers, records.
+
+Health records are FHIR R4-shaped resources (AllergyIntolerance,
+MedicationStatement, Condition); tenancy records are a lease and an income
+statement. Every name and number is invented.
+"""
+
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from vault import principals, records
+from vault.keys import KeyStore
+from vault.models import Principal
+
+PEOPLE = (
+    ("resident", "Amina Yusuf"),
+    ("resident", "Tomasz Nowak"),
+    ("resident", "Grace Okafor"),
+    ("clinic", "Riverside Community Clinic"),
+    ("landlord", "Harbour Housing Association"),
+    ("compliance", "Dana Whitfield (Compliance)"),
+    ("admin", "City Data Operator"),
+)
+
+
+def _allergy(patient: str, substance: str, code: str, reaction: str) -> dict:
+    return {
+        "resourceType": "AllergyIntolerance",
+        "clinicalStatus": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/allergyintolerance-clinical", "code": "active"}]},
+        "verificationStatus": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/allergyintolerance-verification", "code": "confirmed"}]},
+        "category": ["medication"],
+        "criticality": "high",
+        "code": {"coding": [{"system": "http://www.nlm.nih.gov/research/umls/rxnorm", "code": code, "display": substance}]},
+        "patient": {"reference": f"Patient/{patient}"},
+        "reaction": [{"manifestation": [{"text": reaction}], "severity": "severe"}],
+    }
+
+
+def _medication(patient: str, drug: str, code: str, dose: str) -> dict:
+    return {
+        "resourceType": "MedicationStatement",
+        "status": "active",
+        "medicationCodeableConcept": {"coding": [{"system": "http://www.nlm.nih.gov/research/umls/rxnorm", "code": code, "display": drug}]},
+        "subject": {"reference": f"Patient/{patient}"},
+        "dosage": [{"text": dose}],
+    }
+
+
+def _condition(patient: str, text: str, snomed: str) -> dict:
+    return {
+        "resourceType": "Condition",
+        "clinicalStatus": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/condition-clinical", "code": "active"}]},
+        "code": {"coding": [{"system": "http://snomed.info/sct", "code": snomed, "display": text}]},
+        "subject": {"reference": f"Patient/{patient}"},
+    }
+
+
+def _lease(tenant: str, address: str, rent: int, start: str) -> dict:
+    return {
+        "type": "residential-lease",
+        "tenant": tenant,
+        "landlord": "Harbour Housing Association",
+        "address": address,
+        "monthly_rent": {"amount": rent, "currency": "EUR"},
+        "deposit": {"amount": rent * 2, "currency": "EUR"},
+        "term": {"start": start, "months": 12, "renewal": "automatic"},
+    }
+
+
+def _income(name: str, employer: str, annual: int, year: int) -> dict:
+    return {
+        "type": "income-statement",
+        "person": name,
+        "tax_year": year,
+        "employer": employer,
+        "gross_annual": {"amount": annual, "currency": "EUR"},
+        "net_monthly": {"amount": round(annual * 0.68 / 12), "currency": "EUR"},
+        "verified_by": "payroll letter",
+    }
+
+
+def has_data(session: Session) -> bool:
+    return session.scalar(select(Principal.id).limit(1)) is not None
+
+
+def load(session: Session, keys: KeyStore, *, now: datetime) -> list[dict]:
+    """Create the demo principals and records; returns each principal with its token."""
+    created = []
+    for role, name in PEOPLE:
+        info, token = principals.create_principal(session, keys, role=role, name=name, now=now)
+        created.append({"id": info.id, "role": role, "name": name, "token": token})
+    amina, tomasz, grace = (p for p in created if p["role"] == "resident")
+    for person, data in (
+        (amina, [
+            ("health.allergies", "Penicillin allergy", _allergy(amina["id"], "Penicillin G", "7980", "Anaphylaxis")),
+            ("health.medications", "Metformin", _medication(amina["id"], "Metformin 500 MG Oral Tablet", "861007", "500 mg twice daily with meals")),
+            ("health.conditions", "Type 2 diabetes", _condition(amina["id"], "Type 2 diabetes mellitus", "44054006")),
+            ("tenancy.lease", "Lease, Quay Street", _lease("Amina Yusuf", "12 Quay Street, Flat 3", 940, "2026-02-01")),
+            ("tenancy.income", "Income statement 2025", _income("Amina Yusuf", "Northgate Logistics", 41200, 2025)),
+        ]),
+        (tomasz, [
+            ("health.allergies", "Peanut allergy", _allergy(tomasz["id"], "Peanut", "1191", "Hives and swelling")),
+            ("tenancy.income", "Income statement 2025", _income("Tomasz Nowak", "Riverside Bakery", 29800, 2025)),
+        ]),
+        (grace, [
+            ("health.medications", "Salbutamol inhaler", _medication(grace["id"], "Albuterol 0.09 MG/ACTUAT inhaler", "745679", "2 puffs as needed")),
+            ("tenancy.lease", "Lease, Mill Lane", _lease("Grace Okafor", "4 Mill Lane", 780, "2025-09-01")),
+        ]),
+    ):
+        caller = principals.Caller(id=person["id"], role="resident")
+        for category, title, content in data:
+            records.create_record(session, keys, caller, subject_id=person["id"], category=category, content=content, title=title, now=now)
+    return created

@@ -1,0 +1,20 @@
+"""Opaque random identifiers and API tokens.
+
+Ids carry a short prefix naming the kind of object (for people reading logs)
+and 128 random bits; they reveal nothing else. Tokens carry 256 random bits.
+"""
+
+import hashlib
+import secrets
+
+
+def new_id(prefix: str) -> str:
+    return f"{prefix}_{secrets.token_urlsafe(16)}"
+
+
+def new_token() -> str:
+    return "cvt_" + secrets.token_urlsafe(32)
+
+
+def token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()

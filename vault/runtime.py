@@ -1,0 +1,89 @@
+"""A running vault: settings, database, sessions and keys, opened once.
+
+``init_home`` creates a data home (idempotent, never overwrites keys);
+``Vault.open`` refuses to start without a master key or with a database whose
+schema is not current, each with one clear sentence.
+"""
+
+import contextlib
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+from sqlalchemy import Engine
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Session, sessionmaker
+
+from crypto import Keyring
+from vault import schema
+from vault.config import Settings
+from vault.db import make_engine, make_sessions
+from vault.errors import ConfigError
+from vault.keyfile import write_keyring
+from vault.keys import KeyStore
+
+
+@dataclass
+class InitReport:
+    home_created: bool = False
+    key_created: bool = False
+    notes: list[str] = field(default_factory=list)
+
+
+def init_home(settings: Settings) -> InitReport:
+    """Create the home, the master key file and the schema, as far as missing."""
+    report = InitReport()
+    if not settings.home.exists():
+        settings.home.mkdir(parents=True, mode=0o700)
+        report.home_created = True
+    elif not settings.home.is_dir():
+        raise ConfigError(f"{settings.home} exists and is not a directory.")
+    if settings.master_key is not None:
+        settings.load_keyring()  # validate it
+        report.notes.append("master key taken from CIVICVAULT_MASTER_KEY; no key file written")
+    elif not settings.key_file.exists():
+        write_keyring(settings.key_file, Keyring({1: os.urandom(32)}))
+        report.key_created = True
+    else:
+        settings.load_keyring()  # an unreadable key file is an error, never replaced
+    engine = make_engine(settings.database_url)
+    try:
+        schema.upgrade(engine)
+    except OperationalError as exc:
+        raise ConfigError(f"Cannot reach the database: {exc.orig}.") from None
+    finally:
+        engine.dispose()
+    return report
+
+
+class Vault:
+    """The services' shared state for one process."""
+
+    def __init__(self, settings: Settings, engine: Engine, keys: KeyStore) -> None:
+        self.settings = settings
+        self.engine = engine
+        self.keys = keys
+        self.sessions: sessionmaker[Session] = make_sessions(engine)
+
+    @classmethod
+    def open(cls, settings: Settings) -> "Vault":
+        keyring = settings.load_keyring()
+        engine = make_engine(settings.database_url)
+        try:
+            current = schema.is_current(engine)
+        except OperationalError as exc:
+            engine.dispose()
+            raise ConfigError(f"Cannot reach the database: {exc.orig}.") from None
+        if not current:
+            engine.dispose()
+            raise ConfigError("The database schema is missing or out of date: run 'civicvault init'.")
+        return cls(settings, engine, KeyStore(keyring))
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[Session]:
+        """One unit of work: commits on success, rolls back on any error."""
+        with self.sessions.begin() as session:
+            yield session
+
+    def close(self) -> None:
+        self.engine.dispose()
