@@ -11,7 +11,7 @@ import logging
 from http import HTTPStatus
 
 from flask import Flask, Response, json
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import DataError, IntegrityError, OperationalError
 from werkzeug.exceptions import HTTPException
 
 from vault import errors
@@ -70,6 +70,11 @@ def _integrity_error(exc: IntegrityError) -> Response:
     return problem(409, detail="The request conflicts with a concurrent change; retry it.", type_="urn:civicvault:problem:conflict")
 
 
+def _data_error(exc: DataError) -> Response:
+    log.warning("database refused a value: %s", type(exc.orig).__name__)
+    return problem(400, detail="The request holds a value the database cannot store.")
+
+
 def _database_down(exc: OperationalError) -> Response:
     log.error("database error: %s", exc.orig)
     return problem(503, detail="The database is unavailable; retry later.")
@@ -84,5 +89,6 @@ def register(app: Flask) -> None:
     app.register_error_handler(errors.VaultError, _vault_error)
     app.register_error_handler(HTTPException, _http_error)
     app.register_error_handler(IntegrityError, _integrity_error)
+    app.register_error_handler(DataError, _data_error)
     app.register_error_handler(OperationalError, _database_down)
     app.register_error_handler(Exception, _unexpected)

@@ -18,3 +18,12 @@ def new_token() -> str:
 
 def token_hash(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+_ID_ALPHABET = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-")
+MAX_ID_LENGTH = 40
+
+
+def is_well_formed_id(value: str) -> bool:
+    """True for strings that could be one of our ids; checked before any query."""
+    return 0 < len(value) <= MAX_ID_LENGTH and _ID_ALPHABET.issuperset(value)

@@ -69,7 +69,9 @@ class KeyStore:
             version = crypto.envelope_key_id(sealed)
         except crypto.InvalidEnvelope:
             raise RecordUnreadable() from None
-        row = session.get(SubjectKey, (subject_id, version))
+        # The header is not yet authenticated: a forged key id must not reach
+        # the database as an out-of-range integer (PostgreSQL INTEGER is 31 bits).
+        row = session.get(SubjectKey, (subject_id, version)) if 1 <= version < 2**31 else None
         if row is None:
             raise RecordUnreadable()
         try:

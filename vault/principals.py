@@ -13,7 +13,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from vault.errors import InvalidInput, NotFound, Unauthenticated
-from vault.ids import new_id, new_token, token_hash
+from vault.ids import is_well_formed_id, new_id, new_token, token_hash
 from vault.keys import KeyStore
 from vault.models import ApiToken, Principal
 from vault.vocabulary import check_role
@@ -60,8 +60,7 @@ def create_principal(session: Session, keys: KeyStore, *, role: str, name: str, 
 
 
 def issue_token(session: Session, principal_id: str, *, now: datetime) -> str:
-    if session.get(Principal, principal_id) is None:
-        raise NotFound(f"No principal {principal_id!r}.")
+    _get(session, principal_id)
     token = new_token()
     session.add(ApiToken(id=new_id("t"), principal_id=principal_id, token_hash=token_hash(token), created_at=now))
     return token
@@ -69,8 +68,7 @@ def issue_token(session: Session, principal_id: str, *, now: datetime) -> str:
 
 def revoke_tokens(session: Session, principal_id: str, *, now: datetime) -> int:
     """Revoke every live token of a principal; returns how many."""
-    if session.get(Principal, principal_id) is None:
-        raise NotFound(f"No principal {principal_id!r}.")
+    _get(session, principal_id)
     result = session.execute(
         update(ApiToken)
         .where(ApiToken.principal_id == principal_id, ApiToken.revoked_at.is_(None))
@@ -96,15 +94,19 @@ def authenticate(session: Session, token: str) -> Caller:
     return Caller(id=row.id, role=row.role)
 
 
+def _get(session: Session, principal_id: str) -> Principal:
+    row = session.get(Principal, principal_id) if is_well_formed_id(principal_id) else None
+    if row is None:
+        raise NotFound(f"No principal {principal_id!r}.")
+    return row
+
+
 def _info(keys: KeyStore, row: Principal) -> PrincipalInfo:
     return PrincipalInfo(id=row.id, role=row.role, name=keys.open_name(row.id, row.name_sealed), created_at=row.created_at)
 
 
 def get_principal(session: Session, keys: KeyStore, principal_id: str) -> PrincipalInfo:
-    row = session.get(Principal, principal_id)
-    if row is None:
-        raise NotFound(f"No principal {principal_id!r}.")
-    return _info(keys, row)
+    return _info(keys, _get(session, principal_id))
 
 
 def list_principals(session: Session, keys: KeyStore, *, role: str | None = None) -> list[PrincipalInfo]:

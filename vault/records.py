@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 import crypto
 from vault.content import check_title, decode_content, encode_content
 from vault.errors import Conflict, InvalidInput, NotFound
-from vault.ids import new_id
+from vault.ids import is_well_formed_id, new_id
 from vault.keys import KeyStore
 from vault.models import Principal, Record, RecordVersion
 from vault.principals import Caller
@@ -45,7 +45,7 @@ class RecordContent(RecordMeta):
 
 def _require_access(session: Session, caller: Caller, subject_id: str) -> None:
     """Only the resident reaches their own records (consent extends this)."""
-    if caller.role != "resident" or caller.id != subject_id:
+    if caller.role != "resident" or caller.id != subject_id or not is_well_formed_id(subject_id):
         raise NotFound()
     if session.get(Principal, subject_id) is None:
         raise NotFound()
@@ -120,7 +120,7 @@ def list_records(session: Session, keys: KeyStore, caller: Caller, *, subject_id
 
 
 def _load(session: Session, caller: Caller, record_id: str) -> Record:
-    record = session.get(Record, record_id)
+    record = session.get(Record, record_id) if is_well_formed_id(record_id) else None
     if record is None:
         raise NotFound()
     _require_access(session, caller, record.subject_id)

@@ -1,0 +1,125 @@
+"""Shared fixtures: a fresh vault per test, on SQLite and (when configured) PostgreSQL.
+
+Tests that take ``vault_``, ``app`` or ``client`` run once per backend:
+``sqlite`` always, ``postgres`` when ``CIVICVAULT_TEST_POSTGRES_URL`` is set.
+SQLite gets a copy of a migrated template file per test; PostgreSQL gets one
+migrated schema per run, emptied between tests.
+"""
+
+import base64
+import os
+import secrets
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+
+from vault import principals
+from vault.clock import utcnow
+from vault.config import Settings
+from vault.db import make_engine
+from vault.models import Base
+from vault.principals import Caller
+from vault.runtime import Vault, init_home
+
+POSTGRES_URL = os.environ.get("CIVICVAULT_TEST_POSTGRES_URL")
+BACKENDS = ["sqlite"] + (["postgres"] if POSTGRES_URL else [])
+
+
+def new_master_key() -> str:
+    return base64.b64encode(secrets.token_bytes(32)).decode()
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory) -> Path:
+    home = tmp_path_factory.mktemp("template")
+    settings = Settings(home=home, database_url=f"sqlite:///{home / 'vault.db'}", master_key=new_master_key())
+    init_home(settings)
+    return home / "vault.db"
+
+
+@pytest.fixture(scope="session")
+def postgres_schema_url():
+    if not POSTGRES_URL:
+        pytest.skip("CIVICVAULT_TEST_POSTGRES_URL is not set")
+    schema = f"cv_test_{secrets.token_hex(6)}"
+    admin = make_engine(POSTGRES_URL)
+    with admin.begin() as connection:
+        connection.execute(text(f'CREATE SCHEMA "{schema}"'))
+    separator = "&" if "?" in POSTGRES_URL else "?"
+    url = f"{POSTGRES_URL}{separator}options=-csearch_path%3D{schema}"
+    init_home(Settings(home=Path("."), database_url=url, master_key=new_master_key()))
+    yield url
+    with admin.begin() as connection:
+        connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+    admin.dispose()
+
+
+@pytest.fixture(params=BACKENDS)
+def database_url(request, tmp_path) -> str:
+    if request.param == "sqlite":
+        target = tmp_path / "vault.db"
+        shutil.copyfile(request.getfixturevalue("sqlite_template"), target)
+        return f"sqlite:///{target}"
+    url = request.getfixturevalue("postgres_schema_url")
+    engine = make_engine(url)
+    tables = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
+    with engine.begin() as connection:
+        connection.execute(text(f"TRUNCATE {tables} CASCADE"))
+    engine.dispose()
+    return url
+
+
+@pytest.fixture
+def settings(tmp_path, database_url) -> Settings:
+    return Settings(home=tmp_path, database_url=database_url, master_key=new_master_key())
+
+
+@pytest.fixture
+def vault_(settings):
+    vault = Vault.open(settings)
+    yield vault
+    vault.close()
+
+
+@dataclass(frozen=True)
+class Actor:
+    id: str
+    role: str
+    name: str
+    token: str
+
+    @property
+    def caller(self) -> Caller:
+        return Caller(id=self.id, role=self.role)
+
+    @property
+    def auth(self) -> dict:
+        return {"Authorization": f"Bearer {self.token}"}
+
+
+@pytest.fixture
+def make_actor(vault_):
+    def make(role: str, name: str | None = None) -> Actor:
+        name = name or f"{role} {secrets.token_hex(3)}"
+        with vault_.transaction() as session:
+            info, token = principals.create_principal(session, vault_.keys, role=role, name=name, now=utcnow())
+        return Actor(id=info.id, role=role, name=name, token=token)
+
+    return make
+
+
+@pytest.fixture
+def app(vault_):
+    from api import create_app
+
+    app = create_app(vault=vault_)
+    app.config["TESTING"] = True
+    return app
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
