@@ -1,0 +1,128 @@
+"""The real thing: ``civicvault init``, ``demo`` and ``serve`` (gunicorn), driven over HTTP."""
+
+import http.client
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from tests.conftest import new_master_key
+
+CLI = [sys.executable, "-m", "vault.cli"]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def request(port, method, path, *, token=None, body=None, headers=None, raw=None):
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    hdrs = dict(headers or {})
+    if token:
+        hdrs["Authorization"] = f"Bearer {token}"
+    data = raw
+    if body is not None:
+        data = json.dumps(body).encode()
+        hdrs["Content-Type"] = "application/json"
+    conn.request(method, path, body=data, headers=hdrs)
+    response = conn.getresponse()
+    payload = response.read()
+    conn.close()
+    return response.status, response.getheader("Content-Type"), payload
+
+
+@pytest.fixture
+def server(tmp_path, database_url):
+    env = {**os.environ, "CIVICVAULT_HOME": str(tmp_path / "home"), "CIVICVAULT_DATABASE_URL": database_url,
+           "CIVICVAULT_MASTER_KEY": new_master_key()}
+    subprocess.run([*CLI, "init"], env=env, check=True, capture_output=True)
+    demo = subprocess.run([*CLI, "demo", "--if-new"], env=env, check=True, capture_output=True, text=True)
+    assert "Demo data loaded" in demo.stdout
+    people = json.loads((tmp_path / "home" / "demo-tokens.json").read_text())
+    assert oct((tmp_path / "home" / "demo-tokens.json").stat().st_mode & 0o777) == "0o600"
+    port = free_port()
+    proc = subprocess.Popen([*CLI, "serve", "--port", str(port), "--workers", "2"], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            if request(port, "GET", "/healthz")[0] == 200:
+                break
+        except OSError:
+            pass
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            pytest.fail("server did not start: " + proc.stdout.read().decode(errors="replace")[-2000:])
+        time.sleep(0.2)
+    try:
+        yield port, people
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def test_served_api_stores_and_reads_a_record(server):
+    port, people = server
+    amina = next(p for p in people if p["name"] == "Amina Yusuf")
+    status, _, body = request(port, "GET", "/api/v1/me", token=amina["token"])
+    assert status == 200 and json.loads(body)["id"] == amina["id"]
+
+    status, _, body = request(port, "GET", f"/api/v1/subjects/{amina['id']}/records", token=amina["token"])
+    listing = json.loads(body)
+    assert status == 200 and listing["total"] == 5
+    assert {"health.allergies", "health.medications", "tenancy.lease", "tenancy.income"} <= {i["category"] for i in listing["items"]}
+
+    status, _, body = request(port, "POST", f"/api/v1/subjects/{amina['id']}/records", token=amina["token"],
+                              body={"category": "health.immunizations", "content": {"vaccine": "MMR", "dose": 2}})
+    assert status == 201
+    record_id = json.loads(body)["id"]
+    status, _, body = request(port, "GET", f"/api/v1/records/{record_id}", token=amina["token"])
+    assert status == 200 and json.loads(body)["content"] == {"vaccine": "MMR", "dose": 2}
+
+    clinic = next(p for p in people if p["role"] == "clinic")
+    status, ctype, _ = request(port, "GET", f"/api/v1/records/{record_id}?purpose=treatment", token=clinic["token"])
+    assert status == 404 and ctype == "application/problem+json"
+
+
+def test_served_api_refuses_an_oversized_chunked_body(server):
+    port, people = server
+    amina = people[0]
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    conn.putrequest("POST", f"/api/v1/subjects/{amina['id']}/records")
+    conn.putheader("Authorization", f"Bearer {amina['token']}")
+    conn.putheader("Content-Type", "application/json")
+    conn.putheader("Transfer-Encoding", "chunked")
+    conn.endheaders()
+    chunk = b'{"category": "health.notes", "content": {"blob": "' + b"x" * (2 * 1024 * 1024) + b'"}}'
+    try:
+        conn.send(hex(len(chunk))[2:].encode() + b"\r\n" + chunk + b"\r\n0\r\n\r\n")
+    except (BrokenPipeError, ConnectionResetError):
+        pass  # the server may answer and close before reading everything
+    response = conn.getresponse()
+    assert response.status == 413
+    assert response.getheader("Content-Type") == "application/problem+json"
+    conn.close()
+
+
+def test_two_workers_take_concurrent_writes(server):
+    port, people = server
+    amina = people[0]
+
+    def post(i):
+        return request(port, "POST", f"/api/v1/subjects/{amina['id']}/records", token=amina["token"],
+                       body={"category": "health.notes", "content": {"i": i}})[0]
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        assert list(pool.map(post, range(24))) == [201] * 24
+    status, _, body = request(port, "GET", f"/api/v1/subjects/{amina['id']}/records?category=health.notes", token=amina["token"])
+    assert json.loads(body)["total"] == 24
