@@ -15,6 +15,7 @@ from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from vault import demo, principals
 from vault.clock import rfc3339, utcnow
 from vault.config import Settings
+from vault.db import describe_db_error
 from vault.errors import VaultError
 from vault.runtime import Vault, init_home
 from vault.vocabulary import ROLES
@@ -31,7 +32,7 @@ class VaultGroup(click.Group):
         except VaultError as exc:
             raise click.ClickException(exc.detail) from None
         except OperationalError as exc:
-            raise click.ClickException(f"The database failed: {str(exc.orig).strip().splitlines()[0]}") from None
+            raise click.ClickException(f"The database failed: {describe_db_error(exc)}.") from None
         except SQLAlchemyError as exc:
             raise click.ClickException(f"The database refused the operation ({type(exc).__name__}).") from None
 

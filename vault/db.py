@@ -61,3 +61,9 @@ def _configure_sqlite(engine: Engine) -> None:
 def make_sessions(engine: Engine) -> sessionmaker[Session]:
     # Services return plain dataclasses, so objects need not survive commit.
     return sessionmaker(bind=engine, expire_on_commit=False)
+
+
+def describe_db_error(exc: Exception) -> str:
+    """The first line of a driver's error message, for one-sentence reports."""
+    text = str(getattr(exc, "orig", None) or exc).strip()
+    return (text.splitlines() or [type(exc).__name__])[0].rstrip(".")

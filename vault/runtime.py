@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from crypto import Keyring
 from vault import schema
 from vault.config import Settings
-from vault.db import make_engine, make_sessions
+from vault.db import describe_db_error, make_engine, make_sessions
 from vault.errors import ConfigError
 from vault.keyfile import write_keyring
 from vault.keys import KeyStore
@@ -50,7 +50,7 @@ def init_home(settings: Settings) -> InitReport:
     try:
         schema.upgrade(engine)
     except OperationalError as exc:
-        raise ConfigError(f"Cannot reach the database: {exc.orig}.") from None
+        raise ConfigError(f"Cannot reach the database: {describe_db_error(exc)}.") from None
     finally:
         engine.dispose()
     return report
@@ -73,7 +73,7 @@ class Vault:
             current = schema.is_current(engine)
         except OperationalError as exc:
             engine.dispose()
-            raise ConfigError(f"Cannot reach the database: {exc.orig}.") from None
+            raise ConfigError(f"Cannot reach the database: {describe_db_error(exc)}.") from None
         if not current:
             engine.dispose()
             raise ConfigError("The database schema is missing or out of date: run 'civicvault init'.")
