@@ -1,0 +1,1 @@
+"""CivicVault benchmarks: run with ``make bench`` (``python -m bench``)."""

@@ -1,0 +1,146 @@
+"""Side-by-side benchmarks, each reported as a ratio against its baseline in the same run.
+
+1. Envelope sealing: ``crypto.seal``/``unseal`` against raw AES-256-GCM from
+   PyCryptodome with the same key and sizes (the cost of our framing and AAD).
+2. Records: create and read through the services on SQLite against the bare
+   SQL insert/select of the same bytes (the cost of sealing, validation and
+   the ORM), and through the Flask API against the services (the HTTP shell).
+
+Figures go in docs/performance.md. Options: ``--quick`` for a smoke run.
+"""
+
+import argparse
+import base64
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from Cryptodome.Cipher import AES
+
+import crypto
+from vault import principals, records
+from vault.clock import utcnow
+from vault.config import Settings
+from vault.runtime import Vault, init_home
+
+
+def rate(fn, *, seconds: float, repeats: int = 3) -> float:
+    """Best-of-``repeats`` operations per second."""
+    results = []
+    for _ in range(repeats):
+        n, start = 0, time.perf_counter()
+        while (elapsed := time.perf_counter() - start) < seconds:
+            for _ in range(50):
+                fn()
+            n += 50
+        results.append(n / elapsed)
+    return max(results)
+
+
+def bench_envelopes(seconds: float) -> list[tuple]:
+    key, aad = os.urandom(32), crypto.record_aad(record_id="r_x", subject_id="p_x", version=1, category="health.labs", part="content")
+    rows = []
+    for size in (256, 4096, 65536):
+        data = os.urandom(size)
+        sealed = crypto.seal(key, data, key_id=1, aad=aad)
+        nonce = os.urandom(12)
+
+        def raw_seal():
+            c = AES.new(key, AES.MODE_GCM, nonce=nonce)
+            c.update(aad)
+            c.encrypt_and_digest(data)
+
+        ct, tag = sealed[17:-16], sealed[-16:]
+
+        def raw_open():
+            c = AES.new(key, AES.MODE_GCM, nonce=sealed[5:17])
+            c.update(sealed[:5] + aad)
+            c.decrypt_and_verify(ct, tag)
+
+        ours_seal = rate(lambda: crypto.seal(key, data, key_id=1, aad=aad), seconds=seconds)
+        ours_open = rate(lambda: crypto.unseal(key, sealed, aad=aad), seconds=seconds)
+        base_seal, base_open = rate(raw_seal, seconds=seconds), rate(raw_open, seconds=seconds)
+        rows.append((f"seal {size} B", ours_seal, "raw AES-GCM", base_seal))
+        rows.append((f"unseal {size} B", ours_open, "raw AES-GCM", base_open))
+    return rows
+
+
+def bench_records(seconds: float, workdir: Path) -> list[tuple]:
+    from sqlalchemy import text
+
+    settings = Settings(
+        home=workdir, database_url=f"sqlite:///{workdir / 'vault.db'}", master_key=base64.b64encode(os.urandom(32)).decode()
+    )
+    init_home(settings)
+    vault = Vault.open(settings)
+    with vault.transaction() as session:
+        info, token = principals.create_principal(session, vault.keys, role="resident", name="Bench", now=utcnow())
+    caller = principals.Caller(id=info.id, role="resident")
+    content = {"resourceType": "Observation", "code": {"text": "HbA1c"}, "valueQuantity": {"value": 6.1, "unit": "%"}, "note": "x" * 400}
+    with vault.engine.begin() as connection:
+        connection.execute(text("CREATE TABLE bench_raw (id INTEGER PRIMARY KEY, data BLOB)"))
+    blob = os.urandom(len(str(content)) + 33)
+
+    def raw_insert():
+        with vault.engine.begin() as connection:
+            connection.execute(text("INSERT INTO bench_raw (data) VALUES (:d)"), {"d": blob})
+
+    def create():
+        with vault.transaction() as session:
+            return records.create_record(session, vault.keys, caller, subject_id=info.id, category="health.labs", content=content, now=utcnow())
+
+    record_id = create().id
+
+    def raw_select():
+        with vault.engine.begin() as connection:
+            connection.execute(text("SELECT data FROM bench_raw WHERE id = 1")).scalar()
+
+    def read():
+        with vault.transaction() as session:
+            records.read_record(session, vault.keys, caller, record_id, now=utcnow())
+
+    from api import create_app
+
+    client = create_app(vault=vault).test_client()
+    headers = {"Authorization": f"Bearer {token}"}
+
+    def api_read():
+        response = client.get(f"/api/v1/records/{record_id}", headers=headers)
+        assert response.status_code == 200
+
+    def api_create():
+        response = client.post(f"/api/v1/subjects/{info.id}/records", json={"category": "health.labs", "content": content}, headers=headers)
+        assert response.status_code == 201
+
+    rows = [
+        ("record create (service)", rate(create, seconds=seconds), "raw SQL insert", rate(raw_insert, seconds=seconds)),
+        ("record read (service)", rate(read, seconds=seconds), "raw SQL select", rate(raw_select, seconds=seconds)),
+    ]
+    api_c, api_r = rate(api_create, seconds=seconds), rate(api_read, seconds=seconds)
+    rows.append(("record create (API)", api_c, "service", rows[0][1]))
+    rows.append(("record read (API)", api_r, "service", rows[1][1]))
+    vault.close()
+    return rows
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench")
+    parser.add_argument("--quick", action="store_true", help="short runs, for a smoke test")
+    args = parser.parse_args(argv)
+    seconds = 0.05 if args.quick else 0.5
+    print(f"CivicVault benchmarks (Python {sys.version.split()[0]}, {os.cpu_count()} CPUs); ops/s, best of 3")
+    rows = bench_envelopes(seconds)
+    with tempfile.TemporaryDirectory() as workdir:
+        rows += bench_records(seconds, Path(workdir))
+    print(f"| {'operation':<26} | {'ops/s':>10} | {'baseline':<16} | {'ops/s':>10} | {'ratio':>6} |")
+    print(f"|{'-' * 28}|{'-' * 12}|{'-' * 18}|{'-' * 12}|{'-' * 8}|")
+    for name, ours, base_name, base in rows:
+        print(f"| {name:<26} | {ours:>10,.0f} | {base_name:<16} | {base:>10,.0f} | {ours / base:>6.2f} |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
