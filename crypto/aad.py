@@ -26,15 +26,15 @@ def record_aad(*, record_id: str, subject_id: str, version: int, category: str, 
     """Bind a record version's ``part`` (``content`` or ``title``)."""
     if part not in ("content", "title"):
         raise ValueError(f"unknown record part {part!r}")
-    if version < 1:
-        raise ValueError("record versions start at 1")
+    if type(version) is not int or version < 1:
+        raise ValueError("record versions are integers from 1")
     return _encode("record/v1", record_id, subject_id, str(version), category, part)
 
 
 def subject_key_aad(*, subject_id: str, version: int) -> bytes:
     """Bind a wrapped subject key to its subject and key version."""
-    if version < 1:
-        raise ValueError("subject key versions start at 1")
+    if type(version) is not int or version < 1:
+        raise ValueError("subject key versions are integers from 1")
     return _encode("subject-key/v1", subject_id, str(version))
 
 

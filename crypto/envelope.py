@@ -44,7 +44,7 @@ def _seal_with_nonce(key: bytes, plaintext: bytes, *, key_id: int, aad: bytes, n
 
 def envelope_key_id(envelope: bytes) -> int:
     """The key id in an envelope's header (unauthenticated until opened)."""
-    if len(envelope) < OVERHEAD:
+    if not isinstance(envelope, (bytes, bytearray, memoryview)) or len(envelope) < OVERHEAD:
         raise InvalidEnvelope()
     version, key_id = _HEADER.unpack_from(envelope)
     if version != ENVELOPE_VERSION:
@@ -54,8 +54,8 @@ def envelope_key_id(envelope: bytes) -> int:
 
 def unseal(key: bytes, envelope: bytes, *, aad: bytes) -> bytes:
     """Open an envelope or raise ``InvalidEnvelope`` whatever went wrong."""
+    envelope_key_id(envelope)  # type, length and version checks
     envelope = bytes(envelope)
-    envelope_key_id(envelope)  # length and version checks
     header = envelope[:HEADER_SIZE]
     nonce = envelope[HEADER_SIZE : HEADER_SIZE + _aesgcm.NONCE_SIZE]
     ciphertext = envelope[HEADER_SIZE + _aesgcm.NONCE_SIZE : -_aesgcm.TAG_SIZE]

@@ -31,7 +31,7 @@ class Keyring:
             raise KeyringError("a keyring needs at least one key")
         checked: dict[int, bytes] = {}
         for version, key in keys.items():
-            if not isinstance(version, int) or not 1 <= version <= envelope.MAX_KEY_ID:
+            if type(version) is not int or not 1 <= version <= envelope.MAX_KEY_ID:
                 raise KeyringError(f"key version must be an integer from 1 to 2^32-1, not {version!r}")
             if not isinstance(key, bytes) or len(key) != KEY_SIZE:
                 raise KeyringError(f"key version {version} is not 32 bytes")
