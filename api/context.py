@@ -23,5 +23,5 @@ def authenticate_request() -> None:
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise Unauthenticated("Send 'Authorization: Bearer <token>'.")
-    with current_vault().transaction() as session:
+    with current_vault().read_transaction() as session:
         g.caller = authenticate(session, token.strip())

@@ -43,9 +43,12 @@ def problem(status: int, *, detail: str, type_: str = "about:blank", title: str 
 def _vault_error(exc: errors.VaultError) -> Response:
     status = next((s for cls, s in STATUS_BY_ERROR.items() if isinstance(exc, cls)), 400)
     extra = {"reason": exc.reason} if isinstance(exc, errors.ConsentDenied) else {}
+    detail = exc.detail
     if status >= 500:
         log.error("%s: %s", type(exc).__name__, exc.detail)
-    return problem(status, detail=exc.detail, type_=f"urn:civicvault:problem:{exc.code}", **extra)
+        if isinstance(exc, errors.ConfigError):
+            detail = "The server is misconfigured."  # paths and settings stay in the log
+    return problem(status, detail=detail, type_=f"urn:civicvault:problem:{exc.code}", **extra)
 
 
 def _http_error(exc: HTTPException) -> Response:

@@ -38,7 +38,11 @@ class RecordCreateIn(Strict):
 
 class RecordUpdateIn(Strict):
     content = fields.Dict(required=True)
-    title = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=MAX_TITLE_LENGTH))
+    title = fields.String(
+        allow_none=True,
+        validate=validate.Length(max=MAX_TITLE_LENGTH),
+        metadata={"description": "Omit to keep the current title; null or empty removes it."},
+    )
     expected_version = fields.Integer(
         load_default=None,
         allow_none=True,

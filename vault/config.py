@@ -30,14 +30,14 @@ class Settings:
         env = os.environ if environ is None else environ
         home_path = Path(home or env.get("CIVICVAULT_HOME") or DEFAULT_HOME).expanduser().absolute()
         url = env.get("CIVICVAULT_DATABASE_URL") or f"sqlite:///{home_path / 'vault.db'}"
-        max_bytes = env.get("CIVICVAULT_MAX_REQUEST_BYTES")
+        max_bytes = env.get("CIVICVAULT_MAX_REQUEST_BYTES") or None
         if max_bytes is not None:
             if not max_bytes.isdigit() or int(max_bytes) < 1024:
                 raise ConfigError("CIVICVAULT_MAX_REQUEST_BYTES must be a whole number of bytes, at least 1024.")
         return cls(
             home=home_path,
             database_url=url,
-            master_key=env.get("CIVICVAULT_MASTER_KEY"),
+            master_key=env.get("CIVICVAULT_MASTER_KEY") or None,
             max_request_bytes=int(max_bytes) if max_bytes else DEFAULT_MAX_REQUEST_BYTES,
         )
 

@@ -36,9 +36,9 @@ def encode_content(content: Any) -> bytes:
         raise InvalidInput(f"A record's content may be nested at most {MAX_DEPTH} levels deep.")
     try:
         data = json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+        encoded = data.encode("utf-8")  # a lone surrogate ("\ud800") cannot be encoded
     except (TypeError, ValueError):
-        raise InvalidInput("A record's content must be plain JSON with finite numbers.") from None
-    encoded = data.encode("utf-8")
+        raise InvalidInput("A record's content must be plain JSON with finite numbers and valid Unicode.") from None
     if len(encoded) > MAX_CONTENT_BYTES:
         raise InvalidInput(f"A record's content may be at most {MAX_CONTENT_BYTES} bytes once encoded.")
     return encoded
@@ -48,12 +48,22 @@ def decode_content(data: bytes) -> dict:
     return json.loads(data.decode("utf-8"))
 
 
+def check_text(value: str, *, what: str, max_length: int) -> str:
+    """Strip a one-line text and refuse what cannot be stored or shown safely."""
+    value = value.strip()
+    if len(value) > max_length:
+        raise InvalidInput(f"{what} may have at most {max_length} characters.")
+    if any(ord(ch) < 32 or ord(ch) == 127 for ch in value):
+        raise InvalidInput(f"{what} must not contain control characters.")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise InvalidInput(f"{what} must be valid Unicode.") from None
+    return value
+
+
 def check_title(title: str | None) -> str | None:
+    """A title, or ``None`` for none (an empty title counts as none)."""
     if title is None:
         return None
-    title = title.strip()
-    if len(title) > MAX_TITLE_LENGTH:
-        raise InvalidInput(f"A title may have at most {MAX_TITLE_LENGTH} characters.")
-    if any(ord(ch) < 32 for ch in title):
-        raise InvalidInput("A title must not contain control characters.")
-    return title or None
+    return check_text(title, what="A title", max_length=MAX_TITLE_LENGTH) or None

@@ -15,6 +15,9 @@ from sqlalchemy.orm import Session, sessionmaker
 from vault.errors import ConfigError
 
 SQLITE_BUSY_TIMEOUT_S = 30
+# Execution option marking an engine whose transactions only read (see
+# Vault.read_transaction): on SQLite they begin DEFERRED, not IMMEDIATE.
+READ_ONLY = "civicvault_read_only"
 
 
 def normalise_url(url: str) -> str:
@@ -55,7 +58,8 @@ def _configure_sqlite(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection):
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        read_only = connection.get_execution_options().get(READ_ONLY, False)
+        connection.exec_driver_sql("BEGIN DEFERRED" if read_only else "BEGIN IMMEDIATE")
 
 
 def make_sessions(engine: Engine) -> sessionmaker[Session]:

@@ -43,6 +43,8 @@ def keyring_from_env(value: str) -> Keyring:
         version, _, b64 = item.partition(":")
         if not version.strip().isdigit() or int(version) < 1:
             raise ConfigError("CIVICVAULT_MASTER_KEY entries must look like VERSION:base64.")
+        if int(version) in keys:
+            raise ConfigError(f"CIVICVAULT_MASTER_KEY names version {int(version)} twice.")
         keys[int(version)] = _decode_key(b64, f"CIVICVAULT_MASTER_KEY version {int(version)}")
     return Keyring(keys)
 

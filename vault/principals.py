@@ -12,6 +12,7 @@ from datetime import datetime
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from vault.content import check_text
 from vault.errors import InvalidInput, NotFound, Unauthenticated
 from vault.ids import is_well_formed_id, new_id, new_token, token_hash
 from vault.keys import KeyStore
@@ -38,11 +39,9 @@ class PrincipalInfo:
 
 
 def _check_name(name: str) -> str:
-    name = name.strip()
-    if not name or len(name) > MAX_NAME_LENGTH:
-        raise InvalidInput(f"A name must have 1 to {MAX_NAME_LENGTH} characters.")
-    if any(ord(ch) < 32 or ord(ch) == 127 for ch in name):
-        raise InvalidInput("A name must not contain control characters.")
+    name = check_text(name, what="A name", max_length=MAX_NAME_LENGTH)
+    if not name:
+        raise InvalidInput("A name must not be empty.")
     return name
 
 

@@ -27,6 +27,9 @@ from vault.principals import Caller
 from vault.vocabulary import check_category, check_purpose
 
 
+KEEP = object()  # add_version(title=KEEP): carry the previous version's title over
+
+
 @dataclass(frozen=True)
 class RecordMeta:
     id: str
@@ -140,7 +143,9 @@ def read_record(
         raise NotFound()
     plain = keys.open_for_subject(session, record.subject_id, row.content_sealed, aad=_aad(record, wanted, "content"))
     meta = _meta(record, _open_title(session, keys, record, row))
-    return RecordContent(**{**meta.__dict__, "version": wanted}, content=decode_content(plain))
+    # updated_at is when this version was written, which for an older version
+    # is earlier than the record's last update.
+    return RecordContent(**{**meta.__dict__, "version": wanted, "updated_at": row.created_at}, content=decode_content(plain))
 
 
 def add_version(
@@ -150,14 +155,19 @@ def add_version(
     record_id: str,
     *,
     content: Any,
-    title: str | None = None,
+    title: Any = KEEP,
     expected_version: int | None = None,
     now: datetime,
 ) -> RecordMeta:
-    """Seal a new version; earlier versions stay. ``title=None`` keeps the title."""
+    """Seal a new version; earlier versions stay.
+
+    ``title=KEEP`` (the default) carries the previous title over; ``None`` or
+    an empty string removes it.
+    """
     record = _load(session, caller, record_id)
     body = encode_content(content)
-    title = check_title(title)
+    keep_title = title is KEEP
+    title = None if keep_title else check_title(title)
     if expected_version is not None and expected_version < 1:
         raise InvalidInput("expected_version starts at 1.")
     # Bump the version atomically in the database, so two concurrent writers
@@ -169,7 +179,7 @@ def add_version(
     if new_version is None:
         raise Conflict("The record has changed since the version you expected; read it again and retry.")
     session.refresh(record)
-    if title is None:
+    if keep_title:
         previous = session.get(RecordVersion, (record.id, new_version - 1))
         title = _open_title(session, keys, record, previous)
     session.add(_seal_version(session, keys, record, version=new_version, body=body, title=title, caller=caller, now=now))

@@ -10,17 +10,18 @@ import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, select
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from crypto import Keyring
 from vault import schema
 from vault.config import Settings
-from vault.db import describe_db_error, make_engine, make_sessions
-from vault.errors import ConfigError
+from vault.db import READ_ONLY, describe_db_error, make_engine, make_sessions
+from vault.errors import ConfigError, RecordUnreadable
 from vault.keyfile import write_keyring
 from vault.keys import KeyStore
+from vault.models import Principal, SubjectKey
 
 
 @dataclass
@@ -64,6 +65,7 @@ class Vault:
         self.engine = engine
         self.keys = keys
         self.sessions: sessionmaker[Session] = make_sessions(engine)
+        self.read_sessions: sessionmaker[Session] = make_sessions(engine.execution_options(**{READ_ONLY: True}))
 
     @classmethod
     def open(cls, settings: Settings) -> "Vault":
@@ -77,12 +79,47 @@ class Vault:
         if not current:
             engine.dispose()
             raise ConfigError("The database schema is missing or out of date: run 'civicvault init'.")
-        return cls(settings, engine, KeyStore(keyring))
+        vault = cls(settings, engine, KeyStore(keyring))
+        try:
+            vault.check_master_key()
+        except Exception:
+            engine.dispose()
+            raise
+        return vault
+
+    def check_master_key(self) -> None:
+        """Refuse to start with a master key that does not open this database.
+
+        Opens the oldest principal's sealed name and checks that every master
+        key version that wrapped a subject key is in the keyring, so a wrong
+        ``CIVICVAULT_MASTER_KEY`` fails at start-up, not on every request.
+        """
+        with self.read_transaction() as session:
+            used = set(session.scalars(select(SubjectKey.master_key_version).distinct()))
+            missing = sorted(used - set(self.keys.keyring.versions))
+            if missing:
+                raise ConfigError(f"The master keyring lacks version(s) {missing} used by this database.")
+            first = session.scalars(select(Principal).order_by(Principal.created_at, Principal.id).limit(1)).first()
+            if first is not None:
+                try:
+                    self.keys.open_name(first.id, first.name_sealed)
+                except RecordUnreadable:
+                    raise ConfigError("The master key does not open this database's data: is it the right key?") from None
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[Session]:
         """One unit of work: commits on success, rolls back on any error."""
         with self.sessions.begin() as session:
+            yield session
+
+    @contextlib.contextmanager
+    def read_transaction(self) -> Iterator[Session]:
+        """A transaction that only reads (authentication, health checks).
+
+        On SQLite it begins DEFERRED, so in WAL mode it never waits for the
+        write lock; it must not write.
+        """
+        with self.read_sessions.begin() as session:
             yield session
 
     def close(self) -> None:

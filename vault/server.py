@@ -40,5 +40,6 @@ def run(settings: Settings, *, host: str, port: int, workers: int) -> None:
             # Method, path and status only: query strings may carry ids.
             "access_log_format": '%(h)s "%(m)s %(U)s" %(s)s %(B)s %(M)sms',
             "timeout": 60,
+            "control_socket_disable": True,  # no files outside the data home
         }
     ).run()

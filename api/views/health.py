@@ -16,6 +16,6 @@ class Health(MethodView):
     @blp.response(200, HealthOut)
     def get(self):
         """The service is up and its database answers"""
-        with current_vault().engine.connect() as connection:
-            connection.execute(text("SELECT 1"))
+        with current_vault().read_transaction() as session:
+            session.execute(text("SELECT 1"))
         return {"status": "ok"}

@@ -17,5 +17,5 @@ class Me(MethodView):
     def get(self):
         """The caller's principal"""
         vault = current_vault()
-        with vault.transaction() as session:
+        with vault.read_transaction() as session:
             return principals.get_principal(session, vault.keys, caller().id)

@@ -58,6 +58,6 @@ class Record(MethodView):
         vault = current_vault()
         with vault.transaction() as session:
             return records.add_version(
-                session, vault.keys, caller(), record_id, content=body["content"], title=body["title"],
+                session, vault.keys, caller(), record_id, content=body["content"], title=body.get("title", records.KEEP),
                 expected_version=body["expected_version"], now=utcnow(),
             )

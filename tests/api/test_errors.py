@@ -170,3 +170,13 @@ def test_unknown_route_and_wrong_method_are_problems(client, resident):
     response = client.delete("/api/v1/me", headers=resident.auth)
     assert_problem(response, 405)
     assert "GET" in response.headers["Allow"]
+
+
+@pytest.mark.parametrize(
+    "raw",
+    ['{"category": "health.notes", "content": {"x": "\\ud800"}}', '{"category": "health.notes", "content": {"\\udfff": 1}}',
+     '{"category": "health.notes", "content": {}, "title": "a\\ud800b"}', '{"category": "health.notes", "content": {}, "title": "a\\u007fb"}'],
+)
+def test_lone_surrogates_and_control_characters_are_400(client, resident, raw):
+    assert_problem(post_raw(client, resident, raw), 400)
+    assert stored_count(client, resident) == 0

@@ -142,3 +142,37 @@ def test_openapi_documents_the_endpoints(client):
     create_schema = spec["paths"]["/api/v1/subjects/{subject_id}/records"]["post"]
     assert "requestBody" in create_schema
     assert client.get("/docs").status_code == 200
+
+
+def test_put_title_null_removes_it_and_omitted_keeps_it(client, resident):
+    record_id = create(client, resident, title="Keep me").get_json()["id"]
+    kept = client.put(f"/api/v1/records/{record_id}", json={"content": {"v": 2}}, headers=resident.auth).get_json()
+    assert kept["title"] == "Keep me"
+    removed = client.put(f"/api/v1/records/{record_id}", json={"content": {"v": 3}, "title": None}, headers=resident.auth).get_json()
+    assert removed["title"] is None
+    assert client.get(f"/api/v1/records/{record_id}", headers=resident.auth).get_json()["title"] is None
+    assert client.get(f"/api/v1/records/{record_id}?version=2", headers=resident.auth).get_json()["title"] == "Keep me"
+
+
+def test_an_old_version_reports_when_it_was_written(client, resident):
+    record_id = create(client, resident).get_json()["id"]
+    v2 = client.put(f"/api/v1/records/{record_id}", json={"content": {"v": 2}}, headers=resident.auth).get_json()
+    first = client.get(f"/api/v1/records/{record_id}?version=1", headers=resident.auth).get_json()
+    assert first["updated_at"] == first["created_at"] <= v2["updated_at"]
+    assert client.get(f"/api/v1/records/{record_id}", headers=resident.auth).get_json()["updated_at"] == v2["updated_at"]
+
+
+def test_authentication_and_health_do_not_wait_for_a_writer(client, vault_, resident, database_url):
+    """On SQLite, read-only transactions begin DEFERRED and pass a held write lock."""
+    import time
+
+    from sqlalchemy import text
+
+    if not database_url.startswith("sqlite"):
+        pytest.skip("SQLite locking")
+    with vault_.transaction() as session:
+        session.execute(text("UPDATE principals SET role = role"))  # holds the write lock
+        start = time.monotonic()
+        assert client.get("/healthz").status_code == 200
+        assert client.get("/api/v1/me", headers=resident.auth).status_code == 200
+        assert time.monotonic() - start < 5

@@ -122,19 +122,35 @@ def test_a_tampered_wrapped_subject_key_is_refused(client, vault_, resident):
     assert_unreadable(client, resident, record_id, "SECRET")
 
 
-def test_a_wrong_master_key_opens_nothing(client, vault_, resident, settings):
+def test_a_wrong_master_key_is_refused_at_start_and_opens_nothing(client, vault_, resident, settings):
     from api import create_app
     from tests.conftest import new_master_key
+    from vault.config import Settings
+    from vault.errors import ConfigError
+    from vault.keys import KeyStore
+    from vault.keyfile import keyring_from_env
     from vault.runtime import Vault
 
     record_id = create(client, resident, {"s": "SECRET"})
-    other = Vault.open(type(settings)(home=settings.home, database_url=settings.database_url, master_key=new_master_key()))
-    try:
-        other_client = create_app(vault=other).test_client()
-        assert_unreadable(other_client, resident, record_id, "SECRET")
-        assert_problem(other_client.get("/api/v1/me", headers=resident.auth), 500)
-    finally:
-        other.close()
+    wrong = Settings(home=settings.home, database_url=settings.database_url, master_key=new_master_key())
+    with pytest.raises(ConfigError, match="right key"):
+        Vault.open(wrong)
+    # Even past the start-up check (a key swapped under a running process),
+    # nothing opens.
+    other = Vault(wrong, vault_.engine, KeyStore(keyring_from_env(wrong.master_key)))
+    other_client = create_app(vault=other).test_client()
+    assert_unreadable(other_client, resident, record_id, "SECRET")
+    assert_problem(other_client.get("/api/v1/me", headers=resident.auth), 500)
+
+
+def test_a_keyring_missing_a_used_version_is_refused_at_start(vault_, resident, settings):
+    from vault.errors import ConfigError
+    from vault.runtime import Vault
+
+    with vault_.transaction() as session:
+        session.execute(update(SubjectKey).values(master_key_version=2))
+    with pytest.raises(ConfigError, match=r"lacks version\(s\) \[2\]"):
+        Vault.open(settings)
 
 
 def test_principal_names_are_sealed_and_bound_to_their_principal(vault_, make_actor, client):

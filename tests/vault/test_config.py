@@ -124,3 +124,13 @@ def test_unsupported_database_is_a_clear_error(tmp_path):
     settings = Settings.from_env(tmp_path, environ={"CIVICVAULT_DATABASE_URL": "mysql://x/y", "CIVICVAULT_MASTER_KEY": b64(bytes(32))})
     with pytest.raises(ConfigError, match="Unsupported database"):
         Vault.open(settings)
+
+
+def test_empty_variables_count_as_unset(tmp_path):
+    settings = Settings.from_env(environ={"CIVICVAULT_HOME": str(tmp_path), "CIVICVAULT_MAX_REQUEST_BYTES": "", "CIVICVAULT_MASTER_KEY": ""})
+    assert settings.max_request_bytes == 1024 * 1024 and settings.master_key is None
+
+
+def test_a_version_named_twice_is_refused():
+    with pytest.raises(ConfigError, match="twice"):
+        keyring_from_env(f"1:{b64(bytes(32))},1:{b64(bytes([1]) * 32)}")
