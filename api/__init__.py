@@ -10,10 +10,16 @@ from flask_smorest import Api
 
 from api import errors
 from api.context import EXTENSION
+from api.schemas import ProblemOut
 from vault.config import Settings
 from vault.runtime import Vault
 
 API_TITLE = "CivicVault"
+
+
+class _Api(Api):
+    # Document errors as what they are: RFC 9457 problems (api/errors.py).
+    ERROR_SCHEMA = ProblemOut
 API_VERSION = "v1"
 
 
@@ -37,7 +43,7 @@ def create_app(settings: Settings | None = None, *, vault: Vault | None = None) 
         OPENAPI_SWAGGER_UI_URL="https://cdn.jsdelivr.net/npm/swagger-ui-dist@5/",
     )
     app.extensions[EXTENSION] = vault
-    api = Api(
+    api = _Api(
         app,
         spec_kwargs={
             "info": {"description": "Encrypted health and tenancy records under residents' consent."},

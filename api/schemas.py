@@ -80,5 +80,16 @@ class RecordOut(RecordMetaOut):
     content = fields.Dict(required=True)
 
 
+class ProblemOut(ma.Schema):
+    """RFC 9457 problem details, the body of every error response."""
+
+    type = fields.String(required=True, metadata={"example": "urn:civicvault:problem:not-found"})
+    title = fields.String(required=True)
+    status = fields.Integer(required=True)
+    detail = fields.String(required=True)
+    errors = fields.Dict(metadata={"description": "Field -> messages, for invalid input."})
+    reason = fields.String(metadata={"description": "Reason code of a consent denial."})
+
+
 class HealthOut(ma.Schema):
     status = fields.String(required=True)

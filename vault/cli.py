@@ -140,7 +140,10 @@ def principal_token(ctx, principal_id, home):
 
 
 def _write_demo_tokens(settings: Settings, people: list[dict]) -> Path:
+    """Save demo tokens (added to any saved before), readable by the owner only."""
     path = settings.home / DEMO_TOKENS_FILE
+    if path.exists():
+        people = json.loads(path.read_text(encoding="utf-8")) + people
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as handle:
         json.dump(people, handle, indent=2)

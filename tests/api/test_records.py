@@ -141,6 +141,7 @@ def test_openapi_documents_the_endpoints(client):
     assert spec["components"]["securitySchemes"]["bearerAuth"]["scheme"] == "bearer"
     create_schema = spec["paths"]["/api/v1/subjects/{subject_id}/records"]["post"]
     assert "requestBody" in create_schema
+    assert set(spec["components"]["schemas"]["ProblemOut"]["properties"]) >= {"type", "title", "status", "detail"}
     assert client.get("/docs").status_code == 200
 
 

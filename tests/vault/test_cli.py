@@ -72,6 +72,9 @@ def test_demo_loads_once_and_reprints_saved_tokens(home):
     second = run("demo", "--if-new", "--home", home)
     assert "already has data" in second.output and people[0]["token"] in second.output
     assert len(json.loads(run("principal", "list", "--json", "--home", home).stdout)) == len(people)
+    again = run("demo", "--home", home)  # without --if-new: another set, tokens added to the file
+    assert again.exit_code == 0
+    assert len(json.loads((home / "demo-tokens.json").read_text())) == 2 * len(people)
 
 
 def test_errors_are_one_sentence_without_traceback(tmp_path):
