@@ -30,14 +30,19 @@ class PrincipalOut(ma.Schema):
     created_at = Timestamp(required=True)
 
 
+PURPOSE = {"description": "Why the caller needs this; required of everyone but the resident themself."}
+
+
 class RecordCreateIn(Strict):
     category = fields.String(required=True, validate=validate.OneOf(CATEGORIES))
+    purpose = fields.String(load_default=None, validate=validate.OneOf(PURPOSES), metadata=PURPOSE)
     content = fields.Dict(required=True, metadata={"description": "A JSON object, sealed at rest."})
     title = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=MAX_TITLE_LENGTH))
 
 
 class RecordUpdateIn(Strict):
     content = fields.Dict(required=True)
+    purpose = fields.String(load_default=None, validate=validate.OneOf(PURPOSES), metadata=PURPOSE)
     title = fields.String(
         allow_none=True,
         validate=validate.Length(max=MAX_TITLE_LENGTH),
@@ -54,10 +59,11 @@ class RecordUpdateIn(Strict):
 
 class RecordListQuery(Strict):
     category = fields.String(load_default=None, validate=validate.OneOf(CATEGORIES))
+    purpose = fields.String(load_default=None, validate=validate.OneOf(PURPOSES), metadata=PURPOSE)
 
 
 class RecordReadQuery(Strict):
-    purpose = fields.String(load_default=None, validate=validate.OneOf(PURPOSES))
+    purpose = fields.String(load_default=None, validate=validate.OneOf(PURPOSES), metadata=PURPOSE)
     version = fields.Integer(load_default=None, validate=validate.Range(min=1, max=2**31 - 1))
 
 

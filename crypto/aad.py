@@ -41,3 +41,13 @@ def subject_key_aad(*, subject_id: str, version: int) -> bytes:
 def principal_name_aad(*, principal_id: str) -> bytes:
     """Bind a principal's sealed display name to the principal."""
     return _encode("principal-name/v1", principal_id)
+
+
+TEXT_KINDS = ("access-request-reason", "break-glass-reason")
+
+
+def sealed_text_aad(*, kind: str, object_id: str, subject_id: str) -> bytes:
+    """Bind a free-text field (a request's or emergency's reason) to its object."""
+    if kind not in TEXT_KINDS:
+        raise ValueError(f"unknown text kind {kind!r}")
+    return _encode("text/v1", kind, object_id, subject_id)

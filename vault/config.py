@@ -18,27 +18,51 @@ DEFAULT_HOME = "civicvault-data"
 DEFAULT_MAX_REQUEST_BYTES = 1024 * 1024
 
 
+def _positive_int(env: Mapping[str, str], name: str, default: int, *, minimum: int = 1) -> int:
+    value = env.get(name) or None
+    if value is None:
+        return default
+    if not value.isdigit() or int(value) < minimum:
+        raise ConfigError(f"{name} must be a whole number, at least {minimum}.")
+    return int(value)
+
+
+@dataclass(frozen=True)
+class ConsentLimits:
+    """Bounds on consent; every one is configurable (docs/consent.md)."""
+
+    max_grant_days: int = 365  # CIVICVAULT_MAX_GRANT_DAYS
+    default_grant_days: int = 30  # an approved request that names no end
+    max_delegation_days: int = 365  # CIVICVAULT_MAX_DELEGATION_DAYS
+    break_glass_minutes: int = 240  # CIVICVAULT_BREAK_GLASS_MINUTES
+
+
 @dataclass(frozen=True)
 class Settings:
     home: Path
     database_url: str
     master_key: str | None = None  # CIVICVAULT_MASTER_KEY, when set
     max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES
+    limits: ConsentLimits = ConsentLimits()
 
     @classmethod
     def from_env(cls, home: str | os.PathLike | None = None, environ: Mapping[str, str] | None = None) -> "Settings":
         env = os.environ if environ is None else environ
         home_path = Path(home or env.get("CIVICVAULT_HOME") or DEFAULT_HOME).expanduser().absolute()
         url = env.get("CIVICVAULT_DATABASE_URL") or f"sqlite:///{home_path / 'vault.db'}"
-        max_bytes = env.get("CIVICVAULT_MAX_REQUEST_BYTES") or None
-        if max_bytes is not None:
-            if not max_bytes.isdigit() or int(max_bytes) < 1024:
-                raise ConfigError("CIVICVAULT_MAX_REQUEST_BYTES must be a whole number of bytes, at least 1024.")
+        max_grant_days = _positive_int(env, "CIVICVAULT_MAX_GRANT_DAYS", ConsentLimits.max_grant_days)
+        limits = ConsentLimits(
+            max_grant_days=max_grant_days,
+            default_grant_days=min(ConsentLimits.default_grant_days, max_grant_days),
+            max_delegation_days=_positive_int(env, "CIVICVAULT_MAX_DELEGATION_DAYS", ConsentLimits.max_delegation_days),
+            break_glass_minutes=_positive_int(env, "CIVICVAULT_BREAK_GLASS_MINUTES", ConsentLimits.break_glass_minutes),
+        )
         return cls(
             home=home_path,
             database_url=url,
             master_key=env.get("CIVICVAULT_MASTER_KEY") or None,
-            max_request_bytes=int(max_bytes) if max_bytes else DEFAULT_MAX_REQUEST_BYTES,
+            max_request_bytes=_positive_int(env, "CIVICVAULT_MAX_REQUEST_BYTES", DEFAULT_MAX_REQUEST_BYTES, minimum=1024),
+            limits=limits,
         )
 
     @property

@@ -13,6 +13,13 @@ class VaultError(Exception):
     def __init__(self, detail: str) -> None:
         super().__init__(detail)
         self.detail = detail
+        # Domain events to record although the action failed (refused
+        # accesses): stored in their own transaction by Vault.transaction.
+        self.events: list = []
+
+    def with_events(self, *events) -> "VaultError":
+        self.events.extend(events)
+        return self
 
 
 class InvalidInput(VaultError):

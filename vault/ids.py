@@ -1,15 +1,19 @@
 """Opaque random identifiers and API tokens.
 
 Ids carry a short prefix naming the kind of object (for people reading logs)
-and 128 random bits; they reveal nothing else. Tokens carry 256 random bits.
+and 128 random bits in lowercase base32; they reveal nothing else. The
+alphabet (``a-z``, ``2-7``, ``-``) keeps them valid FHIR ids and URL path
+segments. Tokens carry 256 random bits.
 """
 
+import base64
 import hashlib
 import secrets
 
 
 def new_id(prefix: str) -> str:
-    return f"{prefix}_{secrets.token_urlsafe(16)}"
+    random = base64.b32encode(secrets.token_bytes(16)).decode("ascii").rstrip("=").lower()
+    return f"{prefix}-{random}"
 
 
 def new_token() -> str:

@@ -78,3 +78,14 @@ class KeyStore:
             return crypto.unseal(self._unwrap(row), sealed, aad=aad)
         except crypto.InvalidEnvelope:
             raise RecordUnreadable() from None
+
+
+def seal_text(keys: KeyStore, session: Session, *, kind: str, object_id: str, subject_id: str, text: str) -> bytes:
+    """Seal a free-text field under the subject's key."""
+    aad = crypto.sealed_text_aad(kind=kind, object_id=object_id, subject_id=subject_id)
+    return keys.seal_for_subject(session, subject_id, text.encode("utf-8"), aad=aad)
+
+
+def open_text(keys: KeyStore, session: Session, *, kind: str, object_id: str, subject_id: str, sealed: bytes) -> str:
+    aad = crypto.sealed_text_aad(kind=kind, object_id=object_id, subject_id=subject_id)
+    return keys.open_for_subject(session, subject_id, sealed, aad=aad).decode("utf-8")

@@ -97,3 +97,100 @@ class RecordVersion(Base):
     created_at: Mapped[datetime]
 
     record: Mapped[Record] = relationship(back_populates="versions")
+
+
+class Grant(Base):
+    """A resident's consent: grantee may do ``actions`` on ``categories`` for ``purpose``.
+
+    Expiry and use limits are evaluated at decision time against ``now``; only
+    revocation is a stored state change.
+    """
+
+    __tablename__ = "grants"
+    __table_args__ = (Index("ix_grants_subject_grantee", "subject_id", "grantee_id"), Index("ix_grants_grantee", "grantee_id"))
+
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    subject_id: Mapped[str] = mapped_column(ForeignKey("principals.id", ondelete="CASCADE"))
+    grantee_id: Mapped[str] = mapped_column(ForeignKey("principals.id", ondelete="CASCADE"))
+    categories: Mapped[str] = mapped_column(String(600))  # space-separated, sorted
+    purpose: Mapped[str] = mapped_column(String(40))
+    actions: Mapped[str] = mapped_column(String(40))  # space-separated, sorted
+    valid_from: Mapped[datetime]
+    expires_at: Mapped[datetime]
+    max_uses: Mapped[int | None]
+    uses: Mapped[int] = mapped_column(Integer, default=0)
+    created_by: Mapped[str] = mapped_column(ForeignKey("principals.id"))
+    created_at: Mapped[datetime]
+    revoked_at: Mapped[datetime | None]
+    revoked_by: Mapped[str | None] = mapped_column(ForeignKey("principals.id"))
+    request_id: Mapped[str | None] = mapped_column(ID)
+
+
+class AccessRequest(Base):
+    """A clinic's or landlord's request for access, decided by the resident."""
+
+    __tablename__ = "access_requests"
+    __table_args__ = (Index("ix_access_requests_subject_status", "subject_id", "status"), Index("ix_access_requests_requester", "requester_id"))
+
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    subject_id: Mapped[str] = mapped_column(ForeignKey("principals.id", ondelete="CASCADE"))
+    requester_id: Mapped[str] = mapped_column(ForeignKey("principals.id", ondelete="CASCADE"))
+    categories: Mapped[str] = mapped_column(String(600))
+    purpose: Mapped[str] = mapped_column(String(40))
+    actions: Mapped[str] = mapped_column(String(40))
+    # The requester's free-text reason, sealed under the subject key.
+    reason_sealed: Mapped[bytes]
+    expires_at: Mapped[datetime | None]  # requested end of the grant
+    status: Mapped[str] = mapped_column(String(16))  # pending | approved | denied
+    created_at: Mapped[datetime]
+    decided_at: Mapped[datetime | None]
+    decided_by: Mapped[str | None] = mapped_column(ForeignKey("principals.id"))
+    grant_id: Mapped[str | None] = mapped_column(ForeignKey("grants.id"))
+
+
+class Delegation(Base):
+    """A resident appoints a delegate (guardian, caregiver) for a bounded time."""
+
+    __tablename__ = "delegations"
+    __table_args__ = (Index("ix_delegations_subject", "subject_id"), Index("ix_delegations_delegate", "delegate_id"))
+
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    subject_id: Mapped[str] = mapped_column(ForeignKey("principals.id", ondelete="CASCADE"))
+    delegate_id: Mapped[str] = mapped_column(ForeignKey("principals.id", ondelete="CASCADE"))
+    valid_from: Mapped[datetime]
+    expires_at: Mapped[datetime]
+    created_at: Mapped[datetime]
+    revoked_at: Mapped[datetime | None]
+    revoked_by: Mapped[str | None] = mapped_column(ForeignKey("principals.id"))
+
+
+class BreakGlass(Base):
+    """A clinic's declared emergency: health.* reads for a short window, flagged."""
+
+    __tablename__ = "break_glass"
+    __table_args__ = (Index("ix_break_glass_subject_clinic", "subject_id", "clinic_id"),)
+
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    subject_id: Mapped[str] = mapped_column(ForeignKey("principals.id", ondelete="CASCADE"))
+    clinic_id: Mapped[str] = mapped_column(ForeignKey("principals.id", ondelete="CASCADE"))
+    reason_sealed: Mapped[bytes]
+    declared_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
+
+
+class Event(Base):
+    """Domain events, one row each, in the order they were emitted.
+
+    Holds ids, codes and timestamps only: never record content or free text.
+    The ledger (next milestone) commits to these rows.
+    """
+
+    __tablename__ = "events"
+    __table_args__ = (Index("ix_events_subject", "subject_id", "id"), Index("ix_events_actor", "actor_id", "id"))
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    kind: Mapped[str] = mapped_column(String(40))
+    occurred_at: Mapped[datetime]
+    actor_id: Mapped[str] = mapped_column(ID)
+    subject_id: Mapped[str | None] = mapped_column(ID)
+    data: Mapped[str] = mapped_column(String(4000))  # canonical JSON

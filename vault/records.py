@@ -5,9 +5,10 @@ binding them to (record id, subject, version, category, part), so an envelope
 moved to another record, version or field does not open. Metadata in clear:
 ids, subject, category, version numbers and timestamps.
 
-Who may do what is decided by ``_require_access``; until consent lands only
-the resident themself reaches their records, and everyone else gets the same
-``NotFound`` as for an id that does not exist.
+Who may do what is decided by ``vault.access`` (the resident, grantees,
+delegates, break-glass); a caller with no consent covering a record gets the
+same ``NotFound`` as for an id that does not exist. Every access and every
+write emits its domain event.
 """
 
 from dataclasses import dataclass
@@ -19,12 +20,14 @@ from sqlalchemy.orm import Session
 
 import crypto
 from vault.content import check_title, decode_content, encode_content
+from vault.access import authorize, require_resident, visible_categories
 from vault.errors import Conflict, InvalidInput, NotFound
+from vault.events import DomainEvent, emit
 from vault.ids import is_well_formed_id, new_id
 from vault.keys import KeyStore
-from vault.models import Principal, Record, RecordVersion
+from vault.models import Record, RecordVersion
 from vault.principals import Caller
-from vault.vocabulary import check_category, check_purpose
+from vault.vocabulary import check_category
 
 
 KEEP = object()  # add_version(title=KEEP): carry the previous version's title over
@@ -44,14 +47,6 @@ class RecordMeta:
 @dataclass(frozen=True)
 class RecordContent(RecordMeta):
     content: dict
-
-
-def _require_access(session: Session, caller: Caller, subject_id: str) -> None:
-    """Only the resident reaches their own records (consent extends this)."""
-    if caller.role != "resident" or caller.id != subject_id or not is_well_formed_id(subject_id):
-        raise NotFound()
-    if session.get(Principal, subject_id) is None:
-        raise NotFound()
 
 
 def _aad(record: Record, version: int, part: str) -> bytes:
@@ -94,39 +89,65 @@ def _meta(record: Record, title: str | None) -> RecordMeta:
 
 
 def create_record(
-    session: Session, keys: KeyStore, caller: Caller, *, subject_id: str, category: str, content: Any, title: str | None = None, now: datetime
+    session: Session,
+    keys: KeyStore,
+    caller: Caller,
+    *,
+    subject_id: str,
+    category: str,
+    content: Any,
+    title: str | None = None,
+    purpose: str | None = None,
+    now: datetime,
 ) -> RecordMeta:
-    _require_access(session, caller, subject_id)
+    require_resident(session, subject_id)
     category = check_category(category)
     body = encode_content(content)
     title = check_title(title)
+    record_id = new_id("r")
+    permit = authorize(session, caller, subject_id=subject_id, category=category, purpose=purpose, action="write", now=now, record_id=record_id)
     record = Record(
-        id=new_id("r"), subject_id=subject_id, category=category, current_version=1, created_by=caller.id, created_at=now, updated_at=now
+        id=record_id, subject_id=subject_id, category=category, current_version=1, created_by=caller.id, created_at=now, updated_at=now
     )
     session.add(record)
     session.add(_seal_version(session, keys, record, version=1, body=body, title=title, caller=caller, now=now))
+    emit(session, _written("record.created", caller, record, 1, permit, purpose, now))
     session.flush()
     return _meta(record, title)
 
 
-def list_records(session: Session, keys: KeyStore, caller: Caller, *, subject_id: str, category: str | None = None) -> list[RecordMeta]:
-    _require_access(session, caller, subject_id)
+def _written(kind: str, caller: Caller, record: Record, version: int, permit, purpose: str | None, now: datetime) -> DomainEvent:
+    return DomainEvent(
+        kind=kind, occurred_at=now, actor_id=caller.id, subject_id=record.subject_id,
+        data={"record_id": record.id, "category": record.category, "version": version, "purpose": purpose,
+              "basis": permit.basis, "grant_id": permit.grant_id},
+    )
+
+
+def list_records(
+    session: Session, keys: KeyStore, caller: Caller, *, subject_id: str, category: str | None = None, purpose: str | None = None, now: datetime
+) -> list[RecordMeta]:
+    """Metadata of the records ``caller`` may read, optionally of one category."""
+    require_resident(session, subject_id)
+    if category is not None:
+        check_category(category)
+    visible = visible_categories(session, caller, subject_id=subject_id, purpose=purpose, now=now)
+    wanted = [c for c in visible if category is None or c == category]
+    if not wanted:
+        return []
     query = (
         select(Record, RecordVersion)
         .join(RecordVersion, (RecordVersion.record_id == Record.id) & (RecordVersion.version == Record.current_version))
-        .where(Record.subject_id == subject_id)
+        .where(Record.subject_id == subject_id, Record.category.in_(wanted))
         .order_by(Record.created_at.desc(), Record.id)
     )
-    if category is not None:
-        query = query.where(Record.category == check_category(category))
     return [_meta(record, _open_title(session, keys, record, row)) for record, row in session.execute(query)]
 
 
-def _load(session: Session, caller: Caller, record_id: str) -> Record:
+def _load(session: Session, record_id: str) -> Record:
     record = session.get(Record, record_id) if is_well_formed_id(record_id) else None
     if record is None:
         raise NotFound()
-    _require_access(session, caller, record.subject_id)
     return record
 
 
@@ -134,10 +155,12 @@ def read_record(
     session: Session, keys: KeyStore, caller: Caller, record_id: str, *, purpose: str | None = None, version: int | None = None, now: datetime
 ) -> RecordContent:
     """The record's content at ``version`` (default: the current one)."""
-    if purpose is not None:
-        check_purpose(purpose)
-    record = _load(session, caller, record_id)
+    record = _load(session, record_id)
     wanted = record.current_version if version is None else version
+    authorize(
+        session, caller, subject_id=record.subject_id, category=record.category, purpose=purpose, action="read", now=now,
+        record_id=record.id, version=wanted,
+    )
     row = session.get(RecordVersion, (record.id, wanted))
     if row is None:
         raise NotFound()
@@ -157,6 +180,7 @@ def add_version(
     content: Any,
     title: Any = KEEP,
     expected_version: int | None = None,
+    purpose: str | None = None,
     now: datetime,
 ) -> RecordMeta:
     """Seal a new version; earlier versions stay.
@@ -164,12 +188,15 @@ def add_version(
     ``title=KEEP`` (the default) carries the previous title over; ``None`` or
     an empty string removes it.
     """
-    record = _load(session, caller, record_id)
+    record = _load(session, record_id)
     body = encode_content(content)
     keep_title = title is KEEP
     title = None if keep_title else check_title(title)
     if expected_version is not None and expected_version < 1:
         raise InvalidInput("expected_version starts at 1.")
+    permit = authorize(
+        session, caller, subject_id=record.subject_id, category=record.category, purpose=purpose, action="write", now=now, record_id=record.id
+    )
     # Bump the version atomically in the database, so two concurrent writers
     # can never both take the same number (the row lock serialises them).
     bump = update(Record).where(Record.id == record.id).values(current_version=Record.current_version + 1, updated_at=now)
@@ -183,5 +210,6 @@ def add_version(
         previous = session.get(RecordVersion, (record.id, new_version - 1))
         title = _open_title(session, keys, record, previous)
     session.add(_seal_version(session, keys, record, version=new_version, body=body, title=title, caller=caller, now=now))
+    emit(session, _written("record.version-added", caller, record, new_version, permit, purpose, now))
     session.flush()
     return _meta(record, title)

@@ -7,7 +7,8 @@ schema is not current, each with one clear sentence.
 
 import contextlib
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from datetime import datetime
 from dataclasses import dataclass, field
 
 from sqlalchemy import Engine, select
@@ -16,9 +17,11 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from crypto import Keyring
 from vault import schema
+from vault.clock import utcnow
 from vault.config import Settings
 from vault.db import READ_ONLY, describe_db_error, make_engine, make_sessions
-from vault.errors import ConfigError, RecordUnreadable
+from vault.errors import ConfigError, RecordUnreadable, VaultError
+from vault.events import emit
 from vault.keyfile import write_keyring
 from vault.keys import KeyStore
 from vault.models import Principal, SubjectKey
@@ -64,8 +67,14 @@ class Vault:
         self.settings = settings
         self.engine = engine
         self.keys = keys
+        self.limits = settings.limits
+        # The clock services are given; tests replace it to freeze time.
+        self.clock: Callable[[], datetime] = utcnow
         self.sessions: sessionmaker[Session] = make_sessions(engine)
         self.read_sessions: sessionmaker[Session] = make_sessions(engine.execution_options(**{READ_ONLY: True}))
+
+    def now(self) -> datetime:
+        return self.clock()
 
     @classmethod
     def open(cls, settings: Settings) -> "Vault":
@@ -108,9 +117,21 @@ class Vault:
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[Session]:
-        """One unit of work: commits on success, rolls back on any error."""
-        with self.sessions.begin() as session:
-            yield session
+        """One unit of work: commits on success, rolls back on any error.
+
+        A ``VaultError`` that carries events (a refused access) has them
+        recorded in a transaction of their own after the rollback, so that a
+        refusal leaves its trace although the action left nothing.
+        """
+        try:
+            with self.sessions.begin() as session:
+                yield session
+        except VaultError as exc:
+            if exc.events:
+                with self.sessions.begin() as session:
+                    for event in exc.events:
+                        emit(session, event)
+            raise
 
     @contextlib.contextmanager
     def read_transaction(self) -> Iterator[Session]:

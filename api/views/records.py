@@ -7,7 +7,6 @@ from api.context import authenticate_request, caller, current_vault
 from api.parsing import Blueprint
 from api.schemas import RecordCreateIn, RecordListOut, RecordListQuery, RecordMetaOut, RecordOut, RecordReadQuery, RecordUpdateIn
 from vault import records
-from vault.clock import utcnow
 
 blp = Blueprint("records", __name__, url_prefix="/api/v1", description="Encrypted records of residents")
 blp.before_request(authenticate_request)
@@ -21,7 +20,7 @@ class SubjectRecords(MethodView):
         """Metadata of the records the caller may see"""
         vault = current_vault()
         with vault.transaction() as session:
-            items = records.list_records(session, vault.keys, caller(), subject_id=subject_id, category=query["category"])
+            items = records.list_records(session, vault.keys, caller(), subject_id=subject_id, now=vault.now(), **query)
         return {"items": items, "total": len(items)}
 
     @blp.arguments(RecordCreateIn)
@@ -32,7 +31,7 @@ class SubjectRecords(MethodView):
         with vault.transaction() as session:
             meta = records.create_record(
                 session, vault.keys, caller(), subject_id=subject_id, category=body["category"],
-                content=body["content"], title=body["title"], now=utcnow(),
+                content=body["content"], title=body["title"], purpose=body["purpose"], now=vault.now(),
             )
         return meta, 201, {"Location": url_for("records.Record", record_id=meta.id)}
 
@@ -46,7 +45,7 @@ class Record(MethodView):
         vault = current_vault()
         with vault.transaction() as session:
             result = records.read_record(
-                session, vault.keys, caller(), record_id, purpose=query["purpose"], version=query["version"], now=utcnow()
+                session, vault.keys, caller(), record_id, purpose=query["purpose"], version=query["version"], now=vault.now()
             )
         # Only after the commit succeeded does content leave the server.
         return result
@@ -59,5 +58,5 @@ class Record(MethodView):
         with vault.transaction() as session:
             return records.add_version(
                 session, vault.keys, caller(), record_id, content=body["content"], title=body.get("title", records.KEEP),
-                expected_version=body["expected_version"], now=utcnow(),
+                expected_version=body["expected_version"], purpose=body["purpose"], now=vault.now(),
             )

@@ -112,15 +112,16 @@ def test_other_principals_get_the_same_404_as_for_unknown_ids(client, make_actor
     assert_problem(foreign_read, 404)
     assert foreign_read.get_json() == unknown_read.get_json()
 
-    foreign_list = client.get(f"/api/v1/subjects/{resident.id}/records", headers=other.auth)
-    unknown_list = client.get("/api/v1/subjects/p_doesnotexist/records", headers=other.auth)
+    foreign_list = client.get(f"/api/v1/subjects/{resident.id}/records?purpose=treatment", headers=other.auth)
+    unknown_list = client.get("/api/v1/subjects/p_doesnotexist/records?purpose=treatment", headers=other.auth)
     assert_problem(foreign_list, 404)
     assert foreign_list.get_json() == unknown_list.get_json()
 
-    foreign_put = client.put(f"/api/v1/records/{record_id}", json={"content": {"x": 1}}, headers=other.auth)
+    foreign_put = client.put(f"/api/v1/records/{record_id}", json={"content": {"x": 1}, "purpose": "treatment"}, headers=other.auth)
     assert_problem(foreign_put, 404)
     foreign_post = client.post(
-        f"/api/v1/subjects/{resident.id}/records", json={"category": "health.notes", "content": {"x": 1}}, headers=other.auth
+        f"/api/v1/subjects/{resident.id}/records", json={"category": "health.notes", "content": {"x": 1}, "purpose": "treatment"},
+        headers=other.auth,
     )
     assert_problem(foreign_post, 404)
     # Nothing they sent was stored and the record is unchanged.

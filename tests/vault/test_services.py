@@ -81,7 +81,7 @@ def test_record_life_cycle(vault_, amina):
     with vault_.transaction() as session:
         current = records.read_record(session, vault_.keys, amina, meta.id, now=later)
         first = records.read_record(session, vault_.keys, amina, meta.id, version=1, now=later)
-        listing = records.list_records(session, vault_.keys, amina, subject_id=amina.id)
+        listing = records.list_records(session, vault_.keys, amina, subject_id=amina.id, now=NOW)
     assert current.content == {"rent": 980} and current.version == 2 and current.title == "Lease"
     assert first.content == {"rent": 940} and first.version == 1
     assert [m.id for m in listing] == [meta.id] and listing[0].version == 2
@@ -108,7 +108,7 @@ def test_invalid_records_are_refused(vault_, amina, kwargs):
         with vault_.transaction() as session:
             records.create_record(session, vault_.keys, amina, subject_id=amina.id, now=NOW, **args)
     with vault_.transaction() as session:
-        assert records.list_records(session, vault_.keys, amina, subject_id=amina.id) == []
+        assert records.list_records(session, vault_.keys, amina, subject_id=amina.id, now=NOW) == []
 
 
 def test_other_callers_cannot_tell_foreign_from_unknown(vault_, amina):
@@ -126,4 +126,4 @@ def test_other_callers_cannot_tell_foreign_from_unknown(vault_, amina):
         # A clinic impersonating the resident's id is still not the resident.
         impostor = principals.Caller(id=amina.id, role="clinic")
         with pytest.raises(NotFound):
-            records.list_records(session, vault_.keys, impostor, subject_id=amina.id)
+            records.list_records(session, vault_.keys, impostor, subject_id=amina.id, purpose="treatment", now=NOW)

@@ -1,0 +1,65 @@
+"""Domain events: every consent and access decision, emitted through one function.
+
+``emit(session, event)`` stores the event in the caller's transaction, so an
+event exists exactly when the action it describes was committed. Refusals are
+carried by the exception (``VaultError.events``) and stored by
+``Vault.transaction`` in a transaction of their own after the failed one was
+rolled back. The ledger commits to these rows; no event ever holds record
+content, names or free text, only ids, codes and times.
+"""
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from vault.clock import rfc3339
+from vault.models import Event
+
+KINDS = (
+    "consent.granted",
+    "consent.revoked",
+    "access-request.created",
+    "access-request.approved",
+    "access-request.denied",
+    "delegation.granted",
+    "delegation.revoked",
+    "break-glass.declared",
+    "access.permitted",
+    "access.refused",
+    "record.created",
+    "record.version-added",
+)
+
+
+@dataclass(frozen=True)
+class DomainEvent:
+    kind: str
+    occurred_at: datetime
+    actor_id: str
+    subject_id: str | None
+    data: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.kind not in KINDS:
+            raise ValueError(f"unknown event kind {self.kind!r}")
+
+
+def encode(data: Mapping[str, Any]) -> str:
+    """Canonical JSON of an event's data (sorted keys, no white space)."""
+    return json.dumps(
+        {k: rfc3339(v) if isinstance(v, datetime) else v for k, v in data.items()},
+        sort_keys=True,
+        separators=(",", ":"),
+        ensure_ascii=False,
+    )
+
+
+def emit(session: Session, event: DomainEvent) -> None:
+    """Record ``event`` in the session's transaction."""
+    session.add(
+        Event(kind=event.kind, occurred_at=event.occurred_at, actor_id=event.actor_id, subject_id=event.subject_id, data=encode(event.data))
+    )
