@@ -1,6 +1,8 @@
 """Consent endpoints: grants (and their FHIR form), access requests, delegations, break-glass."""
 
-from flask import url_for
+import json
+
+from flask import Response, url_for
 from flask.views import MethodView
 
 from api.context import authenticate_request, caller, current_vault
@@ -65,7 +67,7 @@ class ConsentFhir(MethodView):
         vault = current_vault()
         with vault.read_transaction() as session:
             grant = consent.get_grant(session, caller(), grant_id, now=vault.now())
-        return fhir.consent_resource(grant)
+        return Response(json.dumps(fhir.consent_resource(grant)), mimetype="application/fhir+json")
 
 
 @blp.route("/access-requests")
