@@ -167,10 +167,13 @@ def demo_command(ctx, if_new, home):
     with vault.transaction() as session:
         loaded = not demo.has_data(session)
         if loaded or not if_new:
-            people = demo.load(session, vault.keys, now=utcnow())
+            people, story = demo.load(session, vault.keys, now=utcnow(), limits=vault.limits)
     if loaded or not if_new:
         path = _write_demo_tokens(settings, people)
-        click.echo(f"Demo data loaded. Tokens (also saved, for the demo only, in {path}):")
+        click.echo("Demo data loaded. The consent story:")
+        for line in story:
+            click.echo(f"  - {line}")
+        click.echo(f"Tokens (also saved, for the demo only, in {path}):")
         _print_people(people)
         return
     path = settings.home / DEMO_TOKENS_FILE

@@ -5,12 +5,13 @@ MedicationStatement, Condition); tenancy records are a lease and an income
 statement. Every name and number is invented.
 """
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from vault import principals, records
+from vault import access_requests, consent, principals, records
+from vault.config import ConsentLimits
 from vault.keys import KeyStore
 from vault.models import Principal
 
@@ -85,8 +86,11 @@ def has_data(session: Session) -> bool:
     return session.scalar(select(Principal.id).limit(1)) is not None
 
 
-def load(session: Session, keys: KeyStore, *, now: datetime) -> list[dict]:
-    """Create the demo principals and records; returns each principal with its token."""
+def load(session: Session, keys: KeyStore, *, now: datetime, limits: ConsentLimits | None = None) -> tuple[list[dict], list[str]]:
+    """Create the demo principals, records and consent story.
+
+    Returns each principal with its token, and the story as lines of text.
+    """
     created = []
     for role, name in PEOPLE:
         info, token = principals.create_principal(session, keys, role=role, name=name, now=now)
@@ -112,4 +116,38 @@ def load(session: Session, keys: KeyStore, *, now: datetime) -> list[dict]:
         caller = principals.Caller(id=person["id"], role="resident")
         for category, title, content in data:
             records.create_record(session, keys, caller, subject_id=person["id"], category=category, content=content, title=title, now=now)
-    return created
+    return created, _story(session, keys, created, now=now, limits=limits or ConsentLimits())
+
+
+def _story(session: Session, keys: KeyStore, people: list[dict], *, now: datetime, limits: ConsentLimits) -> list[str]:
+    """The consent story: a grant, a request approved, a grant revoked."""
+    by_role = {}
+    for person in people:
+        by_role.setdefault(person["role"], []).append(principals.Caller(id=person["id"], role=person["role"]))
+    (amina, _tomasz, grace), clinic, landlord = by_role["resident"], by_role["clinic"][0], by_role["landlord"][0]
+    story = []
+
+    treatment = consent.create_grant(
+        session, amina, grantee_id=clinic.id, categories=["health.*"], purpose="treatment", actions=["read"],
+        expires_at=now + timedelta(days=90), limits=limits, now=now,
+    )
+    story.append(f"Amina Yusuf grants Riverside Community Clinic health.* for treatment until {treatment.expires_at:%Y-%m-%d} ({treatment.id})")
+    allergy = records.list_records(session, keys, clinic, subject_id=amina.id, category="health.allergies", purpose="treatment", now=now)[0]
+    records.read_record(session, keys, clinic, allergy.id, purpose="treatment", now=now)
+    story.append(f"Riverside Community Clinic reads Amina's allergy record for treatment ({allergy.id})")
+
+    request = access_requests.create_request(
+        session, keys, landlord, subject_id=amina.id, categories=["tenancy.income"], purpose="tenancy-screening",
+        reason="Tenancy application for 7 Harbour Row, flat 2", expires_at=now + timedelta(days=14), limits=limits, now=now,
+    )
+    story.append(f"Harbour Housing Association requests tenancy.income for tenancy-screening ({request.id})")
+    approved = access_requests.approve_request(session, keys, amina, request.id, max_uses=3, limits=limits, now=now)
+    story.append(f"Amina approves it: grant {approved.grant_id}, valid 14 days, at most 3 reads")
+
+    lease_grant = consent.create_grant(
+        session, grace, grantee_id=landlord.id, categories=["tenancy.lease"], purpose="tenancy-management", actions=["read"],
+        expires_at=now + timedelta(days=30), limits=limits, now=now,
+    )
+    consent.revoke_grant(session, grace, lease_grant.id, now=now)
+    story.append(f"Grace Okafor grants Harbour Housing tenancy.lease, then revokes it ({lease_grant.id})")
+    return story

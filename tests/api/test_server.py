@@ -89,9 +89,10 @@ def test_served_api_stores_and_reads_a_record(server):
     status, _, body = request(port, "GET", f"/api/v1/records/{record_id}", token=amina["token"])
     assert status == 200 and json.loads(body)["content"] == {"vaccine": "MMR", "dose": 2}
 
-    clinic = next(p for p in people if p["role"] == "clinic")
-    status, ctype, _ = request(port, "GET", f"/api/v1/records/{record_id}?purpose=treatment", token=clinic["token"])
-    assert status == 404 and ctype == "application/problem+json"
+    # The demo's landlord holds tenancy.income consent only: a health record does not exist for it.
+    landlord = next(p for p in people if p["role"] == "landlord")
+    status, ctype, body = request(port, "GET", f"/api/v1/records/{record_id}?purpose=tenancy-screening", token=landlord["token"])
+    assert status == 404 and ctype == "application/problem+json" and b"MMR" not in body
 
 
 def test_served_api_refuses_an_oversized_chunked_body(server):
@@ -126,3 +127,21 @@ def test_two_workers_take_concurrent_writes(server):
         assert list(pool.map(post, range(24))) == [201] * 24
     status, _, body = request(port, "GET", f"/api/v1/subjects/{amina['id']}/records?category=health.notes", token=amina["token"])
     assert json.loads(body)["total"] == 24
+
+
+def test_the_demo_story_holds_over_http(server):
+    port, people = server
+    by_name = {p["name"]: p for p in people}
+    amina, clinic, landlord = by_name["Amina Yusuf"], by_name["Riverside Community Clinic"], by_name["Harbour Housing Association"]
+    grants = json.loads(request(port, "GET", "/api/v1/consents", token=amina["token"])[2])["items"]
+    assert sorted((g["grantee_id"], g["status"]) for g in grants) == sorted([(clinic["id"], "active"), (landlord["id"], "active")])
+    status, _, body = request(port, "GET", f"/api/v1/subjects/{amina['id']}/records?purpose=treatment", token=clinic["token"])
+    assert status == 200 and {i["category"] for i in json.loads(body)["items"]} == {"health.allergies", "health.medications", "health.conditions"}
+    status, _, body = request(port, "GET", f"/api/v1/subjects/{amina['id']}/records?purpose=tenancy-screening", token=landlord["token"])
+    income = json.loads(body)["items"]
+    assert status == 200 and [i["category"] for i in income] == ["tenancy.income"]
+    status, _, body = request(port, "GET", f"/api/v1/records/{income[0]['id']}?purpose=tenancy-screening", token=landlord["token"])
+    assert status == 200 and json.loads(body)["content"]["type"] == "income-statement"
+    grace = by_name["Grace Okafor"]
+    revoked = json.loads(request(port, "GET", "/api/v1/consents?status=revoked", token=grace["token"])[2])
+    assert revoked["total"] == 1 and revoked["items"][0]["grantee_id"] == landlord["id"]

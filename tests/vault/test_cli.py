@@ -67,6 +67,9 @@ def test_demo_loads_once_and_reprints_saved_tokens(home):
     run("init", "--home", home)
     first = run("demo", "--if-new", "--home", home)
     assert first.exit_code == 0 and "Demo data loaded" in first.output
+    for step in ("grants Riverside Community Clinic health.* for treatment", "requests tenancy.income", "Amina approves it",
+                 "then revokes it"):
+        assert step in first.output
     people = json.loads((home / "demo-tokens.json").read_text())
     assert {p["role"] for p in people} == {"resident", "clinic", "landlord", "compliance", "admin"}
     second = run("demo", "--if-new", "--home", home)
