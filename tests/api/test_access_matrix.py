@@ -1,0 +1,594 @@
+"""The access matrix: every endpoint x every role x {own data, another resident's, unknown id}.
+
+A principal with no grant, delegation or break-glass relating it to a resident
+never gets a byte of that resident's records, and an id that belongs to someone
+else is answered exactly like an id that does not exist (the contract: "A
+foreign or unknown id gets the same 404"). Where the contract gives a role a
+legitimate view (compliance sees grants, requests, delegations and break-glass
+declarations of anyone; a clinic may break the glass; clinics and landlords may
+ask for access), the test asserts that view explicitly instead, and that it
+never includes record content.
+
+The world (fixture ``world``): Amina (the owner, resident A) has a health record
+and a tenancy record, a grant to the Harbourside clinic (the partner), a pending
+access request from the partner, a delegation to Chidi, and a break-glass
+declaration by the partner. Tomasz (resident B) has a health record. The callers
+of the matrix (another resident, clinic, landlord, compliance, admin, witness)
+have no grant, delegation or break-glass relating them to Amina. Distinct
+markers are planted in every free text a stranger must never see.
+
+After each hostile attempt the owner's data is compared with a snapshot taken
+before it: nothing is lost, revoked, decided or overwritten.
+"""
+
+import json
+from dataclasses import dataclass, field
+from typing import Callable
+
+import pytest
+
+from tests.api.conftest import add_record, grant
+from tests.api.helpers import assert_problem
+from vault.ids import new_id
+
+API = "/api/v1"
+
+MARK_CONTENT = "MARKER-CONTENT-a7f3"
+MARK_TITLE = "MARKER-TITLE-a7f3"
+MARK_TENANCY_CONTENT = "MARKER-CONTENT-TENANCY-c21e"
+MARK_TENANCY_TITLE = "MARKER-TITLE-TENANCY-c21e"
+MARK_B_CONTENT = "MARKER-CONTENT-B-5d90"
+MARK_B_TITLE = "MARKER-TITLE-B-5d90"
+MARK_REQUEST_REASON = "MARKER-REQUEST-REASON-e4b8"
+MARK_BREAK_GLASS_REASON = "MARKER-BREAKGLASS-REASON-91c6"
+RECORD_MARKERS = (MARK_CONTENT, MARK_TITLE, MARK_TENANCY_CONTENT, MARK_TENANCY_TITLE, MARK_B_CONTENT, MARK_B_TITLE)
+ALL_MARKERS = (*RECORD_MARKERS, MARK_REQUEST_REASON, MARK_BREAK_GLASS_REASON)
+
+HEALTH_CONTENT = {"substance": "penicillin", "note": MARK_CONTENT}
+TENANCY_CONTENT = {"rent": 940, "note": MARK_TENANCY_CONTENT}
+B_CONTENT = {"drug": "metformin", "note": MARK_B_CONTENT}
+
+# The roles of the matrix. "owner" is resident A acting on her own data; every
+# other role is a principal with no relationship at all to A.
+ROLES = ("owner", "resident", "clinic", "landlord", "compliance", "admin", "witness")
+STRANGERS = ROLES[1:]
+NON_RESIDENT_STRANGERS = ("clinic", "landlord", "compliance", "admin", "witness")
+
+
+# --------------------------------------------------------------------------- world
+
+
+@dataclass
+class World:
+    client: object
+    clock: object
+    owner: object
+    actors: dict  # role -> Actor (the strangers and the owner)
+    partner: object  # clinic related to A: grantee, requester, break-glass declarer
+    delegate: object  # resident, A's delegate
+    health_record: str
+    tenancy_record: str
+    b_record: str
+    grant_id: str
+    request_id: str
+    delegation_id: str
+    break_glass_id: str
+    foreign: dict = field(default_factory=dict)  # kind -> A's object id
+    unknown: dict = field(default_factory=dict)  # kind -> an id of the same shape that exists nowhere
+
+
+@pytest.fixture
+def world(client, cast, clock, make_actor) -> World:
+    owner, other = cast.amina, cast.tomasz
+    partner = make_actor("clinic", "Harbourside Clinic")
+    delegate = make_actor("resident", "Chidi Okafor")
+
+    health = add_record(client, owner, "health.allergies", HEALTH_CONTENT, title=MARK_TITLE)
+    tenancy = add_record(client, owner, "tenancy.lease", TENANCY_CONTENT, title=MARK_TENANCY_TITLE)
+    b_record = add_record(client, other, "health.medications", B_CONTENT, title=MARK_B_TITLE)
+
+    g = grant(client, owner, partner, clock, categories=["health.*"], purpose="treatment")
+    asked = client.post(
+        f"{API}/access-requests",
+        json={"subject_id": owner.id, "categories": ["health.labs"], "purpose": "treatment", "reason": MARK_REQUEST_REASON},
+        headers=partner.auth,
+    )
+    assert asked.status_code == 201, asked.get_json()
+    delegation = client.post(f"{API}/delegations", json={"delegate_id": delegate.id, "expires_at": clock.at(days=90)}, headers=owner.auth)
+    assert delegation.status_code == 201, delegation.get_json()
+    declared = client.post(f"{API}/subjects/{owner.id}/break-glass", json={"reason": MARK_BREAK_GLASS_REASON}, headers=partner.auth)
+    assert declared.status_code == 201, declared.get_json()
+
+    w = World(
+        client=client, clock=clock, owner=owner,
+        actors={"owner": owner, "resident": other, "clinic": cast.clinic, "landlord": cast.landlord,
+                "compliance": cast.compliance, "admin": cast.admin, "witness": cast.witness},
+        partner=partner, delegate=delegate, health_record=health, tenancy_record=tenancy, b_record=b_record,
+        grant_id=g["id"], request_id=asked.get_json()["id"], delegation_id=delegation.get_json()["id"],
+        break_glass_id=declared.get_json()["id"],
+    )
+    w.foreign = {"record": health, "subject": owner.id, "grant": w.grant_id, "request": w.request_id, "delegation": w.delegation_id}
+    w.unknown = {kind: new_id(prefix) for kind, prefix in
+                 {"record": "r", "subject": "p", "grant": "g", "request": "q", "delegation": "d"}.items()}
+    # Same shape: same prefix and length as the real ids.
+    for kind, real in w.foreign.items():
+        assert len(w.unknown[kind]) == len(real) and w.unknown[kind][:2] == real[:2] and w.unknown[kind] != real
+    return w
+
+
+# ----------------------------------------------------------------------- endpoints
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    name: str
+    kind: str  # which id it takes: record | subject | grant | request | delegation
+    build: Callable  # (world, target id) -> (method, url, json body or None)
+
+    def call(self, world: World, actor, target: str):
+        method, url, body = self.build(world, target)
+        kwargs = {"headers": actor.auth}
+        if body is not None:
+            kwargs["json"] = body
+        return world.client.open(url, method=method, **kwargs)
+
+
+def _consent_body(w: World, subject: str) -> dict:
+    return {"subject_id": subject, "grantee_id": w.actors["landlord"].id, "categories": ["tenancy.*"],
+            "purpose": "tenancy-screening", "actions": ["read"], "expires_at": w.clock.at(days=30)}
+
+
+def _request_body(w: World, subject: str) -> dict:
+    return {"subject_id": subject, "categories": ["health.*"], "purpose": "treatment", "reason": "Follow-up after discharge",
+            "expires_at": w.clock.at(days=14)}
+
+
+ENDPOINTS = [
+    Endpoint("GET /records/{id}", "record", lambda w, i: ("GET", f"{API}/records/{i}?purpose=treatment", None)),
+    Endpoint("PUT /records/{id}", "record", lambda w, i: (
+        "PUT", f"{API}/records/{i}", {"content": {"note": "overwritten"}, "title": "overwritten", "purpose": "treatment", "expected_version": 1})),
+    Endpoint("GET /subjects/{id}/records", "subject", lambda w, i: ("GET", f"{API}/subjects/{i}/records?purpose=treatment", None)),
+    Endpoint("POST /subjects/{id}/records", "subject", lambda w, i: (
+        "POST", f"{API}/subjects/{i}/records", {"category": "health.notes", "content": {"note": "planted"}, "purpose": "treatment"})),
+    Endpoint("GET /consents/{id}", "grant", lambda w, i: ("GET", f"{API}/consents/{i}", None)),
+    Endpoint("GET /consents/{id}/fhir", "grant", lambda w, i: ("GET", f"{API}/consents/{i}/fhir", None)),
+    Endpoint("POST /consents/{id}/revoke", "grant", lambda w, i: ("POST", f"{API}/consents/{i}/revoke", {})),
+    Endpoint("GET /access-requests/{id}", "request", lambda w, i: ("GET", f"{API}/access-requests/{i}", None)),
+    Endpoint("POST /access-requests/{id}/approve", "request", lambda w, i: ("POST", f"{API}/access-requests/{i}/approve", {})),
+    Endpoint("POST /access-requests/{id}/deny", "request", lambda w, i: ("POST", f"{API}/access-requests/{i}/deny", {})),
+    Endpoint("GET /delegations/{id}", "delegation", lambda w, i: ("GET", f"{API}/delegations/{i}", None)),
+    Endpoint("POST /delegations/{id}/revoke", "delegation", lambda w, i: ("POST", f"{API}/delegations/{i}/revoke", {})),
+    Endpoint("GET /subjects/{id}/break-glass", "subject", lambda w, i: ("GET", f"{API}/subjects/{i}/break-glass", None)),
+    Endpoint("POST /subjects/{id}/break-glass", "subject", lambda w, i: (
+        "POST", f"{API}/subjects/{i}/break-glass", {"reason": "Found unconscious at the bus stop"})),
+    # Endpoints that take the subject in the body.
+    Endpoint("POST /consents {subject_id}", "subject", lambda w, i: ("POST", f"{API}/consents", _consent_body(w, i))),
+    Endpoint("POST /access-requests {subject_id}", "subject", lambda w, i: ("POST", f"{API}/access-requests", _request_body(w, i))),
+]
+BY_NAME = {e.name: e for e in ENDPOINTS}
+
+
+# ---------------------------------------------------------------------- assertions
+
+
+def markers_in(response, markers=ALL_MARKERS) -> list[str]:
+    text = response.get_data(as_text=True)
+    return [m for m in markers if m in text]
+
+
+def assert_no_markers(response, markers=ALL_MARKERS, label=""):
+    found = markers_in(response, markers)
+    assert not found, f"{label}: response leaks {found}: {response.get_data(as_text=True)[:500]}"
+
+
+def describe(response) -> str:
+    return f"{response.status_code} {response.headers.get('Content-Type')} {response.get_data(as_text=True)[:300]}"
+
+
+def assert_identical_refusal(foreign, unknown, label: str) -> dict:
+    """Foreign and unknown answered byte for byte alike, as a problem+json 4xx, leaking nothing."""
+    assert (foreign.status_code, foreign.get_data()) == (unknown.status_code, unknown.get_data()), (
+        f"{label}: foreign and unknown ids are told apart\n  foreign: {describe(foreign)}\n  unknown: {describe(unknown)}"
+    )
+    assert sorted(foreign.headers.items()) == sorted(unknown.headers.items()), f"{label}: headers differ"
+    assert 400 <= foreign.status_code < 500, f"{label}: expected a 4xx, got {describe(foreign)}"
+    body = assert_problem(foreign, foreign.status_code)
+    assert_no_markers(foreign, label=label)
+    return body
+
+
+def assert_not_found(response, label: str) -> dict:
+    body = assert_problem(response, 404)
+    assert_no_markers(response, label=label)
+    return body
+
+
+def owner_get(w: World, url: str) -> dict:
+    response = w.client.get(url, headers=w.owner.auth)
+    assert response.status_code == 200, response.get_data(as_text=True)
+    return response.get_json()
+
+
+def snapshot(w: World) -> dict:
+    """Everything of A's the matrix could damage, as A sees it."""
+    o = w.owner.id
+    return {
+        "health": owner_get(w, f"{API}/records/{w.health_record}"),
+        "tenancy": owner_get(w, f"{API}/records/{w.tenancy_record}"),
+        "records": owner_get(w, f"{API}/subjects/{o}/records"),
+        "grants": owner_get(w, f"{API}/consents?subject_id={o}")["items"],
+        "requests": owner_get(w, f"{API}/access-requests?subject_id={o}")["items"],
+        "delegations": owner_get(w, f"{API}/delegations?subject_id={o}")["items"],
+        "break_glass": owner_get(w, f"{API}/subjects/{o}/break-glass")["items"],
+    }
+
+
+def assert_unchanged(w: World, before: dict, *, may_grow: tuple[str, ...] = (), label: str = ""):
+    after = snapshot(w)
+    for key, old in before.items():
+        if key in may_grow:
+            assert all(item in after[key] for item in old), f"{label}: {key} lost or changed items"
+        else:
+            assert after[key] == old, f"{label}: the owner's {key} changed:\n  before {old}\n  after  {after[key]}"
+    # And the specific promises, spelled out.
+    assert after["health"]["version"] == 1 and after["health"]["content"] == HEALTH_CONTENT and after["health"]["title"] == MARK_TITLE
+    assert after["tenancy"]["version"] == 1 and after["tenancy"]["content"] == TENANCY_CONTENT
+    assert after["records"]["total"] == 2
+    g = next(item for item in after["grants"] if item["id"] == w.grant_id)
+    assert g["status"] == "active" and g["revoked_at"] is None and g["uses"] == 0
+    q = next(item for item in after["requests"] if item["id"] == w.request_id)
+    assert q["status"] == "pending" and q["grant_id"] is None and q["reason"] == MARK_REQUEST_REASON
+    d = next(item for item in after["delegations"] if item["id"] == w.delegation_id)
+    assert d["status"] == "active" and d["revoked_at"] is None
+    assert any(item["id"] == w.break_glass_id and item["reason"] == MARK_BREAK_GLASS_REASON for item in after["break_glass"])
+
+
+# ------------------------------------------------------- legitimate views, by contract
+
+
+def _compliance_sees_grant(w, r):
+    assert r.status_code == 200, describe(r)
+    body = r.get_json()
+    assert (body["id"], body["subject_id"], body["grantee_id"]) == (w.grant_id, w.owner.id, w.partner.id)
+    assert body["status"] == "active" and body["categories"] == ["health.*"]
+
+
+def _compliance_sees_fhir(w, r):
+    assert r.status_code == 200 and r.mimetype == "application/fhir+json", describe(r)
+    body = json.loads(r.get_data())
+    assert body["resourceType"] == "Consent" and body["id"] == w.grant_id
+
+
+def _compliance_sees_request(w, r):
+    assert r.status_code == 200, describe(r)
+    body = r.get_json()
+    assert (body["id"], body["subject_id"], body["requester_id"], body["status"]) == (w.request_id, w.owner.id, w.partner.id, "pending")
+    assert body["reason"] == MARK_REQUEST_REASON  # the request's reason, never a record's content
+
+
+def _compliance_sees_delegation(w, r):
+    assert r.status_code == 200, describe(r)
+    body = r.get_json()
+    assert (body["id"], body["subject_id"], body["delegate_id"], body["status"]) == (w.delegation_id, w.owner.id, w.delegate.id, "active")
+
+
+def _compliance_sees_break_glass(w, r):
+    assert r.status_code == 200, describe(r)
+    body = r.get_json()
+    assert body["total"] == 1 and body["items"][0]["id"] == w.break_glass_id
+    assert body["items"][0]["clinic_id"] == w.partner.id and body["items"][0]["reason"] == MARK_BREAK_GLASS_REASON
+
+
+def _forbidden(w, r):
+    # The role sees the object (compliance) but may not act on it: a documented refusal.
+    assert_problem(r, 403)
+
+
+def _clinic_breaks_the_glass(w, r):
+    # Any clinic may declare an emergency (contract); it sees its own declaration only.
+    assert r.status_code == 201, describe(r)
+    body = r.get_json()
+    assert body["subject_id"] == w.owner.id and body["clinic_id"] == w.actors["clinic"].id
+    assert body["reason"] == "Found unconscious at the bus stop" and body["uses"] == 0 and body["id"] != w.break_glass_id
+
+
+def _requester_asks(role):
+    def check(w, r):
+        # Clinics and landlords ask residents for access (contract); they see only their own request.
+        assert r.status_code == 201, describe(r)
+        body = r.get_json()
+        assert body["subject_id"] == w.owner.id and body["requester_id"] == w.actors[role].id and body["status"] == "pending"
+        assert body["reason"] == "Follow-up after discharge" and body["id"] != w.request_id
+    return check
+
+
+# (endpoint, role) -> (check of the answer for A's object, what in A's data may grow)
+LEGITIMATE = {
+    ("GET /consents/{id}", "compliance"): (_compliance_sees_grant, ()),
+    ("GET /consents/{id}/fhir", "compliance"): (_compliance_sees_fhir, ()),
+    ("POST /consents/{id}/revoke", "compliance"): (_forbidden, ()),
+    ("GET /access-requests/{id}", "compliance"): (_compliance_sees_request, ()),
+    ("POST /access-requests/{id}/approve", "compliance"): (_forbidden, ()),
+    ("POST /access-requests/{id}/deny", "compliance"): (_forbidden, ()),
+    ("GET /delegations/{id}", "compliance"): (_compliance_sees_delegation, ()),
+    ("POST /delegations/{id}/revoke", "compliance"): (_forbidden, ()),
+    ("GET /subjects/{id}/break-glass", "compliance"): (_compliance_sees_break_glass, ()),
+    ("POST /subjects/{id}/break-glass", "clinic"): (_clinic_breaks_the_glass, ("break_glass",)),
+    ("POST /access-requests {subject_id}", "clinic"): (_requester_asks("clinic"), ("requests",)),
+    ("POST /access-requests {subject_id}", "landlord"): (_requester_asks("landlord"), ("requests",)),
+}
+
+
+# ------------------------------------------------------------- own data (the owner)
+
+
+def _own(status, check=None):
+    return status, check
+
+
+OWN = {
+    "GET /records/{id}": _own(200, lambda w, b: b["content"] == HEALTH_CONTENT and b["title"] == MARK_TITLE and b["version"] == 1),
+    "PUT /records/{id}": _own(200, lambda w, b: b["version"] == 2 and b["title"] == "overwritten"),
+    "GET /subjects/{id}/records": _own(200, lambda w, b: {i["id"] for i in b["items"]} == {w.health_record, w.tenancy_record}),
+    "POST /subjects/{id}/records": _own(201, lambda w, b: b["subject_id"] == w.owner.id and b["category"] == "health.notes"),
+    "GET /consents/{id}": _own(200, lambda w, b: b["id"] == w.grant_id and b["status"] == "active"),
+    "GET /consents/{id}/fhir": _own(200, lambda w, b: b["resourceType"] == "Consent" and b["id"] == w.grant_id),
+    "POST /consents/{id}/revoke": _own(200, lambda w, b: b["status"] == "revoked"),
+    "GET /access-requests/{id}": _own(200, lambda w, b: b["reason"] == MARK_REQUEST_REASON and b["status"] == "pending"),
+    "POST /access-requests/{id}/approve": _own(200, lambda w, b: b["status"] == "approved" and b["grant_id"]),
+    "POST /access-requests/{id}/deny": _own(200, lambda w, b: b["status"] == "denied" and b["grant_id"] is None),
+    "GET /delegations/{id}": _own(200, lambda w, b: b["status"] == "active" and b["delegate_id"] == w.delegate.id),
+    "POST /delegations/{id}/revoke": _own(200, lambda w, b: b["status"] == "revoked"),
+    "GET /subjects/{id}/break-glass": _own(200, lambda w, b: [i["reason"] for i in b["items"]] == [MARK_BREAK_GLASS_REASON]),
+    # Documented refusals: only clinics break the glass, only clinics and landlords ask for access.
+    "POST /subjects/{id}/break-glass": _own(403),
+    "POST /consents {subject_id}": _own(201, lambda w, b: b["subject_id"] == w.owner.id and b["grantee_id"] == w.actors["landlord"].id),
+    "POST /access-requests {subject_id}": _own(403),
+}
+assert set(OWN) == set(BY_NAME)
+
+
+# ----------------------------------------------------------------------- the matrix
+
+
+@pytest.mark.parametrize("role", ROLES)
+@pytest.mark.parametrize("endpoint", ENDPOINTS, ids=lambda e: e.name)
+def test_matrix(world, endpoint, role):
+    w = world
+    actor = w.actors[role]
+    label = f"{actor.role} ({role}) {endpoint.name}"
+    target, unknown_id = w.foreign[endpoint.kind], w.unknown[endpoint.kind]
+
+    if role == "owner":
+        status, check = OWN[endpoint.name]
+        own = endpoint.call(w, actor, target)
+        unknown = endpoint.call(w, actor, unknown_id)
+        if status >= 400:
+            assert_identical_refusal(own, unknown, label)  # a refusal by role tells nothing about the target
+        else:
+            assert own.status_code == status, f"{label}: {describe(own)}"
+            assert check(w, json.loads(own.get_data())), f"{label}: {describe(own)}"
+            assert_not_found(unknown, label)
+        return
+
+    before = snapshot(w)
+    # Unknown first, then foreign: the foreign attempt may not depend on a prior miss either way.
+    unknown = endpoint.call(w, actor, unknown_id)
+    foreign = endpoint.call(w, actor, target)
+    legit = LEGITIMATE.get((endpoint.name, role))
+    if legit is None:
+        assert_identical_refusal(foreign, unknown, label)
+        may_grow = ()
+    else:
+        check, may_grow = legit
+        check(w, foreign)
+        assert_not_found(unknown, label)
+        assert_no_markers(foreign, RECORD_MARKERS, label)  # never record content or titles
+    assert_unchanged(w, before, may_grow=may_grow, label=label)
+
+
+# ------------------------------------------------------------------- list endpoints
+
+
+LISTS = {
+    "GET /consents": ("consents", "grant_id"),
+    "GET /access-requests": ("access-requests", "request_id"),
+    "GET /delegations": ("delegations", "delegation_id"),
+}
+
+
+@pytest.mark.parametrize("role", ROLES)
+@pytest.mark.parametrize("name", list(LISTS))
+def test_list_matrix(world, name, role):
+    w = world
+    actor = w.actors[role]
+    path, attr = LISTS[name]
+    object_id = getattr(w, attr)
+    label = f"{actor.role} ({role}) {name}"
+    url = f"{API}/{path}"
+
+    everything = w.client.get(url, headers=actor.auth)
+    of_a = w.client.get(f"{url}?subject_id={w.owner.id}", headers=actor.auth)
+    of_unknown = w.client.get(f"{url}?subject_id={w.unknown['subject']}", headers=actor.auth)
+    for response in (everything, of_a, of_unknown):
+        assert response.status_code == 200 and response.mimetype == "application/json", f"{label}: {describe(response)}"
+        assert_no_markers(response, RECORD_MARKERS, label)
+    assert of_unknown.get_json() == {"items": [], "total": 0}
+
+    if role in ("owner", "compliance"):
+        # The owner sees her own; compliance may list anyone's.
+        for response in (everything, of_a):
+            ids = [item["id"] for item in response.get_json()["items"]]
+            assert object_id in ids, f"{label}: {describe(response)}"
+            assert all(item["subject_id"] == w.owner.id for item in of_a.get_json()["items"])
+        return
+
+    # A stranger: nothing of A's, and filtering on A is the same as filtering on nobody.
+    items = everything.get_json()["items"]
+    assert not [item for item in items if item["subject_id"] == w.owner.id], f"{label}: {describe(everything)}"
+    assert object_id not in everything.get_data(as_text=True)
+    assert_no_markers(everything, label=label)
+    assert (of_a.status_code, of_a.get_data()) == (of_unknown.status_code, of_unknown.get_data()), (
+        f"{label}: ?subject_id=A and ?subject_id=unknown differ\n  A:       {describe(of_a)}\n  unknown: {describe(of_unknown)}"
+    )
+
+
+# ---------------------------------------------------------------- grantee-side rows
+
+
+def _grantee_rows():
+    """A clinic WITH a health.* treatment (read) grant from A, reaching beyond it."""
+    return {
+        "GET A's tenancy record (purpose treatment)": lambda w: (
+            ("GET", f"{API}/records/{w.tenancy_record}?purpose=treatment", None), ("GET", f"{API}/records/{w.unknown['record']}?purpose=treatment", None)),
+        "GET A's tenancy record (purpose tenancy-screening)": lambda w: (
+            ("GET", f"{API}/records/{w.tenancy_record}?purpose=tenancy-screening", None),
+            ("GET", f"{API}/records/{w.unknown['record']}?purpose=tenancy-screening", None)),
+        "PUT A's tenancy record": lambda w: (
+            ("PUT", f"{API}/records/{w.tenancy_record}", {"content": {"x": 1}, "purpose": "treatment"}),
+            ("PUT", f"{API}/records/{w.unknown['record']}", {"content": {"x": 1}, "purpose": "treatment"})),
+        "POST a tenancy record for A": lambda w: (
+            ("POST", f"{API}/subjects/{w.owner.id}/records", {"category": "tenancy.lease", "content": {"x": 1}, "purpose": "treatment"}),
+            ("POST", f"{API}/subjects/{w.unknown['subject']}/records", {"category": "tenancy.lease", "content": {"x": 1}, "purpose": "treatment"})),
+        "GET B's record": lambda w: (
+            ("GET", f"{API}/records/{w.b_record}?purpose=treatment", None), ("GET", f"{API}/records/{w.unknown['record']}?purpose=treatment", None)),
+        "PUT B's record": lambda w: (
+            ("PUT", f"{API}/records/{w.b_record}", {"content": {"x": 1}, "purpose": "treatment"}),
+            ("PUT", f"{API}/records/{w.unknown['record']}", {"content": {"x": 1}, "purpose": "treatment"})),
+        "GET B's records": lambda w: (
+            ("GET", f"{API}/subjects/{w.actors['resident'].id}/records?purpose=treatment", None),
+            ("GET", f"{API}/subjects/{w.unknown['subject']}/records?purpose=treatment", None)),
+        "POST a record for B": lambda w: (
+            ("POST", f"{API}/subjects/{w.actors['resident'].id}/records", {"category": "health.notes", "content": {"x": 1}, "purpose": "treatment"}),
+            ("POST", f"{API}/subjects/{w.unknown['subject']}/records", {"category": "health.notes", "content": {"x": 1}, "purpose": "treatment"})),
+        "GET B's break-glass": lambda w: (
+            ("GET", f"{API}/subjects/{w.actors['resident'].id}/break-glass", None), ("GET", f"{API}/subjects/{w.unknown['subject']}/break-glass", None)),
+        "GET A's break-glass (declared by another clinic)": lambda w: (
+            ("GET", f"{API}/subjects/{w.owner.id}/break-glass", None), ("GET", f"{API}/subjects/{w.unknown['subject']}/break-glass", None)),
+        "GET the partner's grant from A": lambda w: (
+            ("GET", f"{API}/consents/{w.grant_id}", None), ("GET", f"{API}/consents/{w.unknown['grant']}", None)),
+        "GET the partner's request to A": lambda w: (
+            ("GET", f"{API}/access-requests/{w.request_id}", None), ("GET", f"{API}/access-requests/{w.unknown['request']}", None)),
+        "GET A's delegation": lambda w: (
+            ("GET", f"{API}/delegations/{w.delegation_id}", None), ("GET", f"{API}/delegations/{w.unknown['delegation']}", None)),
+    }
+
+
+GRANTEE_ROWS = _grantee_rows()
+
+
+def _send(w: World, actor, request):
+    method, url, body = request
+    kwargs = {"headers": actor.auth}
+    if body is not None:
+        kwargs["json"] = body
+    return w.client.open(url, method=method, **kwargs)
+
+
+@pytest.fixture
+def grantee(world, make_actor):
+    w = world
+    clinic = make_actor("clinic", "Lakeside Clinic")
+    grant(w.client, w.owner, clinic, w.clock, categories=["health.*"], purpose="treatment")
+    # The grant works: the health record is readable, so the 404s below are about scope.
+    ok = w.client.get(f"{API}/records/{w.health_record}?purpose=treatment", headers=clinic.auth)
+    assert ok.status_code == 200 and ok.get_json()["content"] == HEALTH_CONTENT
+    return clinic
+
+
+@pytest.mark.parametrize("row", list(GRANTEE_ROWS))
+def test_grantee_beyond_its_grant(world, grantee, row):
+    w = world
+    before = snapshot(w)
+    b_before = w.client.get(f"{API}/records/{w.b_record}", headers=w.actors["resident"].auth).get_json()
+    foreign_request, unknown_request = GRANTEE_ROWS[row](w)
+    unknown = _send(w, grantee, unknown_request)
+    foreign = _send(w, grantee, foreign_request)
+    body = assert_identical_refusal(foreign, unknown, f"grantee clinic: {row}")
+    assert body["status"] == 404
+    assert_unchanged(w, before, label=row)
+    assert w.client.get(f"{API}/records/{w.b_record}", headers=w.actors["resident"].auth).get_json() == b_before
+    b_list = w.client.get(f"{API}/subjects/{w.actors['resident'].id}/records", headers=w.actors["resident"].auth).get_json()
+    assert b_list["total"] == 1
+
+
+def test_grantee_listing_shows_only_the_granted_categories(world, grantee):
+    w = world
+    url = f"{API}/subjects/{w.owner.id}/records?purpose=treatment"
+    listing = w.client.get(url, headers=grantee.auth)
+    assert listing.status_code == 200
+    assert [item["id"] for item in listing.get_json()["items"]] == [w.health_record]
+    assert MARK_TENANCY_TITLE not in listing.get_data(as_text=True) and w.tenancy_record not in listing.get_data(as_text=True)
+    # A category A has records in and one she has none in answer alike.
+    lease = w.client.get(f"{url}&category=tenancy.lease", headers=grantee.auth)
+    income = w.client.get(f"{url}&category=tenancy.income", headers=grantee.auth)
+    assert (lease.status_code, lease.get_data()) == (income.status_code, income.get_data()) == (200, income.get_data())
+    assert income.get_json() == {"items": [], "total": 0}
+
+
+# ------------------------------------ existence must not leak through validation order
+
+
+RECORD_ENDPOINTS = ("GET /records/{id}", "PUT /records/{id}", "GET /subjects/{id}/records", "POST /subjects/{id}/records")
+
+
+def _without_purpose(name: str):
+    def build(w, i):
+        method, url, body = BY_NAME[name].build(w, i)
+        url = url.replace("?purpose=treatment", "")
+        if body is not None:
+            body = {k: v for k, v in body.items() if k != "purpose"}
+        return method, url, body
+    return build
+
+
+@pytest.mark.parametrize("name", RECORD_ENDPOINTS)
+def test_omitting_the_purpose_does_not_tell_foreign_from_unknown(world, name):
+    """The stated-purpose check must not depend on whether the target exists.
+
+    A non-resident that omits ``purpose`` is asked to state one (400); that
+    answer must be the same for A's object and for an unknown id, otherwise
+    the 400-vs-404 difference is an existence oracle.
+    """
+    w = world
+    endpoint = BY_NAME[name]
+    build = _without_purpose(name)
+    before = snapshot(w)
+    discrepancies = []
+    for role in STRANGERS:
+        actor = w.actors[role]
+        responses = {}
+        for label, target in (("foreign", w.foreign[endpoint.kind]), ("unknown", w.unknown[endpoint.kind])):
+            responses[label] = _send(w, actor, build(w, target))
+            assert_no_markers(responses[label], label=f"{role} {name} {label}")
+            assert 400 <= responses[label].status_code < 500
+        f, u = responses["foreign"], responses["unknown"]
+        if (f.status_code, f.get_data()) != (u.status_code, u.get_data()):
+            discrepancies.append(f"{role}: foreign -> {f.status_code} {f.get_json().get('detail')!r}; unknown -> {u.status_code} {u.get_json().get('detail')!r}")
+    assert_unchanged(w, before, label=name)
+    assert not discrepancies, f"{name} without a purpose tells A's id from an unknown one:\n  " + "\n  ".join(discrepancies)
+
+
+WRITE_ENDPOINTS = ("PUT /records/{id}", "POST /subjects/{id}/records")
+
+
+@pytest.mark.parametrize("name", WRITE_ENDPOINTS)
+def test_an_unacceptable_title_does_not_tell_foreign_from_unknown(world, name):
+    """Body checks the schema lets through (a title with a control character) must not depend on the target."""
+    w = world
+    endpoint = BY_NAME[name]
+    before = snapshot(w)
+    discrepancies = []
+    for role in STRANGERS:
+        actor = w.actors[role]
+        responses = {}
+        for label, target in (("foreign", w.foreign[endpoint.kind]), ("unknown", w.unknown[endpoint.kind])):
+            method, url, body = endpoint.build(w, target)
+            responses[label] = _send(w, actor, (method, url, {**body, "title": "bell\u0007"}))
+            assert_no_markers(responses[label], label=f"{role} {name} {label}")
+            assert 400 <= responses[label].status_code < 500
+        f, u = responses["foreign"], responses["unknown"]
+        if (f.status_code, f.get_data()) != (u.status_code, u.get_data()):
+            discrepancies.append(f"{role}: foreign -> {f.status_code} {f.get_json().get('detail')!r}; unknown -> {u.status_code} {u.get_json().get('detail')!r}")
+    assert_unchanged(w, before, label=name)
+    assert not discrepancies, f"{name} with an unacceptable title tells A's id from an unknown one:\n  " + "\n  ".join(discrepancies)
