@@ -72,7 +72,6 @@ def create_request(
 ) -> RequestView:
     if caller.role not in REQUESTER_ROLES:
         raise Forbidden("Only clinics and landlords request access.")
-    require_resident(session, subject_id)
     cats = consent.check_categories(categories)
     acts = consent.check_actions(actions or [policy.READ])
     purpose = check_purpose(purpose)
@@ -81,6 +80,7 @@ def create_request(
         raise InvalidInput("Give the resident a reason for the request.")
     if expires_at is not None:
         consent.check_window(now, expires_at, now=now, max_days=limits.max_grant_days, what="The requested access")
+    require_resident(session, subject_id)  # after the input checks, which say nothing about the target
     row = AccessRequest(
         id=new_id("q"), subject_id=subject_id, requester_id=caller.id, categories=" ".join(cats), purpose=purpose,
         actions=" ".join(acts), reason_sealed=b"", expires_at=expires_at, status="pending", created_at=now,

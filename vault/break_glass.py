@@ -46,10 +46,10 @@ def declare(
 ) -> BreakGlassView:
     if caller.role != "clinic":
         raise Forbidden("Only clinics can declare an emergency.")
-    require_resident(session, subject_id)
     reason = check_text(reason, what="A reason", max_length=MAX_REASON_LENGTH)
     if not reason:
         raise InvalidInput("An emergency access needs a written reason.")
+    require_resident(session, subject_id)
     row = BreakGlass(
         id=new_id("b"), subject_id=subject_id, clinic_id=caller.id, reason_sealed=b"", declared_at=now,
         expires_at=now + timedelta(minutes=limits.break_glass_minutes),

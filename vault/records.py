@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 
 import crypto
 from vault.content import check_title, decode_content, encode_content
-from vault.access import authorize, require_resident, visible_categories
+from vault.access import authorize, check_stated_purpose, require_resident, visible_categories
 from vault.errors import Conflict, InvalidInput, NotFound
 from vault.events import DomainEvent, emit
 from vault.ids import is_well_formed_id, new_id
@@ -100,10 +100,13 @@ def create_record(
     purpose: str | None = None,
     now: datetime,
 ) -> RecordMeta:
-    require_resident(session, subject_id)
+    # Every check of the input comes before any lookup, so that its answer
+    # cannot differ between a foreign and an unknown subject.
+    check_stated_purpose(caller, purpose)
     category = check_category(category)
     body = encode_content(content)
     title = check_title(title)
+    require_resident(session, subject_id)
     record_id = new_id("r")
     permit = authorize(session, caller, subject_id=subject_id, category=category, purpose=purpose, action="write", now=now, record_id=record_id)
     record = Record(
@@ -128,9 +131,10 @@ def list_records(
     session: Session, keys: KeyStore, caller: Caller, *, subject_id: str, category: str | None = None, purpose: str | None = None, now: datetime
 ) -> list[RecordMeta]:
     """Metadata of the records ``caller`` may read, optionally of one category."""
-    require_resident(session, subject_id)
+    check_stated_purpose(caller, purpose)
     if category is not None:
         check_category(category)
+    require_resident(session, subject_id)
     visible = visible_categories(session, caller, subject_id=subject_id, purpose=purpose, now=now)
     wanted = [c for c in visible if category is None or c == category]
     if not wanted:
@@ -155,6 +159,7 @@ def read_record(
     session: Session, keys: KeyStore, caller: Caller, record_id: str, *, purpose: str | None = None, version: int | None = None, now: datetime
 ) -> RecordContent:
     """The record's content at ``version`` (default: the current one)."""
+    check_stated_purpose(caller, purpose)
     record = _load(session, record_id)
     wanted = record.current_version if version is None else version
     authorize(
@@ -188,12 +193,13 @@ def add_version(
     ``title=KEEP`` (the default) carries the previous title over; ``None`` or
     an empty string removes it.
     """
-    record = _load(session, record_id)
+    check_stated_purpose(caller, purpose)  # input checks first, as in create_record
     body = encode_content(content)
     keep_title = title is KEEP
     title = None if keep_title else check_title(title)
     if expected_version is not None and expected_version < 1:
         raise InvalidInput("expected_version starts at 1.")
+    record = _load(session, record_id)
     permit = authorize(
         session, caller, subject_id=record.subject_id, category=record.category, purpose=purpose, action="write", now=now, record_id=record.id
     )

@@ -17,8 +17,16 @@ of the matrix (another resident, clinic, landlord, compliance, admin, witness)
 have no grant, delegation or break-glass relating them to Amina. Distinct
 markers are planted in every free text a stranger must never see.
 
-After each hostile attempt the owner's data is compared with a snapshot taken
-before it: nothing is lost, revoked, decided or overwritten.
+After each hostile attempt every stored row (events aside) is compared with a
+snapshot taken before it: nothing is lost, revoked, decided or overwritten.
+
+Layout: ``test_matrix`` is parametrized by endpoint and walks every role in one
+fresh world (strangers first, the owner last), reporting every failing cell at
+once; this keeps a fresh database per endpoint while staying fast on
+PostgreSQL. ``test_list_matrix`` does the same for the list endpoints,
+``test_grantee_*`` covers a clinic that holds a grant and reaches beyond it,
+and the last two tests check that input validation runs before any lookup, so
+a 400 cannot tell an existing id from an unknown one.
 """
 
 import json
@@ -26,10 +34,12 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 import pytest
+from sqlalchemy import func, select
 
 from tests.api.conftest import add_record, grant
 from tests.api.helpers import assert_problem
 from vault.ids import new_id
+from vault.models import AccessRequest, ApiToken, BreakGlass, Delegation, Grant, Principal, Record, RecordVersion, SubjectKey
 
 API = "/api/v1"
 
@@ -52,7 +62,6 @@ B_CONTENT = {"drug": "metformin", "note": MARK_B_CONTENT}
 # other role is a principal with no relationship at all to A.
 ROLES = ("owner", "resident", "clinic", "landlord", "compliance", "admin", "witness")
 STRANGERS = ROLES[1:]
-NON_RESIDENT_STRANGERS = ("clinic", "landlord", "compliance", "admin", "witness")
 
 
 # --------------------------------------------------------------------------- world
@@ -61,6 +70,7 @@ NON_RESIDENT_STRANGERS = ("clinic", "landlord", "compliance", "admin", "witness"
 @dataclass
 class World:
     client: object
+    vault: object
     clock: object
     owner: object
     actors: dict  # role -> Actor (the strangers and the owner)
@@ -76,9 +86,14 @@ class World:
     foreign: dict = field(default_factory=dict)  # kind -> A's object id
     unknown: dict = field(default_factory=dict)  # kind -> an id of the same shape that exists nowhere
 
+    @property
+    def b(self):
+        """Resident B, the "another resident" of the matrix, who has a record of his own."""
+        return self.actors["resident"]
+
 
 @pytest.fixture
-def world(client, cast, clock, make_actor) -> World:
+def world(client, vault_, cast, clock, make_actor) -> World:
     owner, other = cast.amina, cast.tomasz
     partner = make_actor("clinic", "Harbourside Clinic")
     delegate = make_actor("resident", "Chidi Okafor")
@@ -100,7 +115,7 @@ def world(client, cast, clock, make_actor) -> World:
     assert declared.status_code == 201, declared.get_json()
 
     w = World(
-        client=client, clock=clock, owner=owner,
+        client=client, vault=vault_, clock=clock, owner=owner,
         actors={"owner": owner, "resident": other, "clinic": cast.clinic, "landlord": cast.landlord,
                 "compliance": cast.compliance, "admin": cast.admin, "witness": cast.witness},
         partner=partner, delegate=delegate, health_record=health, tenancy_record=tenancy, b_record=b_record,
@@ -203,44 +218,38 @@ def assert_not_found(response, label: str) -> dict:
     return body
 
 
-def owner_get(w: World, url: str) -> dict:
-    response = w.client.get(url, headers=w.owner.auth)
-    assert response.status_code == 200, response.get_data(as_text=True)
-    return response.get_json()
+# Everything stored but the event trail, which refusals rightly extend.
+STATE_TABLES = (Principal, ApiToken, SubjectKey, Record, RecordVersion, Grant, AccessRequest, Delegation, BreakGlass)
 
 
 def snapshot(w: World) -> dict:
-    """Everything of A's the matrix could damage, as A sees it."""
-    o = w.owner.id
-    return {
-        "health": owner_get(w, f"{API}/records/{w.health_record}"),
-        "tenancy": owner_get(w, f"{API}/records/{w.tenancy_record}"),
-        "records": owner_get(w, f"{API}/subjects/{o}/records"),
-        "grants": owner_get(w, f"{API}/consents?subject_id={o}")["items"],
-        "requests": owner_get(w, f"{API}/access-requests?subject_id={o}")["items"],
-        "delegations": owner_get(w, f"{API}/delegations?subject_id={o}")["items"],
-        "break_glass": owner_get(w, f"{API}/subjects/{o}/break-glass")["items"],
-    }
+    """Every stored row (events aside), read straight from the database."""
+    with w.vault.read_transaction() as session:
+        return {
+            model.__tablename__: sorted(tuple(row) for row in session.execute(select(model.__table__)).all())
+            for model in STATE_TABLES
+        }
 
 
 def assert_unchanged(w: World, before: dict, *, may_grow: tuple[str, ...] = (), label: str = ""):
+    """Nothing lost, overwritten, revoked or decided; only ``may_grow`` tables may gain rows."""
     after = snapshot(w)
-    for key, old in before.items():
-        if key in may_grow:
-            assert all(item in after[key] for item in old), f"{label}: {key} lost or changed items"
+    for table, old in before.items():
+        if table in may_grow:
+            assert set(old) <= set(after[table]) and len(after[table]) == len(old) + 1, f"{label}: {table} changed"
         else:
-            assert after[key] == old, f"{label}: the owner's {key} changed:\n  before {old}\n  after  {after[key]}"
-    # And the specific promises, spelled out.
-    assert after["health"]["version"] == 1 and after["health"]["content"] == HEALTH_CONTENT and after["health"]["title"] == MARK_TITLE
-    assert after["tenancy"]["version"] == 1 and after["tenancy"]["content"] == TENANCY_CONTENT
-    assert after["records"]["total"] == 2
-    g = next(item for item in after["grants"] if item["id"] == w.grant_id)
-    assert g["status"] == "active" and g["revoked_at"] is None and g["uses"] == 0
-    q = next(item for item in after["requests"] if item["id"] == w.request_id)
-    assert q["status"] == "pending" and q["grant_id"] is None and q["reason"] == MARK_REQUEST_REASON
-    d = next(item for item in after["delegations"] if item["id"] == w.delegation_id)
-    assert d["status"] == "active" and d["revoked_at"] is None
-    assert any(item["id"] == w.break_glass_id and item["reason"] == MARK_BREAK_GLASS_REASON for item in after["break_glass"])
+            assert after[table] == old, f"{label}: stored {table} changed"
+    # And the promises to the owner, spelled out.
+    with w.vault.read_transaction() as session:
+        assert session.get(Record, w.health_record).current_version == 1
+        assert session.get(Record, w.tenancy_record).current_version == 1
+        assert session.scalar(select(func.count()).select_from(Record).where(Record.subject_id == w.owner.id)) == 2
+        g = session.get(Grant, w.grant_id)
+        assert g.revoked_at is None and g.uses == 0
+        q = session.get(AccessRequest, w.request_id)
+        assert q.status == "pending" and q.grant_id is None and q.decided_at is None
+        assert session.get(Delegation, w.delegation_id).revoked_at is None
+        assert session.get(BreakGlass, w.break_glass_id) is not None
 
 
 # ------------------------------------------------------- legitimate views, by contract
@@ -314,8 +323,8 @@ LEGITIMATE = {
     ("POST /delegations/{id}/revoke", "compliance"): (_forbidden, ()),
     ("GET /subjects/{id}/break-glass", "compliance"): (_compliance_sees_break_glass, ()),
     ("POST /subjects/{id}/break-glass", "clinic"): (_clinic_breaks_the_glass, ("break_glass",)),
-    ("POST /access-requests {subject_id}", "clinic"): (_requester_asks("clinic"), ("requests",)),
-    ("POST /access-requests {subject_id}", "landlord"): (_requester_asks("landlord"), ("requests",)),
+    ("POST /access-requests {subject_id}", "clinic"): (_requester_asks("clinic"), ("access_requests",)),
+    ("POST /access-requests {subject_id}", "landlord"): (_requester_asks("landlord"), ("access_requests",)),
 }
 
 
@@ -350,19 +359,33 @@ assert set(OWN) == set(BY_NAME)
 
 # ----------------------------------------------------------------------- the matrix
 
+# Strangers first; those whose cell legitimately adds a row (a clinic breaking
+# the glass, a clinic or landlord asking for access) after the others; the
+# owner, whose own cells change her data, last.
+ROLE_ORDER = ("resident", "compliance", "admin", "witness", "landlord", "clinic", "owner")
+assert sorted(ROLE_ORDER) == sorted(ROLES)
 
-@pytest.mark.parametrize("role", ROLES)
-@pytest.mark.parametrize("endpoint", ENDPOINTS, ids=lambda e: e.name)
-def test_matrix(world, endpoint, role):
-    w = world
+
+def run_cells(cells) -> None:
+    """Run every ``(label, check)`` cell, then fail once, naming every failing cell."""
+    failures = []
+    for label, check in cells:
+        try:
+            check()
+        except AssertionError as exc:
+            failures.append(f"[{label}] {exc}")
+    assert not failures, f"{len(failures)} failing cell(s):\n" + "\n\n".join(failures)
+
+
+def check_cell(w: World, endpoint: Endpoint, role: str) -> None:
     actor = w.actors[role]
     label = f"{actor.role} ({role}) {endpoint.name}"
     target, unknown_id = w.foreign[endpoint.kind], w.unknown[endpoint.kind]
 
     if role == "owner":
         status, check = OWN[endpoint.name]
-        own = endpoint.call(w, actor, target)
         unknown = endpoint.call(w, actor, unknown_id)
+        own = endpoint.call(w, actor, target)
         if status >= 400:
             assert_identical_refusal(own, unknown, label)  # a refusal by role tells nothing about the target
         else:
@@ -372,7 +395,6 @@ def test_matrix(world, endpoint, role):
         return
 
     before = snapshot(w)
-    # Unknown first, then foreign: the foreign attempt may not depend on a prior miss either way.
     unknown = endpoint.call(w, actor, unknown_id)
     foreign = endpoint.call(w, actor, target)
     legit = LEGITIMATE.get((endpoint.name, role))
@@ -387,6 +409,12 @@ def test_matrix(world, endpoint, role):
     assert_unchanged(w, before, may_grow=may_grow, label=label)
 
 
+@pytest.mark.parametrize("endpoint", ENDPOINTS, ids=lambda e: e.name)
+def test_matrix(world, endpoint):
+    """One endpoint across every role: own data, A's object and an unknown id of the same shape."""
+    run_cells((f"{endpoint.name} as {role}", lambda role=role: check_cell(world, endpoint, role)) for role in ROLE_ORDER)
+
+
 # ------------------------------------------------------------------- list endpoints
 
 
@@ -397,10 +425,7 @@ LISTS = {
 }
 
 
-@pytest.mark.parametrize("role", ROLES)
-@pytest.mark.parametrize("name", list(LISTS))
-def test_list_matrix(world, name, role):
-    w = world
+def check_list_cell(w: World, name: str, role: str) -> None:
     actor = w.actors[role]
     path, attr = LISTS[name]
     object_id = getattr(w, attr)
@@ -413,17 +438,16 @@ def test_list_matrix(world, name, role):
     for response in (everything, of_a, of_unknown):
         assert response.status_code == 200 and response.mimetype == "application/json", f"{label}: {describe(response)}"
         assert_no_markers(response, RECORD_MARKERS, label)
-    assert of_unknown.get_json() == {"items": [], "total": 0}
+    assert of_unknown.get_json() == {"items": [], "total": 0}, f"{label}: {describe(of_unknown)}"
 
     if role in ("owner", "compliance"):
         # The owner sees her own; compliance may list anyone's.
         for response in (everything, of_a):
-            ids = [item["id"] for item in response.get_json()["items"]]
-            assert object_id in ids, f"{label}: {describe(response)}"
-            assert all(item["subject_id"] == w.owner.id for item in of_a.get_json()["items"])
+            assert object_id in [item["id"] for item in response.get_json()["items"]], f"{label}: {describe(response)}"
+        assert all(item["subject_id"] == w.owner.id for item in of_a.get_json()["items"])
         return
 
-    # A stranger: nothing of A's, and filtering on A is the same as filtering on nobody.
+    # A stranger: nothing of A's, and filtering on A answers like filtering on nobody.
     items = everything.get_json()["items"]
     assert not [item for item in items if item["subject_id"] == w.owner.id], f"{label}: {describe(everything)}"
     assert object_id not in everything.get_data(as_text=True)
@@ -433,44 +457,49 @@ def test_list_matrix(world, name, role):
     )
 
 
+@pytest.mark.parametrize("name", list(LISTS))
+def test_list_matrix(world, name):
+    """Lists hold nothing of A's for a stranger; the owner and compliance see her objects."""
+    before = snapshot(world)
+    run_cells((f"{name} as {role}", lambda role=role: check_list_cell(world, name, role)) for role in ROLE_ORDER)
+    assert_unchanged(world, before, label=name)
+
+
 # ---------------------------------------------------------------- grantee-side rows
 
 
 def _grantee_rows():
-    """A clinic WITH a health.* treatment (read) grant from A, reaching beyond it."""
+    """(request for a real object beyond the grant, the same request for an unknown id)."""
+    def pair(method, path_of, body=None):
+        return lambda w: ((method, path_of(w, False), body), (method, path_of(w, True), body))
+
+    def record(attr, query=""):
+        return lambda w, unknown: f"{API}/records/{w.unknown['record'] if unknown else getattr(w, attr)}{query}"
+
+    def subject(who, suffix):
+        return lambda w, unknown: f"{API}/subjects/{w.unknown['subject'] if unknown else getattr(w, who).id}/{suffix}"
+
+    def obj(path, kind, attr):
+        return lambda w, unknown: f"{API}/{path}/{w.unknown[kind] if unknown else getattr(w, attr)}"
+
+    write = {"content": {"x": 1}, "purpose": "treatment"}
     return {
-        "GET A's tenancy record (purpose treatment)": lambda w: (
-            ("GET", f"{API}/records/{w.tenancy_record}?purpose=treatment", None), ("GET", f"{API}/records/{w.unknown['record']}?purpose=treatment", None)),
-        "GET A's tenancy record (purpose tenancy-screening)": lambda w: (
-            ("GET", f"{API}/records/{w.tenancy_record}?purpose=tenancy-screening", None),
-            ("GET", f"{API}/records/{w.unknown['record']}?purpose=tenancy-screening", None)),
-        "PUT A's tenancy record": lambda w: (
-            ("PUT", f"{API}/records/{w.tenancy_record}", {"content": {"x": 1}, "purpose": "treatment"}),
-            ("PUT", f"{API}/records/{w.unknown['record']}", {"content": {"x": 1}, "purpose": "treatment"})),
-        "POST a tenancy record for A": lambda w: (
-            ("POST", f"{API}/subjects/{w.owner.id}/records", {"category": "tenancy.lease", "content": {"x": 1}, "purpose": "treatment"}),
-            ("POST", f"{API}/subjects/{w.unknown['subject']}/records", {"category": "tenancy.lease", "content": {"x": 1}, "purpose": "treatment"})),
-        "GET B's record": lambda w: (
-            ("GET", f"{API}/records/{w.b_record}?purpose=treatment", None), ("GET", f"{API}/records/{w.unknown['record']}?purpose=treatment", None)),
-        "PUT B's record": lambda w: (
-            ("PUT", f"{API}/records/{w.b_record}", {"content": {"x": 1}, "purpose": "treatment"}),
-            ("PUT", f"{API}/records/{w.unknown['record']}", {"content": {"x": 1}, "purpose": "treatment"})),
-        "GET B's records": lambda w: (
-            ("GET", f"{API}/subjects/{w.actors['resident'].id}/records?purpose=treatment", None),
-            ("GET", f"{API}/subjects/{w.unknown['subject']}/records?purpose=treatment", None)),
-        "POST a record for B": lambda w: (
-            ("POST", f"{API}/subjects/{w.actors['resident'].id}/records", {"category": "health.notes", "content": {"x": 1}, "purpose": "treatment"}),
-            ("POST", f"{API}/subjects/{w.unknown['subject']}/records", {"category": "health.notes", "content": {"x": 1}, "purpose": "treatment"})),
-        "GET B's break-glass": lambda w: (
-            ("GET", f"{API}/subjects/{w.actors['resident'].id}/break-glass", None), ("GET", f"{API}/subjects/{w.unknown['subject']}/break-glass", None)),
-        "GET A's break-glass (declared by another clinic)": lambda w: (
-            ("GET", f"{API}/subjects/{w.owner.id}/break-glass", None), ("GET", f"{API}/subjects/{w.unknown['subject']}/break-glass", None)),
-        "GET the partner's grant from A": lambda w: (
-            ("GET", f"{API}/consents/{w.grant_id}", None), ("GET", f"{API}/consents/{w.unknown['grant']}", None)),
-        "GET the partner's request to A": lambda w: (
-            ("GET", f"{API}/access-requests/{w.request_id}", None), ("GET", f"{API}/access-requests/{w.unknown['request']}", None)),
-        "GET A's delegation": lambda w: (
-            ("GET", f"{API}/delegations/{w.delegation_id}", None), ("GET", f"{API}/delegations/{w.unknown['delegation']}", None)),
+        "GET A's tenancy record, purpose treatment": pair("GET", record("tenancy_record", "?purpose=treatment")),
+        "GET A's tenancy record, purpose tenancy-screening": pair("GET", record("tenancy_record", "?purpose=tenancy-screening")),
+        "PUT A's tenancy record": pair("PUT", record("tenancy_record"), write),
+        "POST a tenancy record for A": pair("POST", subject("owner", "records"), {**write, "category": "tenancy.lease"}),
+        "GET B's record": pair("GET", record("b_record", "?purpose=treatment")),
+        "PUT B's record": pair("PUT", record("b_record"), write),
+        "GET B's records": pair("GET", subject("b", "records?purpose=treatment")),
+        "POST a record for B": pair("POST", subject("b", "records"), {**write, "category": "health.notes"}),
+        "GET B's break-glass": pair("GET", subject("b", "break-glass")),
+        "GET A's break-glass (declared by another clinic)": pair("GET", subject("owner", "break-glass")),
+        "GET another clinic's grant from A": pair("GET", obj("consents", "grant", "grant_id")),
+        "GET another clinic's grant from A as FHIR": pair("GET", lambda w, u: obj("consents", "grant", "grant_id")(w, u) + "/fhir"),
+        "revoke another clinic's grant from A": pair("POST", lambda w, u: obj("consents", "grant", "grant_id")(w, u) + "/revoke", {}),
+        "GET another clinic's request to A": pair("GET", obj("access-requests", "request", "request_id")),
+        "approve another clinic's request to A": pair("POST", lambda w, u: obj("access-requests", "request", "request_id")(w, u) + "/approve", {}),
+        "GET A's delegation": pair("GET", obj("delegations", "delegation", "delegation_id")),
     }
 
 
@@ -485,61 +514,68 @@ def _send(w: World, actor, request):
     return w.client.open(url, method=method, **kwargs)
 
 
-@pytest.fixture
-def grantee(world, make_actor):
+def test_grantee_gets_nothing_beyond_its_grant(world, make_actor):
+    """A clinic WITH a health.* treatment grant from A: A's tenancy data and B's data are unknown ids to it."""
     w = world
     clinic = make_actor("clinic", "Lakeside Clinic")
     grant(w.client, w.owner, clinic, w.clock, categories=["health.*"], purpose="treatment")
     # The grant works: the health record is readable, so the 404s below are about scope.
     ok = w.client.get(f"{API}/records/{w.health_record}?purpose=treatment", headers=clinic.auth)
     assert ok.status_code == 200 and ok.get_json()["content"] == HEALTH_CONTENT
-    return clinic
-
-
-@pytest.mark.parametrize("row", list(GRANTEE_ROWS))
-def test_grantee_beyond_its_grant(world, grantee, row):
-    w = world
     before = snapshot(w)
-    b_before = w.client.get(f"{API}/records/{w.b_record}", headers=w.actors["resident"].auth).get_json()
-    foreign_request, unknown_request = GRANTEE_ROWS[row](w)
-    unknown = _send(w, grantee, unknown_request)
-    foreign = _send(w, grantee, foreign_request)
-    body = assert_identical_refusal(foreign, unknown, f"grantee clinic: {row}")
-    assert body["status"] == 404
-    assert_unchanged(w, before, label=row)
-    assert w.client.get(f"{API}/records/{w.b_record}", headers=w.actors["resident"].auth).get_json() == b_before
-    b_list = w.client.get(f"{API}/subjects/{w.actors['resident'].id}/records", headers=w.actors["resident"].auth).get_json()
-    assert b_list["total"] == 1
+
+    def cell(row):
+        foreign_request, unknown_request = GRANTEE_ROWS[row](w)
+        unknown = _send(w, clinic, unknown_request)
+        foreign = _send(w, clinic, foreign_request)
+        body = assert_identical_refusal(foreign, unknown, f"grantee clinic: {row}")
+        assert body["status"] == 404, describe(foreign)
+
+    run_cells((row, lambda row=row: cell(row)) for row in GRANTEE_ROWS)
+    assert snapshot(w) == before, "a grantee's attempt beyond its grant changed stored data"
 
 
-def test_grantee_listing_shows_only_the_granted_categories(world, grantee):
+def test_grantee_listing_shows_only_the_granted_categories(world, make_actor):
     w = world
+    clinic = make_actor("clinic", "Lakeside Clinic")
+    grant(w.client, w.owner, clinic, w.clock, categories=["health.*"], purpose="treatment")
     url = f"{API}/subjects/{w.owner.id}/records?purpose=treatment"
-    listing = w.client.get(url, headers=grantee.auth)
+    listing = w.client.get(url, headers=clinic.auth)
     assert listing.status_code == 200
     assert [item["id"] for item in listing.get_json()["items"]] == [w.health_record]
     assert MARK_TENANCY_TITLE not in listing.get_data(as_text=True) and w.tenancy_record not in listing.get_data(as_text=True)
     # A category A has records in and one she has none in answer alike.
-    lease = w.client.get(f"{url}&category=tenancy.lease", headers=grantee.auth)
-    income = w.client.get(f"{url}&category=tenancy.income", headers=grantee.auth)
-    assert (lease.status_code, lease.get_data()) == (income.status_code, income.get_data()) == (200, income.get_data())
-    assert income.get_json() == {"items": [], "total": 0}
+    lease = w.client.get(f"{url}&category=tenancy.lease", headers=clinic.auth)
+    income = w.client.get(f"{url}&category=tenancy.income", headers=clinic.auth)
+    assert (lease.status_code, lease.get_data()) == (income.status_code, income.get_data())
+    assert income.status_code == 200 and income.get_json() == {"items": [], "total": 0}
 
 
 # ------------------------------------ existence must not leak through validation order
 
 
+def _compare_strangers(w: World, name: str, build) -> None:
+    """Every stranger gets the same answer for A's object and for an unknown id (and changes nothing)."""
+    endpoint = BY_NAME[name]
+    before = snapshot(w)
+    discrepancies = []
+    for role in STRANGERS:
+        actor = w.actors[role]
+        responses = {}
+        for label, target in (("foreign", w.foreign[endpoint.kind]), ("unknown", w.unknown[endpoint.kind])):
+            responses[label] = _send(w, actor, build(w, target))
+            assert_no_markers(responses[label], label=f"{role} {name} {label}")
+            assert 400 <= responses[label].status_code < 500, describe(responses[label])
+            assert_problem(responses[label], responses[label].status_code)
+        f, u = responses["foreign"], responses["unknown"]
+        if (f.status_code, f.get_data()) != (u.status_code, u.get_data()):
+            discrepancies.append(f"{role}: foreign -> {f.status_code} {f.get_json().get('detail')!r}; "
+                                 f"unknown -> {u.status_code} {u.get_json().get('detail')!r}")
+    assert_unchanged(w, before, label=name)
+    assert not discrepancies, f"{name} tells A's id from an unknown one:\n  " + "\n  ".join(discrepancies)
+
+
 RECORD_ENDPOINTS = ("GET /records/{id}", "PUT /records/{id}", "GET /subjects/{id}/records", "POST /subjects/{id}/records")
-
-
-def _without_purpose(name: str):
-    def build(w, i):
-        method, url, body = BY_NAME[name].build(w, i)
-        url = url.replace("?purpose=treatment", "")
-        if body is not None:
-            body = {k: v for k, v in body.items() if k != "purpose"}
-        return method, url, body
-    return build
 
 
 @pytest.mark.parametrize("name", RECORD_ENDPOINTS)
@@ -550,45 +586,41 @@ def test_omitting_the_purpose_does_not_tell_foreign_from_unknown(world, name):
     answer must be the same for A's object and for an unknown id, otherwise
     the 400-vs-404 difference is an existence oracle.
     """
-    w = world
-    endpoint = BY_NAME[name]
-    build = _without_purpose(name)
-    before = snapshot(w)
-    discrepancies = []
-    for role in STRANGERS:
-        actor = w.actors[role]
-        responses = {}
-        for label, target in (("foreign", w.foreign[endpoint.kind]), ("unknown", w.unknown[endpoint.kind])):
-            responses[label] = _send(w, actor, build(w, target))
-            assert_no_markers(responses[label], label=f"{role} {name} {label}")
-            assert 400 <= responses[label].status_code < 500
-        f, u = responses["foreign"], responses["unknown"]
-        if (f.status_code, f.get_data()) != (u.status_code, u.get_data()):
-            discrepancies.append(f"{role}: foreign -> {f.status_code} {f.get_json().get('detail')!r}; unknown -> {u.status_code} {u.get_json().get('detail')!r}")
-    assert_unchanged(w, before, label=name)
-    assert not discrepancies, f"{name} without a purpose tells A's id from an unknown one:\n  " + "\n  ".join(discrepancies)
+    def build(w, target):
+        method, url, body = BY_NAME[name].build(w, target)
+        url = url.replace("?purpose=treatment", "")
+        if body is not None:
+            body = {k: v for k, v in body.items() if k != "purpose"}
+        return method, url, body
+
+    _compare_strangers(world, name, build)
 
 
-WRITE_ENDPOINTS = ("PUT /records/{id}", "POST /subjects/{id}/records")
+def _deep(levels: int) -> dict:
+    value: dict = {}
+    for _ in range(levels):
+        value = {"a": value}
+    return value
 
 
-@pytest.mark.parametrize("name", WRITE_ENDPOINTS)
-def test_an_unacceptable_title_does_not_tell_foreign_from_unknown(world, name):
-    """Body checks the schema lets through (a title with a control character) must not depend on the target."""
-    w = world
-    endpoint = BY_NAME[name]
-    before = snapshot(w)
-    discrepancies = []
-    for role in STRANGERS:
-        actor = w.actors[role]
-        responses = {}
-        for label, target in (("foreign", w.foreign[endpoint.kind]), ("unknown", w.unknown[endpoint.kind])):
-            method, url, body = endpoint.build(w, target)
-            responses[label] = _send(w, actor, (method, url, {**body, "title": "bell\u0007"}))
-            assert_no_markers(responses[label], label=f"{role} {name} {label}")
-            assert 400 <= responses[label].status_code < 500
-        f, u = responses["foreign"], responses["unknown"]
-        if (f.status_code, f.get_data()) != (u.status_code, u.get_data()):
-            discrepancies.append(f"{role}: foreign -> {f.status_code} {f.get_json().get('detail')!r}; unknown -> {u.status_code} {u.get_json().get('detail')!r}")
-    assert_unchanged(w, before, label=name)
-    assert not discrepancies, f"{name} with an unacceptable title tells A's id from an unknown one:\n  " + "\n  ".join(discrepancies)
+# (endpoint, field, a value the schema lets through but the service refuses)
+UNACCEPTABLE = {
+    "PUT /records/{id}: title with a control character": ("PUT /records/{id}", "title", "bell\u0007"),
+    "POST /subjects/{id}/records: title with a control character": ("POST /subjects/{id}/records", "title", "bell\u0007"),
+    "PUT /records/{id}: content nested too deep": ("PUT /records/{id}", "content", _deep(40)),
+    "POST /subjects/{id}/records: content nested too deep": ("POST /subjects/{id}/records", "content", _deep(40)),
+    "POST /subjects/{id}/break-glass: blank reason": ("POST /subjects/{id}/break-glass", "reason", "   "),
+    "POST /access-requests {subject_id}: blank reason": ("POST /access-requests {subject_id}", "reason", "   "),
+}
+
+
+@pytest.mark.parametrize("case", list(UNACCEPTABLE))
+def test_an_unacceptable_body_does_not_tell_foreign_from_unknown(world, case):
+    """Body checks that the schema lets through must not depend on whether the target exists."""
+    name, key, value = UNACCEPTABLE[case]
+
+    def build(w, target):
+        method, url, body = BY_NAME[name].build(w, target)
+        return method, url, {**body, key: value}
+
+    _compare_strangers(world, name, build)
