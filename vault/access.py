@@ -51,8 +51,16 @@ def delegation_facts(row: Delegation) -> policy.DelegationFacts:
     )
 
 
-def load_facts(session: Session, *, subject_id: str, actor_id: str) -> Facts:
-    """Everything that could let ``actor_id`` reach ``subject_id``'s records."""
+NO_FACTS = Facts(grants=(), delegations=(), break_glass=())
+
+
+def load_facts(session: Session, *, subject_id: str, actor_id: str, actor_role: str) -> Facts:
+    """Everything that could let ``actor_id`` reach ``subject_id``'s records.
+
+    The resident on their own records needs none (three queries saved per read).
+    """
+    if actor_role == "resident" and actor_id == subject_id:
+        return NO_FACTS
     grants = session.scalars(select(Grant).where(Grant.subject_id == subject_id, Grant.grantee_id == actor_id))
     delegations = session.scalars(select(Delegation).where(Delegation.subject_id == subject_id, Delegation.delegate_id == actor_id))
     declarations = session.scalars(select(BreakGlass).where(BreakGlass.subject_id == subject_id, BreakGlass.clinic_id == actor_id))
@@ -144,7 +152,7 @@ def authorize(
     check_stated_purpose(caller, purpose)
     query = policy.AccessQuery(subject_id=subject_id, actor_id=caller.id, actor_role=caller.role, category=category, purpose=purpose, action=action)
     for _ in range(MAX_CONSUME_ATTEMPTS):
-        facts = load_facts(session, subject_id=subject_id, actor_id=caller.id)
+        facts = load_facts(session, subject_id=subject_id, actor_id=caller.id, actor_role=caller.role)
         try:
             permit = policy.decide(grants=facts.grants, delegations=facts.delegations, break_glass=facts.break_glass, query=query, now=now)
         except ConsentDenied as denial:
@@ -170,7 +178,7 @@ def visible_categories(session: Session, caller: Caller, *, subject_id: str, pur
     an ``access.permitted`` (or ``access.refused``) event with action ``list``.
     """
     check_stated_purpose(caller, purpose)
-    facts = load_facts(session, subject_id=subject_id, actor_id=caller.id)
+    facts = load_facts(session, subject_id=subject_id, actor_id=caller.id, actor_role=caller.role)
     visible, reasons = [], set()
     for category in CATEGORIES:
         query = policy.AccessQuery(subject_id=subject_id, actor_id=caller.id, actor_role=caller.role, category=category, purpose=purpose, action=policy.READ)
