@@ -134,3 +134,12 @@ def test_empty_variables_count_as_unset(tmp_path):
 def test_a_version_named_twice_is_refused():
     with pytest.raises(ConfigError, match="twice"):
         keyring_from_env(f"1:{b64(bytes(32))},1:{b64(bytes([1]) * 32)}")
+
+
+def test_consent_limits_from_the_environment(tmp_path):
+    settings = Settings.from_env(tmp_path, environ={"CIVICVAULT_MAX_GRANT_DAYS": "10", "CIVICVAULT_MAX_DELEGATION_DAYS": "20",
+                                                   "CIVICVAULT_BREAK_GLASS_MINUTES": "15"})
+    assert settings.limits.max_grant_days == 10 and settings.limits.default_grant_days == 10
+    assert settings.limits.max_delegation_days == 20 and settings.limits.break_glass_minutes == 15
+    with pytest.raises(ConfigError, match="BREAK_GLASS"):
+        Settings.from_env(tmp_path, environ={"CIVICVAULT_BREAK_GLASS_MINUTES": "0"})
