@@ -212,3 +212,18 @@ def test_every_decision_is_an_event_without_content(client, vault_, cast, clock)
     assert [e[3]["reason"] for e in refused] == ["wrong-purpose", "no-grant"]
     assert refused[1][1] == cast.landlord.id and refused[1][2] == cast.amina.id
     assert "MARKER" not in json.dumps(events(vault_))
+
+
+def test_configured_limits_apply(client, vault_, cast, clock):
+    from vault.config import ConsentLimits
+
+    vault_.limits = ConsentLimits(max_grant_days=7, default_grant_days=7, max_delegation_days=2, break_glass_minutes=15)
+    record = add_record(client, cast.amina)
+    declared = client.post(f"/api/v1/subjects/{cast.amina.id}/break-glass", json={"reason": "Seizure"}, headers=cast.clinic.auth)
+    assert declared.get_json()["expires_at"] == clock.at(minutes=15)
+    clock.advance(minutes=15)
+    assert assert_problem(read(client, cast.clinic, record, purpose="emergency"), 403)["reason"] == "expired"
+    too_long = {"grantee_id": cast.clinic.id, "categories": ["health.*"], "purpose": "treatment", "expires_at": clock.at(days=8)}
+    assert_problem(client.post("/api/v1/consents", json=too_long, headers=cast.amina.auth), 400)
+    delegation = {"delegate_id": cast.tomasz.id, "expires_at": clock.at(days=3)}
+    assert_problem(client.post("/api/v1/delegations", json=delegation, headers=cast.amina.auth), 400)
