@@ -28,6 +28,7 @@ STATUS_BY_ERROR: dict[type[errors.VaultError], int] = {
     errors.NotFound: 404,
     errors.Conflict: 409,
     errors.RecordUnreadable: 500,
+    errors.LedgerIntegrityError: 500,
     errors.ConfigError: 500,
 }
 

@@ -82,8 +82,14 @@ class RecordListOut(ma.Schema):
     total = fields.Integer(required=True)
 
 
+class ReceiptOut(ma.Schema):
+    leaf_index = fields.Integer(required=True, metadata={"description": "0-based index of this read's entry in the ledger"})
+    leaf_hash = fields.String(required=True, metadata={"description": "RFC 9162 leaf hash of the entry, lowercase hex"})
+
+
 class RecordOut(RecordMetaOut):
     content = fields.Dict(required=True)
+    receipt = fields.Nested(ReceiptOut, required=True)
 
 
 class ProblemOut(ma.Schema):

@@ -7,10 +7,37 @@ this package does I/O, reads the clock or keeps global state.
 
 from crypto.aad import principal_name_aad, record_aad, sealed_text_aad, subject_key_aad
 from crypto.envelope import ENVELOPE_VERSION, envelope_key_id, seal, unseal
-from crypto.errors import CryptoError, InvalidEnvelope, KeyringError
+from crypto.errors import CryptoError, InvalidEnvelope, KeyringError, ProofError
 from crypto.keyring import KEY_SIZE, Keyring, new_key, unwrap_key, wrap_key
+from crypto.merkle import (
+    EMPTY_ROOT,
+    consistency_proof,
+    inclusion_proof,
+    leaf_hash,
+    node_hash,
+    range_hash,
+    root_from_inclusion_proof,
+    root_from_leaves,
+    root_of_stream,
+    roots_from_consistency_proof,
+    verify_consistency,
+    verify_inclusion,
+)
 
 __all__ = [
+    "EMPTY_ROOT",
+    "ProofError",
+    "consistency_proof",
+    "inclusion_proof",
+    "leaf_hash",
+    "node_hash",
+    "range_hash",
+    "root_from_inclusion_proof",
+    "root_from_leaves",
+    "root_of_stream",
+    "roots_from_consistency_proof",
+    "verify_consistency",
+    "verify_inclusion",
     "ENVELOPE_VERSION",
     "KEY_SIZE",
     "CryptoError",

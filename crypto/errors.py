@@ -19,3 +19,11 @@ class InvalidEnvelope(CryptoError):
 
 class KeyringError(CryptoError):
     """A keyring or key is malformed (wrong length, bad version number)."""
+
+
+class ProofError(CryptoError):
+    """A Merkle proof does not verify, or its inputs are malformed.
+
+    Raised by every verification in ``crypto.merkle``; verification never
+    returns ``False``.
+    """

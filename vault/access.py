@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from vault import policy
 from vault.errors import ConsentDenied, InvalidInput, NotFound, VaultError
 from vault.events import DomainEvent, emit
+from vault.ledger import Receipt
 from vault.ids import is_well_formed_id
 from vault.models import BreakGlass, Delegation, Grant, Principal
 from vault.principals import Caller
@@ -145,10 +146,16 @@ def _consume(session: Session, grant_id: str, now: datetime) -> bool:
     return result.scalar() is not None
 
 
+@dataclass(frozen=True)
+class Authorized:
+    permit: policy.Permit
+    receipt: Receipt  # where the access.permitted event sits in the ledger
+
+
 def authorize(
     session: Session, caller: Caller, *, subject_id: str, category: str, purpose: str | None, action: str, now: datetime, **event_data
-) -> policy.Permit:
-    """Permit one access to one record (or raise), count it, and emit its event."""
+) -> Authorized:
+    """Permit one access to one record (or raise), count it, and commit its event to the ledger."""
     check_stated_purpose(caller, purpose)
     query = policy.AccessQuery(subject_id=subject_id, actor_id=caller.id, actor_role=caller.role, category=category, purpose=purpose, action=action)
     for _ in range(MAX_CONSUME_ATTEMPTS):
@@ -158,8 +165,8 @@ def authorize(
         except ConsentDenied as denial:
             raise refusal(caller, query, denial, now, **event_data) from None
         if permit.grant_id is None or _consume(session, permit.grant_id, now):
-            emit(session, permitted_event(caller, query, permit, now, **event_data))
-            return permit
+            receipt = emit(session, permitted_event(caller, query, permit, now, **event_data))
+            return Authorized(permit=permit, receipt=receipt)
         # The grant changed under us (revoked or used up concurrently): decide again
         # on fresh facts, which refuses with the true reason or finds another grant.
         session.expire_all()

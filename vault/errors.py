@@ -78,3 +78,9 @@ class ConfigError(VaultError):
     """The vault cannot start or run with the settings it was given."""
 
     code = "config-error"
+
+
+class LedgerIntegrityError(VaultError):
+    """The ledger's stored state is inconsistent; nothing that needs it proceeds."""
+
+    code = "ledger-integrity"

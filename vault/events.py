@@ -4,8 +4,8 @@
 event exists exactly when the action it describes was committed. Refusals are
 carried by the exception (``VaultError.events``) and stored by
 ``Vault.transaction`` in a transaction of their own after the failed one was
-rolled back. The ledger commits to these rows; no event ever holds record
-content, names or free text, only ids, codes and times.
+rolled back. Every event is committed to the ledger (``vault.ledger``); no
+event ever holds record content, names or free text, only ids, codes and times.
 """
 
 import json
@@ -17,7 +17,8 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from vault.clock import rfc3339
-from vault.models import Event
+from vault import ledger
+from vault.ledger import Receipt
 
 KINDS = (
     "consent.granted",
@@ -58,8 +59,14 @@ def encode(data: Mapping[str, Any]) -> str:
     )
 
 
-def emit(session: Session, event: DomainEvent) -> None:
-    """Record ``event`` in the session's transaction."""
-    session.add(
-        Event(kind=event.kind, occurred_at=event.occurred_at, actor_id=event.actor_id, subject_id=event.subject_id, data=encode(event.data))
+def emit(session: Session, event: DomainEvent) -> Receipt:
+    """Record ``event`` in the session's transaction and commit it to the ledger.
+
+    If the append fails, the exception rolls the whole transaction back: the
+    action the event describes does not happen (fail closed).
+    """
+    data_json = encode(event.data)
+    return ledger.append(
+        session, kind=event.kind, occurred_at=event.occurred_at, actor_id=event.actor_id, subject_id=event.subject_id,
+        data=json.loads(data_json), data_json=data_json,
     )

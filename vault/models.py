@@ -8,7 +8,7 @@ record titles and contents (under the subject key). Alembic migrations in
 
 from datetime import UTC, datetime
 
-from sqlalchemy import DateTime, ForeignKey, Index, Integer, LargeBinary, String, TypeDecorator
+from sqlalchemy import BigInteger, DateTime, ForeignKey, Index, Integer, LargeBinary, String, TypeDecorator
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 ID = String(40)
@@ -179,18 +179,47 @@ class BreakGlass(Base):
 
 
 class Event(Base):
-    """Domain events, one row each, in the order they were emitted.
+    """Domain events, one row each, in ledger order: the ledger's off-chain entries.
 
-    Holds ids, codes and timestamps only: never record content or free text.
-    The ledger (next milestone) commits to these rows.
+    ``body`` is the event's canonical JSON and ``salt`` its random salt; the
+    log entry at ``ledger_index`` is a commitment to both (docs/ledger-format.md).
+    The other columns repeat what ``body`` says, for queries; ``civicvault
+    verify`` checks that they agree. Ids, codes and timestamps only: never
+    record content, names or free text.
     """
 
     __tablename__ = "events"
-    __table_args__ = (Index("ix_events_subject", "subject_id", "id"), Index("ix_events_actor", "actor_id", "id"))
+    __table_args__ = (Index("ix_events_subject", "subject_id", "ledger_index"), Index("ix_events_actor", "actor_id", "ledger_index"))
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    ledger_index: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
     kind: Mapped[str] = mapped_column(String(40))
     occurred_at: Mapped[datetime]
     actor_id: Mapped[str] = mapped_column(ID)
     subject_id: Mapped[str | None] = mapped_column(ID)
-    data: Mapped[str] = mapped_column(String(4000))  # canonical JSON
+    data: Mapped[str] = mapped_column(String(4000))  # canonical JSON of the event's data
+    salt: Mapped[bytes]
+    body: Mapped[bytes]
+
+
+class LedgerHead(Base):
+    """One row: the ledger's size. Its row lock is the sequencer (gap-free indices)."""
+
+    __tablename__ = "ledger_head"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    size: Mapped[int] = mapped_column(BigInteger)
+
+
+class LedgerNode(Base):
+    """Hash of the perfect subtree over leaves [index * 2^level, (index + 1) * 2^level).
+
+    Level 0 holds the leaf hashes. Appending a leaf writes it and the nodes it
+    completes (two rows on average), and any subtree of the tree is composed
+    from O(log n) of these rows.
+    """
+
+    __tablename__ = "ledger_nodes"
+
+    level: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    index: Mapped[int] = mapped_column("idx", BigInteger, primary_key=True, autoincrement=False)
+    hash: Mapped[bytes]

@@ -25,6 +25,7 @@ from vault.errors import Conflict, InvalidInput, NotFound
 from vault.events import DomainEvent, emit
 from vault.ids import is_well_formed_id, new_id
 from vault.keys import KeyStore
+from vault.ledger import Receipt
 from vault.models import Record, RecordVersion
 from vault.principals import Caller
 from vault.vocabulary import check_category
@@ -47,6 +48,7 @@ class RecordMeta:
 @dataclass(frozen=True)
 class RecordContent(RecordMeta):
     content: dict
+    receipt: Receipt  # the ledger entry of this read
 
 
 def _aad(record: Record, version: int, part: str) -> bytes:
@@ -108,7 +110,9 @@ def create_record(
     title = check_title(title)
     require_resident(session, subject_id)
     record_id = new_id("r")
-    permit = authorize(session, caller, subject_id=subject_id, category=category, purpose=purpose, action="write", now=now, record_id=record_id)
+    permit = authorize(
+        session, caller, subject_id=subject_id, category=category, purpose=purpose, action="write", now=now, record_id=record_id
+    ).permit
     record = Record(
         id=record_id, subject_id=subject_id, category=category, current_version=1, created_by=caller.id, created_at=now, updated_at=now
     )
@@ -162,10 +166,10 @@ def read_record(
     check_stated_purpose(caller, purpose)
     record = _load(session, record_id)
     wanted = record.current_version if version is None else version
-    authorize(
+    receipt = authorize(
         session, caller, subject_id=record.subject_id, category=record.category, purpose=purpose, action="read", now=now,
         record_id=record.id, version=wanted,
-    )
+    ).receipt
     row = session.get(RecordVersion, (record.id, wanted))
     if row is None:
         raise NotFound()
@@ -173,7 +177,9 @@ def read_record(
     meta = _meta(record, _open_title(session, keys, record, row))
     # updated_at is when this version was written, which for an older version
     # is earlier than the record's last update.
-    return RecordContent(**{**meta.__dict__, "version": wanted, "updated_at": row.created_at}, content=decode_content(plain))
+    return RecordContent(
+        **{**meta.__dict__, "version": wanted, "updated_at": row.created_at}, content=decode_content(plain), receipt=receipt
+    )
 
 
 def add_version(
@@ -202,7 +208,7 @@ def add_version(
     record = _load(session, record_id)
     permit = authorize(
         session, caller, subject_id=record.subject_id, category=record.category, purpose=purpose, action="write", now=now, record_id=record.id
-    )
+    ).permit
     # Bump the version atomically in the database, so two concurrent writers
     # can never both take the same number (the row lock serialises them).
     bump = update(Record).where(Record.id == record.id).values(current_version=Record.current_version + 1, updated_at=now)

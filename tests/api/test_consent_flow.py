@@ -17,7 +17,7 @@ def read(client, actor, record_id, purpose="treatment"):
 
 def events(vault_, kind=None):
     with vault_.transaction() as session:
-        rows = session.scalars(select(Event).order_by(Event.id)).all()
+        rows = session.scalars(select(Event).order_by(Event.ledger_index)).all()
     return [(e.kind, e.actor_id, e.subject_id, json.loads(e.data)) for e in rows if kind is None or e.kind == kind]
 
 

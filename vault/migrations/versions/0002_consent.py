@@ -1,4 +1,4 @@
-"""Consent: grants, access requests, delegations, break-glass and domain events.
+"""Consent: grants, access requests, delegations, break-glass; domain events and their ledger.
 
 Revision ID: 0002
 Revises: 0001
@@ -86,15 +86,29 @@ def upgrade() -> None:
     op.create_index("ix_break_glass_subject_clinic", "break_glass", ["subject_id", "clinic_id"])
     op.create_table(
         "events",
-        sa.Column("id", sa.Integer(), primary_key=True, autoincrement=True),
+        sa.Column("ledger_index", sa.BigInteger(), primary_key=True, autoincrement=False),
         sa.Column("kind", sa.String(40), nullable=False),
         sa.Column("occurred_at", UTCDateTime(), nullable=False),
         sa.Column("actor_id", ID, nullable=False),
         sa.Column("subject_id", ID, nullable=True),
         sa.Column("data", sa.String(4000), nullable=False),
+        sa.Column("salt", sa.LargeBinary(), nullable=False),
+        sa.Column("body", sa.LargeBinary(), nullable=False),
     )
-    op.create_index("ix_events_subject", "events", ["subject_id", "id"])
-    op.create_index("ix_events_actor", "events", ["actor_id", "id"])
+    op.create_index("ix_events_subject", "events", ["subject_id", "ledger_index"])
+    op.create_index("ix_events_actor", "events", ["actor_id", "ledger_index"])
+    op.create_table(
+        "ledger_head",
+        sa.Column("id", sa.Integer(), primary_key=True, autoincrement=False),
+        sa.Column("size", sa.BigInteger(), nullable=False),
+    )
+    op.execute("INSERT INTO ledger_head (id, size) VALUES (1, 0)")
+    op.create_table(
+        "ledger_nodes",
+        sa.Column("level", sa.Integer(), primary_key=True, autoincrement=False),
+        sa.Column("idx", sa.BigInteger(), primary_key=True, autoincrement=False),
+        sa.Column("hash", sa.LargeBinary(), nullable=False),
+    )
 
 
 def downgrade() -> None:
@@ -106,5 +120,5 @@ def downgrade() -> None:
         ("ix_grants_grantee", "grants"), ("ix_grants_subject_grantee", "grants"),
     ):
         op.drop_index(index, table_name=table)
-    for table in ("events", "break_glass", "delegations", "access_requests", "grants"):
+    for table in ("ledger_nodes", "ledger_head", "events", "break_glass", "delegations", "access_requests", "grants"):
         op.drop_table(table)
