@@ -115,7 +115,7 @@ def test_served_api_refuses_an_oversized_chunked_body(server):
     conn.close()
 
 
-def test_two_workers_take_concurrent_writes(server):
+def test_two_workers_take_concurrent_writes(server, database_url):
     port, people = server
     amina = people[0]
 
@@ -127,6 +127,17 @@ def test_two_workers_take_concurrent_writes(server):
         assert list(pool.map(post, range(24))) == [201] * 24
     status, _, body = request(port, "GET", f"/api/v1/subjects/{amina['id']}/records?category=health.notes", token=amina["token"])
     assert json.loads(body)["total"] == 24
+    # The ledger's indices stayed unique and gap-free across both workers.
+    from sqlalchemy import text
+
+    from vault.db import make_engine
+
+    engine = make_engine(database_url)
+    with engine.connect() as connection:
+        indices = [row[0] for row in connection.execute(text("SELECT ledger_index FROM events ORDER BY ledger_index"))]
+        size = connection.execute(text("SELECT size FROM ledger_head")).scalar()
+    engine.dispose()
+    assert indices == list(range(size)) and size > 48
 
 
 def test_the_demo_story_holds_over_http(server):
