@@ -12,7 +12,7 @@ from pathlib import Path
 import click
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
-from vault import demo, principals
+from vault import demo, ledger, principals
 from vault.clock import rfc3339, utcnow
 from vault.config import Settings
 from vault.db import describe_db_error
@@ -182,6 +182,21 @@ def demo_command(ctx, if_new, home):
         _print_people(json.loads(path.read_text(encoding="utf-8")))
     else:
         click.echo("This vault already has data and no saved demo tokens; use 'civicvault principal add'.")
+
+
+@cli.command()
+@_home_option
+@click.pass_context
+def verify(ctx, home):
+    """Check the whole ledger and its links to the data; name the first bad entry."""
+    from vault.verify import verify as verify_ledger
+
+    vault = Vault.open(_settings(ctx, home))
+    with vault.read_transaction() as session:
+        size = ledger.size(session)
+        with click.progressbar(length=size, label="verifying", file=sys.stderr, show_pos=True) as bar:
+            report = verify_ledger(session, progress=bar.update)
+    click.echo(f"ledger intact: {report.size} entries, {report.nodes} interior nodes, root {report.root}")
 
 
 @cli.command()
