@@ -27,3 +27,7 @@ class ProofError(CryptoError):
     Raised by every verification in ``crypto.merkle``; verification never
     returns ``False``.
     """
+
+
+class SignatureError(CryptoError):
+    """A signature, aggregate signature or proof of possession does not verify."""

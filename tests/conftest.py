@@ -67,7 +67,7 @@ def database_url(request, tmp_path) -> str:
     engine = make_engine(url)
     tables = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
     with engine.begin() as connection:
-        connection.execute(text(f"TRUNCATE {tables} CASCADE"))
+        connection.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
         connection.execute(text("INSERT INTO ledger_head (id, size) VALUES (1, 0)"))
     engine.dispose()
     return url

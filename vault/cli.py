@@ -12,7 +12,7 @@ from pathlib import Path
 import click
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
-from vault import demo, ledger, principals
+from vault import checkpoints, demo, ledger, ledger_key, principals
 from vault.clock import rfc3339, utcnow
 from vault.config import Settings
 from vault.db import describe_db_error
@@ -66,6 +66,8 @@ def init(ctx, home):
     settings = _settings(ctx, home)
     report = init_home(settings)
     click.echo(f"home: {settings.home}{' (created)' if report.home_created else ''}")
+    if report.ledger_key_created:
+        click.echo(f"ledger key: {settings.ledger_key_file} (created, mode 0600; signs checkpoints)")
     if report.key_created:
         click.echo(f"master key: {settings.key_file} (created, mode 0600; back it up: without it nothing can be read)")
     for note in report.notes:
@@ -191,12 +193,33 @@ def verify(ctx, home):
     """Check the whole ledger and its links to the data; name the first bad entry."""
     from vault.verify import verify as verify_ledger
 
-    vault = Vault.open(_settings(ctx, home))
+    settings = _settings(ctx, home)
+    vault = Vault.open(settings)
+    public_key = ledger_key.read(settings.ledger_key_file).public_key
     with vault.read_transaction() as session:
         size = ledger.size(session)
         with click.progressbar(length=size, label="verifying", file=sys.stderr, show_pos=True) as bar:
-            report = verify_ledger(session, progress=bar.update)
-    click.echo(f"ledger intact: {report.size} entries, {report.nodes} interior nodes, root {report.root}")
+            report = verify_ledger(session, public_key=public_key, progress=bar.update)
+    click.echo(
+        f"ledger intact: {report.size} entries, {report.nodes} interior nodes, {report.checkpoints} signed checkpoints, root {report.root}"
+    )
+
+
+@cli.command("checkpoint")
+@click.option("--show-key", is_flag=True, help="Print the ledger's public key (hex) and sign nothing.")
+@_home_option
+@click.pass_context
+def checkpoint_command(ctx, show_key, home):
+    """Sign a checkpoint of the ledger now and print it."""
+    settings = _settings(ctx, home)
+    key = ledger_key.read(settings.ledger_key_file)
+    if show_key:
+        click.echo(key.public_key.hex())
+        return
+    vault = Vault.open(settings)
+    with vault.transaction() as session:
+        signed = checkpoints.sign_now(session, key=key, origin=settings.ledger_origin, now=utcnow())
+    click.echo(signed.note, nl=False)
 
 
 @cli.command()

@@ -27,6 +27,12 @@ def _positive_int(env: Mapping[str, str], name: str, default: int, *, minimum: i
     return int(value)
 
 
+def _origin(value: str) -> str:
+    if len(value) > 200 or any(ch.isspace() or ch == "+" for ch in value):
+        raise ConfigError("CIVICVAULT_LEDGER_ORIGIN must be at most 200 characters, with no spaces or '+'.")
+    return value
+
+
 @dataclass(frozen=True)
 class ConsentLimits:
     """Bounds on consent; every one is configurable (docs/consent.md)."""
@@ -44,6 +50,7 @@ class Settings:
     master_key: str | None = None  # CIVICVAULT_MASTER_KEY, when set
     max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES
     limits: ConsentLimits = ConsentLimits()
+    ledger_origin: str = "civicvault"  # CIVICVAULT_LEDGER_ORIGIN: the first line of every checkpoint
 
     @classmethod
     def from_env(cls, home: str | os.PathLike | None = None, environ: Mapping[str, str] | None = None) -> "Settings":
@@ -63,11 +70,16 @@ class Settings:
             master_key=env.get("CIVICVAULT_MASTER_KEY") or None,
             max_request_bytes=_positive_int(env, "CIVICVAULT_MAX_REQUEST_BYTES", DEFAULT_MAX_REQUEST_BYTES, minimum=1024),
             limits=limits,
+            ledger_origin=_origin(env.get("CIVICVAULT_LEDGER_ORIGIN") or "civicvault"),
         )
 
     @property
     def key_file(self) -> Path:
         return self.home / "master.key"
+
+    @property
+    def ledger_key_file(self) -> Path:
+        return self.home / "ledger.key"
 
     def load_keyring(self) -> Keyring:
         """The master keyring, or ``ConfigError``: no key, no start."""

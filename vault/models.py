@@ -223,3 +223,18 @@ class LedgerNode(Base):
     level: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     index: Mapped[int] = mapped_column("idx", BigInteger, primary_key=True, autoincrement=False)
     hash: Mapped[bytes]
+
+
+class Checkpoint(Base):
+    """A signed checkpoint of the ledger: (origin, size, root) and the node's BLS signature."""
+
+    __tablename__ = "checkpoints"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    origin: Mapped[str] = mapped_column(String(200))
+    tree_size: Mapped[int] = mapped_column(BigInteger, index=True)
+    root: Mapped[bytes]
+    signer: Mapped[str] = mapped_column(String(200))
+    key_id: Mapped[bytes]
+    signature: Mapped[bytes]
+    created_at: Mapped[datetime]

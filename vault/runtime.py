@@ -23,6 +23,7 @@ from vault.db import READ_ONLY, describe_db_error, make_engine, make_sessions
 from vault.errors import ConfigError, RecordUnreadable, VaultError
 from vault.events import emit
 from vault.keyfile import write_keyring
+from vault import ledger_key
 from vault.keys import KeyStore
 from vault.models import Principal, SubjectKey
 
@@ -31,6 +32,7 @@ from vault.models import Principal, SubjectKey
 class InitReport:
     home_created: bool = False
     key_created: bool = False
+    ledger_key_created: bool = False
     notes: list[str] = field(default_factory=list)
 
 
@@ -50,6 +52,7 @@ def init_home(settings: Settings) -> InitReport:
         report.key_created = True
     else:
         settings.load_keyring()  # an unreadable key file is an error, never replaced
+    report.ledger_key_created = ledger_key.create(settings.ledger_key_file)
     engine = make_engine(settings.database_url)
     try:
         schema.upgrade(engine)

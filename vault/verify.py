@@ -12,10 +12,12 @@ number of entries):
    node lies beyond the ledger's size;
 4. the root recomputed from the leaves equals the root served from the
    stored nodes;
-5. every record version and every grant has the event that created it.
+5. every record version and every grant has the event that created it;
+6. every signed checkpoint: its signature, a size within the ledger (a
+   truncated tail is caught here), and its root equal to the ledger's root
+   at that size (so all checkpoints are consistent with each other).
 
 The first failure raises ``LedgerIntegrityError`` naming the entry.
-Signed checkpoints (and so a truncated tail) are checked once they exist.
 """
 
 import json
@@ -26,7 +28,7 @@ from sqlalchemy import and_, select
 from sqlalchemy.orm import Session
 
 from crypto import merkle
-from vault import ledger
+from vault import checkpoints, ledger
 from vault.clock import rfc3339
 from vault.errors import LedgerIntegrityError
 from vault.models import Event, Grant, LedgerNode, RecordVersion
@@ -39,6 +41,7 @@ class Report:
     size: int
     root: str
     nodes: int
+    checkpoints: int
 
 
 def _fail(index: int | None, problem: str) -> LedgerIntegrityError:
@@ -147,8 +150,11 @@ def _check_links(session: Session) -> None:
             raise _fail(None, f"grant {grant_id} has no consent.granted event in the ledger.")
 
 
-def verify(session: Session, *, progress: Callable[[int], None] = lambda n: None) -> Report:
-    """Check the whole ledger; raise ``LedgerIntegrityError`` at the first fault."""
+def verify(session: Session, *, public_key: bytes | None = None, progress: Callable[[int], None] = lambda n: None) -> Report:
+    """Check the whole ledger; raise ``LedgerIntegrityError`` at the first fault.
+
+    With the node's ``public_key``, every signed checkpoint is checked too.
+    """
     size = ledger.size(session)
     count, root = merkle.root_of_stream(_leaves(session, size, progress))
     nodes = _check_nodes(session, size)
@@ -156,4 +162,5 @@ def verify(session: Session, *, progress: Callable[[int], None] = lambda n: None
     if served != root:
         raise _fail(None, f"the root served from stored nodes ({served.hex()}) differs from the recomputed root ({root.hex()}).")
     _check_links(session)
-    return Report(size=count, root=root.hex(), nodes=nodes)
+    signed = checkpoints.verify_all(session, public_key=public_key, ledger_size=size) if public_key is not None else 0
+    return Report(size=count, root=root.hex(), nodes=nodes, checkpoints=signed)

@@ -7,7 +7,7 @@ from marshmallow import fields, validate
 from api.context import authenticate_request, current_vault
 from api.parsing import Blueprint
 from api.schemas import Strict
-from vault import ledger
+from vault import checkpoints, ledger
 
 blp = Blueprint("ledger", __name__, url_prefix="/api/v1/ledger", description="The verifiable log of every event")
 blp.before_request(authenticate_request)
@@ -40,6 +40,29 @@ class ConsistencyOut(ma.Schema):
     first_root = fields.String(metadata=HEX)
     second_root = fields.String(metadata=HEX)
     consistency_path = fields.List(fields.String(metadata=HEX))
+
+
+class SignatureOut(ma.Schema):
+    name = fields.String()
+    key_id = fields.String(metadata=HEX)
+    signature = fields.String(metadata={"description": "base64 of the 96-byte BLS12-381 signature"})
+
+
+class CheckpointOut(ma.Schema):
+    origin = fields.String()
+    tree_size = fields.Integer()
+    root_hash = fields.String(metadata=HEX)
+    note = fields.String(metadata={"description": "the signed note (docs/ledger-format.md)"})
+    signatures = fields.List(fields.Nested(SignatureOut))
+
+
+@blp.route("/checkpoint")
+class LatestCheckpoint(MethodView):
+    @blp.response(200, CheckpointOut)
+    def get(self):
+        """The latest signed checkpoint"""
+        with current_vault().read_transaction() as session:
+            return checkpoints.latest(session)
 
 
 @blp.route("/proofs/inclusion")

@@ -5,8 +5,10 @@ recomputes every leaf from the stored events, the root from the leaves, and
 checks a read's receipt with an inclusion proof fetched from the API.
 """
 
+import base64
 import hashlib
 
+from py_ecc.bls import G2ProofOfPossession
 from sqlalchemy import text
 
 from tests.api.conftest import add_record, grant
@@ -107,3 +109,39 @@ def test_every_size_and_index_verifies_and_consistency_holds(client, vault_, cas
     for first in range(1, n + 1):
         proof = client.get(f"/api/v1/ledger/proofs/consistency?first={first}&second={n}", headers=cast.amina.auth).get_json()
         assert proof["first_root"] == mth(leaves[:first]).hex() and proof["second_root"] == mth(leaves).hex()
+
+
+def test_a_receipt_verifies_against_the_latest_signed_checkpoint(client, vault_, settings, cast, clock):
+    """The full chain: receipt -> inclusion proof -> root in a checkpoint signed by the pinned node key."""
+    from vault import checkpoints, ledger_key  # only to have the node sign, as `civicvault checkpoint` does
+
+    ledger_key.create(settings.ledger_key_file)
+    node_key = ledger_key.read(settings.ledger_key_file)
+    pinned_public_key = node_key.public_key  # what `civicvault checkpoint --show-key` prints
+    record = add_record(client, cast.amina, content={"x": 1})
+    grant(client, cast.amina, cast.clinic, clock)
+    receipt = client.get(f"/api/v1/records/{record}?purpose=treatment", headers=cast.clinic.auth).get_json()["receipt"]
+    with vault_.transaction() as session:
+        checkpoints.sign_now(session, key=node_key, origin="civicvault", now=clock.now)
+
+    served = client.get("/api/v1/ledger/checkpoint", headers=cast.clinic.auth).get_json()
+    body_text, _, signature_lines = served["note"].partition("\n\n")
+    body = (body_text + "\n").encode("utf-8")
+    origin, size_text, root_b64, end = body.decode().split("\n")
+    assert end == "" and origin == "civicvault"
+    size, root = int(size_text), base64.b64decode(root_b64)
+    line = signature_lines.strip()
+    dash, name, blob_b64 = line.split(" ")
+    assert dash == "\u2014" and name == "civicvault"
+    blob = base64.b64decode(blob_b64)
+    key_id, signature = blob[:4], blob[4:]
+    assert key_id == sha256(name.encode() + b"\n" + b"\xb1" + pinned_public_key)[:4]
+    assert G2ProofOfPossession.Verify(pinned_public_key, body, signature)
+
+    proof = client.get(f"/api/v1/ledger/proofs/inclusion?leaf_index={receipt['leaf_index']}&tree_size={size}",
+                       headers=cast.clinic.auth).get_json()
+    computed = root_from_path(receipt["leaf_index"], size, bytes.fromhex(receipt["leaf_hash"]), [bytes.fromhex(h) for h in proof["audit_path"]])
+    assert computed == root
+    # A checkpoint body with another root does not carry the node's signature.
+    forged = body.replace(root_b64.encode(), base64.b64encode(bytes(32)))
+    assert not G2ProofOfPossession.Verify(pinned_public_key, forged, signature)

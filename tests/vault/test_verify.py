@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import text
 
 from tests.api.conftest import T0
-from vault import access_requests, consent, principals, records
+from vault import access_requests, consent, ledger_key, principals, records
 from vault.errors import LedgerIntegrityError
 from vault.verify import verify
 
@@ -145,6 +145,7 @@ def test_a_record_version_or_grant_without_its_event_is_detected(vault_, history
 
 
 def test_the_command_line_exits_non_zero_naming_the_entry(vault_, history, settings):
+    ledger_key.create(settings.ledger_key_file)
     env = {k: v for k, v in os.environ.items() if not k.startswith("CIVICVAULT_")}
     env.update({"CIVICVAULT_DATABASE_URL": settings.database_url, "CIVICVAULT_MASTER_KEY": settings.master_key})
     ok = subprocess.run([sys.executable, "-m", "vault.cli", "verify", "--home", str(settings.home)], capture_output=True, text=True, env=env)

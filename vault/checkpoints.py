@@ -1,0 +1,92 @@
+"""Signed checkpoints of the ledger: (origin, size, root) under the node's BLS key.
+
+Signing costs a few hundred milliseconds with py-ecc, so it never runs on a
+request path: ``civicvault checkpoint`` signs, and requests only read the
+latest stored checkpoint. ``verify`` checks every stored checkpoint against
+the ledger: its signature, that its size is not beyond the ledger's (a
+truncated tail shows here), and that its root is the ledger's root at that
+size (so every checkpoint is consistent with every other and with the rows).
+"""
+
+import base64
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from crypto import checkpoint as notes
+from crypto.bls import SigningKey
+from vault import ledger
+from vault.clock import rfc3339
+from vault.errors import InvalidInput, LedgerIntegrityError, NotFound
+from vault.models import Checkpoint
+
+
+@dataclass(frozen=True)
+class SignatureView:
+    name: str
+    key_id: str  # hex
+    signature: str  # base64
+
+
+@dataclass(frozen=True)
+class CheckpointView:
+    origin: str
+    tree_size: int
+    root_hash: str
+    note: str
+    signatures: list[SignatureView]
+    created_at: datetime
+
+
+def _view(row: Checkpoint) -> CheckpointView:
+    body = notes.Checkpoint(origin=row.origin, size=row.tree_size, root=bytes(row.root))
+    signature = notes.NoteSignature(name=row.signer, key_id=bytes(row.key_id), signature=bytes(row.signature))
+    return CheckpointView(
+        origin=row.origin, tree_size=row.tree_size, root_hash=bytes(row.root).hex(), note=notes.note(body, [signature]),
+        signatures=[SignatureView(name=row.signer, key_id=bytes(row.key_id).hex(), signature=base64.b64encode(bytes(row.signature)).decode())],
+        created_at=row.created_at,
+    )
+
+
+def sign_now(session: Session, *, key: SigningKey, origin: str, now: datetime) -> CheckpointView:
+    """Sign and store a checkpoint of the ledger as it is in this transaction."""
+    size = ledger.size(session)
+    if size == 0:
+        raise InvalidInput("The ledger is empty: there is nothing to checkpoint yet.")
+    body = notes.Checkpoint(origin=origin, size=size, root=ledger.root(session, size))
+    signature = notes.sign(body, name=origin, key=key)
+    row = Checkpoint(origin=origin, tree_size=size, root=body.root, signer=signature.name, key_id=signature.key_id,
+                     signature=signature.signature, created_at=now)
+    session.add(row)
+    session.flush()
+    return _view(row)
+
+
+def latest(session: Session) -> CheckpointView:
+    row = session.scalars(select(Checkpoint).order_by(Checkpoint.tree_size.desc(), Checkpoint.id.desc()).limit(1)).first()
+    if row is None:
+        raise NotFound("No checkpoint has been signed yet.")
+    return _view(row)
+
+
+def verify_all(session: Session, *, public_key: bytes, ledger_size: int) -> int:
+    """Check every stored checkpoint against the (already verified) ledger."""
+    count = 0
+    for row in session.scalars(select(Checkpoint).order_by(Checkpoint.id)):
+        label = f"checkpoint {row.id} (size {row.tree_size}, {rfc3339(row.created_at)})"
+        body = notes.Checkpoint(origin=row.origin, size=row.tree_size, root=bytes(row.root))
+        try:
+            notes.verify(body, notes.NoteSignature(row.signer, bytes(row.key_id), bytes(row.signature)), name=row.signer, public_key=public_key)
+        except notes.CheckpointError as exc:
+            raise LedgerIntegrityError(f"The signature of {label} does not verify: {exc}.") from None
+        if row.tree_size > ledger_size:
+            raise LedgerIntegrityError(
+                f"Ledger entry {ledger_size} is missing: {label} was signed over {row.tree_size} entries, the ledger holds {ledger_size}."
+            )
+        actual = ledger.root(session, row.tree_size)
+        if actual != bytes(row.root):
+            raise LedgerIntegrityError(f"The ledger contradicts {label}: its root at that size is {actual.hex()}, the checkpoint signed {bytes(row.root).hex()}.")
+        count += 1
+    return count

@@ -1,0 +1,36 @@
+"""Signed checkpoints of the ledger.
+
+Revision ID: 0003
+Revises: 0002
+Create Date: 2026-11-25
+"""
+
+import sqlalchemy as sa
+from alembic import op
+
+from vault.models import UTCDateTime
+
+revision = "0003"
+down_revision = "0002"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.create_table(
+        "checkpoints",
+        sa.Column("id", sa.Integer(), primary_key=True, autoincrement=True),
+        sa.Column("origin", sa.String(200), nullable=False),
+        sa.Column("tree_size", sa.BigInteger(), nullable=False),
+        sa.Column("root", sa.LargeBinary(), nullable=False),
+        sa.Column("signer", sa.String(200), nullable=False),
+        sa.Column("key_id", sa.LargeBinary(), nullable=False),
+        sa.Column("signature", sa.LargeBinary(), nullable=False),
+        sa.Column("created_at", UTCDateTime(), nullable=False),
+    )
+    op.create_index("ix_checkpoints_tree_size", "checkpoints", ["tree_size"])
+
+
+def downgrade() -> None:
+    op.drop_index("ix_checkpoints_tree_size", table_name="checkpoints")
+    op.drop_table("checkpoints")
