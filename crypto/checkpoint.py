@@ -113,3 +113,22 @@ def verify(checkpoint: Checkpoint, signature: NoteSignature, *, name: str, publi
         verify_signature(public_key, checkpoint.body().encode("utf-8"), signature.signature)
     except SignatureError:
         raise CheckpointError(f"{name}'s signature over the checkpoint does not verify") from None
+
+
+def verify_cosignatures(checkpoint: Checkpoint, cosignatures: dict[str, bytes], roster: dict[str, bytes], *, threshold: int) -> None:
+    """At least ``threshold`` distinct roster witnesses cosigned ``checkpoint``.
+
+    ``cosignatures`` maps witness name to signature, ``roster`` name to public
+    key (each registered with a proof of possession). The signatures are
+    aggregated into one and checked in one pairing computation; raises
+    ``CheckpointError`` otherwise.
+    """
+    from crypto.bls import aggregate, verify_aggregate
+
+    signers = sorted(name for name in cosignatures if name in roster)
+    if threshold < 1 or len(signers) < threshold:
+        raise CheckpointError(f"{len(signers)} roster witnesses cosigned; {threshold} are needed")
+    try:
+        verify_aggregate([roster[n] for n in signers], checkpoint.body().encode("utf-8"), aggregate([cosignatures[n] for n in signers]))
+    except SignatureError:
+        raise CheckpointError("the witnesses' aggregate signature does not verify") from None

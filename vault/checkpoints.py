@@ -16,11 +16,12 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from crypto import checkpoint as notes
+from crypto import bls
 from crypto.bls import SigningKey
 from vault import ledger
 from vault.clock import rfc3339
 from vault.errors import InvalidInput, LedgerIntegrityError, NotFound
-from vault.models import Checkpoint
+from vault.models import Checkpoint, Cosignature, WitnessKey
 
 
 @dataclass(frozen=True)
@@ -38,15 +39,34 @@ class CheckpointView:
     note: str
     signatures: list[SignatureView]
     created_at: datetime
+    cosigners: int = 0
+    threshold: int = 1
+    witnessed: bool = False
+    aggregate_signature: str | None = None  # base64 of the witnesses' aggregate BLS signature
 
 
-def _view(row: Checkpoint) -> CheckpointView:
+def _view(row: Checkpoint, *, session: Session | None = None, threshold: int = 1) -> CheckpointView:
     body = notes.Checkpoint(origin=row.origin, size=row.tree_size, root=bytes(row.root))
-    signature = notes.NoteSignature(name=row.signer, key_id=bytes(row.key_id), signature=bytes(row.signature))
+    signatures = [notes.NoteSignature(name=row.signer, key_id=bytes(row.key_id), signature=bytes(row.signature))]
+    cosigned: dict[str, bytes] = {}
+    roster: dict[str, bytes] = {}
+    if session is not None:
+        roster = {w.principal_id: bytes(w.public_key) for w in session.scalars(select(WitnessKey))}
+        for cosig in session.scalars(select(Cosignature).where(Cosignature.checkpoint_id == row.id).order_by(Cosignature.witness_id)):
+            cosigned[cosig.witness_id] = bytes(cosig.signature)
+            signatures.append(notes.NoteSignature(cosig.witness_id, notes.key_id(cosig.witness_id, roster[cosig.witness_id]), bytes(cosig.signature)))
+    witnessed, aggregate = False, None
+    if cosigned:
+        aggregate = base64.b64encode(bls.aggregate(list(cosigned.values()))).decode()
+        try:
+            notes.verify_cosignatures(body, cosigned, roster, threshold=threshold)
+            witnessed = True
+        except notes.CheckpointError:
+            witnessed = False
     return CheckpointView(
-        origin=row.origin, tree_size=row.tree_size, root_hash=bytes(row.root).hex(), note=notes.note(body, [signature]),
-        signatures=[SignatureView(name=row.signer, key_id=bytes(row.key_id).hex(), signature=base64.b64encode(bytes(row.signature)).decode())],
-        created_at=row.created_at,
+        origin=row.origin, tree_size=row.tree_size, root_hash=bytes(row.root).hex(), note=notes.note(body, signatures),
+        signatures=[SignatureView(name=s.name, key_id=s.key_id.hex(), signature=base64.b64encode(s.signature).decode()) for s in signatures],
+        created_at=row.created_at, cosigners=len(cosigned), threshold=threshold, witnessed=witnessed, aggregate_signature=aggregate,
     )
 
 
@@ -64,11 +84,12 @@ def sign_now(session: Session, *, key: SigningKey, origin: str, now: datetime) -
     return _view(row)
 
 
-def latest(session: Session) -> CheckpointView:
+def latest(session: Session, *, threshold: int = 1) -> CheckpointView:
+    """The latest node-signed checkpoint, with its witnesses' cosignatures."""
     row = session.scalars(select(Checkpoint).order_by(Checkpoint.tree_size.desc(), Checkpoint.id.desc()).limit(1)).first()
     if row is None:
         raise NotFound("No checkpoint has been signed yet.")
-    return _view(row)
+    return _view(row, session=session, threshold=threshold)
 
 
 def verify_all(session: Session, *, public_key: bytes, ledger_size: int) -> int:

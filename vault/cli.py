@@ -223,6 +223,45 @@ def checkpoint_command(ctx, show_key, home):
 
 
 @cli.command()
+@click.option("--url", required=True, help="The vault's base URL, e.g. http://127.0.0.1:8080")
+@click.option("--token", required=True, help="This witness principal's bearer token")
+@click.option("--log-key", required=True, help="The vault's ledger public key (hex), pinned out of band")
+@click.option("--state", "state_dir", type=click.Path(file_okay=False, path_type=Path), default=Path("civicvault-witness"),
+              show_default=True, help="The witness's own key and state")
+@click.option("--interval", type=click.FloatRange(min=1), default=60.0, show_default=True, help="Seconds between rounds")
+@click.option("--once", is_flag=True, help="Do one round and exit (3 when the checkpoint is refused)")
+def witness(url, token, log_key, state_dir, interval, once):
+    """Run a witness that checks and cosigns the vault's checkpoints."""
+    import time
+
+    from vault.witness_client import Refused, WitnessClient, WitnessError
+
+    try:
+        pinned = bytes.fromhex(log_key)
+    except ValueError:
+        raise click.ClickException("--log-key must be the hex public key that 'civicvault checkpoint --show-key' prints.") from None
+    try:
+        client = WitnessClient(url=url, token=token, log_key=pinned, state_dir=state_dir)
+    except WitnessError as exc:
+        raise click.ClickException(str(exc)) from None
+    while True:
+        try:
+            done = client.round()
+            click.echo(f"cosigned size {done.tree_size} root {done.root_hash} ({done.cosigners} cosigner(s))")
+        except Refused as exc:
+            click.echo(f"REFUSED: {exc}. Not cosigning; state kept.", err=True)
+            if once:
+                sys.exit(3)
+        except WitnessError as exc:
+            if once:
+                raise click.ClickException(str(exc)) from None
+            click.echo(f"witness round failed: {exc}", err=True)
+        if once:
+            return
+        time.sleep(interval)
+
+
+@cli.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8080, show_default=True, type=click.IntRange(1, 65535))
 @click.option("--workers", default=2, show_default=True, type=click.IntRange(1, 64))

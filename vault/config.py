@@ -51,6 +51,7 @@ class Settings:
     max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES
     limits: ConsentLimits = ConsentLimits()
     ledger_origin: str = "civicvault"  # CIVICVAULT_LEDGER_ORIGIN: the first line of every checkpoint
+    witness_threshold: int = 1  # CIVICVAULT_WITNESS_THRESHOLD: cosignatures a checkpoint needs to count as witnessed
 
     @classmethod
     def from_env(cls, home: str | os.PathLike | None = None, environ: Mapping[str, str] | None = None) -> "Settings":
@@ -71,6 +72,7 @@ class Settings:
             max_request_bytes=_positive_int(env, "CIVICVAULT_MAX_REQUEST_BYTES", DEFAULT_MAX_REQUEST_BYTES, minimum=1024),
             limits=limits,
             ledger_origin=_origin(env.get("CIVICVAULT_LEDGER_ORIGIN") or "civicvault"),
+            witness_threshold=_positive_int(env, "CIVICVAULT_WITNESS_THRESHOLD", 1),
         )
 
     @property

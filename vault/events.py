@@ -33,6 +33,8 @@ KINDS = (
     "access.refused",
     "record.created",
     "record.version-added",
+    "witness.registered",
+    "checkpoint.cosigned",
 )
 
 

@@ -238,3 +238,24 @@ class Checkpoint(Base):
     key_id: Mapped[bytes]
     signature: Mapped[bytes]
     created_at: Mapped[datetime]
+
+
+class WitnessKey(Base):
+    """A witness principal's BLS public key, registered with a proof of possession."""
+
+    __tablename__ = "witness_keys"
+
+    principal_id: Mapped[str] = mapped_column(ForeignKey("principals.id", ondelete="CASCADE"), primary_key=True)
+    public_key: Mapped[bytes]
+    registered_at: Mapped[datetime]
+
+
+class Cosignature(Base):
+    """A witness's signature over a checkpoint body it checked for consistency."""
+
+    __tablename__ = "cosignatures"
+
+    checkpoint_id: Mapped[int] = mapped_column(ForeignKey("checkpoints.id", ondelete="CASCADE"), primary_key=True)
+    witness_id: Mapped[str] = mapped_column(ForeignKey("principals.id", ondelete="CASCADE"), primary_key=True)
+    signature: Mapped[bytes]
+    created_at: Mapped[datetime]

@@ -1,13 +1,15 @@
 """Ledger endpoints: inclusion and consistency proofs for anyone authenticated."""
 
+import base64
+
 import marshmallow as ma
 from flask.views import MethodView
 from marshmallow import fields, validate
 
-from api.context import authenticate_request, current_vault
+from api.context import authenticate_request, caller, current_vault
 from api.parsing import Blueprint
 from api.schemas import Strict
-from vault import checkpoints, ledger
+from vault import checkpoints, ledger, witnesses
 
 blp = Blueprint("ledger", __name__, url_prefix="/api/v1/ledger", description="The verifiable log of every event")
 blp.before_request(authenticate_request)
@@ -52,17 +54,63 @@ class CheckpointOut(ma.Schema):
     origin = fields.String()
     tree_size = fields.Integer()
     root_hash = fields.String(metadata=HEX)
-    note = fields.String(metadata={"description": "the signed note (docs/ledger-format.md)"})
+    note = fields.String(metadata={"description": "the signed note: the node's signature, then the witnesses' (docs/ledger-format.md)"})
     signatures = fields.List(fields.Nested(SignatureOut))
+    cosigners = fields.Integer()
+    threshold = fields.Integer()
+    witnessed = fields.Boolean(metadata={"description": "at least `threshold` registered witnesses cosigned"})
+    aggregate_signature = fields.String(allow_none=True, metadata={"description": "base64 aggregate of the witnesses' signatures"})
+
+
+class WitnessIn(Strict):
+    public_key = fields.String(required=True, validate=validate.Regexp(r"^[0-9a-f]{96}$"), metadata={"description": "48-byte BLS key, hex"})
+    proof_of_possession = fields.String(required=True, validate=validate.Regexp(r"^[0-9a-f]{192}$"), metadata=HEX)
+
+
+class CosignatureIn(Strict):
+    tree_size = fields.Integer(required=True, validate=validate.Range(min=1, max=2**62))
+    root_hash = fields.String(required=True, validate=validate.Regexp(r"^[0-9a-f]{64}$"), metadata=HEX)
+    signature = fields.String(required=True, validate=validate.Regexp(r"^[A-Za-z0-9+/]{128}$"), metadata={"description": "base64, 96 bytes"})
+
+
+class CosignatureOut(ma.Schema):
+    tree_size = fields.Integer()
+    cosigners = fields.Integer()
 
 
 @blp.route("/checkpoint")
 class LatestCheckpoint(MethodView):
     @blp.response(200, CheckpointOut)
     def get(self):
-        """The latest signed checkpoint"""
-        with current_vault().read_transaction() as session:
-            return checkpoints.latest(session)
+        """The latest signed checkpoint, with witness cosignatures"""
+        vault = current_vault()
+        with vault.read_transaction() as session:
+            return checkpoints.latest(session, threshold=vault.settings.witness_threshold)
+
+
+@blp.route("/witnesses")
+class Witnesses(MethodView):
+    @blp.arguments(WitnessIn)
+    @blp.response(204)
+    def post(self, body):
+        """Register the calling witness's BLS public key, with a proof of possession"""
+        vault = current_vault()
+        with vault.transaction() as session:
+            witnesses.register(session, caller(), public_key=bytes.fromhex(body["public_key"]),
+                               proof=bytes.fromhex(body["proof_of_possession"]), now=vault.now())
+
+
+@blp.route("/cosignatures")
+class Cosignatures(MethodView):
+    @blp.arguments(CosignatureIn)
+    @blp.response(201, CosignatureOut)
+    def post(self, body):
+        """Cosign a checkpoint (witnesses): accepted only if consistent with what this witness cosigned before"""
+        vault = current_vault()
+        with vault.transaction() as session:
+            count = witnesses.cosign(session, caller(), tree_size=body["tree_size"], root=bytes.fromhex(body["root_hash"]),
+                                     signature=base64.b64decode(body["signature"]), now=vault.now())
+        return {"tree_size": body["tree_size"], "cosigners": count}
 
 
 @blp.route("/proofs/inclusion")

@@ -1,4 +1,4 @@
-"""Signed checkpoints of the ledger.
+"""Signed checkpoints of the ledger, witnesses' keys and their cosignatures.
 
 Revision ID: 0003
 Revises: 0002
@@ -29,8 +29,23 @@ def upgrade() -> None:
         sa.Column("created_at", UTCDateTime(), nullable=False),
     )
     op.create_index("ix_checkpoints_tree_size", "checkpoints", ["tree_size"])
+    op.create_table(
+        "witness_keys",
+        sa.Column("principal_id", sa.String(40), sa.ForeignKey("principals.id", ondelete="CASCADE"), primary_key=True),
+        sa.Column("public_key", sa.LargeBinary(), nullable=False),
+        sa.Column("registered_at", UTCDateTime(), nullable=False),
+    )
+    op.create_table(
+        "cosignatures",
+        sa.Column("checkpoint_id", sa.Integer(), sa.ForeignKey("checkpoints.id", ondelete="CASCADE"), primary_key=True),
+        sa.Column("witness_id", sa.String(40), sa.ForeignKey("principals.id", ondelete="CASCADE"), primary_key=True),
+        sa.Column("signature", sa.LargeBinary(), nullable=False),
+        sa.Column("created_at", UTCDateTime(), nullable=False),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("cosignatures")
+    op.drop_table("witness_keys")
     op.drop_index("ix_checkpoints_tree_size", table_name="checkpoints")
     op.drop_table("checkpoints")
