@@ -222,6 +222,49 @@ def checkpoint_command(ctx, show_key, home):
     click.echo(signed.note, nl=False)
 
 
+@cli.group()
+def audit():
+    """Export a resident's audit bundle, verify one offline."""
+
+
+@audit.command("export")
+@click.option("--subject", "subject_id", required=True, help="The resident's id")
+@click.option("--out", "out", required=True, type=click.Path(dir_okay=False, path_type=Path), help="Where to write the bundle (JSON)")
+@_home_option
+@click.pass_context
+def audit_export(ctx, subject_id, out, home):
+    """Write a self-contained bundle of a resident's events with inclusion proofs."""
+    from vault.bundles import export
+
+    vault = Vault.open(_settings(ctx, home))
+    with vault.read_transaction() as session:
+        bundle = export(session, subject_id=subject_id)
+    fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        json.dump(bundle, handle, indent=1, ensure_ascii=False)
+    click.echo(f"{len(bundle['events'])} events proven against checkpoint size {bundle['checkpoint'].split(chr(10))[1]}; "
+               f"{bundle['pending']} newer events await the next checkpoint; written to {out}")
+
+
+@audit.command("verify-bundle")
+@click.argument("bundle_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--log-key", required=True, help="The vault's ledger public key (hex), pinned out of band")
+def audit_verify_bundle(bundle_file, log_key):
+    """Verify a bundle offline, with public keys only."""
+    from vault.bundles import BundleError, verify_bundle
+
+    try:
+        key = bytes.fromhex(log_key)
+        bundle = json.loads(bundle_file.read_text(encoding="utf-8"))
+    except ValueError:
+        raise click.ClickException("The bundle is not JSON, or --log-key is not hex.") from None
+    try:
+        checkpoint, count = verify_bundle(bundle, log_key=key)
+    except BundleError as exc:
+        raise click.ClickException(f"The bundle does not verify: {exc}.") from None
+    click.echo(f"bundle verified: {count} events of {bundle['subject_id']} are in the log signed at size {checkpoint.size}")
+
+
 @cli.command()
 @click.option("--url", required=True, help="The vault's base URL, e.g. http://127.0.0.1:8080")
 @click.option("--token", required=True, help="This witness principal's bearer token")
