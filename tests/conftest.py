@@ -69,6 +69,7 @@ def database_url(request, tmp_path) -> str:
     with engine.begin() as connection:
         connection.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
         connection.execute(text("INSERT INTO ledger_head (id, size) VALUES (1, 0)"))
+        connection.execute(text("INSERT INTO checkpoint_lease (id) VALUES (1)"))
     engine.dispose()
     return url
 

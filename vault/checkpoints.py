@@ -1,8 +1,9 @@
 """Signed checkpoints of the ledger: (origin, size, root) under the node's BLS key.
 
 Signing costs a few hundred milliseconds with py-ecc, so it never runs on a
-request path: ``civicvault checkpoint`` signs, and requests only read the
-latest stored checkpoint. ``verify`` checks every stored checkpoint against
+request path: ``civicvault checkpoint`` signs, and so does a background
+thread in each server worker (``sign_if_due``), one worker at a time through
+a lease in the database; requests only read the latest stored checkpoint. ``verify`` checks every stored checkpoint against
 the ledger: its signature, that its size is not beyond the ledger's (a
 truncated tail shows here), and that its root is the ledger's root at that
 size (so every checkpoint is consistent with every other and with the rows).
@@ -10,9 +11,9 @@ size (so every checkpoint is consistent with every other and with the rows).
 
 import base64
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
 from crypto import checkpoint as notes
@@ -21,7 +22,7 @@ from crypto.bls import SigningKey
 from vault import ledger
 from vault.clock import rfc3339
 from vault.errors import InvalidInput, LedgerIntegrityError, NotFound
-from vault.models import Checkpoint, Cosignature, WitnessKey
+from vault.models import Checkpoint, CheckpointLease, Cosignature, WitnessKey
 
 
 @dataclass(frozen=True)
@@ -111,3 +112,49 @@ def verify_all(session: Session, *, public_key: bytes, ledger_size: int) -> int:
             raise LedgerIntegrityError(f"The ledger contradicts {label}: its root at that size is {actual.hex()}, the checkpoint signed {bytes(row.root).hex()}.")
         count += 1
     return count
+
+
+LEASE = timedelta(seconds=60)
+
+
+def _take_lease(session: Session, holder: str, now: datetime) -> bool:
+    taken = session.execute(
+        update(CheckpointLease)
+        .where(CheckpointLease.id == 1, or_(CheckpointLease.until.is_(None), CheckpointLease.until < now))
+        .values(holder=holder, until=now + LEASE)
+        .execution_options(synchronize_session=False)
+    )
+    return taken.rowcount == 1
+
+
+def sign_if_due(vault, *, key: SigningKey, origin: str, every: int, seconds: int, holder: str, now: datetime) -> CheckpointView | None:
+    """Sign a checkpoint when ``every`` entries are new or the last is ``seconds`` old.
+
+    One signer at a time across all workers and hosts: a lease row in the
+    database, taken with a conditional UPDATE. The slow BLS signature runs
+    outside any transaction, so requests never wait for it.
+    """
+    with vault.transaction() as session:
+        if not _take_lease(session, holder, now):
+            return None
+    try:
+        with vault.read_transaction() as session:
+            size = ledger.size(session)
+            last = session.scalars(select(Checkpoint).order_by(Checkpoint.tree_size.desc(), Checkpoint.id.desc()).limit(1)).first()
+            last_size = last.tree_size if last else 0
+            new = size - last_size
+            due = new > 0 and (last is None or new >= every or (seconds > 0 and now - last.created_at >= timedelta(seconds=seconds)))
+            if not due:
+                return None
+            body = notes.Checkpoint(origin=origin, size=size, root=ledger.root(session, size))
+        signature = notes.sign(body, name=origin, key=key)
+        with vault.transaction() as session:
+            row = Checkpoint(origin=origin, tree_size=body.size, root=body.root, signer=signature.name, key_id=signature.key_id,
+                             signature=signature.signature, created_at=now)
+            session.add(row)
+            session.flush()
+            return _view(row)
+    finally:
+        with vault.transaction() as session:
+            session.execute(update(CheckpointLease).where(CheckpointLease.id == 1, CheckpointLease.holder == holder)
+                            .values(until=None).execution_options(synchronize_session=False))

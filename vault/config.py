@@ -52,6 +52,8 @@ class Settings:
     limits: ConsentLimits = ConsentLimits()
     ledger_origin: str = "civicvault"  # CIVICVAULT_LEDGER_ORIGIN: the first line of every checkpoint
     witness_threshold: int = 1  # CIVICVAULT_WITNESS_THRESHOLD: cosignatures a checkpoint needs to count as witnessed
+    checkpoint_every: int = 1000  # CIVICVAULT_CHECKPOINT_EVERY: sign once this many entries are new
+    checkpoint_seconds: int = 300  # CIVICVAULT_CHECKPOINT_SECONDS: or once this old, if anything is new; 0: never in the background
 
     @classmethod
     def from_env(cls, home: str | os.PathLike | None = None, environ: Mapping[str, str] | None = None) -> "Settings":
@@ -73,6 +75,8 @@ class Settings:
             limits=limits,
             ledger_origin=_origin(env.get("CIVICVAULT_LEDGER_ORIGIN") or "civicvault"),
             witness_threshold=_positive_int(env, "CIVICVAULT_WITNESS_THRESHOLD", 1),
+            checkpoint_every=_positive_int(env, "CIVICVAULT_CHECKPOINT_EVERY", 1000),
+            checkpoint_seconds=_positive_int(env, "CIVICVAULT_CHECKPOINT_SECONDS", 300, minimum=0),
         )
 
     @property

@@ -259,3 +259,13 @@ class Cosignature(Base):
     witness_id: Mapped[str] = mapped_column(ForeignKey("principals.id", ondelete="CASCADE"), primary_key=True)
     signature: Mapped[bytes]
     created_at: Mapped[datetime]
+
+
+class CheckpointLease(Base):
+    """One row: who may sign the next periodic checkpoint, and until when (one signer across workers)."""
+
+    __tablename__ = "checkpoint_lease"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    holder: Mapped[str | None] = mapped_column(String(80))
+    until: Mapped[datetime | None]

@@ -25,7 +25,44 @@ class _Server(BaseApplication):
             self.cfg.set(key, value)
 
     def load(self):
-        return import_app(APP)
+        app = import_app(APP)
+        _start_checkpointer()
+        return app
+
+
+def _start_checkpointer() -> None:
+    """In each worker: sign periodic checkpoints in the background (one signer at a time)."""
+    import logging
+    import socket
+    import threading
+    import time
+
+    from vault import checkpoints, ledger_key
+    from vault.runtime import Vault
+
+    settings = Settings.from_env()
+    if settings.checkpoint_seconds == 0 or not settings.ledger_key_file.exists():
+        return
+    log = logging.getLogger("civicvault.checkpoints")
+    holder = f"{socket.gethostname()}:{os.getpid()}"
+
+    def loop() -> None:
+        vault = Vault.open(settings)
+        key = ledger_key.read(settings.ledger_key_file)
+        pause = min(5.0, float(settings.checkpoint_seconds))
+        while True:
+            try:
+                signed = checkpoints.sign_if_due(
+                    vault, key=key, origin=settings.ledger_origin, every=settings.checkpoint_every,
+                    seconds=settings.checkpoint_seconds, holder=holder, now=vault.now(),
+                )
+                if signed is not None:
+                    log.info("signed checkpoint at size %d", signed.tree_size)
+            except Exception:  # keep the worker serving; the next round retries
+                log.exception("periodic checkpoint failed")
+            time.sleep(pause)
+
+    threading.Thread(target=loop, name="civicvault-checkpointer", daemon=True).start()
 
 
 def run(settings: Settings, *, host: str, port: int, workers: int) -> None:

@@ -164,3 +164,39 @@ def test_the_vault_refuses_inconsistent_or_bad_cosignatures(client, vault_, sett
     assert_problem(cosign(forged), 409)  # does not extend what the witness cosigned
     unknown = type(forged)(**{**forged.__dict__, "root_hash": "00" * 32})
     assert_problem(cosign(unknown), 404)
+
+
+def test_a_served_vault_signs_checkpoints_in_the_background(tmp_path, database_url):
+    import time
+
+    env = {**os.environ, "CIVICVAULT_HOME": str(tmp_path / "home"), "CIVICVAULT_DATABASE_URL": database_url,
+           "CIVICVAULT_MASTER_KEY": new_master_key(), "CIVICVAULT_CHECKPOINT_SECONDS": "1", "CIVICVAULT_CHECKPOINT_EVERY": "1"}
+    cli(env, "init")
+    cli(env, "demo")
+    people = json.loads((tmp_path / "home" / "demo-tokens.json").read_text())
+    port = free_port()
+    proc = subprocess.Popen([*CLI, "serve", "--port", str(port), "--workers", "2"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 30
+        seen = None
+        while time.monotonic() < deadline:
+            try:
+                status, _, body = request(port, "GET", "/api/v1/ledger/checkpoint", token=people[0]["token"])
+                if status == 200:
+                    seen = json.loads(body)
+                    break
+            except OSError:
+                pass
+            time.sleep(0.3)
+        assert seen is not None, "no checkpoint signed in the background"
+        request(port, "GET", f"/api/v1/subjects/{people[0]['id']}/records", token=people[0]["token"])  # one more entry
+        while time.monotonic() < deadline:
+            later = json.loads(request(port, "GET", "/api/v1/ledger/checkpoint", token=people[0]["token"])[2])
+            if later["tree_size"] > seen["tree_size"]:
+                break
+            time.sleep(0.3)
+        assert later["tree_size"] > seen["tree_size"]
+    finally:
+        proc.terminate()
+        proc.wait(timeout=15)
+    assert "checkpoint" in cli(env, "verify").stdout

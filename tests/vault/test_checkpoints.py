@@ -123,3 +123,39 @@ def test_note_parsing_refuses_malformed_notes(key):
     other = notes.Checkpoint(origin="o", size=4, root=bytes(32))
     with pytest.raises(notes.CheckpointError):
         notes.verify(other, notes.parse_note(good)[1][0], name="o", public_key=key.public_key)
+
+
+def test_periodic_signing_follows_entries_and_time(vault_, key, amina):
+    from datetime import timedelta
+
+    caller, _ = amina
+
+    def due(now):
+        return checkpoints.sign_if_due(vault_, key=key, origin="o", every=4, seconds=60, holder="w1", now=now)
+
+    assert due(T0) is None  # empty ledger
+    write(vault_, caller, 1)
+    first = due(T0)
+    assert first is not None and first.tree_size == 2
+    assert due(T0 + timedelta(seconds=1)) is None  # nothing new
+    write(vault_, caller, 1)
+    assert due(T0 + timedelta(seconds=2)) is None  # 2 new < 4, and not 60 s yet
+    assert due(T0 + timedelta(seconds=61)).tree_size == 4  # old enough
+    write(vault_, caller, 2)
+    assert due(T0 + timedelta(seconds=62)).tree_size == 8  # 4 new entries
+    assert check(vault_, key).checkpoints == 3
+
+
+def test_only_one_worker_signs_at_a_time(vault_, key, amina):
+    from sqlalchemy import update
+
+    from vault.models import CheckpointLease
+
+    caller, _ = amina
+    write(vault_, caller, 1)
+    with vault_.transaction() as session:  # another worker holds the lease
+        session.execute(update(CheckpointLease).values(holder="w2", until=T0.replace(year=2030)))
+    assert checkpoints.sign_if_due(vault_, key=key, origin="o", every=1, seconds=1, holder="w1", now=T0) is None
+    with vault_.transaction() as session:  # its lease has run out
+        session.execute(update(CheckpointLease).values(until=T0.replace(year=2025)))
+    assert checkpoints.sign_if_due(vault_, key=key, origin="o", every=1, seconds=1, holder="w1", now=T0).tree_size == 2

@@ -42,9 +42,17 @@ def upgrade() -> None:
         sa.Column("signature", sa.LargeBinary(), nullable=False),
         sa.Column("created_at", UTCDateTime(), nullable=False),
     )
+    op.create_table(
+        "checkpoint_lease",
+        sa.Column("id", sa.Integer(), primary_key=True, autoincrement=False),
+        sa.Column("holder", sa.String(80), nullable=True),
+        sa.Column("until", UTCDateTime(), nullable=True),
+    )
+    op.execute("INSERT INTO checkpoint_lease (id) VALUES (1)")
 
 
 def downgrade() -> None:
+    op.drop_table("checkpoint_lease")
     op.drop_table("cosignatures")
     op.drop_table("witness_keys")
     op.drop_index("ix_checkpoints_tree_size", table_name="checkpoints")
