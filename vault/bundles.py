@@ -41,7 +41,7 @@ class BundleError(Exception):
 def export(session: Session, *, subject_id: str) -> dict:
     require_resident(session, subject_id)
     latest = checkpoints.latest(session)
-    subtree = lambda s, e: merkle.range_hash(s, e, lambda level, index: ledger._node(session, level, index))  # noqa: E731
+    subtree = ledger.subtree_hasher(session)
     events = []
     rows = session.scalars(
         select(Event).where(Event.subject_id == subject_id, Event.ledger_index < latest.tree_size).order_by(Event.ledger_index)

@@ -104,12 +104,13 @@ def size(session: Session) -> int:
     return head.size
 
 
-def _subtree(session: Session):
+def subtree_hasher(session: Session):
+    """``subtree_hash(start, end)`` over the stored perfect subtrees, for proof generation."""
     return lambda start, end: merkle.range_hash(start, end, lambda level, index: _node(session, level, index))
 
 
 def root(session: Session, tree_size: int) -> bytes:
-    return _subtree(session)(0, tree_size) if tree_size else merkle.EMPTY_ROOT
+    return subtree_hasher(session)(0, tree_size) if tree_size else merkle.EMPTY_ROOT
 
 
 def _check_size(session: Session, tree_size: int | None) -> int:
@@ -134,7 +135,7 @@ def inclusion(session: Session, *, leaf_index: int, tree_size: int | None = None
     tree_size = _check_size(session, tree_size)
     if not 0 <= leaf_index < tree_size:
         raise InvalidInput(f"leaf_index must be between 0 and {tree_size - 1}.")
-    subtree = _subtree(session)
+    subtree = subtree_hasher(session)
     path = merkle.inclusion_proof(leaf_index, tree_size, subtree)
     return InclusionProof(
         leaf_index=leaf_index, tree_size=tree_size, leaf_hash=_node(session, 0, leaf_index).hex(),
@@ -155,7 +156,7 @@ def consistency(session: Session, *, first: int, second: int | None = None) -> C
     second = _check_size(session, second)
     if not 1 <= first <= second:
         raise InvalidInput(f"first must be between 1 and second ({second}).")
-    subtree = _subtree(session)
+    subtree = subtree_hasher(session)
     path = merkle.consistency_proof(first, second, subtree)
     return ConsistencyProof(
         first=first, second=second, first_root=subtree(0, first).hex(), second_root=subtree(0, second).hex(),

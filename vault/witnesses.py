@@ -75,8 +75,7 @@ def cosign(session: Session, caller: Caller, *, tree_size: int, root: bytes, sig
         if previous.tree_size > tree_size:
             raise Conflict(f"Rollback: this witness already cosigned a checkpoint of size {previous.tree_size}.")
         # What the witness saw before must be a prefix of what it signs now.
-        subtree = lambda s, e: merkle.range_hash(s, e, lambda level, index: ledger._node(session, level, index))  # noqa: E731
-        proof = merkle.consistency_proof(previous.tree_size, tree_size, subtree)
+        proof = merkle.consistency_proof(previous.tree_size, tree_size, ledger.subtree_hasher(session))
         try:
             merkle.verify_consistency(previous.tree_size, tree_size, bytes(previous.root), root, proof)
         except ProofError:
