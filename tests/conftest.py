@@ -41,7 +41,7 @@ def sqlite_template(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def postgres_schema_url():
+def postgres_schema_url(tmp_path_factory):
     if not POSTGRES_URL:
         pytest.skip("CIVICVAULT_TEST_POSTGRES_URL is not set")
     schema = f"cv_test_{secrets.token_hex(6)}"
@@ -50,7 +50,7 @@ def postgres_schema_url():
         connection.execute(text(f'CREATE SCHEMA "{schema}"'))
     separator = "&" if "?" in POSTGRES_URL else "?"
     url = f"{POSTGRES_URL}{separator}options=-csearch_path%3D{schema}"
-    init_home(Settings(home=Path("."), database_url=url, master_key=new_master_key()))
+    init_home(Settings(home=tmp_path_factory.mktemp("pg-home"), database_url=url, master_key=new_master_key()))
     yield url
     with admin.begin() as connection:
         connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
