@@ -7,8 +7,13 @@
    events and the ORM); a clinic's read under a grant against the resident's
    own read (the cost of the consent decision and the use count); and the
    Flask API against the services (the HTTP shell).
+3. The ledger against pymerkle's SQLite tree (bench/ledger.py): appends/s,
+   inclusion proofs/s and full verification against the hashlib limit, at
+   10^4, 10^5 and 10^6 entries.
 
-Figures go in docs/performance.md. Options: ``--quick`` for a smoke run.
+Figures go in docs/performance.md. Options: ``--quick`` for a smoke run (small
+sizes), ``--ledger`` for the ledger benchmark only, ``--sizes 10000,100000``
+for other ledger sizes.
 """
 
 import argparse
@@ -25,6 +30,7 @@ from Cryptodome.Cipher import AES
 import crypto
 from datetime import timedelta
 
+from bench import ledger as ledger_bench
 from vault import consent, principals, records
 from vault.clock import utcnow
 from vault.config import Settings
@@ -146,8 +152,20 @@ def bench_records(seconds: float, workdir: Path) -> list[tuple]:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench")
     parser.add_argument("--quick", action="store_true", help="short runs, for a smoke test")
+    parser.add_argument("--ledger", action="store_true", help="only the ledger against pymerkle")
+    parser.add_argument("--sizes", type=_sizes, default=None,
+                        help="ledger sizes, comma-separated (default 10000,100000,1000000; 1000,4000 with --quick)")
+    parser.add_argument("--append-limit", type=int, default=ledger_bench.APPEND_LIMIT,
+                        help="fill larger ledgers by the bench's bulk path and time ledger.append on the last 10,000 "
+                             "(default %(default)s)")
+    parser.add_argument("--workdir", default=None, help="where the ledger benchmark's temporary databases go")
     args = parser.parse_args(argv)
     seconds = 0.05 if args.quick else 0.5
+    sizes = args.sizes or list(ledger_bench.QUICK_SIZES if args.quick else ledger_bench.DEFAULT_SIZES)
+    if args.ledger:
+        print(f"CivicVault ledger benchmark (Python {sys.version.split()[0]}, {os.cpu_count()} CPUs)")
+        ledger_bench.run(sizes, seconds=0.2 if args.quick else 1.0, append_limit=args.append_limit, workdir=args.workdir)
+        return 0
     print(f"CivicVault benchmarks (Python {sys.version.split()[0]}, {os.cpu_count()} CPUs); ops/s, best of 3")
     rows = bench_envelopes(seconds)
     with tempfile.TemporaryDirectory() as workdir:
@@ -156,7 +174,19 @@ def main(argv=None) -> int:
     print(f"|{'-' * 30}|{'-' * 12}|{'-' * 18}|{'-' * 12}|{'-' * 8}|")
     for name, ours, base_name, base in rows:
         print(f"| {name:<28} | {ours:>10,.0f} | {base_name:<16} | {base:>10,.0f} | {ours / base:>6.2f} |")
+    sys.stdout.flush()
+    ledger_bench.run(sizes, seconds=0.2 if args.quick else 1.0, append_limit=args.append_limit, workdir=args.workdir)
     return 0
+
+
+def _sizes(text: str) -> list[int]:
+    try:
+        sizes = [int(part.replace("_", "")) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError("sizes are whole numbers separated by commas") from None
+    if not sizes or min(sizes) < 2:
+        raise argparse.ArgumentTypeError("give at least one size, each at least 2")
+    return sorted(set(sizes))
 
 
 if __name__ == "__main__":

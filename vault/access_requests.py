@@ -1,7 +1,7 @@
 """Access requests: a clinic or landlord asks, the resident (or delegate) decides.
 
-Approving creates the grant the request describes (the resident may shorten
-it or cap its uses); denying closes the request. The requester's reason is
+Approving creates the grant the request describes (the resident may set
+another end, within the maximum, or cap its uses); denying closes the request. The requester's reason is
 free text, so it is sealed under the resident's key like a record.
 """
 

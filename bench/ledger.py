@@ -1,0 +1,515 @@
+"""The ledger against pymerkle's SQLite tree, side by side in one run on SQLite.
+
+For each size N (default 10^4, 10^5, 10^6), in a temporary directory:
+
+* **Appends.** Our ledger is filled with N ``access.permitted`` events through
+  ``vault.ledger.append``, 1,000 appends per ``Vault.transaction`` (one
+  commit, one fsync per batch). pymerkle's ``SqliteTree`` gets the same N log
+  entries through its bulk method ``append_entries``, 1,000 entries per call
+  (one transaction per call): batched against batched, the fastest documented
+  way for each. The entries given to pymerkle are our RFC 9162 log entries
+  (``0x01 || commitment``, 33 bytes, read back from our ledger), so both trees
+  hash the same leaves with the same SHA-256 and the bench checks that both
+  roots are equal. Only the append calls and their commits are timed.
+
+  Above ``--append-limit`` entries (default 10^5) a fill through
+  ``ledger.append`` would take too long (about 1,000 appends/s), so the first
+  ``N - TAIL`` events are written by a bench-only bulk path (``fill_bulk``:
+  the same rows, events and ledger nodes, from the same functions of
+  ``vault.ledger`` and ``crypto.merkle``, inserted with ``executemany``) and
+  the last ``TAIL`` (10^4) through ``ledger.append``; the appends/s reported
+  is the rate of those real appends at size ~N, and the bulk rate is shown
+  apart. ``verify`` at the end checks every row the bulk path wrote.
+
+* **Inclusion proofs.** Random leaves (one seeded sequence, same for both).
+  Ours: ``ledger.inclusion(session, leaf_index=i, tree_size=N)``, each in its
+  own ``Vault.read_transaction`` as the API serves one. Theirs:
+  ``tree.prove_inclusion(i + 1, N)`` with pymerkle's default subroot cache,
+  warm: a freshly opened tree first proves each of the 10,000 leaves of the
+  sequence once (that warm-up pass is timed and shown apart), so every
+  subroot of 128 leaves or more that the runs need is cached, as in a
+  long-running server. Best of three runs of ``seconds`` each, for both. The
+  rate with ``disable_cache=True`` (a cold tree, one run) is shown apart.
+
+* **Full verification.** ``vault.verify.verify(session)`` in a subprocess
+  (its time, and the peak resident set size of that whole process, ``VmHWM``).
+  The hashlib limit is the time Python takes for the same number of SHA-256
+  calls on inputs of the same sizes in a tight loop: ``4N - 2`` calls, counted
+  (``count_verify_hashes``) at the smallest size: per entry one commitment
+  (``27 + 32 + len(body)`` bytes) and one leaf hash (34 bytes); the streamed
+  root needs ``N - 1`` node hashes, the check of the stored interior nodes
+  ``N - popcount(N)`` and the root served from stored nodes ``popcount(N) - 1``,
+  each over 65 bytes.
+
+Run ``python -m bench --ledger [--sizes 10000,100000,1000000] [--quick]``.
+"""
+
+import base64
+import hashlib
+import itertools
+import json
+import os
+import random
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from sqlalchemy import insert, select, update
+
+from crypto import merkle
+from vault import ledger
+from vault.config import Settings
+from vault.events import encode
+from vault.models import Event, LedgerHead, LedgerNode
+from vault.runtime import Vault, init_home
+
+try:
+    import pymerkle
+except ImportError:  # `pip install -e '.[bench]'`; `make bench` does it
+    pymerkle = None
+
+DEFAULT_SIZES = (10_000, 100_000, 1_000_000)
+QUICK_SIZES = (1_000, 4_000)
+BATCH = 1_000  # appends per transaction, ours and pymerkle's
+BULK_BATCH = 10_000  # events per transaction of the bench-only bulk path
+TAIL = 10_000  # real appends measured after a bulk fill
+APPEND_LIMIT = 100_000  # fill through ledger.append up to this size
+SEED = 9162
+BASE_TIME = datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
+
+# The issue's targets.
+APPEND_TARGET = 2.0  # ours >= 2x pymerkle appends/s
+PROOF_TARGET = 50.0  # ours >= 50x pymerkle proofs/s at PROOF_TARGET_SIZE
+PROOF_TARGET_SIZE = 100_000
+FLAT_TARGET = 1.5  # proof time at the largest size <= 1.5x that at the smallest
+VERIFY_TARGET = 3.0  # verify <= 3x the hashlib limit at the largest size
+MEMORY_TARGET_MB = 256
+
+
+def event_args(i: int) -> dict:
+    """Event number ``i``: an access under a grant, the vault's most common event."""
+    data = {"action": "read", "category": "health.labs", "purpose": "treatment", "actor_role": "clinic", "basis": "grant",
+            "grant_id": f"g_{i % 997:022d}", "delegation_id": None, "break_glass_id": None, "flagged": False,
+            "record_id": f"r_{i:022d}"}
+    data_json = encode(data)
+    return {"kind": "access.permitted", "occurred_at": BASE_TIME + timedelta(milliseconds=i), "actor_id": f"p_{i % 101:022d}",
+            "subject_id": f"p_{1000 + i % 1009:022d}", "data": json.loads(data_json), "data_json": data_json}
+
+
+def open_vault(home: Path, master_key: str) -> Vault:
+    settings = Settings(home=home, database_url=f"sqlite:///{home / 'vault.db'}", master_key=master_key)
+    init_home(settings)
+    return Vault.open(settings)
+
+
+# --- Filling -------------------------------------------------------------------
+
+
+def fill_by_append(vault: Vault, start: int, count: int) -> float:
+    """Append events ``start .. start + count - 1`` through ``ledger.append``; seconds spent in transactions."""
+    elapsed, index, end = 0.0, start, start + count
+    while index < end:
+        batch = [event_args(i) for i in range(index, min(index + BATCH, end))]
+        began = time.perf_counter()
+        with vault.transaction() as session:
+            for args in batch:
+                ledger.append(session, **args)
+        elapsed += time.perf_counter() - began
+        index += len(batch)
+    return elapsed
+
+
+def fill_bulk(vault: Vault, count: int) -> float:
+    """Bench only: write the rows ``ledger.append`` would write for events ``0 .. count - 1``, in bulk.
+
+    The same bytes from the same functions (``canonical_body``,
+    ``leaf_hash_of``, ``merkle.node_hash``): an event row with a fresh salt,
+    its leaf at level 0 of ``ledger_nodes`` and every perfect subtree it
+    completes, whose left siblings are kept on a stack of peaks instead of
+    being read back. One transaction per ``BULK_BATCH`` events, Core
+    ``executemany`` instead of the ORM. Returns the seconds taken.
+    """
+    events, nodes, head = Event.__table__, LedgerNode.__table__, LedgerHead.__table__
+    with vault.read_transaction() as session:
+        if ledger.size(session) != 0:
+            raise RuntimeError("the bulk path fills an empty ledger only")
+    peaks: list[bytes] = []
+    began = time.perf_counter()
+    for start in range(0, count, BULK_BATCH):
+        event_rows, node_rows = [], []
+        end = min(start + BULK_BATCH, count)
+        for index in range(start, end):
+            args = event_args(index)
+            salt = os.urandom(ledger.SALT_SIZE)
+            body = ledger.canonical_body(kind=args["kind"], occurred_at=args["occurred_at"], actor_id=args["actor_id"],
+                                         subject_id=args["subject_id"], data=args["data"])
+            leaf = ledger.leaf_hash_of(salt, body)
+            event_rows.append({"ledger_index": index, "kind": args["kind"], "occurred_at": args["occurred_at"],
+                               "actor_id": args["actor_id"], "subject_id": args["subject_id"], "data": args["data_json"],
+                               "salt": salt, "body": body})
+            node_rows.append({"level": 0, "idx": index, "hash": leaf})
+            node, level, position = leaf, 0, index
+            while position & 1:
+                node = merkle.node_hash(peaks.pop(), node)
+                level, position = level + 1, position >> 1
+                node_rows.append({"level": level, "idx": position, "hash": node})
+            peaks.append(node)
+        with vault.engine.begin() as connection:
+            connection.execute(insert(events), event_rows)
+            connection.execute(insert(nodes), node_rows)
+            connection.execute(update(head).where(head.c.id == 1).values(size=end))
+    return time.perf_counter() - began
+
+
+def log_entries(vault: Vault):
+    """Our RFC 9162 log entries (``0x01 || commitment``) in index order, recomputed from the stored rows."""
+    with vault.engine.connect() as connection:
+        rows = connection.execution_options(yield_per=BATCH).execute(
+            select(Event.salt, Event.body).order_by(Event.ledger_index))
+        for salt, body in rows:
+            yield ledger.entry_bytes(bytes(salt), bytes(body))
+
+
+def fill_pymerkle(path: Path, vault: Vault) -> float:
+    """pymerkle's ``SqliteTree`` with our N entries, ``append_entries`` 1,000 at a time; seconds in its calls."""
+    tree = pymerkle.SqliteTree(str(path), algorithm="sha256")
+    elapsed = 0.0
+    entries = log_entries(vault)
+    while batch := list(itertools.islice(entries, BATCH)):
+        began = time.perf_counter()
+        tree.append_entries(batch)
+        elapsed += time.perf_counter() - began
+    tree.close()
+    return elapsed
+
+
+# --- Proofs --------------------------------------------------------------------
+
+
+def best_rate(fn, indices: list[int], *, seconds: float, repeats: int = 3) -> list[float]:
+    """Operations per second of each of ``repeats`` runs of at least ``seconds`` (and one call)."""
+    cycle = itertools.cycle(indices)
+    rates = []
+    for _ in range(repeats):
+        n, began = 0, time.perf_counter()
+        while (elapsed := time.perf_counter() - began) < seconds or n == 0:
+            fn(next(cycle))
+            n += 1
+        rates.append(n / elapsed)
+    return rates
+
+
+def our_proof(vault: Vault, size: int):
+    def prove(index: int):
+        with vault.read_transaction() as session:
+            return ledger.inclusion(session, leaf_index=index, tree_size=size)
+    return prove
+
+
+def check_our_proof(vault: Vault, size: int, index: int) -> bytes:
+    proof = our_proof(vault, size)(index)
+    root = bytes.fromhex(proof.root_hash)
+    merkle.verify_inclusion(index, size, bytes.fromhex(proof.leaf_hash), [bytes.fromhex(h) for h in proof.audit_path], root)
+    return root
+
+
+# --- Verification and the hashlib limit ----------------------------------------
+
+
+def verify_hash_count(size: int) -> int:
+    """SHA-256 calls ``vault.verify.verify`` makes for a ledger of ``size`` entries (see the module docstring)."""
+    return 4 * size - 2 if size else 0
+
+
+def count_verify_hashes(vault: Vault) -> int:
+    """Count the SHA-256 calls of one ``verify`` (hashlib.sha256 wrapped for its duration)."""
+    from vault.verify import verify
+
+    real, calls = hashlib.sha256, 0
+
+    def counting(*args, **kwargs):
+        nonlocal calls
+        calls += 1
+        return real(*args, **kwargs)
+
+    hashlib.sha256 = counting
+    try:
+        with vault.read_transaction() as session:
+            verify(session)
+    finally:
+        hashlib.sha256 = real
+    return calls
+
+
+def hashlib_limit(size: int, body_size: int, repeats: int = 3) -> float:
+    """Best-of-``repeats`` seconds for ``verify_hash_count(size)`` SHA-256 calls on inputs of verify's sizes."""
+    sha256 = hashlib.sha256
+    commitment_input = bytes(len(ledger.ENTRY_DOMAIN) + 1 + ledger.SALT_SIZE + body_size)
+    leaf_input, node_input = bytes(1 + 1 + 32), bytes(1 + 32 + 32)
+    nodes = verify_hash_count(size) - 2 * size
+    best = float("inf")
+    for _ in range(repeats):
+        began = time.perf_counter()
+        for _ in range(size):
+            sha256(commitment_input).digest()
+        for _ in range(size):
+            sha256(leaf_input).digest()
+        for _ in range(nodes):
+            sha256(node_input).digest()
+        best = min(best, time.perf_counter() - began)
+    return best
+
+
+def run_verify(home: Path, master_key: str) -> dict:
+    """``verify`` of the ledger in ``home``, in a fresh process: seconds and peak RSS."""
+    env = {**os.environ, "CIVICVAULT_MASTER_KEY": master_key}
+    result = subprocess.run([sys.executable, "-m", "bench.ledger", "--verify-worker", str(home)], env=env,
+                            cwd=Path(__file__).resolve().parent.parent, capture_output=True, text=True, check=False)
+    if result.returncode != 0:
+        raise RuntimeError(f"verify failed:\n{result.stderr}")
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def _peak_rss_kib() -> int:
+    """This process's peak resident set size in KiB.
+
+    Linux's ``VmHWM`` belongs to the process image, so it starts afresh at
+    ``exec``; ``ru_maxrss`` does not (a child started with vfork, as
+    ``subprocess`` does, inherits the parent's peak), so it is only the fallback.
+    """
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+
+
+def _verify_worker(home: str) -> None:
+    from vault.verify import verify
+
+    home_path = Path(home)
+    settings = Settings(home=home_path, database_url=f"sqlite:///{home_path / 'vault.db'}",
+                        master_key=os.environ["CIVICVAULT_MASTER_KEY"])
+    vault = Vault.open(settings)
+    before = _peak_rss_kib()
+    began = time.perf_counter()
+    with vault.read_transaction() as session:
+        report = verify(session)
+    seconds = time.perf_counter() - began
+    after = _peak_rss_kib()
+    vault.close()
+    print(json.dumps({"seconds": seconds, "size": report.size, "root": report.root, "nodes": report.nodes,
+                      "rss_before_mb": before / 1024, "peak_rss_mb": after / 1024}))
+
+
+# --- One size ------------------------------------------------------------------
+
+
+@dataclass
+class Result:
+    size: int
+    append_rate: float = 0.0
+    append_how: str = ""
+    bulk_rate: float | None = None
+    pm_append_rate: float | None = None
+    proof_rate: float = 0.0
+    pm_proof_rate: float | None = None
+    pm_proof_first_run: float | None = None
+    pm_cold_proof_rate: float | None = None
+    verify_s: float = 0.0
+    hashlib_s: float = 0.0
+    peak_mb: float = 0.0
+    rss_before_mb: float = 0.0
+    hash_calls: int = 0
+    notes: list[str] = field(default_factory=list)
+
+
+def bench_size(size: int, workdir: Path, *, seconds: float, append_limit: int, count_hashes: bool, log=print) -> Result:
+    home = workdir / f"n{size}"
+    home.mkdir()
+    master_key = base64.b64encode(os.urandom(32)).decode()
+    vault = open_vault(home, master_key)
+    result = Result(size=size)
+    try:
+        if size <= append_limit:
+            spent = fill_by_append(vault, 0, size)
+            result.append_rate, result.append_how = size / spent, f"ledger.append, all {size:,}"
+        else:
+            tail = min(TAIL, size)
+            spent = fill_bulk(vault, size - tail)
+            result.bulk_rate = (size - tail) / spent
+            log(f"  bulk path: {size - tail:,} events in {spent:.1f} s ({result.bulk_rate:,.0f}/s)")
+            spent = fill_by_append(vault, size - tail, tail)
+            result.append_rate, result.append_how = tail / spent, f"ledger.append, last {tail:,}"
+        log(f"  ours: {result.append_rate:,.0f} appends/s ({result.append_how})")
+        with vault.read_transaction() as session:
+            assert ledger.size(session) == size
+            our_root = ledger.root(session, size)
+            body_size = len(session.scalar(select(Event.body).where(Event.ledger_index == 0)))
+
+        rng = random.Random(SEED)
+        indices = [rng.randrange(size) for _ in range(10_000)]
+        check_our_proof(vault, size, indices[0])
+        result.proof_rate = max(best_rate(our_proof(vault, size), indices, seconds=seconds))
+        log(f"  ours: {result.proof_rate:,.0f} proofs/s")
+
+        if pymerkle is not None:
+            tree_path = home / "pymerkle.db"
+            result.pm_append_rate = size / fill_pymerkle(tree_path, vault)
+            log(f"  pymerkle: {result.pm_append_rate:,.0f} appends/s (append_entries, {BATCH:,} per call)")
+            with pymerkle.SqliteTree(str(tree_path)) as tree:  # a separate object: its cache stays out of the proofs
+                if tree.get_size() != size or tree.get_root(size) != our_root:
+                    raise RuntimeError("pymerkle's tree differs from ours: the comparison would not be fair")
+            with pymerkle.SqliteTree(str(tree_path)) as tree:
+                proof = tree.prove_inclusion(indices[0] + 1, size)
+                pymerkle.verify_inclusion(tree.get_leaf(indices[0] + 1), our_root, proof, index=indices[0] + 1, size=size)
+            with pymerkle.SqliteTree(str(tree_path)) as tree:  # fresh: its default cache starts cold
+                began = time.perf_counter()
+                for index in indices:  # one pass over the leaves the runs ask for: the cache is then warm
+                    tree.prove_inclusion(index + 1, size)
+                result.pm_proof_first_run = len(indices) / (time.perf_counter() - began)
+                result.pm_proof_rate = max(best_rate(lambda i: tree.prove_inclusion(i + 1, size), indices, seconds=seconds))
+            with pymerkle.SqliteTree(str(tree_path), disable_cache=True) as tree:
+                result.pm_cold_proof_rate = best_rate(lambda i: tree.prove_inclusion(i + 1, size), indices,
+                                                      seconds=seconds, repeats=1)[0]
+            log(f"  pymerkle: {result.pm_proof_rate:,.0f} proofs/s (default cache, warm; warm-up pass of "
+                f"{len(indices):,} proofs {result.pm_proof_first_run:,.0f}/s; cache disabled {result.pm_cold_proof_rate:,.1f}/s)")
+            tree_path.unlink()
+
+        if count_hashes:
+            result.hash_calls = count_verify_hashes(vault)
+            if result.hash_calls != verify_hash_count(size):
+                result.notes.append(f"verify made {result.hash_calls:,} SHA-256 calls, the formula says {verify_hash_count(size):,}")
+            log(f"  verify makes {result.hash_calls:,} SHA-256 calls for {size:,} entries (4N - 2 = {verify_hash_count(size):,})")
+    finally:
+        vault.close()
+
+    runs = [run_verify(home, master_key) for _ in range(1 if size > 100_000 else 3)]
+    if any(run["size"] != size or run["root"] != our_root.hex() for run in runs):
+        raise RuntimeError("verify reported another size or root")
+    result.verify_s = min(run["seconds"] for run in runs)
+    result.peak_mb = max(run["peak_rss_mb"] for run in runs)
+    result.rss_before_mb = max(run["rss_before_mb"] for run in runs)
+    result.hashlib_s = hashlib_limit(size, body_size)
+    log(f"  verify: {_seconds(result.verify_s)} s (hashlib limit {_seconds(result.hashlib_s)} s), peak RSS {result.peak_mb:.0f} MB")
+    return result
+
+
+# --- Report --------------------------------------------------------------------
+
+
+def _ratio(ours: float | None, theirs: float | None) -> str:
+    if not ours or not theirs:
+        return "n/a"
+    ratio = ours / theirs
+    return f"{ratio:,.1f}" if ratio >= 10 else f"{ratio:.2f}" if ratio >= 0.1 else f"{ratio:.2g}"
+
+
+def _times(ours: float | None, theirs: float | None) -> str:
+    ratio = _ratio(ours, theirs)
+    return ratio if ratio == "n/a" else f"{ratio}x"
+
+
+def _seconds(value: float) -> str:
+    return f"{value:,.2f}" if value >= 1 else f"{value:.3g}"
+
+
+def _num(value: float | None, fmt: str = ",.0f") -> str:
+    return "n/a" if value is None else format(value, fmt)
+
+
+def _met(ok: bool | None) -> str:
+    return "n/a" if ok is None else ("met" if ok else "NOT met")
+
+
+def table(results: list[Result]) -> str:
+    lines = [
+        "| entries | ours appends/s | pymerkle appends/s | ratio | ours proofs/s | pymerkle proofs/s | ratio "
+        "| ours verify s | hashlib limit s | ratio | verify peak RSS MB |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in results:
+        lines.append(
+            f"| {r.size:,} | {r.append_rate:,.0f} | {_num(r.pm_append_rate)} | {_ratio(r.append_rate, r.pm_append_rate)} "
+            f"| {r.proof_rate:,.0f} | {_num(r.pm_proof_rate)} | {_ratio(r.proof_rate, r.pm_proof_rate)} "
+            f"| {_seconds(r.verify_s)} | {_seconds(r.hashlib_s)} | {r.verify_s / r.hashlib_s:,.1f} | {r.peak_mb:,.0f} |")
+    return "\n".join(lines)
+
+
+def details(results: list[Result]) -> str:
+    lines = [
+        "| entries | ours appends measured | bench bulk path/s | pymerkle proofs/s, warm-up pass | pymerkle proofs/s, cache disabled "
+        "| ours / pymerkle cache disabled | SHA-256 calls in verify | RSS before verify MB |",
+        "|---:|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in results:
+        lines.append(
+            f"| {r.size:,} | {r.append_how} | {_num(r.bulk_rate)} | {_num(r.pm_proof_first_run)} | {_num(r.pm_cold_proof_rate, ',.1f')} "
+            f"| {_ratio(r.proof_rate, r.pm_cold_proof_rate)} | {verify_hash_count(r.size):,} | {r.rss_before_mb:,.0f} |")
+    return "\n".join(lines)
+
+
+def targets(results: list[Result]) -> str:
+    by_size = {r.size: r for r in results}
+    first, last = results[0], results[-1]
+    rows = []
+    for r in results:
+        ok = None if r.pm_append_rate is None else r.append_rate >= APPEND_TARGET * r.pm_append_rate
+        rows.append((f"appends >= {APPEND_TARGET:g}x pymerkle at {r.size:,}", _times(r.append_rate, r.pm_append_rate), _met(ok)))
+    at = by_size.get(PROOF_TARGET_SIZE, last)
+    ok = None if at.pm_proof_rate is None else at.proof_rate >= PROOF_TARGET * at.pm_proof_rate
+    rows.append((f"proofs >= {PROOF_TARGET:g}x pymerkle at {at.size:,}", _times(at.proof_rate, at.pm_proof_rate), _met(ok)))
+    growth = first.proof_rate / last.proof_rate
+    rows.append((f"proof time flat, {first.size:,} to {last.size:,} (<= {FLAT_TARGET:g}x)", f"{growth:.2f}x",
+                 _met(growth <= FLAT_TARGET) if len(results) > 1 else "n/a"))
+    ratio = last.verify_s / last.hashlib_s
+    rows.append((f"verify of {last.size:,} <= {VERIFY_TARGET:g}x hashlib limit", f"{ratio:.1f}x", _met(ratio <= VERIFY_TARGET)))
+    rows.append((f"verify of {last.size:,} under {MEMORY_TARGET_MB} MB peak", f"{last.peak_mb:.0f} MB", _met(last.peak_mb < MEMORY_TARGET_MB)))
+    lines = ["| target | measured | |", "|---|---:|---|"]
+    lines += [f"| {name} | {measured} | {verdict} |" for name, measured, verdict in rows]
+    return "\n".join(lines)
+
+
+def run(sizes: list[int], *, seconds: float, append_limit: int = APPEND_LIMIT, workdir: str | None = None) -> list[Result]:
+    import sqlite3
+
+    import sqlalchemy
+
+    versions = f"SQLite {sqlite3.sqlite_version}, SQLAlchemy {sqlalchemy.__version__}"
+    versions += f", pymerkle {pymerkle.__version__}" if pymerkle is not None else ", pymerkle not installed (pip install -e '.[bench]')"
+    print(f"\nLedger against pymerkle's SqliteTree ({versions}); sizes {', '.join(f'{s:,}' for s in sizes)}", flush=True)
+    results = []
+    with tempfile.TemporaryDirectory(prefix="civicvault-bench-", dir=workdir) as tmp:
+        for size in sizes:
+            began = time.perf_counter()
+            print(f"{size:,} entries:", flush=True)
+            results.append(bench_size(size, Path(tmp), seconds=seconds, append_limit=append_limit,
+                                      count_hashes=size == min(sizes), log=lambda *a: print(*a, flush=True)))
+            print(f"  ({time.perf_counter() - began:.0f} s)", flush=True)
+            for path in sorted((Path(tmp) / f"n{size}").glob("*")):
+                path.unlink()
+    print()
+    print(table(results))
+    print()
+    print(details(results))
+    print()
+    print(targets(results))
+    for r in results:
+        for note in r.notes:
+            print(f"note ({r.size:,}): {note}")
+    return results
+
+
+if __name__ == "__main__":
+    if len(sys.argv) == 3 and sys.argv[1] == "--verify-worker":
+        _verify_worker(sys.argv[2])
+    else:
+        sys.exit("usage: python -m bench --ledger [--sizes ...]")
