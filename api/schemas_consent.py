@@ -158,4 +158,4 @@ class BreakGlassListOut(ma.Schema):
 
 
 class EmptyIn(Strict):
-    pass
+    """No fields: refuses any body field on revoke and deny."""

@@ -288,7 +288,7 @@ def _peak_rss_kib() -> int:
                 if line.startswith("VmHWM:"):
                     return int(line.split()[1])
     except OSError:
-        pass
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # no /proc: the kernel's rusage peak
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 
 
