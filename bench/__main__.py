@@ -155,16 +155,13 @@ def main(argv=None) -> int:
     parser.add_argument("--ledger", action="store_true", help="only the ledger against pymerkle")
     parser.add_argument("--sizes", type=_sizes, default=None,
                         help="ledger sizes, comma-separated (default 10000,100000,1000000; 1000,4000 with --quick)")
-    parser.add_argument("--append-limit", type=int, default=ledger_bench.APPEND_LIMIT,
-                        help="fill larger ledgers by the bench's bulk path and time ledger.append on the last 10,000 "
-                             "(default %(default)s)")
     parser.add_argument("--workdir", default=None, help="where the ledger benchmark's temporary databases go")
     args = parser.parse_args(argv)
     seconds = 0.05 if args.quick else 0.5
     sizes = args.sizes or list(ledger_bench.QUICK_SIZES if args.quick else ledger_bench.DEFAULT_SIZES)
     if args.ledger:
         print(f"CivicVault ledger benchmark (Python {sys.version.split()[0]}, {os.cpu_count()} CPUs)")
-        ledger_bench.run(sizes, seconds=0.2 if args.quick else 1.0, append_limit=args.append_limit, workdir=args.workdir)
+        ledger_bench.run(sizes, seconds=0.2 if args.quick else 1.0, workdir=args.workdir)
         return 0
     print(f"CivicVault benchmarks (Python {sys.version.split()[0]}, {os.cpu_count()} CPUs); ops/s, best of 3")
     rows = bench_envelopes(seconds)
@@ -175,7 +172,7 @@ def main(argv=None) -> int:
     for name, ours, base_name, base in rows:
         print(f"| {name:<28} | {ours:>10,.0f} | {base_name:<16} | {base:>10,.0f} | {ours / base:>6.2f} |")
     sys.stdout.flush()
-    ledger_bench.run(sizes, seconds=0.2 if args.quick else 1.0, append_limit=args.append_limit, workdir=args.workdir)
+    ledger_bench.run(sizes, seconds=0.2 if args.quick else 1.0, workdir=args.workdir)
     return 0
 
 

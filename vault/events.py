@@ -67,8 +67,7 @@ def emit(session: Session, event: DomainEvent) -> Receipt:
     If the append fails, the exception rolls the whole transaction back: the
     action the event describes does not happen (fail closed).
     """
-    data_json = encode(event.data)
     return ledger.append(
         session, kind=event.kind, occurred_at=event.occurred_at, actor_id=event.actor_id, subject_id=event.subject_id,
-        data=json.loads(data_json), data_json=data_json,
+        data_json=encode(event.data),
     )

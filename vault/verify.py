@@ -8,8 +8,9 @@ number of entries):
 2. each entry's leaf, recomputed from its stored salt and body, equals the
    stored leaf hash, and its query columns (kind, time, actor, subject, data)
    say what its body says;
-3. every stored interior node equals the hash of its two children, and no
-   node lies beyond the ledger's size;
+3. every stored interior node equals the hash of its two children, checked
+   in the same pass as the leaf stream completes it, and no node lies beyond
+   the ledger's size;
 4. the root recomputed from the leaves equals the root served from the
    stored nodes;
 5. every record version and every grant has the event that created it;
@@ -20,11 +21,14 @@ number of entries):
 The first failure raises ``LedgerIntegrityError`` naming the entry.
 """
 
+import hashlib
+import itertools
 import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
-from sqlalchemy import and_, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from crypto import merkle
@@ -34,6 +38,7 @@ from vault.errors import LedgerIntegrityError
 from vault.models import Event, Grant, LedgerNode, RecordVersion
 
 BATCH = 2000
+_EVENTS, _NODES = Event.__table__, LedgerNode.__table__
 
 
 @dataclass(frozen=True)
@@ -49,83 +54,155 @@ def _fail(index: int | None, problem: str) -> LedgerIntegrityError:
     return LedgerIntegrityError(f"{where}: {problem}")
 
 
-def _check_columns(event: Event) -> None:
+def _check_columns(index: int, kind, moment: str, actor_id, subject_id, data, body: bytes) -> None:
+    """The slow, exact comparison of a body with its columns (parsed JSON on both sides)."""
     try:
-        body = json.loads(bytes(event.body).decode("utf-8"))
+        parsed = json.loads(body.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError):
-        raise _fail(event.ledger_index, "its stored body is not JSON.") from None
-    expected = {"v": ledger.BODY_VERSION, "kind": event.kind, "occurred_at": rfc3339(event.occurred_at), "actor_id": event.actor_id,
-                "subject_id": event.subject_id, "data": json.loads(event.data)}
-    if body != expected:
-        differing = sorted(k for k in set(body) | set(expected) if body.get(k) != expected.get(k))
-        raise _fail(event.ledger_index, f"its columns do not match its body ({', '.join(differing)}).")
+        raise _fail(index, "its stored body is not JSON.") from None
+    try:
+        columns_data = json.loads(data)
+    except (TypeError, json.JSONDecodeError):
+        raise _fail(index, "its data column is not JSON.") from None
+    expected = {"v": ledger.BODY_VERSION, "kind": kind, "occurred_at": moment, "actor_id": actor_id,
+                "subject_id": subject_id, "data": columns_data}
+    if parsed != expected:
+        differing = sorted(k for k in set(parsed) | set(expected) if parsed.get(k) != expected.get(k))
+        raise _fail(index, f"its columns do not match its body ({', '.join(differing)}).")
 
 
-def _leaves(session: Session, size: int, progress: Callable[[int], None]) -> Iterator[bytes]:
-    rows = session.execute(
-        select(Event, LedgerNode.hash)
-        .outerjoin(LedgerNode, and_(LedgerNode.level == 0, LedgerNode.index == Event.ledger_index))
-        .order_by(Event.ledger_index)
-        .execution_options(yield_per=BATCH)
-    )
-    expected = 0
-    for event, stored in rows:
-        if event.ledger_index != expected:
-            raise _fail(expected, "is missing (the next stored entry is %d)." % event.ledger_index
-                        if event.ledger_index > expected else "appears twice.")
-        if expected >= size:
-            raise _fail(expected, f"lies beyond the ledger's size, {size}.")
-        leaf = ledger.leaf_hash_of(bytes(event.salt), bytes(event.body))
-        if stored is None:
-            raise _fail(expected, "has no stored leaf hash.")
-        if leaf != bytes(stored):
-            raise _fail(expected, f"its event does not match its leaf: recomputed {leaf.hex()}, stored {bytes(stored).hex()}.")
-        _check_columns(event)
-        session.expunge(event)
-        expected += 1
-        if expected % BATCH == 0:
-            progress(BATCH)
-        yield leaf
-    if expected != size:
-        raise _fail(expected, f"is missing: the ledger's size is {size} but only {expected} entries are stored.")
-    progress(expected % BATCH)
+_cursors = itertools.count()
 
 
-def _check_nodes(session: Session, size: int) -> int:
-    """Every interior node equals the hash of its children; nothing lies beyond the size."""
-    checked = 0
-    level = 1
-    while True:
-        width = 1 << level
-        parents = session.execute(
-            select(LedgerNode.index, LedgerNode.hash).where(LedgerNode.level == level).order_by(LedgerNode.index)
-            .execution_options(yield_per=BATCH)
-        )
-        children = session.execute(
-            select(LedgerNode.index, LedgerNode.hash).where(LedgerNode.level == level - 1).order_by(LedgerNode.index)
-            .execution_options(yield_per=BATCH)
-        )
-        pending = iter(children)
-        expected = 0
-        for index, stored in parents:
+def _driver_rows(session: Session, sql: str, params: tuple = ()) -> Iterator[tuple]:
+    """Rows of ``sql`` straight from the driver, fetched ``BATCH`` at a time, in the session's transaction.
+
+    The verify loop reads every row of the ledger; plain driver tuples cost a
+    fraction of SQLAlchemy rows. PostgreSQL gets a server-side (named) cursor
+    so that memory stays flat; SQLite's cursor steps through the table as
+    rows are fetched. ``?`` in ``sql`` becomes the driver's parameter mark.
+    """
+    connection = session.connection()
+    if connection.dialect.name == "postgresql":
+        cursor = connection.connection.driver_connection.cursor(name=f"civicvault_verify_{next(_cursors)}")
+        cursor.itersize = BATCH
+        sql = sql.replace("?", "%s")
+    else:
+        cursor = connection.connection.cursor()
+    try:
+        cursor.execute(sql, params)
+        while rows := cursor.fetchmany(BATCH):
+            yield from rows
+    finally:
+        cursor.close()
+
+
+def _moment_text(value) -> str:
+    """RFC 3339 text of a stored ``occurred_at`` read without type processing.
+
+    SQLite keeps ``YYYY-MM-DD HH:MM:SS.ffffff`` (UTC), which slicing turns
+    into the body's form far faster than parsing and formatting a datetime;
+    PostgreSQL's driver gives an aware datetime. Anything else is parsed.
+    """
+    if isinstance(value, str):
+        if len(value) == 26 and value[10] == " " and value[19] == ".":
+            return f"{value[:10]}T{value[11:23]}Z"
+        value = datetime.fromisoformat(value)
+    return rfc3339(value if value.tzinfo is not None else value.replace(tzinfo=UTC))
+
+
+class _Levels:
+    """The stored interior nodes, one stream per level in index order, opened when first needed."""
+
+    def __init__(self, session: Session):
+        self.session = session
+        self.streams: list[Iterator[tuple]] = []
+        self.checked = 0
+
+    def stream(self, level: int) -> Iterator[tuple]:
+        while len(self.streams) <= level:
+            self.streams.append(_driver_rows(
+                self.session, "SELECT idx, hash FROM ledger_nodes WHERE level = ? ORDER BY idx", (len(self.streams),)))
+        return self.streams[level]
+
+    def close(self) -> None:
+        for stream in self.streams:
+            stream.close()
+
+    @staticmethod
+    def fail(level: int, index: int, row) -> LedgerIntegrityError:
+        where = index << level
+        if row is None or row[0] != index:
+            return _fail(where, f"the node at level {level}, index {index} is missing or misplaced.")
+        return _fail(where, f"node (level {level}, index {index}) does not match its children.")
+
+    def check_nothing_beyond(self, size: int, checked: int) -> None:
+        extra = next(self.stream(0), None)
+        if extra is not None:
+            raise _fail(extra[0], f"a leaf is stored at index {extra[0]}, beyond the ledger's size, {size}.")
+        stored = self.session.scalar(select(func.count()).select_from(_NODES).where(_NODES.c.level > 0))
+        if stored != checked:
+            raise _fail(size, f"{stored - checked} interior node(s) are stored that a ledger of {size} entries does not have.")
+
+
+def _check_stream(session: Session, size: int, progress: Callable[[int], None]) -> tuple[bytes, int]:
+    """One pass over the events in index order: leaves, columns, interior nodes and the root.
+
+    Each entry's leaf is recomputed from its salt and body (``ledger.leaf_hash_of``,
+    inlined: this loop is the cost of ``verify``) and compared with the stored
+    leaf; the perfect subtrees it completes are hashed once, compared with the
+    stored interior nodes as they complete, and kept as peaks for the root.
+    Rows come from the driver (``_driver_rows``, ``_moment_text``). Returns the
+    recomputed root and the number of interior nodes checked.
+    """
+    rows = _driver_rows(session, "SELECT ledger_index, kind, occurred_at, actor_id, subject_id, data, salt, body "
+                                 "FROM events ORDER BY ledger_index")
+    sha256, body_from_columns = hashlib.sha256, ledger.body_from_columns
+    entry_prefix, leaf_prefix = ledger.ENTRY_DOMAIN + b"\x00", bytes([0, ledger.ENTRY_VERSION])
+    levels = _Levels(session)
+    stream = levels.stream
+    peaks: list[bytes] = []
+    expected = checked = 0
+    try:
+        leaves = stream(0)
+        for index, kind, occurred_at, actor_id, subject_id, data, salt, body in rows:
             if index != expected:
-                raise _fail(expected * width, f"the node at level {level}, index {expected} is missing or misplaced.")
-            left, right = next(pending, None), next(pending, None)
-            if left is None or right is None or left[0] != 2 * index or right[0] != 2 * index + 1:
-                raise _fail(2 * index * (width // 2), f"the children of node (level {level}, index {index}) are missing.")
-            if merkle.node_hash(bytes(left[1]), bytes(right[1])) != bytes(stored):
-                raise _fail(index * width, f"node (level {level}, index {index}) does not match its children.")
+                raise _fail(expected, "is missing (the next stored entry is %d)." % index if index > expected else "appears twice.")
+            if expected >= size:
+                raise _fail(expected, f"lies beyond the ledger's size, {size}.")
+            stored = next(leaves, None)
+            if stored is None or stored[0] != expected:
+                raise _fail(expected, "has no stored leaf hash.")
+            body, stored = bytes(body), bytes(stored[1])
+            leaf = sha256(leaf_prefix + sha256(entry_prefix + bytes(salt) + body).digest()).digest()
+            if leaf != stored:
+                raise _fail(expected, f"its event does not match its leaf: recomputed {leaf.hex()}, stored {stored.hex()}.")
+            moment = _moment_text(occurred_at)
+            if body != body_from_columns(kind=kind, occurred_at=moment, actor_id=actor_id, subject_id=subject_id, data_json=data):
+                _check_columns(expected, kind, moment, actor_id, subject_id, data, body)
+            node, level, position = leaf, 0, expected
+            while position & 1:
+                node = sha256(b"\x01" + peaks.pop() + node).digest()
+                level, position = level + 1, position >> 1
+                row = next(stream(level), None)
+                if row is None or row[0] != position or bytes(row[1]) != node:
+                    raise levels.fail(level, position, row)
+                checked += 1
+            peaks.append(node)
             expected += 1
-            checked += 1
-        if expected != size >> level:
-            raise _fail(expected * width, f"level {level} holds {expected} nodes, the size {size} needs {size >> level}.")
-        if expected == 0:
-            break
-        level += 1
-    beyond = session.scalar(select(LedgerNode.level).where(LedgerNode.level == 0, LedgerNode.index >= size).limit(1))
-    if beyond is not None:
-        raise _fail(size, f"a leaf is stored beyond the ledger's size, {size}.")
-    return checked
+            if expected % BATCH == 0:
+                progress(BATCH)
+        if expected != size:
+            raise _fail(expected, f"is missing: the ledger's size is {size} but only {expected} entries are stored.")
+        progress(expected % BATCH)
+        levels.check_nothing_beyond(size, checked)
+    finally:
+        rows.close()
+        levels.close()
+    root = peaks[-1] if peaks else merkle.EMPTY_ROOT
+    for left in reversed(peaks[:-1]):
+        root = merkle.node_hash(left, root)
+    return root, checked
 
 
 def _check_links(session: Session) -> None:
@@ -156,11 +233,10 @@ def verify(session: Session, *, public_key: bytes | None = None, progress: Calla
     With the node's ``public_key``, every signed checkpoint is checked too.
     """
     size = ledger.size(session)
-    count, root = merkle.root_of_stream(_leaves(session, size, progress))
-    nodes = _check_nodes(session, size)
+    root, nodes = _check_stream(session, size, progress)
     served = ledger.root(session, size)
     if served != root:
         raise _fail(None, f"the root served from stored nodes ({served.hex()}) differs from the recomputed root ({root.hex()}).")
     _check_links(session)
     signed = checkpoints.verify_all(session, public_key=public_key, ledger_size=size) if public_key is not None else 0
-    return Report(size=count, root=root.hex(), nodes=nodes, checkpoints=signed)
+    return Report(size=size, root=root.hex(), nodes=nodes, checkpoints=signed)

@@ -1,0 +1,62 @@
+"""The fast body builder of the ledger says exactly what the canonical JSON says, and appends in bulk match appends one by one."""
+
+import json
+from datetime import UTC, datetime
+
+from hypothesis import given, settings, strategies as st
+
+from crypto import merkle
+from vault import ledger
+from vault.clock import rfc3339
+from vault.events import encode
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers(-2**63, 2**63) | st.floats(allow_nan=False, allow_infinity=False) | st.text(),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
+    max_leaves=12,
+)
+moments = st.datetimes(min_value=datetime(1970, 1, 1), max_value=datetime(9999, 1, 1), timezones=st.just(UTC))
+
+
+@settings(max_examples=300)
+@given(kind=st.text(min_size=1, max_size=40), occurred_at=moments, actor_id=st.text(max_size=30),
+       subject_id=st.none() | st.text(max_size=30), data=st.dictionaries(st.text(max_size=12), json_values, max_size=6))
+def test_body_from_columns_is_the_canonical_body(kind, occurred_at, actor_id, subject_id, data):
+    data_json = encode(data)
+    fast = ledger.body_from_columns(kind=kind, occurred_at=rfc3339(occurred_at), actor_id=actor_id, subject_id=subject_id, data_json=data_json)
+    assert fast == ledger.canonical_body(kind=kind, occurred_at=occurred_at, actor_id=actor_id, subject_id=subject_id,
+                                         data=json.loads(data_json))
+
+
+def _events(start, count):
+    return [{"kind": "access.permitted", "occurred_at": datetime(2026, 11, 25, 9, 0, tzinfo=UTC), "actor_id": f"p-a{i}",
+             "subject_id": None if i % 3 else f"p-s{i}", "data_json": encode({"n": i, "note": "é\u2028\"x\""})}
+            for i in range(start, start + count)]
+
+
+def test_append_many_builds_the_same_tree_as_single_appends(vault_):
+    """Batches of every awkward size, at every offset: the stored tree is the RFC 9162 tree of the leaves."""
+    receipts = []
+    position = 0
+    for count in (1, 2, 3, 1, 5, 8, 1, 16, 7, 1, 31, 2):
+        with vault_.transaction() as session:
+            if count == 1:
+                receipts.append(ledger.append(session, **_events(position, 1)[0]))
+            else:
+                receipts.extend(ledger.append_many(session, _events(position, count)))
+        position += count
+    assert [r.leaf_index for r in receipts] == list(range(position))
+    leaves = [bytes.fromhex(r.leaf_hash) for r in receipts]
+    with vault_.read_transaction() as session:
+        assert ledger.size(session) == position
+        for size in range(1, position + 1):
+            assert ledger.root(session, size) == merkle.root_from_leaves(leaves[:size])
+        for index in (0, 5, 44, position - 1):
+            proof = ledger.inclusion(session, leaf_index=index, tree_size=position)
+            merkle.verify_inclusion(index, position, leaves[index], [bytes.fromhex(h) for h in proof.audit_path],
+                                    merkle.root_from_leaves(leaves))
+        with_empty = ledger.append_many(session, [])
+    assert with_empty == []
+    from vault.verify import verify
+    with vault_.read_transaction() as session:
+        assert verify(session).size == position
