@@ -51,13 +51,14 @@ def create_app(settings: Settings | None = None, *, vault: Vault | None = None) 
         },
     )
     api.spec.components.security_scheme("bearerAuth", {"type": "http", "scheme": "bearer"})
-    from api.views import consents, health, ledger, me, records
+    from api.views import consents, health, ledger, me, records, trail
 
     api.register_blueprint(health.blp)
     api.register_blueprint(me.blp)
     api.register_blueprint(records.blp)
     api.register_blueprint(consents.blp)
     api.register_blueprint(ledger.blp)
+    api.register_blueprint(trail.blp)
     errors.register(app)  # after Api(), replacing flask-smorest's JSON errors
     logging.getLogger("civicvault").setLevel(logging.INFO)
     return app

@@ -35,6 +35,7 @@ KINDS = (
     "record.version-added",
     "witness.registered",
     "checkpoint.cosigned",
+    "subject.exported",
 )
 
 

@@ -113,3 +113,45 @@ def consent_resource(grant: GrantView) -> dict:
     if grant.max_uses is not None:
         resource["extension"] = [{"url": MAX_USES_EXTENSION, "valueInteger": grant.max_uses}]
     return resource
+
+
+def health_bundle(subject_id: str, subject_name: str | None, records, *, generated_at) -> dict:
+    """A resident's health records as an R4 ``Bundle`` of type ``collection``.
+
+    One ``Patient`` (the resident) and one ``DocumentReference`` per health
+    record, at its current version: typed with the LOINC section code of its
+    category, its JSON content carried as a base64 ``attachment`` (the
+    vault stores free-form JSON, so no finer resource is claimed), the
+    version in ``meta.versionId``. ``records`` are ``vault.records.RecordHistory``.
+    """
+    import base64
+    import json
+
+    patient = {"resourceType": "Patient", "id": subject_id}
+    if subject_name:
+        patient["name"] = [{"text": subject_name}]
+    entries = [{"fullUrl": f"urn:civicvault:Patient:{subject_id}", "resource": patient}]
+    for record in records:
+        if record.category not in HEALTH_CATEGORIES:
+            continue
+        current = record.versions[-1]
+        _, loinc, display = HEALTH_CATEGORIES[record.category]
+        attachment = {
+            "contentType": "application/json",
+            "data": base64.b64encode(json.dumps(current.content, ensure_ascii=False, sort_keys=True).encode("utf-8")).decode("ascii"),
+            "creation": rfc3339(current.created_at),
+        }
+        if current.title:
+            attachment["title"] = current.title
+        entries.append({"fullUrl": f"urn:civicvault:DocumentReference:{record.id}", "resource": {
+            "resourceType": "DocumentReference",
+            "id": record.id,
+            "meta": {"versionId": str(current.version), "lastUpdated": rfc3339(record.updated_at)},
+            "status": "current",
+            "type": {"coding": [_coding(LOINC, loinc, display)]},
+            "category": [{"coding": [_coding(CIVICVAULT_CATEGORY, record.category)]}],
+            "subject": {"reference": f"Patient/{subject_id}"},
+            "date": rfc3339(record.updated_at),
+            "content": [{"attachment": attachment}],
+        }})
+    return {"resourceType": "Bundle", "type": "collection", "timestamp": rfc3339(generated_at), "entry": entries}

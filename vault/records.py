@@ -225,3 +225,49 @@ def add_version(
     emit(session, _written("record.version-added", caller, record, new_version, permit, purpose, now))
     session.flush()
     return _meta(record, title)
+
+
+@dataclass(frozen=True)
+class VersionContent:
+    version: int
+    title: str | None
+    content: Any
+    created_at: datetime
+    created_by: str
+
+
+@dataclass(frozen=True)
+class RecordHistory:
+    id: str
+    subject_id: str
+    category: str
+    current_version: int
+    created_at: datetime
+    updated_at: datetime
+    versions: list[VersionContent]
+
+
+def history(session: Session, keys: KeyStore, subject_id: str) -> list[RecordHistory]:
+    """Every record of ``subject_id`` with every version opened, oldest first: for the resident's own export only.
+
+    The caller must have established that the resident is asking; this reads
+    no consent and writes no event of its own (the export does).
+    """
+    rows = session.execute(
+        select(Record, RecordVersion).join(RecordVersion, RecordVersion.record_id == Record.id)
+        .where(Record.subject_id == subject_id).order_by(Record.created_at, Record.id, RecordVersion.version)
+    ).all()
+    result: dict[str, RecordHistory] = {}
+    for record, row in rows:
+        entry = result.get(record.id)
+        if entry is None:
+            entry = result[record.id] = RecordHistory(
+                id=record.id, subject_id=record.subject_id, category=record.category, current_version=record.current_version,
+                created_at=record.created_at, updated_at=record.updated_at, versions=[],
+            )
+        plain = keys.open_for_subject(session, subject_id, row.content_sealed, aad=_aad(record, row.version, "content"))
+        entry.versions.append(VersionContent(
+            version=row.version, title=_open_title(session, keys, record, row), content=decode_content(plain),
+            created_at=row.created_at, created_by=row.created_by,
+        ))
+    return list(result.values())

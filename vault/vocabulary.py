@@ -24,6 +24,23 @@ CATEGORIES = (
     "tenancy.deposit",
 )
 
+# How reports name each category to a reader.
+CATEGORY_LABELS = {
+    "health.allergies": "Allergies and adverse reactions",
+    "health.medications": "Medications",
+    "health.conditions": "Conditions and problems",
+    "health.immunizations": "Immunizations",
+    "health.labs": "Laboratory results",
+    "health.notes": "Clinical notes",
+    "health.imaging": "Imaging studies",
+    "tenancy.identity": "Identity documents",
+    "tenancy.income": "Income and employment",
+    "tenancy.lease": "Lease agreement",
+    "tenancy.rental-history": "Rental history",
+    "tenancy.references": "References",
+    "tenancy.deposit": "Deposit",
+}
+
 CATEGORY_FAMILIES = tuple(sorted({c.split(".", 1)[0] for c in CATEGORIES}))
 
 PURPOSES = (
