@@ -187,9 +187,11 @@ def demo_command(ctx, if_new, home):
 
 
 @cli.command()
+@click.option("--workers", type=click.IntRange(1, 64), default=None,
+              help="Processes that check the entries in parallel (default: the number of CPUs, at most 8).")
 @_home_option
 @click.pass_context
-def verify(ctx, home):
+def verify(ctx, workers, home):
     """Check the whole ledger and its links to the data; name the first bad entry."""
     from vault.verify import verify as verify_ledger
 
@@ -199,7 +201,8 @@ def verify(ctx, home):
     with vault.read_transaction() as session:
         size = ledger.size(session)
         with click.progressbar(length=size, label="verifying", file=sys.stderr, show_pos=True) as bar:
-            report = verify_ledger(session, public_key=public_key, progress=bar.update)
+            report = verify_ledger(session, public_key=public_key, progress=bar.update,
+                                   workers=workers or min(os.cpu_count() or 1, 8))
     click.echo(
         f"ledger intact: {report.size} entries, {report.nodes} interior nodes, {report.checkpoints} signed checkpoints, root {report.root}"
     )

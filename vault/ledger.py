@@ -21,6 +21,7 @@ docs/ledger-format.md has the exact bytes.
 import hashlib
 import json
 import os
+import weakref
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -95,6 +96,26 @@ def _cursor(session: Session):
     return connection.connection.cursor(), mark
 
 
+# Proofs share, within a process, the nodes at level SHARED_LEVEL and above:
+# every proof needs a few of them, they are few (one per 2^SHARED_LEVEL
+# entries), and a stored node never changes once its subtree is complete, so a
+# proof then reads only its lowest levels and costs the same at any size. Only
+# read-only callers (the proof endpoints) use it: a node read inside a write
+# transaction could still be rolled back. A database rewritten behind the
+# process's back is found by ``civicvault verify``, which never uses it.
+SHARED_LEVEL = 6
+SHARED_MAX = 1 << 17
+_shared_by_pool: "weakref.WeakKeyDictionary[object, dict[tuple[int, int], bytes]]" = weakref.WeakKeyDictionary()
+
+
+def _upper_nodes(session: Session) -> dict[tuple[int, int], bytes]:
+    pool = session.get_bind().pool  # one per database, shared by the engine and its read-only variant
+    shared = _shared_by_pool.get(pool)
+    if shared is None:
+        shared = _shared_by_pool[pool] = {}
+    return shared
+
+
 class StoredNodes:
     """The stored node hashes a computation needs, read in one statement where possible.
 
@@ -107,12 +128,18 @@ class StoredNodes:
 
     CHUNK = 200  # pairs per statement, well under SQLite's bound-parameter limit
 
-    def __init__(self, session: Session):
+    def __init__(self, session: Session, *, shared: bool = False):
         self.session = session
         self.known: dict[tuple[int, int], bytes] = {}
+        self.shared = _upper_nodes(session) if shared else None
 
     def prefetch(self, keys) -> None:
-        missing = sorted({key for key in keys if key not in self.known})
+        wanted = {key for key in keys if key not in self.known}
+        if self.shared is not None:
+            for key in [k for k in wanted if k[0] >= SHARED_LEVEL and k in self.shared]:
+                self.known[key] = self.shared[key]
+                wanted.discard(key)
+        missing = sorted(wanted)
         if not missing:
             return
         cursor, mark = _cursor(self.session)
@@ -125,6 +152,10 @@ class StoredNodes:
                     self.known[(level, index)] = bytes(digest)
         finally:
             cursor.close()
+        if self.shared is not None:
+            if len(self.shared) > SHARED_MAX:
+                self.shared.clear()
+            self.shared.update((key, self.known[key]) for key in missing if key[0] >= SHARED_LEVEL and key in self.known)
 
     def prefetch_ranges(self, ranges) -> None:
         """Read every perfect subtree that the subtree ranges ``[start, end)`` are made of."""
@@ -249,7 +280,7 @@ def inclusion(session: Session, *, leaf_index: int, tree_size: int | None = None
     tree_size = _check_size(session, tree_size)
     if not 0 <= leaf_index < tree_size:
         raise InvalidInput(f"leaf_index must be between 0 and {tree_size - 1}.")
-    stored = StoredNodes(session)
+    stored = StoredNodes(session, shared=True)
     stored.prefetch_ranges([(leaf_index, leaf_index + 1), (0, tree_size), *merkle.inclusion_proof_ranges(leaf_index, tree_size)])
     path = merkle.inclusion_proof(leaf_index, tree_size, stored.subtree_hash)
     return InclusionProof(
@@ -271,7 +302,7 @@ def consistency(session: Session, *, first: int, second: int | None = None) -> C
     second = _check_size(session, second)
     if not 1 <= first <= second:
         raise InvalidInput(f"first must be between 1 and second ({second}).")
-    stored = StoredNodes(session)
+    stored = StoredNodes(session, shared=True)
     stored.prefetch_ranges([(0, first), (0, second), *merkle.consistency_proof_ranges(first, second)])
     path = merkle.consistency_proof(first, second, stored.subtree_hash)
     return ConsistencyProof(

@@ -112,17 +112,18 @@ def _moment_text(value) -> str:
 
 
 class _Levels:
-    """The stored interior nodes, one stream per level in index order, opened when first needed."""
+    """The stored interior nodes of ``[start, end)``, one stream per level in index order, opened when first needed."""
 
-    def __init__(self, session: Session):
-        self.session = session
+    def __init__(self, session: Session, start: int, end: int):
+        self.session, self.start, self.end = session, start, end
         self.streams: list[Iterator[tuple]] = []
-        self.checked = 0
 
     def stream(self, level: int) -> Iterator[tuple]:
         while len(self.streams) <= level:
+            at = len(self.streams)
             self.streams.append(_driver_rows(
-                self.session, "SELECT idx, hash FROM ledger_nodes WHERE level = ? ORDER BY idx", (len(self.streams),)))
+                self.session, "SELECT idx, hash FROM ledger_nodes WHERE level = ? AND idx >= ? AND idx < ? ORDER BY idx",
+                (at, self.start >> at, self.end >> at)))
         return self.streams[level]
 
     def close(self) -> None:
@@ -136,73 +137,163 @@ class _Levels:
             return _fail(where, f"the node at level {level}, index {index} is missing or misplaced.")
         return _fail(where, f"node (level {level}, index {index}) does not match its children.")
 
-    def check_nothing_beyond(self, size: int, checked: int) -> None:
-        extra = next(self.stream(0), None)
-        if extra is not None:
-            raise _fail(extra[0], f"a leaf is stored at index {extra[0]}, beyond the ledger's size, {size}.")
-        stored = self.session.scalar(select(func.count()).select_from(_NODES).where(_NODES.c.level > 0))
-        if stored != checked:
-            raise _fail(size, f"{stored - checked} interior node(s) are stored that a ledger of {size} entries does not have.")
+
+@dataclass(frozen=True)
+class _Range:
+    """What one pass over the entries ``[start, end)`` found: its peaks ``(level, hash)``, largest first."""
+
+    peaks: list[tuple[int, bytes]]
+    checked: int  # interior nodes compared with the stored ones
 
 
-def _check_stream(session: Session, size: int, progress: Callable[[int], None]) -> tuple[bytes, int]:
-    """One pass over the events in index order: leaves, columns, interior nodes and the root.
+def _check_range(session: Session, start: int, end: int, *, top: int = 64, progress: Callable[[int], None] = lambda n: None) -> _Range:
+    """One pass over the entries ``[start, end)`` in index order: leaves, columns and interior nodes.
 
     Each entry's leaf is recomputed from its salt and body (``ledger.leaf_hash_of``,
     inlined: this loop is the cost of ``verify``) and compared with the stored
-    leaf; the perfect subtrees it completes are hashed once, compared with the
-    stored interior nodes as they complete, and kept as peaks for the root.
-    Rows come from the driver (``_driver_rows``, ``_moment_text``). Returns the
-    recomputed root and the number of interior nodes checked.
+    leaf; the perfect subtrees it completes, up to level ``top``, are hashed
+    once and compared with the stored interior nodes as they complete. Rows
+    come from the driver (``_driver_rows``, ``_moment_text``). ``start`` must
+    be a multiple of ``2^top`` (0 for the whole ledger).
     """
     rows = _driver_rows(session, "SELECT ledger_index, kind, occurred_at, actor_id, subject_id, data, salt, body "
-                                 "FROM events ORDER BY ledger_index")
+                                 "FROM events WHERE ledger_index >= ? AND ledger_index < ? ORDER BY ledger_index", (start, end))
     sha256, body_from_columns = hashlib.sha256, ledger.body_from_columns
     entry_prefix, leaf_prefix = ledger.ENTRY_DOMAIN + b"\x00", bytes([0, ledger.ENTRY_VERSION])
-    levels = _Levels(session)
+    levels = _Levels(session, start, end)
     stream = levels.stream
     peaks: list[bytes] = []
-    expected = checked = 0
+    heights: list[int] = []
+    expected, checked = start, 0
     try:
         leaves = stream(0)
         for index, kind, occurred_at, actor_id, subject_id, data, salt, body in rows:
             if index != expected:
-                raise _fail(expected, "is missing (the next stored entry is %d)." % index if index > expected else "appears twice.")
-            if expected >= size:
-                raise _fail(expected, f"lies beyond the ledger's size, {size}.")
-            stored = next(leaves, None)
-            if stored is None or stored[0] != expected:
+                raise _fail(expected, "is missing (the next stored entry is %d)." % index)
+            leaf_index, stored = next(leaves, (None, None))
+            if leaf_index != expected:
                 raise _fail(expected, "has no stored leaf hash.")
-            body, stored = bytes(body), bytes(stored[1])
-            leaf = sha256(leaf_prefix + sha256(entry_prefix + bytes(salt) + body).digest()).digest()
+            leaf = sha256(leaf_prefix + sha256(entry_prefix + salt + body).digest()).digest()
             if leaf != stored:
-                raise _fail(expected, f"its event does not match its leaf: recomputed {leaf.hex()}, stored {stored.hex()}.")
-            moment = _moment_text(occurred_at)
+                raise _fail(expected, f"its event does not match its leaf: recomputed {leaf.hex()}, stored {bytes(stored).hex()}.")
+            if type(occurred_at) is str and len(occurred_at) == 26 and occurred_at[10] == " ":
+                moment = f"{occurred_at[:10]}T{occurred_at[11:23]}Z"  # SQLite's text, as _moment_text does it
+            else:
+                moment = _moment_text(occurred_at)
             if body != body_from_columns(kind=kind, occurred_at=moment, actor_id=actor_id, subject_id=subject_id, data_json=data):
-                _check_columns(expected, kind, moment, actor_id, subject_id, data, body)
-            node, level, position = leaf, 0, expected
-            while position & 1:
+                _check_columns(expected, kind, moment, actor_id, subject_id, data, bytes(body))
+            node, position = leaf, expected
+            level = 0
+            while position & 1 and level < top:
                 node = sha256(b"\x01" + peaks.pop() + node).digest()
-                level, position = level + 1, position >> 1
+                heights.pop()
+                level += 1
+                position >>= 1
                 row = next(stream(level), None)
-                if row is None or row[0] != position or bytes(row[1]) != node:
+                if row is None or row[0] != position or row[1] != node:
                     raise levels.fail(level, position, row)
                 checked += 1
             peaks.append(node)
+            heights.append(level)
             expected += 1
-            if expected % BATCH == 0:
+            if not expected % BATCH:
                 progress(BATCH)
-        if expected != size:
-            raise _fail(expected, f"is missing: the ledger's size is {size} but only {expected} entries are stored.")
+        if expected != end:
+            raise _fail(expected, f"is missing: the ledger's size is {end} but only {expected} entries are stored."
+                        if top == 64 else "is missing.")
         progress(expected % BATCH)
-        levels.check_nothing_beyond(size, checked)
     finally:
         rows.close()
         levels.close()
+    return _Range(peaks=list(zip(heights, peaks)), checked=checked)
+
+
+def _check_nothing_beyond(session: Session, size: int, checked: int) -> None:
+    """No event, leaf or interior node is stored that a ledger of ``size`` entries does not have."""
+    event = session.scalar(select(Event.ledger_index).where(Event.ledger_index >= size).order_by(Event.ledger_index).limit(1))
+    if event is not None:
+        raise _fail(event, f"lies beyond the ledger's size, {size}.")
+    leaf = session.scalar(select(_NODES.c.idx).where(_NODES.c.level == 0, _NODES.c.idx >= size).order_by(_NODES.c.idx).limit(1))
+    if leaf is not None:
+        raise _fail(leaf, f"a leaf is stored at index {leaf}, beyond the ledger's size, {size}.")
+    stored = session.scalar(select(func.count()).select_from(_NODES).where(_NODES.c.level > 0))
+    if stored != checked:
+        raise _fail(size, f"{stored - checked} interior node(s) are stored that a ledger of {size} entries does not have.")
+
+
+def _fold(peaks: list[bytes]) -> bytes:
     root = peaks[-1] if peaks else merkle.EMPTY_ROOT
     for left in reversed(peaks[:-1]):
         root = merkle.node_hash(left, root)
-    return root, checked
+    return root
+
+
+# --- Parallel verification -------------------------------------------------------
+#
+# The ledger splits into aligned chunks of 2^CHUNK_LEVEL entries; each worker
+# process checks whole chunks (_check_range with top=CHUNK_LEVEL) and returns
+# the chunk's hash, and this process merges the chunks' hashes as the single
+# pass merges leaves, checking the few stored nodes above the chunks. Results
+# are taken in chunk order, so the first bad entry is still the one named.
+
+MIN_CHUNK_LEVEL = 16
+PARALLEL_MIN_SIZE = 2 << MIN_CHUNK_LEVEL
+_worker_sessions = None
+
+
+def _chunk_level(size: int, workers: int) -> int:
+    """Chunks of at least 2^16 entries, about four per worker, for even load."""
+    return max(MIN_CHUNK_LEVEL, (max(size // (4 * workers), 1)).bit_length() - 1)
+
+
+def _verify_chunk(task: tuple[str, int, int, int]):
+    global _worker_sessions
+    url, start, end, top = task
+    if _worker_sessions is None:
+        from vault.db import READ_ONLY, make_engine, make_sessions
+
+        _worker_sessions = make_sessions(make_engine(url).execution_options(**{READ_ONLY: True}))
+    try:
+        with _worker_sessions.begin() as session:
+            return _check_range(session, start, end, top=top)
+    except LedgerIntegrityError as exc:
+        return exc.detail  # exceptions with our constructor do not cross processes; their message does
+
+
+def _parallel_peaks(session: Session, size: int, workers: int, progress: Callable[[int], None]) -> tuple[list[bytes], int]:
+    import multiprocessing
+
+    level = _chunk_level(size, workers)
+    width = 1 << level
+    url = session.get_bind().url.render_as_string(hide_password=False)
+    tasks = [(url, start, min(start + width, size), level) for start in range(0, size, width)]
+    stored = ledger.StoredNodes(session)
+    stack: list[tuple[int, bytes]] = []
+    checked = 0
+    # "spawn": a forked child must not inherit this process's open database connections.
+    with multiprocessing.get_context("spawn").Pool(workers) as pool:
+        for (_, start, end, _), result in zip(tasks, pool.imap(_verify_chunk, tasks)):
+            if isinstance(result, str):
+                raise LedgerIntegrityError(result)
+            checked += result.checked
+            progress(end - start)
+            if end - start < width:  # the last, partial chunk completes nothing above it
+                stack.extend(result.peaks)
+                continue
+            (_, node), position, height = result.peaks[0], start >> level, level
+            while position & 1:
+                node = merkle.node_hash(stack.pop()[1], node)
+                height, position = height + 1, position >> 1
+                if stored.get(height, position) != node:
+                    raise _Levels.fail(height, position, (position, None))
+                checked += 1
+            stack.append((height, node))
+    return [node for _, node in stack], checked
+
+
+def _can_fork_readers(session: Session) -> bool:
+    url = session.get_bind().url
+    return not (url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:"))
 
 
 def _check_links(session: Session) -> None:
@@ -227,13 +318,23 @@ def _check_links(session: Session) -> None:
             raise _fail(None, f"grant {grant_id} has no consent.granted event in the ledger.")
 
 
-def verify(session: Session, *, public_key: bytes | None = None, progress: Callable[[int], None] = lambda n: None) -> Report:
+def verify(session: Session, *, public_key: bytes | None = None, progress: Callable[[int], None] = lambda n: None,
+           workers: int = 1) -> Report:
     """Check the whole ledger; raise ``LedgerIntegrityError`` at the first fault.
 
     With the node's ``public_key``, every signed checkpoint is checked too.
+    With ``workers > 1`` and a ledger of at least ``PARALLEL_MIN_SIZE``
+    entries in a database file or server, the entries are checked by that
+    many processes (each with its own connection and constant memory).
     """
     size = ledger.size(session)
-    root, nodes = _check_stream(session, size, progress)
+    if workers > 1 and size >= PARALLEL_MIN_SIZE and _can_fork_readers(session):
+        peaks, nodes = _parallel_peaks(session, size, workers, progress)
+    else:
+        checked = _check_range(session, 0, size, progress=progress)
+        peaks, nodes = [node for _, node in checked.peaks], checked.checked
+    _check_nothing_beyond(session, size, nodes)
+    root = _fold(peaks)
     served = ledger.root(session, size)
     if served != root:
         raise _fail(None, f"the root served from stored nodes ({served.hex()}) differs from the recomputed root ({root.hex()}).")

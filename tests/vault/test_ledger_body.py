@@ -60,3 +60,33 @@ def test_append_many_builds_the_same_tree_as_single_appends(vault_):
     from vault.verify import verify
     with vault_.read_transaction() as session:
         assert verify(session).size == position
+
+
+def test_proofs_share_upper_nodes_per_database_only(vault_, tmp_path, monkeypatch):
+    """Two ledgers in one process: the nodes proofs keep in memory never leak from one database to the other."""
+    from vault.config import Settings
+    from tests.conftest import new_master_key
+    from vault.runtime import Vault, init_home
+
+    monkeypatch.setattr(ledger, "SHARED_LEVEL", 1)  # share almost everything, so a leak would show at once
+    other_home = tmp_path / "other"
+    other_settings = Settings(home=other_home, database_url=f"sqlite:///{other_home / 'vault.db'}", master_key=new_master_key())
+    init_home(other_settings)
+    other = Vault.open(other_settings)
+    try:
+        for vault, offset in ((vault_, 0), (other, 1000)):
+            with vault.transaction() as session:
+                ledger.append_many(session, _events(offset, 40))
+        for _ in range(2):  # the second round is served from the shared nodes
+            for vault in (vault_, other):
+                with vault.read_transaction() as session:
+                    leaves = [ledger.StoredNodes(session).get(0, i) for i in range(40)]
+                    root = merkle.root_from_leaves(leaves)
+                    for index in (0, 17, 39):
+                        proof = ledger.inclusion(session, leaf_index=index, tree_size=40)
+                        assert proof.root_hash == root.hex()
+                        merkle.verify_inclusion(index, 40, leaves[index], [bytes.fromhex(h) for h in proof.audit_path], root)
+                    consistency = ledger.consistency(session, first=23, second=40)
+                    assert consistency.second_root == root.hex()
+    finally:
+        other.close()

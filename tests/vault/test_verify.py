@@ -153,3 +153,66 @@ def test_the_command_line_exits_non_zero_naming_the_entry(vault_, history, setti
     tamper_byte(vault_, 5)
     bad = subprocess.run([sys.executable, "-m", "vault.cli", "verify", "--home", str(settings.home)], capture_output=True, text=True, env=env)
     assert bad.returncode == 1 and "Ledger entry 5" in bad.stderr and "Traceback" not in bad.stderr
+
+
+@pytest.fixture
+def longer_history(vault_, history):
+    """The small history and enough access events after it for many chunks of four entries."""
+    from datetime import timedelta
+
+    from vault import ledger
+    from vault.events import encode
+
+    with vault_.transaction() as session:
+        ledger.append_many(session, [{"kind": "access.refused", "occurred_at": T0 + timedelta(seconds=i), "actor_id": f"p-actor{i % 7}",
+                                      "subject_id": f"p-subject{i % 5}", "data_json": encode({"reason": "no-grant", "n": i})}
+                                     for i in range(83)])
+    return history
+
+
+@pytest.fixture
+def small_chunks(monkeypatch):
+    """Parallel verification from 8 entries on, in chunks of 4 or more (the workers get the chunk level with each task)."""
+    from vault import verify as module
+
+    monkeypatch.setattr(module, "MIN_CHUNK_LEVEL", 2)
+    monkeypatch.setattr(module, "PARALLEL_MIN_SIZE", 8)
+
+
+def test_parallel_verification_agrees_with_the_single_pass(vault_, longer_history, small_chunks):
+    with vault_.read_transaction() as session:
+        single = verify(session)
+        seen = []
+        parallel = verify(session, workers=2, progress=seen.append)
+    assert parallel == single and single.size > 100
+    assert sum(seen) == single.size and len(seen) == 13  # one progress step per chunk (of 8 here)
+
+
+@pytest.mark.parametrize(
+    "tamper, position, expected",
+    [
+        (tamper_byte, 57, "Ledger entry 57: its event does not match its leaf"),
+        (tamper_delete, 42, "Ledger entry 42: is missing"),
+        (tamper_column, 90, "Ledger entry 90: its columns do not match its body (actor_id)"),
+        (tamper_insert, 3, "lies beyond the ledger's size"),
+        (tamper_truncate, 101, "Ledger entry 101: is missing"),
+        (tamper_node, 70, "node (level 1, index 35) does not match its children"),
+    ],
+)
+def test_parallel_verification_names_the_same_first_bad_entry(vault_, longer_history, small_chunks, tamper, position, expected):
+    tamper(vault_, position)
+    tamper_byte(vault_, position + 5) if tamper is tamper_column else None  # a later fault must not be the one named
+    for workers in (1, 2):
+        with pytest.raises(LedgerIntegrityError) as info:
+            with vault_.read_transaction() as session:
+                verify(session, workers=workers)
+        assert expected in info.value.detail, (workers, info.value.detail)
+
+
+def test_parallel_verification_checks_the_nodes_above_the_chunks(vault_, longer_history, small_chunks):
+    # Level 4 lies above the chunks of eight entries: only the merging process computes it.
+    execute(vault_, ("UPDATE ledger_nodes SET hash = :h WHERE level = 4 AND idx = 3", {"h": bytes(32)}))
+    with pytest.raises(LedgerIntegrityError) as info:
+        with vault_.read_transaction() as session:
+            verify(session, workers=2)
+    assert "node (level 4, index 3) does not match its children" in info.value.detail
