@@ -134,14 +134,17 @@ class StoredNodes:
         self.shared = _upper_nodes(session) if shared else None
 
     def prefetch(self, keys) -> None:
-        wanted = {key for key in keys if key not in self.known}
-        if self.shared is not None:
-            for key in [k for k in wanted if k[0] >= SHARED_LEVEL and k in self.shared]:
-                self.known[key] = self.shared[key]
-                wanted.discard(key)
-        missing = sorted(wanted)
+        known, shared, missing = self.known, self.shared, set()
+        for key in keys:
+            if key in known:
+                continue
+            if shared is not None and key[0] >= SHARED_LEVEL and key in shared:
+                known[key] = shared[key]
+            else:
+                missing.add(key)
         if not missing:
             return
+        missing = sorted(missing)
         cursor, mark = _cursor(self.session)
         try:
             for start in range(0, len(missing), self.CHUNK):
@@ -159,7 +162,19 @@ class StoredNodes:
 
     def prefetch_ranges(self, ranges) -> None:
         """Read every perfect subtree that the subtree ranges ``[start, end)`` are made of."""
-        self.prefetch(key for start, end in ranges if end > start for key in merkle.perfect_subtrees(start, end))
+        self.prefetch(key for start, end in ranges if end > start for key in _pieces(start, end))
+
+    def ranges(self, ranges: list[tuple[int, int]]) -> list[bytes]:
+        """The hashes of subtree ranges, every stored node they need read in one go."""
+        pieces = [_pieces(start, end) for start, end in ranges]
+        self.prefetch(key for piece in pieces for key in piece)
+        hashes = []
+        for piece in pieces:
+            node = self.get(*piece[-1])
+            for key in reversed(piece[:-1]):
+                node = merkle.node_hash(self.get(*key), node)
+            hashes.append(node)
+        return hashes
 
     def get(self, level: int, index: int) -> bytes:
         key = (level, index)
@@ -267,6 +282,15 @@ def _check_size(session: Session, tree_size: int | None) -> int:
     return tree_size
 
 
+def _pieces(start: int, end: int) -> tuple[tuple[int, int], ...]:
+    """``merkle.perfect_subtrees``, with a fast path for the perfect ranges that most proof hashes are."""
+    width = end - start
+    if width > 0 and width & (width - 1) == 0 and start % width == 0:
+        level = width.bit_length() - 1
+        return ((level, start >> level),)
+    return tuple(merkle.perfect_subtrees(start, end))
+
+
 @dataclass(frozen=True)
 class InclusionProof:
     leaf_index: int
@@ -280,12 +304,10 @@ def inclusion(session: Session, *, leaf_index: int, tree_size: int | None = None
     tree_size = _check_size(session, tree_size)
     if not 0 <= leaf_index < tree_size:
         raise InvalidInput(f"leaf_index must be between 0 and {tree_size - 1}.")
-    stored = StoredNodes(session, shared=True)
-    stored.prefetch_ranges([(leaf_index, leaf_index + 1), (0, tree_size), *merkle.inclusion_proof_ranges(leaf_index, tree_size)])
-    path = merkle.inclusion_proof(leaf_index, tree_size, stored.subtree_hash)
+    leaf, root, *path = StoredNodes(session, shared=True).ranges(
+        [(leaf_index, leaf_index + 1), (0, tree_size), *merkle.inclusion_proof_ranges(leaf_index, tree_size)])
     return InclusionProof(
-        leaf_index=leaf_index, tree_size=tree_size, leaf_hash=stored.get(0, leaf_index).hex(),
-        audit_path=[h.hex() for h in path], root_hash=stored.subtree_hash(0, tree_size).hex(),
+        leaf_index=leaf_index, tree_size=tree_size, leaf_hash=leaf.hex(), audit_path=[h.hex() for h in path], root_hash=root.hex(),
     )
 
 
@@ -302,12 +324,10 @@ def consistency(session: Session, *, first: int, second: int | None = None) -> C
     second = _check_size(session, second)
     if not 1 <= first <= second:
         raise InvalidInput(f"first must be between 1 and second ({second}).")
-    stored = StoredNodes(session, shared=True)
-    stored.prefetch_ranges([(0, first), (0, second), *merkle.consistency_proof_ranges(first, second)])
-    path = merkle.consistency_proof(first, second, stored.subtree_hash)
+    first_root, second_root, *path = StoredNodes(session, shared=True).ranges(
+        [(0, first), (0, second), *merkle.consistency_proof_ranges(first, second)])
     return ConsistencyProof(
-        first=first, second=second, first_root=stored.subtree_hash(0, first).hex(), second_root=stored.subtree_hash(0, second).hex(),
-        consistency_path=[h.hex() for h in path],
+        first=first, second=second, first_root=first_root.hex(), second_root=second_root.hex(), consistency_path=[h.hex() for h in path],
     )
 
 
