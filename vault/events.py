@@ -35,6 +35,8 @@ KINDS = (
     "record.version-added",
     "witness.registered",
     "checkpoint.cosigned",
+    # vault/anchoring: a checkpoint recorded on an EVM chain
+    "checkpoint.anchored",
 )
 
 
