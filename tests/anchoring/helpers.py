@@ -1,5 +1,6 @@
 """Helpers for the anchoring tests: ledgers with checkpoints, and a history rewritten by someone holding every key."""
 
+import json
 from datetime import UTC, datetime
 
 from sqlalchemy import delete, select
@@ -37,9 +38,10 @@ def rewrite_history(vault, settings, *, index: int = 0) -> None:
     key = ledger_key.read(settings.ledger_key_file)
     with vault.transaction() as session:
         event = session.get(Event, index)
+        # Pin the event on someone else: same kind and data, another actor.
         body = ledger.canonical_body(kind=event.kind, occurred_at=event.occurred_at, actor_id="p_someone_else",
-                                     subject_id=event.subject_id, data={"reason": "no-grant", "n": 999})
-        event.actor_id, event.data, event.body = "p_someone_else", '{"n":999,"reason":"no-grant"}', body
+                                     subject_id=event.subject_id, data=json.loads(event.data))
+        event.actor_id, event.body = "p_someone_else", body
         session.flush()
         session.execute(delete(LedgerNode))
         peaks: list[bytes] = []

@@ -99,6 +99,7 @@ def register(cli: click.Group, *, home_option, settings_of) -> None:
 
         settings = settings_of(ctx, home)
         anchor_settings = AnchorSettings.from_env(settings.home)
+        anchor_settings.require_rpc()
         chain = _chain(anchor_settings, contract=anchor_settings.require_contract())
         signer = anchor_settings.signer()
         vault = Vault.open(settings)
