@@ -125,7 +125,7 @@ def test_a_missing_local_checkpoint_or_truncated_ledger_fails(vault_, settings, 
         check(vault_, settings, chain)
 
 
-def test_gas_per_anchor_does_not_depend_on_the_number_of_events(settings, tmp_path, ganache, owner):
+def test_gas_per_anchor_does_not_depend_on_the_number_of_events(tmp_path, ganache, owner):
     """10 and 10,000 events: identical execution gas; only calldata bytes (zero or not) differ in price."""
     from bench.ledger import fill_bulk
     from tests.conftest import new_master_key
