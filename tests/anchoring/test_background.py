@@ -116,7 +116,8 @@ def test_anchor_settings_from_the_environment(tmp_path):
     assert (values.rpc_url, values.every, values.minutes, values.confirmations, values.chain_id) == ("http://node:8545", 3, 10, 2, 1337)
     assert OWNER_KEY[2:] not in repr(values) and OWNER_KEY[2:] not in repr(values.signer())
     assert values.signer().address.startswith("0x")
-    for name, value in (("CIVICVAULT_ANCHOR_EVERY", "-1"), ("CIVICVAULT_ANCHOR_TIMEOUT", "0"), ("CIVICVAULT_ANCHOR_CONTRACT", "0x12")):
+    for name, value in (("CIVICVAULT_ANCHOR_EVERY", "-1"), ("CIVICVAULT_ANCHOR_TIMEOUT", "0"), ("CIVICVAULT_ANCHOR_CONTRACT", "0x12"),
+                        ("CIVICVAULT_ANCHOR_RPC_URL", "ws://node"), ("CIVICVAULT_ANCHOR_RPC_URL", "127.0.0.1:8545")):
         with pytest.raises(ConfigError, match=name):
             AnchorSettings.from_env(tmp_path, {name: value})
     for bad in ("0x" + "00" * 32, "zz" * 32, "0x" + "ff" * 32):  # zero, not hex, beyond the curve order

@@ -120,9 +120,12 @@ class AnchorSettings:
             if record is not None:
                 contract, contract_block = record.address, record.block_number
         chain_id = _whole(env, "CIVICVAULT_ANCHOR_CHAIN_ID", 0)
+        rpc_url = (env.get("CIVICVAULT_ANCHOR_RPC_URL") or "").strip() or None
+        if rpc_url is not None and not re.match(r"^https?://[^\s/]+", rpc_url):
+            raise ConfigError("CIVICVAULT_ANCHOR_RPC_URL must be an http:// or https:// URL.")
         return cls(
             home=home,
-            rpc_url=(env.get("CIVICVAULT_ANCHOR_RPC_URL") or "").strip() or None,
+            rpc_url=rpc_url,
             contract=contract,
             contract_block=contract_block,
             chain_id=chain_id or None,
