@@ -44,6 +44,25 @@ def test_due_after_every_n_checkpoints_or_t_minutes(vault_, settings):
         assert service.is_due(session, every=2, minutes=30, now=T0 + timedelta(minutes=30))
 
 
+def test_an_idle_vault_does_not_anchor_its_own_anchoring_records_forever(vault_, settings, chain, owner):
+    add_events(vault_, 2)
+    sign(vault_, settings)
+    anchorer = Anchorer(vault=vault_, settings=settings_for(settings.home, every=1, minutes=1), signer=owner, holder="w1", chain=chain)
+    anchorer.round()
+    sign(vault_, settings)  # the background signer: the only new entry is the checkpoint.anchored event
+    with vault_.read_transaction() as session:
+        assert not service.is_due(session, every=1, minutes=1, now=T0 + timedelta(days=1))
+    anchorer.round()
+    add_events(vault_, 1)  # real activity
+    sign(vault_, settings)
+    with vault_.read_transaction() as session:
+        assert service.is_due(session, every=1, minutes=0, now=T0)
+    anchorer.round()
+    with vault_.read_transaction() as session:
+        # 2 events (anchored at 2), the anchoring record (size 3, not anchored), 1 more event: anchored at 4.
+        assert [a.tree_size for a in service.list_anchors(session)] == [4, 2]
+
+
 def test_one_sender_at_a_time(vault_):
     now = T0
     assert service.take_lease(vault_, holder="a", now=now, seconds=60)

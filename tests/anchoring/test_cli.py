@@ -106,3 +106,18 @@ def test_the_key_file_is_created_0600_shown_by_address_only_and_refused_when_rea
     os.chmod(path, 0o644)
     message = one_sentence_error(run("anchor", "deploy", env=file_env))
     assert "readable by others" in message and secret not in message
+
+
+def test_without_the_ethereum_extra_the_vault_works_and_anchoring_says_what_to_install(tmp_path, monkeypatch):
+    import sys
+
+    for name in ("web3", "eth_account", "vault.anchoring.chain"):
+        monkeypatch.setitem(sys.modules, name, None)  # as if web3 were not installed
+    env = {"CIVICVAULT_HOME": str(tmp_path / "home"), "CIVICVAULT_ANCHOR_RPC_URL": "http://127.0.0.1:8545",
+           "CIVICVAULT_ANCHOR_PRIVATE_KEY": OWNER_KEY, "CIVICVAULT_DATABASE_URL": None, "CIVICVAULT_MASTER_KEY": None,
+           "CIVICVAULT_ANCHOR_CONTRACT": "0x" + "ab" * 20}
+    assert run("init", env=env).exit_code == 0 and run("demo", env=env).exit_code == 0
+    for command in (("anchor", "now"), ("anchor", "deploy"), ("anchor", "key")):
+        assert "pip install '.[ethereum]'" in one_sentence_error(run(*command, env=env))
+    verified = run("verify", env={**env, "CIVICVAULT_ANCHOR_RPC_URL": None})
+    assert verified.exit_code == 0 and "anchors: no anchors" in verified.output

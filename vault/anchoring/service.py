@@ -22,9 +22,10 @@ from sqlalchemy.orm import Session
 from vault.clock import rfc3339
 from vault.errors import ConfigError, InvalidInput, LedgerIntegrityError, NotFound
 from vault.events import DomainEvent, emit
-from vault.models import Anchor, AnchorLease, Checkpoint
+from vault.models import Anchor, AnchorLease, Checkpoint, Event
 
 ACTOR = "system.anchorer"  # the actor of checkpoint.anchored events: the vault itself
+ANCHORED = "checkpoint.anchored"
 
 
 @dataclass(frozen=True)
@@ -86,7 +87,7 @@ def _record(session: Session, *, origin: str, tree_size: int, root: bytes, chain
                  block_number=block_number, block_hash=block_hash, gas_used=gas_used, anchored_at=now)
     session.add(row)
     session.flush()
-    emit(session, DomainEvent(kind="checkpoint.anchored", occurred_at=now, actor_id=ACTOR, subject_id=None, data={
+    emit(session, DomainEvent(kind=ANCHORED, occurred_at=now, actor_id=ACTOR, subject_id=None, data={
         "tree_size": tree_size, "root_hash": root.hex(), "chain_id": chain_id, "contract": contract,
         "tx_hash": tx_hash.hex(), "block_number": block_number,
     }))
@@ -135,11 +136,20 @@ def anchor_latest(vault, *, chain, signer, expected_chain_id: int | None = None)
 
 
 def is_due(session: Session, *, every: int, minutes: int, now: datetime) -> bool:
-    """A newer checkpoint than the last anchor, and ``every`` of them or ``minutes`` since the last anchor."""
+    """A newer checkpoint than the last anchor, covering more than anchoring's own events,
+    and ``every`` such checkpoints or ``minutes`` since the last anchor."""
     last = session.scalars(select(Anchor).order_by(Anchor.tree_size.desc(), Anchor.id.desc()).limit(1)).first()
     last_size = last.tree_size if last else 0
     newer = session.scalar(select(func.count()).select_from(Checkpoint).where(Checkpoint.tree_size > last_size)) or 0
     if newer == 0:
+        return False
+    # Anchoring records itself on the ledger; a checkpoint that covers nothing
+    # but that record is not worth another anchor (an idle vault would
+    # otherwise anchor after every checkpoint, forever).
+    latest_size = session.scalar(select(func.max(Checkpoint.tree_size)))
+    activity = session.scalar(select(Event.ledger_index).where(Event.ledger_index >= last_size, Event.ledger_index < latest_size,
+                                                                Event.kind != ANCHORED).limit(1))
+    if activity is None:
         return False
     if every > 0 and newer >= every:
         return True
