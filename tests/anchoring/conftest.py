@@ -56,20 +56,22 @@ class Ganache:
 
 
 @pytest.fixture(scope="session")
-def ganache() -> Ganache:
+def ganache(tmp_path_factory) -> Ganache:
     node, _ = node_tools()
     port = free_port()
+    log_path = tmp_path_factory.mktemp("ganache") / "ganache.log"
+    log = open(log_path, "wb")  # a file, not a pipe: a full pipe would stall the node
     process = subprocess.Popen(
         [node, str(GANACHE), "--server.host", "127.0.0.1", "--server.port", str(port), "--chain.chainId", str(CHAIN_ID),
          "--wallet.accounts", f"{OWNER_KEY},{10**21}", "--wallet.accounts", f"{STRANGER_KEY},{10**21}",
          "--miner.instamine", "eager", "--logging.quiet"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        stdout=log, stderr=subprocess.STDOUT,
     )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
     while True:
         if process.poll() is not None:
-            raise RuntimeError(f"ganache exited at start: {process.stderr.read().decode(errors='replace')[-2000:]}")
+            raise RuntimeError(f"ganache exited at start: {log_path.read_text(errors='replace')[-2000:]}")
         try:
             if int(rpc(url, "eth_chainId", timeout=1), 16) == CHAIN_ID:
                 break
@@ -86,6 +88,7 @@ def ganache() -> Ganache:
     except subprocess.TimeoutExpired:
         process.kill()
         process.wait()
+    log.close()
 
 
 @pytest.fixture
