@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: install serve test bench clean
+.PHONY: install serve test bench clean contracts node-deps
 
 $(STAMP): setup.cfg pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "CivicVault needs Python 3.11 or newer")'
@@ -22,12 +22,26 @@ serve: $(STAMP)
 	$(BIN)/civicvault demo --if-new
 	$(BIN)/civicvault serve
 
-test: $(STAMP)
+test: $(STAMP) node-deps
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# Anchoring: solc-js and ganache, pinned in package-lock.json. Installed when npm
+# exists (the anchoring tests start ganache; without Node they are skipped).
+node_modules/.package-lock.json: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+node-deps:
+	@if command -v npm >/dev/null 2>&1; then $(MAKE) --no-print-directory node_modules/.package-lock.json; \
+	else echo "npm not found: the anchoring tests will be skipped"; fi
+
+# Rebuild vault/anchoring/CheckpointAnchor.json from contracts/CheckpointAnchor.sol.
+contracts: node_modules/.package-lock.json
+	node contracts/compile.js
 
 bench: $(STAMP)
 	$(BIN)/python -m pip install --quiet -e '.[test,bench]'
 	$(BIN)/python -m bench
 
 clean:
-	rm -rf $(VENV) .pytest_cache .hypothesis *.egg-info
+	rm -rf $(VENV) .pytest_cache .hypothesis *.egg-info node_modules

@@ -59,6 +59,9 @@ def create_app(settings: Settings | None = None, *, vault: Vault | None = None) 
     api.register_blueprint(consents.blp)
     api.register_blueprint(ledger.blp)
     api.register_blueprint(trail.blp)
+    from api.views import anchors  # checkpoints anchored on an EVM chain
+
+    api.register_blueprint(anchors.blp)
     errors.register(app)  # after Api(), replacing flask-smorest's JSON errors
     logging.getLogger("civicvault").setLevel(logging.INFO)
     return app

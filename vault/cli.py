@@ -193,19 +193,22 @@ def demo_command(ctx, if_new, home):
 @click.pass_context
 def verify(ctx, workers, home):
     """Check the whole ledger and its links to the data; name the first bad entry."""
+    from vault.anchoring.commands import anchor_check_for, describe_check
     from vault.verify import verify as verify_ledger
 
     settings = _settings(ctx, home)
     vault = Vault.open(settings)
     public_key = ledger_key.read(settings.ledger_key_file).public_key
+    anchors = anchor_check_for(settings)
     with vault.read_transaction() as session:
         size = ledger.size(session)
         with click.progressbar(length=size, label="verifying", file=sys.stderr, show_pos=True) as bar:
-            report = verify_ledger(session, public_key=public_key, progress=bar.update,
+            report = verify_ledger(session, public_key=public_key, progress=bar.update, anchors=anchors,
                                    workers=workers or min(os.cpu_count() or 1, 8))
     click.echo(
         f"ledger intact: {report.size} entries, {report.nodes} interior nodes, {report.checkpoints} signed checkpoints, root {report.root}"
     )
+    click.echo(f"anchors: {describe_check(report.anchors)}")
 
 
 @cli.command("checkpoint")
@@ -321,6 +324,12 @@ def serve(ctx, host, port, workers, home):
     Vault.open(settings).close()  # fail here, clearly, rather than in every worker
     click.echo(f"CivicVault on http://{host}:{port}  (API /api/v1, docs /docs, OpenAPI /openapi.json)")
     run(settings, host=host, port=port, workers=workers)
+
+
+# --- anchoring on an EVM chain (vault/anchoring) ---------------------------------
+from vault.anchoring.commands import register as _register_anchor  # noqa: E402
+
+_register_anchor(cli, home_option=_home_option, settings_of=_settings)
 
 
 def main() -> None:

@@ -36,6 +36,8 @@ KINDS = (
     "witness.registered",
     "checkpoint.cosigned",
     "subject.exported",
+    # vault/anchoring: a checkpoint recorded on an EVM chain
+    "checkpoint.anchored",
 )
 
 

@@ -269,3 +269,35 @@ class CheckpointLease(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     holder: Mapped[str | None] = mapped_column(String(80))
     until: Mapped[datetime | None]
+
+
+# --- Anchoring on an EVM chain (vault/anchoring) ---------------------------------
+
+
+class Anchor(Base):
+    """A checkpoint recorded on an EVM chain: where, in which transaction and block, at what gas."""
+
+    __tablename__ = "anchors"
+    __table_args__ = (Index("ux_anchors_chain_size", "chain_id", "contract", "origin", "tree_size", unique=True),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    origin: Mapped[str] = mapped_column(String(200))
+    tree_size: Mapped[int] = mapped_column(BigInteger, index=True)
+    root: Mapped[bytes]
+    chain_id: Mapped[int] = mapped_column(BigInteger)
+    contract: Mapped[str] = mapped_column(String(42))  # EIP-55 checksummed address
+    tx_hash: Mapped[bytes]
+    block_number: Mapped[int] = mapped_column(BigInteger)
+    block_hash: Mapped[bytes]
+    gas_used: Mapped[int] = mapped_column(BigInteger)
+    anchored_at: Mapped[datetime]
+
+
+class AnchorLease(Base):
+    """At most one row: who may send the next periodic anchor, and until when (one sender across workers)."""
+
+    __tablename__ = "anchor_lease"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    holder: Mapped[str | None] = mapped_column(String(80))
+    until: Mapped[datetime | None]

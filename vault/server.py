@@ -27,6 +27,7 @@ class _Server(BaseApplication):
     def load(self):
         app = import_app(APP)
         _start_checkpointer()
+        _start_anchorer()
         return app
 
 
@@ -63,6 +64,27 @@ def _start_checkpointer() -> None:
             time.sleep(pause)
 
     threading.Thread(target=loop, name="civicvault-checkpointer", daemon=True).start()
+
+
+def _start_anchorer() -> None:
+    """In each worker: anchor checkpoints on an EVM chain in the background, when configured (docs/anchoring.md)."""
+    import logging
+    import socket
+
+    from vault.anchoring.settings import AnchorSettings
+    from vault.runtime import Vault
+
+    settings = Settings.from_env()
+    anchor_settings = AnchorSettings.from_env(settings.home)
+    if not anchor_settings.background:
+        return
+    from vault.anchoring.background import start_in_worker
+
+    try:
+        start_in_worker(Vault.open(settings), anchor_settings, holder=f"{socket.gethostname()}:{os.getpid()}")
+    except Exception as exc:  # serve without anchoring rather than not at all; say why (never the key)
+        detail = getattr(exc, "detail", type(exc).__name__)
+        logging.getLogger("civicvault.anchoring").error("periodic anchoring is off: %s", detail)
 
 
 def run(settings: Settings, *, host: str, port: int, workers: int) -> None:

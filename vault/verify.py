@@ -16,7 +16,9 @@ number of entries):
 5. every record version and every grant has the event that created it;
 6. every signed checkpoint: its signature, a size within the ledger (a
    truncated tail is caught here), and its root equal to the ledger's root
-   at that size (so all checkpoints are consistent with each other).
+   at that size (so all checkpoints are consistent with each other);
+7. every anchored checkpoint, locally and, when a node is configured, on
+   chain (``vault.anchoring.check``).
 
 The first failure raises ``LedgerIntegrityError`` naming the entry.
 """
@@ -33,6 +35,7 @@ from sqlalchemy.orm import Session
 
 from crypto import merkle
 from vault import checkpoints, ledger
+from vault.anchoring import check as anchor_check
 from vault.clock import rfc3339
 from vault.errors import LedgerIntegrityError
 from vault.models import Event, Grant, LedgerNode, RecordVersion
@@ -47,6 +50,7 @@ class Report:
     root: str
     nodes: int
     checkpoints: int
+    anchors: anchor_check.AnchorReport | None = None
 
 
 def _fail(index: int | None, problem: str) -> LedgerIntegrityError:
@@ -319,7 +323,7 @@ def _check_links(session: Session) -> None:
 
 
 def verify(session: Session, *, public_key: bytes | None = None, progress: Callable[[int], None] = lambda n: None,
-           workers: int = 1) -> Report:
+           workers: int = 1, anchors: anchor_check.AnchorCheck | None = None) -> Report:
     """Check the whole ledger; raise ``LedgerIntegrityError`` at the first fault.
 
     With the node's ``public_key``, every signed checkpoint is checked too.
@@ -340,4 +344,5 @@ def verify(session: Session, *, public_key: bytes | None = None, progress: Calla
         raise _fail(None, f"the root served from stored nodes ({served.hex()}) differs from the recomputed root ({root.hex()}).")
     _check_links(session)
     signed = checkpoints.verify_all(session, public_key=public_key, ledger_size=size) if public_key is not None else 0
-    return Report(size=size, root=root.hex(), nodes=nodes, checkpoints=signed)
+    anchored = anchor_check.verify_anchors(session, ledger_size=size, **vars(anchors or anchor_check.AnchorCheck()))
+    return Report(size=size, root=root.hex(), nodes=nodes, checkpoints=signed, anchors=anchored)

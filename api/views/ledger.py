@@ -9,6 +9,7 @@ from marshmallow import fields, validate
 from api.context import authenticate_request, caller, current_vault
 from api.parsing import Blueprint
 from api.schemas import Strict
+from api.views.anchors import ANCHORED, AnchorOut, against_latest_anchor
 from vault import checkpoints, ledger, witnesses
 
 blp = Blueprint("ledger", __name__, url_prefix="/api/v1/ledger", description="The verifiable log of every event")
@@ -21,6 +22,7 @@ HEX = {"description": "lowercase hex"}
 class InclusionQuery(Strict):
     leaf_index = fields.Integer(required=True, **SIZE)
     tree_size = fields.Integer(load_default=None, metadata={"description": "default: the current size"}, **SIZE)
+    anchored = fields.Boolean(load_default=False, metadata=ANCHORED)
 
 
 class InclusionOut(ma.Schema):
@@ -29,11 +31,13 @@ class InclusionOut(ma.Schema):
     leaf_hash = fields.String(metadata=HEX)
     audit_path = fields.List(fields.String(metadata=HEX))
     root_hash = fields.String(metadata=HEX)
+    anchor = fields.Nested(AnchorOut, metadata={"description": "with anchored=true: the anchor that holds root_hash on chain"})
 
 
 class ConsistencyQuery(Strict):
     first = fields.Integer(required=True, **SIZE)
     second = fields.Integer(load_default=None, metadata={"description": "default: the current size"}, **SIZE)
+    anchored = fields.Boolean(load_default=False, metadata=ANCHORED)
 
 
 class ConsistencyOut(ma.Schema):
@@ -42,6 +46,7 @@ class ConsistencyOut(ma.Schema):
     first_root = fields.String(metadata=HEX)
     second_root = fields.String(metadata=HEX)
     consistency_path = fields.List(fields.String(metadata=HEX))
+    anchor = fields.Nested(AnchorOut, metadata={"description": "with anchored=true: the anchor that holds second_root on chain"})
 
 
 class SignatureOut(ma.Schema):
@@ -118,9 +123,11 @@ class Inclusion(MethodView):
     @blp.arguments(InclusionQuery, location="query")
     @blp.response(200, InclusionOut)
     def get(self, query):
-        """RFC 9162 inclusion proof of a leaf in the tree of tree_size leaves"""
+        """RFC 9162 inclusion proof of a leaf in the tree of tree_size leaves (or of the latest anchored size)"""
         with current_vault().read_transaction() as session:
-            return ledger.inclusion(session, **query)
+            query, anchor = against_latest_anchor(session, query, "tree_size")
+            proof = ledger.inclusion(session, **query)
+            return proof if anchor is None else {**vars(proof), "anchor": anchor}
 
 
 @blp.route("/proofs/consistency")
@@ -128,6 +135,8 @@ class Consistency(MethodView):
     @blp.arguments(ConsistencyQuery, location="query")
     @blp.response(200, ConsistencyOut)
     def get(self, query):
-        """RFC 9162 consistency proof between two tree sizes"""
+        """RFC 9162 consistency proof between two tree sizes (the second may be the latest anchored size)"""
         with current_vault().read_transaction() as session:
-            return ledger.consistency(session, **query)
+            query, anchor = against_latest_anchor(session, query, "second")
+            proof = ledger.consistency(session, **query)
+            return proof if anchor is None else {**vars(proof), "anchor": anchor}
