@@ -113,6 +113,11 @@ def fill_batched(vault: Vault, start: int, count: int) -> float:
     return elapsed
 
 
+def fill_bulk(vault: Vault, count: int) -> float:
+    """An empty ledger filled with ``count`` events by ``fill_batched`` (tests build large ledgers with it)."""
+    return fill_batched(vault, 0, count)
+
+
 def fill_durable(vault: Vault, start: int, count: int) -> float:
     """Events ``start .. start + count - 1`` through ``ledger.append``, each in its own committed transaction."""
     args = [event_args(i) for i in range(start, start + count)]
