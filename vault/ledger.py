@@ -71,8 +71,15 @@ def _node(session: Session, level: int, index: int) -> bytes:
     return row.hash
 
 
-def append(session: Session, *, kind: str, occurred_at: datetime, actor_id: str, subject_id: str | None, data: dict, data_json: str) -> Receipt:
-    """Commit one event to the log in the session's transaction."""
+def append(
+    session: Session, *, kind: str, occurred_at: datetime, actor_id: str, subject_id: str | None, data: dict, data_json: str,
+    columns: dict | None = None,
+) -> Receipt:
+    """Commit one event to the log in the session's transaction.
+
+    ``columns``: further ``events`` columns derived from the event (search
+    columns, vault.audit_index); they are not part of the entry.
+    """
     size = session.execute(
         update(LedgerHead).where(LedgerHead.id == 1).values(size=LedgerHead.size + 1).returning(LedgerHead.size)
         .execution_options(synchronize_session=False)
@@ -84,7 +91,7 @@ def append(session: Session, *, kind: str, occurred_at: datetime, actor_id: str,
     body = canonical_body(kind=kind, occurred_at=occurred_at, actor_id=actor_id, subject_id=subject_id, data=data)
     leaf = leaf_hash_of(salt, body)
     session.add(Event(ledger_index=index, kind=kind, occurred_at=occurred_at, actor_id=actor_id, subject_id=subject_id,
-                      data=data_json, salt=salt, body=body))
+                      data=data_json, salt=salt, body=body, **(columns or {})))
     # Store the leaf and every perfect subtree it completes: while the node is
     # a right child, combine it with its stored left sibling one level up.
     session.add(LedgerNode(level=0, index=index, hash=leaf))
