@@ -9,8 +9,9 @@ is stored, so changing a threshold (``vault.config.FlagThresholds``,
                     and whether it has been acknowledged;
 ``refusal-burst``   a principal refused at least N times within W minutes;
 ``read-volume``     a principal's reads of other people's records in one window
-                    above ``factor`` x its average over the windows before, and
-                    at least ``min_reads`` (so a handful of reads never fires);
+                    above ``factor`` x its average over the windows before, once
+                    those windows hold at least ``min_reads`` reads (a new
+                    grantee has no usual volume yet, and never fires);
 ``near-expiry``     reads under a grant within X hours of the grant's end;
 ``after-expiry``    accesses refused because the grant had expired.
 
@@ -137,29 +138,41 @@ def _minutes(run: list[Seen]) -> float:
 def read_volume_flags(events: list[Seen], since: datetime, until: datetime, limits: FlagThresholds) -> list[Flag]:
     """Windows (counted back from ``until``) in which a principal read far more than usual.
 
-    Window k is [until - (k+1)h, until - kh). It fires when its reads are at
-    least ``volume_min_reads`` and above ``volume_factor`` times the average
-    of the ``volume_baseline_windows`` windows before it.
+    Window k is [until - (k+1)h, until - kh). It fires when its reads are
+    above ``volume_factor`` times the average of the
+    ``volume_baseline_windows`` windows before it, and those windows hold at
+    least ``volume_min_reads`` reads between them: without that much history
+    there is no usual volume to compare with (a new grantee). Windows before
+    the principal's first read (in the data looked at) are not averaged in.
     """
     width = timedelta(hours=limits.volume_window_hours)
     buckets: dict[str, dict[int, list[Seen]]] = defaultdict(lambda: defaultdict(list))
     for event in events:
         if _is_read_of_another(event) and event.occurred_at < until:
-            buckets[event.actor_id][int((until - event.occurred_at) / width)].append(event)
-    last_window = max(0, int((until - since - timedelta(microseconds=1)) / width))  # the oldest window that reaches into range
+            buckets[event.actor_id][_window_of(until - event.occurred_at, width)].append(event)
+    last_window = _window_of(until - since, width)  # the oldest window that reaches into the range
     flags = []
     for actor, windows in buckets.items():
+        first = max(windows)  # the oldest window with a read: the windows before it are not "usual zeros"
         for k, reads in windows.items():
-            if k > last_window or len(reads) < limits.volume_min_reads:
+            if k > last_window or k == first:
                 continue
-            usual = sum(len(windows.get(j, ())) for j in range(k + 1, k + 1 + limits.volume_baseline_windows)) / limits.volume_baseline_windows
-            if len(reads) > limits.volume_factor * usual:
+            baseline = range(k + 1, min(k + limits.volume_baseline_windows, first) + 1)
+            history = sum(len(windows.get(j, ())) for j in baseline)
+            usual = history / len(baseline)
+            if history >= limits.volume_min_reads and len(reads) > limits.volume_factor * usual:
                 reads.sort(key=lambda e: e.ledger_index)
                 subjects = {e.subject_id for e in reads}
                 flags.append(_flag("read-volume", reads, principal_id=actor, subject_id=next(iter(subjects)) if len(subjects) == 1 else None,
                                    window_start=rfc3339(until - (k + 1) * width), window_end=rfc3339(until - k * width),
                                    usual=round(usual, 2), factor=limits.volume_factor, subjects=len(subjects)))
     return flags
+
+
+def _window_of(before_until: timedelta, width: timedelta) -> int:
+    """k such that a moment ``before_until`` before ``until`` is in [until - (k+1)w, until - kw)."""
+    tick = timedelta(microseconds=1)
+    return (before_until // tick - 1) // (width // tick)
 
 
 def expiry_flags(events: list[Seen], since: datetime, until: datetime, grant_ends: dict[str, datetime], limits: FlagThresholds) -> list[Flag]:
@@ -225,7 +238,7 @@ def compute(session: Session, caller, *, since: datetime | None, until: datetime
     grant_ids = {e.data["grant_id"] for e in events if e.kind == "access.permitted" and e.data.get("grant_id")}
     grant_ends = {}
     for chunk in _chunks(sorted(grant_ids), 500):
-        grant_ends.update(session.execute(select(Grant.id, Grant.expires_at).where(Grant.id.in_(chunk))).tuples())
+        grant_ends.update((gid, ends) for gid, ends in session.execute(select(Grant.id, Grant.expires_at).where(Grant.id.in_(chunk))))
     declarations = {e.data.get("break_glass_id") for e in events if e.kind == "break-glass.declared"} - {None}
     acknowledged = set()
     for chunk in _chunks(sorted(declarations), 500):

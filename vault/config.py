@@ -65,7 +65,7 @@ class FlagThresholds:
     volume_window_hours: int = 24  # CIVICVAULT_FLAG_VOLUME_WINDOW_HOURS: the window whose reads are counted
     volume_baseline_windows: int = 7  # CIVICVAULT_FLAG_VOLUME_BASELINE_WINDOWS: windows before it that make the usual volume
     volume_factor: float = 5.0  # CIVICVAULT_FLAG_VOLUME_FACTOR: fires above factor x the usual volume ...
-    volume_min_reads: int = 20  # CIVICVAULT_FLAG_VOLUME_MIN_READS: ... and at or above this many reads
+    volume_min_reads: int = 20  # CIVICVAULT_FLAG_VOLUME_MIN_READS: ... once the baseline windows hold this many reads
     expiry_hours: int = 24  # CIVICVAULT_FLAG_EXPIRY_HOURS: reads this close to their grant's end
 
     @classmethod
