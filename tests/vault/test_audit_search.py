@@ -210,3 +210,40 @@ def test_limit_and_as_of_are_bounded(vault_):
             audit_search.search(session, OFFICER, EventFilter(), limit=audit_search.MAX_PAGE + 1)
         with pytest.raises(InvalidInput, match="as_of"):
             audit_search.search(session, OFFICER, EventFilter(), as_of=10)
+
+
+def test_verify_catches_edited_search_columns(vault_):
+    """An edited outcome, purpose or category could hide events from a search: 'civicvault verify' names the entry."""
+    from sqlalchemy import text
+
+    from vault.errors import LedgerIntegrityError
+
+    rng = random.Random(5)
+    with vault_.transaction() as session:
+        append_many(session, generate(rng, make_cast(rng, residents=3), 300, start=START, span=timedelta(days=1)))
+    with vault_.read_transaction() as session:
+        refusal = session.scalar(select(Event.ledger_index).where(Event.kind == "access.refused").order_by(Event.ledger_index))
+        granted = session.scalar(select(Event.ledger_index).where(Event.kind == "consent.granted").order_by(Event.ledger_index))
+        verify.verify(session)
+    edits = [
+        ("UPDATE events SET outcome = NULL WHERE ledger_index = :i", refusal, "search columns"),
+        ("UPDATE events SET purpose = CASE WHEN purpose = 'legal' THEN 'treatment' ELSE 'legal' END WHERE ledger_index = :i", refusal,
+         "search columns"),
+        ("DELETE FROM event_categories WHERE ledger_index = :i", granted, "search categories"),
+        ("INSERT INTO event_categories (ledger_index, category) VALUES (:i, 'tenancy.zzz')", granted, "search categories"),
+    ]
+    for statement, index, message in edits:
+        with vault_.engine.begin() as connection:
+            saved_outcome, saved_purpose = connection.execute(text("SELECT outcome, purpose FROM events WHERE ledger_index = :i"), {"i": index}).one()
+            saved_categories = connection.execute(text("SELECT category FROM event_categories WHERE ledger_index = :i"), {"i": index}).scalars().all()
+            assert connection.execute(text(statement), {"i": index}).rowcount >= 1
+        with vault_.read_transaction() as session, pytest.raises(LedgerIntegrityError, match=f"entry {index}: its {message}"):
+            verify.verify(session)
+        with vault_.engine.begin() as connection:  # put it back
+            connection.execute(text("UPDATE events SET outcome = :o, purpose = :p WHERE ledger_index = :i"),
+                               {"o": saved_outcome, "p": saved_purpose, "i": index})
+            connection.execute(text("DELETE FROM event_categories WHERE ledger_index = :i"), {"i": index})
+            for category in saved_categories:
+                connection.execute(text("INSERT INTO event_categories VALUES (:i, :c)"), {"i": index, "c": category})
+        with vault_.read_transaction() as session:
+            verify.verify(session)
