@@ -62,10 +62,10 @@ from pathlib import Path
 from sqlalchemy import insert, select, update
 
 from crypto import merkle
-from vault import ledger
+from vault import audit_index, ledger
 from vault.config import Settings
 from vault.events import encode
-from vault.models import Event, LedgerHead, LedgerNode
+from vault.models import Event, EventCategory, LedgerHead, LedgerNode
 from vault.runtime import Vault, init_home
 
 try:
@@ -141,7 +141,7 @@ def fill_bulk(vault: Vault, count: int) -> float:
     peaks: list[bytes] = []
     began = time.perf_counter()
     for start in range(0, count, BULK_BATCH):
-        event_rows, node_rows = [], []
+        event_rows, node_rows, category_rows = [], [], []
         end = min(start + BULK_BATCH, count)
         for index in range(start, end):
             args = event_args(index)
@@ -151,7 +151,8 @@ def fill_bulk(vault: Vault, count: int) -> float:
             leaf = ledger.leaf_hash_of(salt, body)
             event_rows.append({"ledger_index": index, "kind": args["kind"], "occurred_at": args["occurred_at"],
                                "actor_id": args["actor_id"], "subject_id": args["subject_id"], "data": args["data_json"],
-                               "salt": salt, "body": body})
+                               "salt": salt, "body": body, **audit_index.columns_of(args["kind"], args["data"])})
+            category_rows.extend({"ledger_index": index, "category": c} for c in audit_index.categories_of(args["data"]))
             node_rows.append({"level": 0, "idx": index, "hash": leaf})
             node, level, position = leaf, 0, index
             while position & 1:
@@ -162,6 +163,8 @@ def fill_bulk(vault: Vault, count: int) -> float:
         with vault.engine.begin() as connection:
             connection.execute(insert(events), event_rows)
             connection.execute(insert(nodes), node_rows)
+            if category_rows:
+                connection.execute(insert(EventCategory.__table__), category_rows)
             connection.execute(update(head).where(head.c.id == 1).values(size=end))
     return time.perf_counter() - began
 

@@ -21,14 +21,14 @@ show ``erased: true``.
 
 import json
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import and_, exists, func, select
 from sqlalchemy.orm import Session
 
 from vault import audit_index, ledger
-from vault.errors import Forbidden, InvalidInput
+from vault.errors import Forbidden, InvalidInput, LedgerIntegrityError
 from vault.events import KINDS
 from vault.ids import is_well_formed_id
 from vault.models import Event, EventCategory, LedgerNode
@@ -143,7 +143,6 @@ class EventPage:
     after: int | None  # the cursor this page started after
     next_after: int | None  # pass as ``after`` (with ``as_of``) for the next page; None on the last
     limit: int
-    filter: EventFilter = field(repr=False, default_factory=EventFilter)
 
 
 def _pin(session: Session, as_of: int | None) -> int:
@@ -175,9 +174,11 @@ def _lines(session: Session, conditions: list, *, after: int | None, as_of: int,
             categories.setdefault(index, []).append(category)
     lines = []
     for row in rows:
+        if row.hash is None:  # fail closed: a line that cannot be proved is not served
+            raise LedgerIntegrityError(f"Ledger entry {row.ledger_index} has no stored leaf hash.")
         data = json.loads(row.data) if row.data else None
         lines.append(EventLine(
-            ledger_index=row.ledger_index, leaf_hash=bytes(row.hash).hex() if row.hash is not None else "",
+            ledger_index=row.ledger_index, leaf_hash=bytes(row.hash).hex(),
             occurred_at=row.occurred_at, kind=row.kind, outcome=row.outcome, actor_id=row.actor_id, subject_id=row.subject_id,
             purpose=row.purpose, categories=tuple(categories.get(row.ledger_index, ())), data=data if isinstance(data, dict) else None,
             erased=not isinstance(data, dict),
@@ -200,7 +201,7 @@ def search(
     more = len(lines) > limit
     lines = lines[:limit]
     return EventPage(items=lines, total=total, as_of=as_of, after=after, next_after=lines[-1].ledger_index if more else None,
-                     limit=limit, filter=flt)
+                     limit=limit)
 
 
 def begin_export(session: Session, caller: Caller, flt: EventFilter, *, as_of: int | None = None) -> tuple[EventFilter, int]:

@@ -17,9 +17,8 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from vault.clock import rfc3339
-from vault import audit_index, ledger
+from vault import ledger
 from vault.ledger import Receipt
-from vault.models import EventCategory
 
 KINDS = (
     "consent.granted",
@@ -71,11 +70,7 @@ def emit(session: Session, event: DomainEvent) -> Receipt:
     action the event describes does not happen (fail closed).
     """
     data_json = encode(event.data)
-    data = json.loads(data_json)
-    receipt = ledger.append(
+    return ledger.append(
         session, kind=event.kind, occurred_at=event.occurred_at, actor_id=event.actor_id, subject_id=event.subject_id,
-        data=data, data_json=data_json, columns=audit_index.columns_of(event.kind, data),
+        data=json.loads(data_json), data_json=data_json,
     )
-    # The compliance search's category index (after the append's flush, so the event row exists).
-    session.add_all(EventCategory(ledger_index=receipt.leaf_index, category=c) for c in audit_index.categories_of(data))
-    return receipt

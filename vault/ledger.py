@@ -15,6 +15,10 @@ size``: the row lock serialises appenders, so indices are unique and
 gap-free under concurrent writers on SQLite and PostgreSQL (a rolled-back
 append gives its number back). Appending costs O(1) amortised row writes;
 the root and every proof need O(log n) primary-key reads.
+
+The event row also gets its compliance search columns (``outcome``,
+``purpose``, ``event_categories``), derived from its data by
+``vault.audit_index``; they are not part of the entry.
 docs/ledger-format.md has the exact bytes.
 """
 
@@ -30,7 +34,8 @@ from sqlalchemy.orm import Session
 from crypto import merkle
 from vault.clock import rfc3339
 from vault.errors import InvalidInput, LedgerIntegrityError
-from vault.models import Event, LedgerHead, LedgerNode
+from vault import audit_index
+from vault.models import Event, EventCategory, LedgerHead, LedgerNode
 
 ENTRY_VERSION = 1
 ENTRY_DOMAIN = b"civicvault-ledger-entry-v1"
@@ -71,15 +76,8 @@ def _node(session: Session, level: int, index: int) -> bytes:
     return row.hash
 
 
-def append(
-    session: Session, *, kind: str, occurred_at: datetime, actor_id: str, subject_id: str | None, data: dict, data_json: str,
-    columns: dict | None = None,
-) -> Receipt:
-    """Commit one event to the log in the session's transaction.
-
-    ``columns``: further ``events`` columns derived from the event (search
-    columns, vault.audit_index); they are not part of the entry.
-    """
+def append(session: Session, *, kind: str, occurred_at: datetime, actor_id: str, subject_id: str | None, data: dict, data_json: str) -> Receipt:
+    """Commit one event to the log in the session's transaction."""
     size = session.execute(
         update(LedgerHead).where(LedgerHead.id == 1).values(size=LedgerHead.size + 1).returning(LedgerHead.size)
         .execution_options(synchronize_session=False)
@@ -91,7 +89,7 @@ def append(
     body = canonical_body(kind=kind, occurred_at=occurred_at, actor_id=actor_id, subject_id=subject_id, data=data)
     leaf = leaf_hash_of(salt, body)
     session.add(Event(ledger_index=index, kind=kind, occurred_at=occurred_at, actor_id=actor_id, subject_id=subject_id,
-                      data=data_json, salt=salt, body=body, **(columns or {})))
+                      data=data_json, salt=salt, body=body, **audit_index.columns_of(kind, data)))
     # Store the leaf and every perfect subtree it completes: while the node is
     # a right child, combine it with its stored left sibling one level up.
     session.add(LedgerNode(level=0, index=index, hash=leaf))
@@ -101,6 +99,9 @@ def append(
         level, position = level + 1, position >> 1
         session.add(LedgerNode(level=level, index=position, hash=node))
     session.flush()
+    # Compliance search: the categories the event names, once its row exists (they
+    # are written with the next flush, in the same transaction).
+    session.add_all(EventCategory(ledger_index=index, category=c) for c in audit_index.categories_of(data))
     return Receipt(leaf_index=index, leaf_hash=leaf.hex())
 
 
