@@ -62,6 +62,9 @@ def create_app(settings: Settings | None = None, *, vault: Vault | None = None) 
     from api.views import anchors  # checkpoints anchored on an EVM chain
 
     api.register_blueprint(anchors.blp)
+    from api.views import audit
+
+    api.register_blueprint(audit.blp)
     errors.register(app)  # after Api(), replacing flask-smorest's JSON errors
     logging.getLogger("civicvault").setLevel(logging.INFO)
     return app

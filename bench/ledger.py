@@ -55,10 +55,10 @@ from pathlib import Path
 from sqlalchemy import insert, select, update
 
 from crypto import merkle
-from vault import ledger
+from vault import audit_index, ledger
 from vault.config import Settings
 from vault.events import encode
-from vault.models import Event, LedgerHead, LedgerNode
+from vault.models import Event, EventCategory, LedgerHead, LedgerNode
 from vault.runtime import Vault, init_home
 
 try:

@@ -43,7 +43,7 @@ def principal_name_aad(*, principal_id: str) -> bytes:
     return _encode("principal-name/v1", principal_id)
 
 
-TEXT_KINDS = ("access-request-reason", "break-glass-reason")
+TEXT_KINDS = ("access-request-reason", "break-glass-reason", "break-glass-review-note")
 
 
 def sealed_text_aad(*, kind: str, object_id: str, subject_id: str) -> bytes:

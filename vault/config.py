@@ -43,6 +43,44 @@ class ConsentLimits:
     break_glass_minutes: int = 240  # CIVICVAULT_BREAK_GLASS_MINUTES
 
 
+def _positive_number(env: Mapping[str, str], name: str, default: float) -> float:
+    value = env.get(name) or None
+    if value is None:
+        return default
+    try:
+        number = float(value)
+    except ValueError:
+        number = -1.0
+    if not 0 < number < 1e6:  # also refuses nan and inf
+        raise ConfigError(f"{name} must be a number greater than 0.")
+    return number
+
+
+@dataclass(frozen=True)
+class FlagThresholds:
+    """When the compliance flags fire (vault.audit_flags, docs/compliance.md)."""
+
+    refusal_count: int = 5  # CIVICVAULT_FLAG_REFUSAL_COUNT: refusals of one principal ...
+    refusal_minutes: int = 10  # CIVICVAULT_FLAG_REFUSAL_MINUTES: ... within this many minutes
+    volume_window_hours: int = 24  # CIVICVAULT_FLAG_VOLUME_WINDOW_HOURS: the window whose reads are counted
+    volume_baseline_windows: int = 7  # CIVICVAULT_FLAG_VOLUME_BASELINE_WINDOWS: windows before it that make the usual volume
+    volume_factor: float = 5.0  # CIVICVAULT_FLAG_VOLUME_FACTOR: fires above factor x the usual volume ...
+    volume_min_reads: int = 20  # CIVICVAULT_FLAG_VOLUME_MIN_READS: ... once the baseline windows hold this many reads
+    expiry_hours: int = 24  # CIVICVAULT_FLAG_EXPIRY_HOURS: reads this close to their grant's end
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> "FlagThresholds":
+        return cls(
+            refusal_count=_positive_int(env, "CIVICVAULT_FLAG_REFUSAL_COUNT", cls.refusal_count, minimum=2),
+            refusal_minutes=_positive_int(env, "CIVICVAULT_FLAG_REFUSAL_MINUTES", cls.refusal_minutes),
+            volume_window_hours=_positive_int(env, "CIVICVAULT_FLAG_VOLUME_WINDOW_HOURS", cls.volume_window_hours),
+            volume_baseline_windows=_positive_int(env, "CIVICVAULT_FLAG_VOLUME_BASELINE_WINDOWS", cls.volume_baseline_windows),
+            volume_factor=_positive_number(env, "CIVICVAULT_FLAG_VOLUME_FACTOR", cls.volume_factor),
+            volume_min_reads=_positive_int(env, "CIVICVAULT_FLAG_VOLUME_MIN_READS", cls.volume_min_reads),
+            expiry_hours=_positive_int(env, "CIVICVAULT_FLAG_EXPIRY_HOURS", cls.expiry_hours),
+        )
+
+
 @dataclass(frozen=True)
 class Settings:
     home: Path
@@ -54,6 +92,7 @@ class Settings:
     witness_threshold: int = 1  # CIVICVAULT_WITNESS_THRESHOLD: cosignatures a checkpoint needs to count as witnessed
     checkpoint_every: int = 1000  # CIVICVAULT_CHECKPOINT_EVERY: sign once this many entries are new
     checkpoint_seconds: int = 300  # CIVICVAULT_CHECKPOINT_SECONDS: or once this old, if anything is new; 0: never in the background
+    flags: FlagThresholds = FlagThresholds()  # CIVICVAULT_FLAG_*: compliance flag thresholds
 
     @classmethod
     def from_env(cls, home: str | os.PathLike | None = None, environ: Mapping[str, str] | None = None) -> "Settings":
@@ -77,6 +116,7 @@ class Settings:
             witness_threshold=_positive_int(env, "CIVICVAULT_WITNESS_THRESHOLD", 1),
             checkpoint_every=_positive_int(env, "CIVICVAULT_CHECKPOINT_EVERY", 1000),
             checkpoint_seconds=_positive_int(env, "CIVICVAULT_CHECKPOINT_SECONDS", 300, minimum=0),
+            flags=FlagThresholds.from_env(env),
         )
 
     @property

@@ -38,6 +38,8 @@ KINDS = (
     "subject.exported",
     # vault/anchoring: a checkpoint recorded on an EVM chain
     "checkpoint.anchored",
+    # Compliance (vault.break_glass_review): an officer reviewed an emergency access.
+    "break-glass.acknowledged",
 )
 
 
@@ -72,5 +74,5 @@ def emit(session: Session, event: DomainEvent) -> Receipt:
     """
     return ledger.append(
         session, kind=event.kind, occurred_at=event.occurred_at, actor_id=event.actor_id, subject_id=event.subject_id,
-        data_json=encode(event.data),
+        data_json=encode(event.data), data=event.data,
     )

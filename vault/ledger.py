@@ -15,6 +15,10 @@ size``: the row lock serialises appenders, so indices are unique and
 gap-free under concurrent writers on SQLite and PostgreSQL (a rolled-back
 append gives its number back). Appending costs O(1) amortised row writes;
 the root and every proof need O(log n) primary-key reads.
+
+The event row also gets its compliance search columns (``outcome``,
+``purpose``, ``event_categories``), derived from its data by
+``vault.audit_index``; they are not part of the entry.
 docs/ledger-format.md has the exact bytes.
 """
 
@@ -33,7 +37,8 @@ from sqlalchemy.orm import Session
 from crypto import merkle
 from vault.clock import rfc3339
 from vault.errors import InvalidInput, LedgerIntegrityError
-from vault.models import Event, LedgerHead, LedgerNode
+from vault import audit_index
+from vault.models import Event, EventCategory, LedgerHead, LedgerNode
 
 ENTRY_VERSION = 1
 ENTRY_DOMAIN = b"civicvault-ledger-entry-v1"
@@ -191,10 +196,18 @@ class StoredNodes:
 _EVENTS, _NODES, _HEAD = Event.__table__, LedgerNode.__table__, LedgerHead.__table__
 
 
-def append(session: Session, *, kind: str, occurred_at: datetime, actor_id: str, subject_id: str | None, data_json: str) -> Receipt:
-    """Commit one event to the log in the session's transaction; ``data_json`` is canonical JSON (``events.encode``)."""
-    return append_many(session, [{"kind": kind, "occurred_at": occurred_at, "actor_id": actor_id, "subject_id": subject_id,
-                                  "data_json": data_json}])[0]
+def append(session: Session, *, kind: str, occurred_at: datetime, actor_id: str, subject_id: str | None, data_json: str,
+           data: Mapping[str, Any] | None = None) -> Receipt:
+    """Commit one event to the log in the session's transaction.
+
+    ``data_json`` is the event's data as canonical JSON (``events.encode``);
+    ``data``, if given, the same data as a mapping (spares parsing it again
+    for the search columns).
+    """
+    event = {"kind": kind, "occurred_at": occurred_at, "actor_id": actor_id, "subject_id": subject_id, "data_json": data_json}
+    if data is not None:
+        event["data"] = data
+    return append_many(session, [event])[0]
 
 
 def append_many(session: Session, events: Sequence[Mapping[str, Any]]) -> list[Receipt]:
@@ -220,15 +233,18 @@ def append_many(session: Session, events: Sequence[Mapping[str, Any]]) -> list[R
     peak_keys = merkle.perfect_subtrees(0, start) if start else []
     stored.prefetch(peak_keys)
     peaks = [stored.get(level, index) for level, index in peak_keys]  # largest (leftmost) first: a stack
-    event_rows, node_rows, receipts = [], [], []
+    event_rows, node_rows, category_rows, receipts = [], [], [], []
     for index, event in enumerate(events, start):
         salt = os.urandom(SALT_SIZE)
         body = body_from_columns(kind=event["kind"], occurred_at=rfc3339(event["occurred_at"]), actor_id=event["actor_id"],
                                  subject_id=event["subject_id"], data_json=event["data_json"])
         leaf = leaf_hash_of(salt, body)
+        data = event["data"] if "data" in event else json.loads(event["data_json"])
         event_rows.append({"ledger_index": index, "kind": event["kind"], "occurred_at": event["occurred_at"],
                            "actor_id": event["actor_id"], "subject_id": event["subject_id"], "data": event["data_json"],
-                           "salt": salt, "body": body})
+                           "salt": salt, "body": body, **audit_index.columns_of(event["kind"], data)})
+        # Compliance search: the categories the event names (not part of the entry).
+        category_rows.extend({"ledger_index": index, "category": c} for c in audit_index.categories_of(data))
         node_rows.append({"level": 0, "idx": index, "hash": leaf})
         # The leaf completes one perfect subtree per trailing one bit of its index.
         node, level, position = leaf, 0, index
@@ -240,6 +256,8 @@ def append_many(session: Session, events: Sequence[Mapping[str, Any]]) -> list[R
         receipts.append(Receipt(leaf_index=index, leaf_hash=leaf.hex()))
     session.execute(insert(_EVENTS), event_rows)
     session.execute(insert(_NODES), node_rows)
+    if category_rows:
+        session.execute(insert(EventCategory.__table__), category_rows)
     return receipts
 
 

@@ -189,7 +189,11 @@ class Event(Base):
     """
 
     __tablename__ = "events"
-    __table_args__ = (Index("ix_events_subject", "subject_id", "ledger_index"), Index("ix_events_actor", "actor_id", "ledger_index"))
+    __table_args__ = (
+        Index("ix_events_subject", "subject_id", "ledger_index"), Index("ix_events_actor", "actor_id", "ledger_index"),
+        Index("ix_events_kind", "kind", "ledger_index"), Index("ix_events_outcome", "outcome", "ledger_index"),
+        Index("ix_events_purpose", "purpose", "ledger_index"), Index("ix_events_occurred_at", "occurred_at"),
+    )
 
     ledger_index: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
     kind: Mapped[str] = mapped_column(String(40))
@@ -199,6 +203,11 @@ class Event(Base):
     data: Mapped[str] = mapped_column(String(4000))  # canonical JSON of the event's data
     salt: Mapped[bytes]
     body: Mapped[bytes]
+    # Search columns for compliance (vault.audit_index), derived from ``data``
+    # when the event is emitted: ``permitted`` / ``refused`` for access events,
+    # and the stated purpose. Categories are in ``event_categories``.
+    outcome: Mapped[str | None] = mapped_column(String(16))
+    purpose: Mapped[str | None] = mapped_column(String(40))
 
 
 class LedgerHead(Base):
@@ -301,3 +310,34 @@ class AnchorLease(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     holder: Mapped[str | None] = mapped_column(String(80))
     until: Mapped[datetime | None]
+
+
+class EventCategory(Base):
+    """The record categories an event concerns, one row each, for compliance search.
+
+    Exact categories (``health.labs``) or a grant's family (``health.*``), as
+    the event's data names them (vault.audit_index).
+    """
+
+    __tablename__ = "event_categories"
+    __table_args__ = (Index("ix_event_categories_category", "category", "ledger_index"),)
+
+    ledger_index: Mapped[int] = mapped_column(ForeignKey("events.ledger_index", ondelete="CASCADE"), primary_key=True, autoincrement=False)
+    category: Mapped[str] = mapped_column(String(40), primary_key=True)
+
+
+class BreakGlassReview(Base):
+    """A compliance officer's acknowledgement of a break-glass declaration.
+
+    A declaration without a row here is pending review. The officer's note is
+    free text, sealed under the master keyring (crypto.sealed_text_aad, kind
+    ``break-glass-review-note``); the acknowledgement's event holds ids only.
+    """
+
+    __tablename__ = "break_glass_reviews"
+
+    break_glass_id: Mapped[str] = mapped_column(ForeignKey("break_glass.id", ondelete="CASCADE"), primary_key=True)
+    reviewer_id: Mapped[str] = mapped_column(ForeignKey("principals.id"))
+    note_sealed: Mapped[bytes]
+    acknowledged_at: Mapped[datetime]
+    ledger_index: Mapped[int] = mapped_column(BigInteger)

@@ -13,7 +13,9 @@ number of entries):
    the ledger's size;
 4. the root recomputed from the leaves equals the root served from the
    stored nodes;
-5. every record version and every grant has the event that created it;
+5. every record version and every grant has the event that created it, and
+   every event's compliance search columns say what its data says
+   (``vault.audit_verify``);
 6. every signed checkpoint: its signature, a size within the ledger (a
    truncated tail is caught here), and its root equal to the ledger's root
    at that size (so all checkpoints are consistent with each other);
@@ -34,7 +36,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from crypto import merkle
-from vault import checkpoints, ledger
+from vault import audit_verify, checkpoints, ledger
 from vault.anchoring import check as anchor_check
 from vault.clock import rfc3339
 from vault.errors import LedgerIntegrityError
@@ -343,6 +345,7 @@ def verify(session: Session, *, public_key: bytes | None = None, progress: Calla
     if served != root:
         raise _fail(None, f"the root served from stored nodes ({served.hex()}) differs from the recomputed root ({root.hex()}).")
     _check_links(session)
+    audit_verify.check_search_columns(session)
     signed = checkpoints.verify_all(session, public_key=public_key, ledger_size=size) if public_key is not None else 0
     anchored = anchor_check.verify_anchors(session, ledger_size=size, **vars(anchors or anchor_check.AnchorCheck()))
     return Report(size=size, root=root.hex(), nodes=nodes, checkpoints=signed, anchors=anchored)
