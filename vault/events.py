@@ -35,6 +35,11 @@ KINDS = (
     "record.version-added",
     "witness.registered",
     "checkpoint.cosigned",
+    # Key management and erasure (vault/keys.py, vault/key_rotation.py, vault/erasure.py)
+    "subject-key.rotated",
+    "keys.rotated",
+    "keys.retired",
+    "subject.erased",
 )
 
 
