@@ -18,6 +18,7 @@ from vault.config import Settings
 from vault.db import describe_db_error
 from vault.errors import VaultError
 from vault.runtime import Vault, init_home
+from vault.cli_keys import register as _register_key_commands
 from vault.vocabulary import ROLES
 
 DEMO_TOKENS_FILE = "demo-tokens.json"
@@ -318,6 +319,10 @@ def serve(ctx, host, port, workers, home):
     Vault.open(settings).close()  # fail here, clearly, rather than in every worker
     click.echo(f"CivicVault on http://{host}:{port}  (API /api/v1, docs /docs, OpenAPI /openapi.json)")
     run(settings, host=host, port=port, workers=workers)
+
+
+# Key management and erasure (vault/cli_keys.py).
+_register_key_commands(cli, _home_option, _settings)
 
 
 def main() -> None:

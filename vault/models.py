@@ -207,8 +207,9 @@ class Event(Base):
     data: Mapped[str] = mapped_column(String(4000))  # canonical JSON of the event's data
     salt: Mapped[bytes]
     body: Mapped[bytes]
-    # Set when the subject was erased: salt, body and data are gone, the leaf stays (vault/erasure.py).
-    erased_at: Mapped[datetime | None]
+    # Set when the subject was erased: the ledger index of the ``subject.erased``
+    # event; salt, body, data and ids are gone, the leaf stays (vault/erasure.py).
+    erased_by: Mapped[int | None] = mapped_column(BigInteger, index=True)
 
 
 class LedgerHead(Base):

@@ -29,12 +29,14 @@ def upgrade() -> None:
         batch.add_column(sa.Column("name_scheme", sa.Integer(), nullable=False, server_default="1"))
         batch.add_column(sa.Column("erased_at", UTCDateTime(), nullable=True))
     with op.batch_alter_table("events") as batch:
-        batch.add_column(sa.Column("erased_at", UTCDateTime(), nullable=True))
+        batch.add_column(sa.Column("erased_by", sa.BigInteger(), nullable=True))
+        batch.create_index("ix_events_erased_by", ["erased_by"])
 
 
 def downgrade() -> None:
     with op.batch_alter_table("events") as batch:
-        batch.drop_column("erased_at")
+        batch.drop_index("ix_events_erased_by")
+        batch.drop_column("erased_by")
     with op.batch_alter_table("principals") as batch:
         batch.drop_column("erased_at")
         batch.drop_column("name_scheme")
