@@ -58,6 +58,9 @@ def create_app(settings: Settings | None = None, *, vault: Vault | None = None) 
     api.register_blueprint(records.blp)
     api.register_blueprint(consents.blp)
     api.register_blueprint(ledger.blp)
+    from api.views import erasure  # key management: a resident's erasure
+
+    api.register_blueprint(erasure.blp)
     errors.register(app)  # after Api(), replacing flask-smorest's JSON errors
     logging.getLogger("civicvault").setLevel(logging.INFO)
     return app

@@ -97,79 +97,92 @@ class RotationReport:
 
 
 def _subject_key_batch(vault, target: int, after: tuple[str, int] | None) -> tuple[int, int, tuple[str, int] | None, int]:
-    """Re-wrap up to BATCH subject keys after ``after``; returns (done, skipped, last, seen)."""
+    """Re-wrap up to BATCH subject keys after ``after``; returns (done, skipped, last, seen).
+
+    The batch is read and re-wrapped outside any write transaction; the
+    write is one short conditional UPDATE, so the write lock (SQLite) or the
+    row locks (PostgreSQL) are held for milliseconds, not for the crypto.
+    """
     keys = vault.keys
     wanted = or_(SubjectKey.master_key_version != target, SubjectKey.wrap_scheme != BOUND)
     query = select(SubjectKey).where(wanted).order_by(SubjectKey.subject_id, SubjectKey.version).limit(BATCH)
     if after is not None:
         query = query.where(or_(SubjectKey.subject_id > after[0], and_(SubjectKey.subject_id == after[0], SubjectKey.version > after[1])))
-    with vault.transaction() as session:
+    with vault.read_transaction() as session:
         rows = session.scalars(query).all()
-        if not rows:
-            return 0, 0, None, 0
-        secrets = keys.secrets.get_many(r.subject_id for r in rows)
-        ring = keys.keyring
-        updates, skipped = [], 0
-        for row in rows:
-            secret = secrets.get(row.subject_id)
-            if secret is None and row.wrap_scheme == MASTER_ONLY:
-                secret = secrets[row.subject_id] = keys.secrets.ensure(row.subject_id)  # bind a pre-0005 key
-            if secret is None:
-                skipped += 1  # bound to a secret that is gone: unreadable, left for the erasure to finish
-                continue
-            try:
-                plain = keys.unwrap(row, secret=secret)
-            except RecordUnreadable:
-                skipped += 1
-                continue
-            bound = ring.bound_to(secret, subject_id=row.subject_id)
-            updates.append({
-                "b_subject": row.subject_id, "b_version": row.version, "b_old_master": row.master_key_version,
-                "b_old_scheme": row.wrap_scheme,
-                "b_wrapped": crypto.wrap_key(bound, plain, subject_id=row.subject_id, version=row.version),
-            })
-        if updates:
-            table = SubjectKey.__table__
-            # Only a row still as it was read is changed: a key erased meanwhile stays erased.
+    if not rows:
+        return 0, 0, None, 0
+    secrets = keys.secrets.get_many(r.subject_id for r in rows)
+    ring = keys.keyring
+    updates, skipped = [], 0
+    for row in rows:
+        secret = secrets.get(row.subject_id)
+        if secret is None and row.wrap_scheme == MASTER_ONLY:
+            secret = secrets[row.subject_id] = keys.secrets.ensure(row.subject_id)  # bind a pre-0005 key
+        if secret is None:
+            skipped += 1  # bound to a secret that is gone: unreadable, left for the erasure to finish
+            continue
+        try:
+            plain = keys.unwrap(row, secret=secret)
+        except RecordUnreadable:
+            skipped += 1
+            continue
+        bound = ring.bound_to(secret, subject_id=row.subject_id)
+        updates.append({
+            "b_subject": row.subject_id, "b_version": row.version, "b_old_master": row.master_key_version,
+            "b_old_scheme": row.wrap_scheme, "b_old_wrapped": row.wrapped,
+            "b_wrapped": crypto.wrap_key(bound, plain, subject_id=row.subject_id, version=row.version),
+        })
+    if updates:
+        table = SubjectKey.__table__
+        with vault.transaction() as session:
+            # Only a row still as it was read is changed: a key erased or re-wrapped meanwhile stays as it is.
             session.connection().execute(
                 update(table)
                 .where(table.c.subject_id == bindparam("b_subject"), table.c.version == bindparam("b_version"),
-                       table.c.master_key_version == bindparam("b_old_master"), table.c.wrap_scheme == bindparam("b_old_scheme"))
+                       table.c.master_key_version == bindparam("b_old_master"), table.c.wrap_scheme == bindparam("b_old_scheme"),
+                       table.c.wrapped == bindparam("b_old_wrapped"))
                 .values(wrapped=bindparam("b_wrapped"), master_key_version=target, wrap_scheme=BOUND),
                 updates,
             )
-        last = rows[-1]
-        return len(updates), skipped, (last.subject_id, last.version), len(rows)
+    last = rows[-1]
+    return len(updates), skipped, (last.subject_id, last.version), len(rows)
 
 
 def _name_batch(vault, target: int, after: str) -> tuple[int, str | None, int]:
     """Re-seal the names among the next BATCH principals after ``after``; returns (done, last, seen)."""
     keys = vault.keys
-    with vault.transaction() as session:
+    with vault.read_transaction() as session:
         rows = session.execute(
             select(Principal.id, Principal.role, Principal.name_scheme, Principal.name_sealed)
             .where(Principal.erased_at.is_(None), Principal.id > after).order_by(Principal.id).limit(BATCH)
         ).all()
-        if not rows:
-            return 0, None, 0
-        updates = []
-        for pid, role, scheme, sealed in rows:
-            new_scheme = BOUND if role == "resident" and keys.secrets is not None else scheme
-            if _name_version(sealed) == target and scheme == new_scheme:
-                continue
-            try:
-                name = keys.open_name(pid, bytes(sealed), scheme=scheme)
-            except RecordUnreadable:
-                continue  # a resident mid-erasure: nothing to re-seal
-            updates.append({"b_id": pid, "b_old": sealed, "b_sealed": keys.seal_name(pid, name, scheme=new_scheme), "b_scheme": new_scheme})
-        if updates:
-            table = Principal.__table__
+    if not rows:
+        return 0, None, 0
+    secrets = keys.secrets.get_many(pid for pid, role, _, _ in rows if role == "resident") if keys.secrets is not None else {}
+    updates = []
+    for pid, role, scheme, sealed in rows:
+        new_scheme = BOUND if role == "resident" and keys.secrets is not None else scheme
+        if _name_version(sealed) == target and scheme == new_scheme:
+            continue
+        try:
+            name = keys.open_name(pid, bytes(sealed), scheme=scheme, secret=secrets.get(pid) if scheme == BOUND else None)
+            secret = secrets.get(pid) if new_scheme == BOUND else None
+            if new_scheme == BOUND and secret is None:
+                secret = secrets[pid] = keys.secrets.ensure(pid)  # a pre-0005 resident
+        except RecordUnreadable:
+            continue  # a resident mid-erasure: nothing to re-seal
+        updates.append({"b_id": pid, "b_old": sealed, "b_scheme": new_scheme,
+                        "b_sealed": keys.seal_name(pid, name, scheme=new_scheme, secret=secret)})
+    if updates:
+        table = Principal.__table__
+        with vault.transaction() as session:
             session.connection().execute(
                 update(table).where(table.c.id == bindparam("b_id"), table.c.name_sealed == bindparam("b_old"))
                 .values(name_sealed=bindparam("b_sealed"), name_scheme=bindparam("b_scheme")),
                 updates,
             )
-        return len(updates), rows[-1][0], len(rows)
+    return len(updates), rows[-1][0], len(rows)
 
 
 def plan(vault) -> tuple[int, bool, int]:
