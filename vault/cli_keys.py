@@ -27,7 +27,7 @@ def register(cli: click.Group, home_option, settings_of) -> None:
         """Master key versions and what each one still protects."""
         from sqlalchemy import func, select
 
-        from vault.key_rotation import usage
+        from vault.key_rotation import residents_without_secret, usage
         from vault.models import SubjectKey
 
         vault = Vault.open(settings_of(ctx, home))
@@ -51,6 +51,7 @@ def register(cli: click.Group, home_option, settings_of) -> None:
                 "subject_key_max_uses": vault.keys.max_uses,
                 "subject_key_most_uses": most_used,
                 "subject_secrets": vault.keys.secrets.count(),
+                "residents_without_secret": residents_without_secret(vault),
             }
         finally:
             vault.close()
@@ -66,6 +67,11 @@ def register(cli: click.Group, home_option, settings_of) -> None:
                        f"{status['unbound_resident_names']} resident name(s); 'civicvault keys rotate' binds them")
         click.echo(f"subject keys: {status['subject_key_versions']} version(s), most used {status['subject_key_most_uses']} "
                    f"of {status['subject_key_max_uses']} seals; {status['subject_secrets']} subject secret(s)")
+        if status["residents_without_secret"]:
+            click.echo("residents whose secret is gone (erased after this database copy was taken, or an interrupted "
+                       "erasure); finish each with 'civicvault erase --subject ID':")
+            for subject_id in status["residents_without_secret"]:
+                click.echo(f"  {subject_id}")
 
     @keys.command("rotate")
     @click.option("--retire", "then_retire", is_flag=True, help="Retire the old versions at the end if nothing uses them.")

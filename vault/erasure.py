@@ -17,7 +17,7 @@ If step 3 fails, the resident's data is already unreadable and running the
 erasure again completes it. The ``subject.erased`` event names no one: it
 holds a commitment ``SHA-256(domain || nonce || subject id)`` whose nonce is
 given only to the resident in the receipt, so only they can show that the
-entry is theirs, and a digest of the erased entries' indices and leaf hashes,
+entry is theirs, and a digest of what the erased entries keep (index, leaf hash, kind, time),
 which ``civicvault verify`` recomputes (``check_erased_entry`` and
 ``check_erasures``), so blanking an entry outside an erasure is tampering.
 """
@@ -31,6 +31,7 @@ from datetime import datetime
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
+from vault.clock import rfc3339
 from vault.errors import Conflict, LedgerIntegrityError, NotFound
 from vault.events import DomainEvent, emit
 from vault.ids import is_well_formed_id, new_id
@@ -65,11 +66,15 @@ def subject_commitment(nonce: bytes, subject_id: str) -> bytes:
     return hashlib.sha256(COMMITMENT_DOMAIN + b"\x00" + nonce + subject_id.encode("utf-8")).digest()
 
 
-def erased_digest(entries: list[tuple[int, bytes]]) -> bytes:
-    """SHA-256(domain || (index as 8 bytes big-endian || leaf hash) for each entry, by index)."""
+def erased_digest(entries: list[tuple[int, bytes, str, datetime]]) -> bytes:
+    """What an erasure leaves of each entry, committed in its ledger event.
+
+    SHA-256(domain || for each entry by index: index (8 bytes big-endian) ||
+    leaf hash || kind || 0x00 || RFC 3339 time || 0x00).
+    """
     h = hashlib.sha256(DIGEST_DOMAIN)
-    for index, leaf in sorted(entries):
-        h.update(index.to_bytes(8, "big") + bytes(leaf))
+    for index, leaf, kind, occurred_at in sorted(entries, key=lambda e: e[0]):
+        h.update(index.to_bytes(8, "big") + bytes(leaf) + kind.encode("utf-8") + b"\x00" + rfc3339(occurred_at).encode("ascii") + b"\x00")
     return h.digest()
 
 
@@ -132,9 +137,9 @@ def erase(vault, caller: Caller | None, subject_id: str) -> ErasureReceipt:
             ))
         session.flush()
         entries = [
-            (index, bytes(leaf))
-            for index, leaf in session.execute(
-                select(Event.ledger_index, LedgerNode.hash)
+            (index, bytes(leaf), kind, occurred_at)
+            for index, leaf, kind, occurred_at in session.execute(
+                select(Event.ledger_index, LedgerNode.hash, Event.kind, Event.occurred_at)
                 .join(LedgerNode, (LedgerNode.level == 0) & (LedgerNode.index == Event.ledger_index))
                 .where(Event.subject_id == subject_id, Event.erased_by.is_(None))
             )
@@ -150,7 +155,7 @@ def erase(vault, caller: Caller | None, subject_id: str) -> ErasureReceipt:
         ))
         if entries:
             session.execute(
-                update(Event).where(Event.ledger_index.in_([i for i, _ in entries])).values(**_blank_values(receipt.leaf_index))
+                update(Event).where(Event.ledger_index.in_([e[0] for e in entries])).values(**_blank_values(receipt.leaf_index))
                 .execution_options(synchronize_session=False)
             )
     return ErasureReceipt(
@@ -190,15 +195,15 @@ def check_erased_entry(event: Event, stored_leaf: bytes, *, size: int) -> bytes:
 
 def check_erasures(session: Session) -> int:
     """Every erased entry was erased by a ``subject.erased`` event whose digest covers exactly those entries."""
-    erased: dict[int, list[tuple[int, bytes]]] = {}
+    erased: dict[int, list[tuple[int, bytes, str, datetime]]] = {}
     rows = session.execute(
-        select(Event.erased_by, Event.ledger_index, LedgerNode.hash)
+        select(Event.erased_by, Event.ledger_index, LedgerNode.hash, Event.kind, Event.occurred_at)
         .join(LedgerNode, (LedgerNode.level == 0) & (LedgerNode.index == Event.ledger_index))
         .where(Event.erased_by.is_not(None))
         .execution_options(yield_per=2000)
     )
-    for erasure_index, index, leaf in rows:
-        erased.setdefault(erasure_index, []).append((index, bytes(leaf)))
+    for erasure_index, index, leaf, kind, occurred_at in rows:
+        erased.setdefault(erasure_index, []).append((index, bytes(leaf), kind, occurred_at))
     events = session.execute(select(Event.ledger_index, Event.kind, Event.data, Event.erased_by).where(Event.ledger_index.in_(list(erased))))
     found = set()
     for index, kind, data, erased_by in events:

@@ -86,6 +86,18 @@ def usage(session: Session) -> Usage:
     return result
 
 
+def residents_without_secret(vault, *, limit: int = 1000) -> list[str]:
+    """Residents not marked erased whose secret is gone: erased after a restored backup was taken,
+    or an interrupted erasure. ``civicvault erase --subject ID`` finishes each."""
+    with vault.read_transaction() as session:
+        ids = list(session.scalars(
+            select(SubjectKey.subject_id).join(Principal, Principal.id == SubjectKey.subject_id)
+            .where(SubjectKey.wrap_scheme == BOUND, Principal.erased_at.is_(None)).distinct()
+        ))
+    found = vault.keys.secrets.get_many(ids)
+    return sorted(i for i in ids if i not in found)[:limit]
+
+
 @dataclass(frozen=True)
 class RotationReport:
     version: int  # the master key version everything is now sealed under

@@ -134,24 +134,28 @@ class Vault:
     def check_subject_secrets(self) -> None:
         """Refuse to start with a subject-secret store that does not belong to this database.
 
-        Opens the newest bound subject key of a resident that is not erased:
-        a wrong or empty ``CIVICVAULT_SECRETS_DATABASE_URL`` fails here.
+        Looks at the newest bound subject keys of residents not erased: when
+        none of them has a secret, the store is the wrong one (a restored
+        older database may lack a few: the residents erased since, see
+        docs/operations.md); one that has a secret must open.
         """
         with self.read_transaction() as session:
-            row = session.scalars(
+            rows = session.scalars(
                 select(SubjectKey).join(Principal, Principal.id == SubjectKey.subject_id)
                 .where(SubjectKey.wrap_scheme == 2, Principal.erased_at.is_(None))
-                .order_by(SubjectKey.created_at.desc(), SubjectKey.subject_id).limit(1)
-            ).first()
-            if row is None:
+                .order_by(SubjectKey.created_at.desc(), SubjectKey.subject_id).limit(50)
+            ).all()
+            if not rows:
                 return
-            if self.keys.secrets is None or self.keys.secrets.get(row.subject_id) is None:
+            found = self.keys.secrets.get_many(r.subject_id for r in rows) if self.keys.secrets is not None else {}
+            row = next((r for r in rows if r.subject_id in found), None)
+            if row is None:
                 raise ConfigError(
                     "The subject-secret store lacks the secrets of this database's residents: "
                     "is CIVICVAULT_SECRETS_DATABASE_URL right?"
                 )
             try:
-                self.keys.unwrap(row)
+                self.keys.unwrap(row, secret=found[row.subject_id])
             except RecordUnreadable:
                 raise ConfigError(
                     "The master key and subject-secret store do not open this database's data: is it the right key?"

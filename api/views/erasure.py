@@ -6,7 +6,7 @@ what stays, and what the receipt proves.
 
 import marshmallow as ma
 from flask.views import MethodView
-from marshmallow import fields, validate
+from marshmallow import fields
 
 from api.context import authenticate_request, caller, current_vault
 from api.parsing import Blueprint
@@ -17,9 +17,18 @@ blp = Blueprint("erasure", __name__, url_prefix="/api/v1", description="Erasure 
 blp.before_request(authenticate_request)
 
 
+class StrictTrue(fields.Field):
+    """Only the JSON literal ``true``: not "yes", 1 or "on", which marshmallow's Boolean would accept."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if value is not True:
+            raise ma.ValidationError("Must be true: erasure cannot be undone.")
+        return True
+
+
 class ErasureIn(Strict):
-    confirm = fields.Boolean(required=True, validate=validate.Equal(True),
-                             metadata={"description": "Must be true: erasure cannot be undone."})
+    confirm = StrictTrue(required=True, metadata={"type": "boolean", "enum": [True],
+                                                   "description": "Must be true: erasure cannot be undone."})
 
 
 class ErasureOut(ma.Schema):
