@@ -83,7 +83,7 @@ def register(cli: click.Group, home_option, settings_of) -> None:
 
         vault = Vault.open(settings_of(ctx, home))
         try:
-            target, new, _ = plan(vault)
+            target, new = plan(vault)
             label = f"re-wrapping to new version {target}" if new else f"resuming: re-wrapping to version {target}"
             with click.progressbar(length=total_work(vault, target), label=label, file=sys.stderr, show_pos=True) as bar:
                 report = rotate(vault, progress=bar.update)

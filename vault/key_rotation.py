@@ -197,21 +197,19 @@ def _name_batch(vault, target: int, after: str) -> tuple[int, str | None, int]:
     return len(updates), rows[-1][0], len(rows)
 
 
-def plan(vault) -> tuple[int, bool, int]:
-    """(target version, whether a new version must be added first, principals to scan)."""
+def plan(vault) -> tuple[int, bool]:
+    """(target version, whether a new version must be added first)."""
     ring = vault.keys.keyring
     with vault.read_transaction() as session:
-        used = usage(session)
-        principals = session.scalar(select(func.count()).select_from(Principal)) or 0
-    pending = used.pending(ring.current_version)
+        pending = usage(session).pending(ring.current_version)
     if pending:
-        return ring.current_version, False, principals
+        return ring.current_version, False
     if not vault.keys.from_key_file:
         raise ConfigError(
             "The master keyring comes from CIVICVAULT_MASTER_KEY, which the vault cannot change: add a new version "
             "there (VERSION:base64, comma-separated, e.g. '1:OLD,2:NEW') on every host, then run 'civicvault keys rotate' again."
         )
-    return ring.current_version + 1, True, principals
+    return ring.current_version + 1, True
 
 
 def total_work(vault, target: int) -> int:
@@ -223,11 +221,9 @@ def total_work(vault, target: int) -> int:
     return keys + names
 
 
-def rotate(vault, *, progress: Callable[[int], None] = lambda n: None, add_version: bool | None = None) -> RotationReport:
+def rotate(vault, *, progress: Callable[[int], None] = lambda n: None) -> RotationReport:
     """Rotate to a new master key version (or resume one); see the module's docstring."""
-    target, needs_new, _ = plan(vault)
-    if add_version is not None:
-        needs_new = add_version and vault.keys.from_key_file
+    target, needs_new = plan(vault)
     if needs_new:
         ring = vault.keys.keyring.rotated()
         write_keyring(vault.settings.key_file, ring, replace=True)
@@ -277,15 +273,13 @@ def retire(vault) -> RetireReport:
     old = [v for v in ring.versions if v != current]
     retired = tuple(v for v in old if v not in in_use)
     still = tuple(v for v in old if v in in_use)
-    if retired:
-        if vault.keys.from_key_file:
-            kept = crypto.Keyring({v: ring.key(v) for v in ring.versions if v not in retired})
-            write_keyring(vault.settings.key_file, kept, replace=True)
-            vault.keys.reload()
+    if retired and vault.keys.from_key_file:  # the environment is the operator's to edit
+        kept = crypto.Keyring({v: ring.key(v) for v in ring.versions if v not in retired})
+        write_keyring(vault.settings.key_file, kept, replace=True)
+        vault.keys.reload()
         with vault.transaction() as session:
             emit(session, DomainEvent(
                 kind="keys.retired", occurred_at=vault.now(), actor_id=SYSTEM_ACTOR, subject_id=None,
-                data={"retired_versions": list(retired), "master_key_version": current,
-                      "from_environment": not vault.keys.from_key_file},
+                data={"retired_versions": list(retired), "master_key_version": current},
             ))
     return RetireReport(retired=retired, in_use=still, current=current)
