@@ -320,3 +320,13 @@ def test_cli_keys_status_rotate_retire(fsettings, fvault):
                              env={**env, "CIVICVAULT_MASTER_KEY": f"3:{base64.b64encode(read_keyring(fsettings.key_file).key(3)).decode()}"})
     assert with_env.exit_code == 1 and "CIVICVAULT_MASTER_KEY, which the vault cannot change" in with_env.stderr
     assert "Traceback" not in with_env.output
+
+
+def test_a_wrong_secret_store_is_refused_at_start(vault_, settings, tmp_path):
+    import dataclasses
+
+    make_resident(vault_)
+    elsewhere = dataclasses.replace(settings, secrets_url=f"sqlite:///{tmp_path / 'another-store.db'}")
+    with pytest.raises(ConfigError, match="CIVICVAULT_SECRETS_DATABASE_URL"):
+        Vault.open(elsewhere)
+    Vault.open(settings).close()  # the right one opens
