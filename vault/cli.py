@@ -204,6 +204,8 @@ def verify(ctx, home):
     click.echo(
         f"ledger intact: {report.size} entries, {report.nodes} interior nodes, {report.checkpoints} signed checkpoints, root {report.root}"
     )
+    if report.erased:
+        click.echo(f"{report.erased} entries erased with their subject (payload destroyed, leaf kept): not tampering")
 
 
 @cli.command("checkpoint")

@@ -54,6 +54,7 @@ def init_home(settings: Settings) -> InitReport:
     else:
         settings.load_keyring()  # an unreadable key file is an error, never replaced
     report.ledger_key_created = ledger_key.create(settings.ledger_key_file)
+    SecretStore.open(settings.secrets_database_url).close()  # the subject-secret store, created if missing
     engine = make_engine(settings.database_url)
     try:
         schema.upgrade(engine)

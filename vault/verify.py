@@ -44,6 +44,7 @@ class Report:
     root: str
     nodes: int
     checkpoints: int
+    erased: int = 0  # entries whose payload an erasure destroyed (vault/erasure.py)
 
 
 def _fail(index: int | None, problem: str) -> LedgerIntegrityError:
@@ -167,6 +168,6 @@ def verify(session: Session, *, public_key: bytes | None = None, progress: Calla
     if served != root:
         raise _fail(None, f"the root served from stored nodes ({served.hex()}) differs from the recomputed root ({root.hex()}).")
     _check_links(session)
-    erasure.check_erasures(session)
+    erased = erasure.check_erasures(session)
     signed = checkpoints.verify_all(session, public_key=public_key, ledger_size=size) if public_key is not None else 0
-    return Report(size=count, root=root.hex(), nodes=nodes, checkpoints=signed)
+    return Report(size=count, root=root.hex(), nodes=nodes, checkpoints=signed, erased=erased)

@@ -220,6 +220,7 @@ def test_verify_passes_after_erasure_and_still_catches_tampering(client, cast, s
         erased = sorted(session.scalars(select(Event.ledger_index).where(Event.erased_by.is_not(None))))
         kept = sorted(session.scalars(select(Event.ledger_index).where(Event.erased_by.is_(None), Event.ledger_index < erasure_index)))
     assert report.size == erasure_index + 1 and erased and kept
+    assert report.erased == len(erased)
 
     def tampered(statement: str, **params) -> str:
         with vault_.sessions.begin() as session:
@@ -288,6 +289,7 @@ def test_cli_erasure_by_an_operator_and_twice(client, cast, story, settings, vau
     verified = runner.invoke(cli, ["verify", "--home", str(settings.home)], env=env)
     assert verified.exit_code == 0, verified.output
     assert "ledger intact" in verified.stdout
+    assert f"{receipt['events_erased']} entries erased with their subject" in verified.stdout
 
 
 def test_an_interrupted_erasure_is_finished_by_running_it_again(client, cast, story, vault_, monkeypatch):

@@ -8,14 +8,14 @@ import time
 
 import pytest
 from click.testing import CliRunner
-from sqlalchemy import func, insert, select
+from sqlalchemy import insert, select
 
 import crypto
 from vault import key_rotation, principals, records
 from vault.cli import cli
 from vault.clock import utcnow
 from vault.config import Settings
-from vault.errors import ConfigError, RecordUnreadable
+from vault.errors import ConfigError
 from vault.ids import new_id
 from vault.keyfile import read_keyring, write_keyring
 from vault.models import Event, Principal, SubjectKey
