@@ -65,6 +65,9 @@ def create_app(settings: Settings | None = None, *, vault: Vault | None = None) 
     from api.views import audit
 
     api.register_blueprint(audit.blp)
+    from api.views import erasure  # key management: a resident's erasure
+
+    api.register_blueprint(erasure.blp)
     errors.register(app)  # after Api(), replacing flask-smorest's JSON errors
     logging.getLogger("civicvault").setLevel(logging.INFO)
     return app

@@ -8,7 +8,7 @@ this package does I/O, reads the clock or keeps global state.
 from crypto.aad import principal_name_aad, record_aad, sealed_text_aad, subject_key_aad
 from crypto.envelope import ENVELOPE_VERSION, envelope_key_id, seal, unseal
 from crypto.errors import CryptoError, InvalidEnvelope, KeyringError, ProofError
-from crypto.keyring import KEY_SIZE, Keyring, new_key, unwrap_key, wrap_key
+from crypto.keyring import KEY_SIZE, SECRET_SIZE, Keyring, hkdf_sha256, new_key, unwrap_key, wrap_key
 from crypto.merkle import (
     EMPTY_ROOT,
     consistency_proof,
@@ -44,6 +44,8 @@ __all__ = [
     "InvalidEnvelope",
     "KeyringError",
     "Keyring",
+    "SECRET_SIZE",
+    "hkdf_sha256",
     "envelope_key_id",
     "new_key",
     "principal_name_aad",

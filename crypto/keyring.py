@@ -7,6 +7,8 @@ subject keys. Subject keys are wrapped as envelopes whose associated data binds
 them to their subject and version.
 """
 
+import hashlib
+import hmac
 import os
 from collections.abc import Mapping
 
@@ -14,6 +16,23 @@ from crypto import envelope
 from crypto._aesgcm import KEY_SIZE
 from crypto.aad import subject_key_aad
 from crypto.errors import InvalidEnvelope, KeyringError
+
+
+SECRET_SIZE = 32
+BIND_INFO = b"civicvault/subject-binding/v1\x00"
+
+
+def hkdf_sha256(ikm: bytes, *, salt: bytes, info: bytes, length: int = KEY_SIZE) -> bytes:
+    """HKDF with SHA-256 (RFC 5869, sections 2.2 and 2.3)."""
+    if not 0 < length <= 255 * 32:
+        raise KeyringError("HKDF output length out of range")
+    prk = hmac.new(salt, ikm, hashlib.sha256).digest()  # 2.2 extract
+    out, block, counter = b"", b"", 1
+    while len(out) < length:  # 2.3 expand: T(i) = HMAC(PRK, T(i-1) || info || i)
+        block = hmac.new(prk, block + info + bytes([counter]), hashlib.sha256).digest()
+        out += block
+        counter += 1
+    return out[:length]
 
 
 def new_key() -> bytes:
@@ -67,6 +86,19 @@ class Keyring:
         if key is None:
             raise InvalidEnvelope()
         return envelope.unseal(key, sealed, aad=aad)
+
+    def bound_to(self, secret: bytes, *, subject_id: str) -> "Keyring":
+        """The keyring whose version ``v`` key is HKDF(master v, secret, subject).
+
+        Sealing under a bound keyring needs the master key *and* the subject's
+        secret: destroying the secret (crypto-shredding) leaves every copy of
+        what was sealed under it unopenable, database backups included, while
+        the master key stays in service for everyone else.
+        """
+        if not isinstance(secret, bytes) or len(secret) != SECRET_SIZE:
+            raise KeyringError("a subject secret is 32 bytes")
+        info = BIND_INFO + subject_id.encode("utf-8")
+        return Keyring({v: hkdf_sha256(k, salt=secret, info=info) for v, k in self._keys.items()})
 
     def __repr__(self) -> str:  # never print key material
         return f"Keyring(versions={list(self._keys)})"

@@ -18,6 +18,7 @@ from vault.config import Settings
 from vault.db import describe_db_error
 from vault.errors import VaultError
 from vault.runtime import Vault, init_home
+from vault.cli_keys import register as _register_key_commands
 from vault.vocabulary import ROLES
 
 DEMO_TOKENS_FILE = "demo-tokens.json"
@@ -209,6 +210,8 @@ def verify(ctx, workers, home):
         f"ledger intact: {report.size} entries, {report.nodes} interior nodes, {report.checkpoints} signed checkpoints, root {report.root}"
     )
     click.echo(f"anchors: {describe_check(report.anchors)}")
+    if report.erased:
+        click.echo(f"{report.erased} entries erased with their subject (payload destroyed, leaf kept): not tampering")
 
 
 @cli.command("checkpoint")
@@ -330,6 +333,8 @@ def serve(ctx, host, port, workers, home):
 from vault.anchoring.commands import register as _register_anchor  # noqa: E402
 
 _register_anchor(cli, home_option=_home_option, settings_of=_settings)
+# Key management and erasure (vault/cli_keys.py).
+_register_key_commands(cli, _home_option, _settings)
 
 
 def main() -> None:

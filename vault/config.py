@@ -16,6 +16,10 @@ from vault.keyfile import keyring_from_env, read_keyring
 
 DEFAULT_HOME = "civicvault-data"
 DEFAULT_MAX_REQUEST_BYTES = 1024 * 1024
+# AES-GCM with random 96-bit nonces: at most 2^32 encryptions per key (NIST SP
+# 800-38D, 8.3). A subject key is replaced after 2^28 seals, a factor of 16
+# below the limit (docs/operations.md).
+DEFAULT_SUBJECT_KEY_MAX_USES = 2**28
 
 
 def _positive_int(env: Mapping[str, str], name: str, default: int, *, minimum: int = 1) -> int:
@@ -30,6 +34,13 @@ def _positive_int(env: Mapping[str, str], name: str, default: int, *, minimum: i
 def _origin(value: str) -> str:
     if len(value) > 200 or any(ch.isspace() or ch == "+" for ch in value):
         raise ConfigError("CIVICVAULT_LEDGER_ORIGIN must be at most 200 characters, with no spaces or '+'.")
+    return value
+
+
+def _subject_key_max_uses(env: Mapping[str, str]) -> int:
+    value = _positive_int(env, "CIVICVAULT_SUBJECT_KEY_MAX_USES", DEFAULT_SUBJECT_KEY_MAX_USES)
+    if value > 2**32:
+        raise ConfigError("CIVICVAULT_SUBJECT_KEY_MAX_USES must not exceed 2^32, the AES-GCM limit for random nonces.")
     return value
 
 
@@ -93,6 +104,9 @@ class Settings:
     checkpoint_every: int = 1000  # CIVICVAULT_CHECKPOINT_EVERY: sign once this many entries are new
     checkpoint_seconds: int = 300  # CIVICVAULT_CHECKPOINT_SECONDS: or once this old, if anything is new; 0: never in the background
     flags: FlagThresholds = FlagThresholds()  # CIVICVAULT_FLAG_*: compliance flag thresholds
+    # Key management (docs/operations.md).
+    subject_key_max_uses: int = DEFAULT_SUBJECT_KEY_MAX_USES  # CIVICVAULT_SUBJECT_KEY_MAX_USES: seals per subject key version
+    secrets_url: str | None = None  # CIVICVAULT_SECRETS_DATABASE_URL: the erasable subject-secret store
 
     @classmethod
     def from_env(cls, home: str | os.PathLike | None = None, environ: Mapping[str, str] | None = None) -> "Settings":
@@ -117,7 +131,14 @@ class Settings:
             checkpoint_every=_positive_int(env, "CIVICVAULT_CHECKPOINT_EVERY", 1000),
             checkpoint_seconds=_positive_int(env, "CIVICVAULT_CHECKPOINT_SECONDS", 300, minimum=0),
             flags=FlagThresholds.from_env(env),
+            subject_key_max_uses=_subject_key_max_uses(env),
+            secrets_url=env.get("CIVICVAULT_SECRETS_DATABASE_URL") or None,
         )
+
+    @property
+    def secrets_database_url(self) -> str:
+        """Where subject secrets live: never inside the main database (docs/operations.md)."""
+        return self.secrets_url or f"sqlite:///{self.home / 'subject-secrets.db'}"
 
     @property
     def key_file(self) -> Path:

@@ -40,6 +40,11 @@ KINDS = (
     "checkpoint.anchored",
     # Compliance (vault.break_glass_review): an officer reviewed an emergency access.
     "break-glass.acknowledged",
+    # Key management and erasure (vault/keys.py, vault/key_rotation.py, vault/erasure.py)
+    "subject-key.rotated",
+    "keys.rotated",
+    "keys.retired",
+    "subject.erased",
 )
 
 

@@ -46,6 +46,10 @@ class Principal(Base):
     # Display name, sealed under the master keyring (crypto.principal_name_aad).
     name_sealed: Mapped[bytes]
     created_at: Mapped[datetime]
+    # Key management (vault/key_rotation.py, vault/erasure.py): 1 = name sealed
+    # under the master keyring, 2 = under it bound to the subject secret.
+    name_scheme: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+    erased_at: Mapped[datetime | None]
 
 
 class ApiToken(Base):
@@ -66,8 +70,12 @@ class SubjectKey(Base):
     version: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     # The subject key sealed under master key version ``master_key_version``.
     wrapped: Mapped[bytes]
-    master_key_version: Mapped[int]
+    master_key_version: Mapped[int] = mapped_column(Integer, index=True)
     created_at: Mapped[datetime]
+    # 1 = wrapped under the master key, 2 = under it bound to the subject secret.
+    wrap_scheme: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+    # Seals made with this key version; a new version takes over at the limit.
+    uses: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
 
 
 class Record(Base):
@@ -208,6 +216,9 @@ class Event(Base):
     # and the stated purpose. Categories are in ``event_categories``.
     outcome: Mapped[str | None] = mapped_column(String(16))
     purpose: Mapped[str | None] = mapped_column(String(40))
+    # Set when the subject was erased: the ledger index of the ``subject.erased``
+    # event; salt, body, data and ids are gone, the leaf stays (vault/erasure.py).
+    erased_by: Mapped[int | None] = mapped_column(BigInteger, index=True)
 
 
 class LedgerHead(Base):

@@ -20,6 +20,7 @@ from vault.models import ApiToken, Principal
 from vault.vocabulary import check_role
 
 MAX_NAME_LENGTH = 200
+ERASED_NAME = "(erased)"
 
 
 @dataclass(frozen=True)
@@ -50,7 +51,10 @@ def create_principal(session: Session, keys: KeyStore, *, role: str, name: str, 
     role = check_role(role)
     name = _check_name(name)
     principal_id = new_id("p")
-    session.add(Principal(id=principal_id, role=role, name_sealed=keys.seal_name(principal_id, name), created_at=now))
+    # A resident's name is bound to their secret, so erasure destroys it in every copy.
+    scheme = keys.new_scheme() if role == "resident" else 1
+    session.add(Principal(id=principal_id, role=role, name_sealed=keys.seal_name(principal_id, name, scheme=scheme),
+                          name_scheme=scheme, created_at=now))
     session.flush()
     if role == "resident":
         keys.create_subject_key(session, principal_id, now=now)
@@ -101,7 +105,10 @@ def _get(session: Session, principal_id: str) -> Principal:
 
 
 def _info(keys: KeyStore, row: Principal) -> PrincipalInfo:
-    return PrincipalInfo(id=row.id, role=row.role, name=keys.open_name(row.id, row.name_sealed), created_at=row.created_at)
+    if row.erased_at is not None:
+        return PrincipalInfo(id=row.id, role=row.role, name=ERASED_NAME, created_at=row.created_at)
+    name = keys.open_name(row.id, row.name_sealed, scheme=row.name_scheme)
+    return PrincipalInfo(id=row.id, role=row.role, name=name, created_at=row.created_at)
 
 
 def get_principal(session: Session, keys: KeyStore, principal_id: str) -> PrincipalInfo:

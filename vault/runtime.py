@@ -25,6 +25,7 @@ from vault.events import emit
 from vault.keyfile import write_keyring
 from vault import ledger_key
 from vault.keys import KeyStore
+from vault.subject_secrets import SecretStore
 from vault.models import Principal, SubjectKey
 
 
@@ -53,6 +54,7 @@ def init_home(settings: Settings) -> InitReport:
     else:
         settings.load_keyring()  # an unreadable key file is an error, never replaced
     report.ledger_key_created = ledger_key.create(settings.ledger_key_file)
+    SecretStore.open(settings.secrets_database_url).close()  # the subject-secret store, created if missing
     engine = make_engine(settings.database_url)
     try:
         schema.upgrade(engine)
@@ -75,6 +77,7 @@ class Vault:
         self.clock: Callable[[], datetime] = utcnow
         self.sessions: sessionmaker[Session] = make_sessions(engine)
         self.read_sessions: sessionmaker[Session] = make_sessions(engine.execution_options(**{READ_ONLY: True}))
+        keys.clock = lambda: self.clock()  # events the key store emits follow the vault's clock
 
     def now(self) -> datetime:
         return self.clock()
@@ -91,11 +94,19 @@ class Vault:
         if not current:
             engine.dispose()
             raise ConfigError("The database schema is missing or out of date: run 'civicvault init'.")
-        vault = cls(settings, engine, KeyStore(keyring))
         try:
-            vault.check_master_key()
+            secrets = SecretStore.open(settings.secrets_database_url)
         except Exception:
             engine.dispose()
+            raise
+        keys = KeyStore(keyring, secrets=secrets, source=None if settings.master_key is not None else settings.key_file,
+                        max_uses=settings.subject_key_max_uses)
+        vault = cls(settings, engine, keys)
+        try:
+            vault.check_master_key()
+            vault.check_subject_secrets()
+        except Exception:
+            vault.close()
             raise
         return vault
 
@@ -111,12 +122,45 @@ class Vault:
             missing = sorted(used - set(self.keys.keyring.versions))
             if missing:
                 raise ConfigError(f"The master keyring lacks version(s) {missing} used by this database.")
-            first = session.scalars(select(Principal).order_by(Principal.created_at, Principal.id).limit(1)).first()
+            first = session.scalars(
+                select(Principal).where(Principal.name_scheme == 1, Principal.erased_at.is_(None))
+                .order_by(Principal.created_at, Principal.id).limit(1)
+            ).first()
             if first is not None:
                 try:
                     self.keys.open_name(first.id, first.name_sealed)
                 except RecordUnreadable:
                     raise ConfigError("The master key does not open this database's data: is it the right key?") from None
+
+    def check_subject_secrets(self) -> None:
+        """Refuse to start with a subject-secret store that does not belong to this database.
+
+        Looks at the newest bound subject keys of residents not erased: when
+        none of them has a secret, the store is the wrong one (a restored
+        older database may lack a few: the residents erased since, see
+        docs/operations.md); one that has a secret must open.
+        """
+        with self.read_transaction() as session:
+            rows = session.scalars(
+                select(SubjectKey).join(Principal, Principal.id == SubjectKey.subject_id)
+                .where(SubjectKey.wrap_scheme == 2, Principal.erased_at.is_(None))
+                .order_by(SubjectKey.created_at.desc(), SubjectKey.subject_id).limit(50)
+            ).all()
+            if not rows:
+                return
+            found = self.keys.secrets.get_many(r.subject_id for r in rows) if self.keys.secrets is not None else {}
+            row = next((r for r in rows if r.subject_id in found), None)
+            if row is None:
+                raise ConfigError(
+                    "The subject-secret store lacks the secrets of this database's residents: "
+                    "is CIVICVAULT_SECRETS_DATABASE_URL right?"
+                )
+            try:
+                self.keys.unwrap(row, secret=found[row.subject_id])
+            except RecordUnreadable:
+                raise ConfigError(
+                    "The master key and subject-secret store do not open this database's data: is it the right key?"
+                ) from None
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[Session]:
@@ -148,3 +192,5 @@ class Vault:
 
     def close(self) -> None:
         self.engine.dispose()
+        if self.keys.secrets is not None:
+            self.keys.secrets.close()

@@ -15,7 +15,9 @@ number of entries):
    stored nodes;
 5. every record version and every grant has the event that created it, and
    every event's compliance search columns say what its data says
-   (``vault.audit_verify``);
+   (``vault.audit_index``); entries erased with their subject
+   (``vault.erasure``) are checked structurally, and against the digest
+   their erasure event holds;
 6. every signed checkpoint: its signature, a size within the ledger (a
    truncated tail is caught here), and its root equal to the ledger's root
    at that size (so all checkpoints are consistent with each other);
@@ -36,7 +38,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from crypto import merkle
-from vault import audit_verify, checkpoints, ledger
+from vault import audit_index, checkpoints, erasure, ledger
 from vault.anchoring import check as anchor_check
 from vault.clock import rfc3339
 from vault.errors import LedgerIntegrityError
@@ -53,6 +55,7 @@ class Report:
     nodes: int
     checkpoints: int
     anchors: anchor_check.AnchorReport | None = None
+    erased: int = 0  # entries whose payload an erasure destroyed (vault/erasure.py)
 
 
 def _fail(index: int | None, problem: str) -> LedgerIntegrityError:
@@ -144,6 +147,25 @@ class _Levels:
         return _fail(where, f"node (level {level}, index {index}) does not match its children.")
 
 
+_ENTRY_PREFIX, _LEAF_PREFIX = ledger.ENTRY_DOMAIN + b"\x00", bytes([0, ledger.ENTRY_VERSION])
+
+
+def _check_entry(index: int, kind, occurred_at, actor_id, subject_id, data, salt, body, stored) -> bytes:
+    """An entry's leaf, recomputed from its salt and body (``ledger.leaf_hash_of``, inlined), checked
+    against the stored leaf; and its query columns against its body. Returns the leaf."""
+    sha256 = hashlib.sha256
+    leaf = sha256(_LEAF_PREFIX + sha256(_ENTRY_PREFIX + salt + body).digest()).digest()
+    if leaf != stored:
+        raise _fail(index, f"its event does not match its leaf: recomputed {leaf.hex()}, stored {bytes(stored).hex()}.")
+    if type(occurred_at) is str and len(occurred_at) == 26 and occurred_at[10] == " ":
+        moment = f"{occurred_at[:10]}T{occurred_at[11:23]}Z"  # SQLite's text, as _moment_text does it
+    else:
+        moment = _moment_text(occurred_at)
+    if body != ledger.body_from_columns(kind=kind, occurred_at=moment, actor_id=actor_id, subject_id=subject_id, data_json=data):
+        _check_columns(index, kind, moment, actor_id, subject_id, data, bytes(body))
+    return leaf
+
+
 @dataclass(frozen=True)
 class _Range:
     """What one pass over the entries ``[start, end)`` found: its peaks ``(level, hash)``, largest first."""
@@ -152,20 +174,26 @@ class _Range:
     checked: int  # interior nodes compared with the stored ones
 
 
-def _check_range(session: Session, start: int, end: int, *, top: int = 64, progress: Callable[[int], None] = lambda n: None) -> _Range:
+def _check_range(session: Session, start: int, end: int, *, size: int, top: int = 64,
+                 progress: Callable[[int], None] = lambda n: None) -> _Range:
     """One pass over the entries ``[start, end)`` in index order: leaves, columns and interior nodes.
 
     Each entry's leaf is recomputed from its salt and body (``ledger.leaf_hash_of``,
     inlined: this loop is the cost of ``verify``) and compared with the stored
     leaf; the perfect subtrees it completes, up to level ``top``, are hashed
-    once and compared with the stored interior nodes as they complete. Rows
-    come from the driver (``_driver_rows``, ``_moment_text``). ``start`` must
-    be a multiple of ``2^top`` (0 for the whole ledger).
+    once and compared with the stored interior nodes as they complete. The
+    query columns must say what the body says, and the compliance search
+    columns what the data says (``vault.audit_index``). An entry erased with
+    its subject is checked structurally (``vault.erasure``). Rows come from
+    the driver (``_driver_rows``, ``_moment_text``). ``start`` must be a
+    multiple of ``2^top`` (0 for the whole ledger).
     """
-    rows = _driver_rows(session, "SELECT ledger_index, kind, occurred_at, actor_id, subject_id, data, salt, body "
-                                 "FROM events WHERE ledger_index >= ? AND ledger_index < ? ORDER BY ledger_index", (start, end))
-    sha256, body_from_columns = hashlib.sha256, ledger.body_from_columns
-    entry_prefix, leaf_prefix = ledger.ENTRY_DOMAIN + b"\x00", bytes([0, ledger.ENTRY_VERSION])
+    rows = _driver_rows(session, "SELECT ledger_index, kind, occurred_at, actor_id, subject_id, data, salt, body, outcome, purpose, "
+                                 "erased_by FROM events WHERE ledger_index >= ? AND ledger_index < ? ORDER BY ledger_index", (start, end))
+    categories = _driver_rows(session, "SELECT ledger_index, category FROM event_categories WHERE ledger_index >= ? AND ledger_index < ? "
+                                       "ORDER BY ledger_index, category", (start, end))
+    outcome_of, purpose_of, categories_of, loads = audit_index.outcome_of, audit_index.purpose_of, audit_index.categories_of, json.loads
+    sha256 = hashlib.sha256
     levels = _Levels(session, start, end)
     stream = levels.stream
     peaks: list[bytes] = []
@@ -173,21 +201,31 @@ def _check_range(session: Session, start: int, end: int, *, top: int = 64, progr
     expected, checked = start, 0
     try:
         leaves = stream(0)
-        for index, kind, occurred_at, actor_id, subject_id, data, salt, body in rows:
+        category = next(categories, None)
+        for index, kind, occurred_at, actor_id, subject_id, data, salt, body, outcome, purpose, erased_by in rows:
             if index != expected:
                 raise _fail(expected, "is missing (the next stored entry is %d)." % index)
             leaf_index, stored = next(leaves, (None, None))
             if leaf_index != expected:
                 raise _fail(expected, "has no stored leaf hash.")
-            leaf = sha256(leaf_prefix + sha256(entry_prefix + salt + body).digest()).digest()
-            if leaf != stored:
-                raise _fail(expected, f"its event does not match its leaf: recomputed {leaf.hex()}, stored {bytes(stored).hex()}.")
-            if type(occurred_at) is str and len(occurred_at) == 26 and occurred_at[10] == " ":
-                moment = f"{occurred_at[:10]}T{occurred_at[11:23]}Z"  # SQLite's text, as _moment_text does it
+            named = []
+            while category is not None and category[0] <= index:
+                if category[0] < index:
+                    raise _fail(category[0], "a search category is stored for an event that does not exist.")
+                named.append(category[1])
+                category = next(categories, None)
+            if erased_by is not None:  # the payload was destroyed with its subject: structure only (vault/erasure.py)
+                erasure.check_erased_entry(session.get(Event, index), bytes(stored), size=size)
+                if named:
+                    raise _fail(index, "it is erased but still has search categories.")
+                leaf = bytes(stored)
             else:
-                moment = _moment_text(occurred_at)
-            if body != body_from_columns(kind=kind, occurred_at=moment, actor_id=actor_id, subject_id=subject_id, data_json=data):
-                _check_columns(expected, kind, moment, actor_id, subject_id, data, bytes(body))
+                leaf = _check_entry(index, kind, occurred_at, actor_id, subject_id, data, salt, body, stored)
+                fields = loads(data)
+                if outcome != outcome_of(kind) or purpose != purpose_of(fields):
+                    raise _fail(index, "its search columns (outcome, purpose) do not match its data.")
+                if tuple(named) != categories_of(fields):
+                    raise _fail(index, "its search categories do not match its data.")
             node, position = leaf, expected
             level = 0
             while position & 1 and level < top:
@@ -207,9 +245,12 @@ def _check_range(session: Session, start: int, end: int, *, top: int = 64, progr
         if expected != end:
             raise _fail(expected, f"is missing: the ledger's size is {end} but only {expected} entries are stored."
                         if top == 64 else "is missing.")
+        if category is not None:
+            raise _fail(category[0], "a search category is stored for an event that does not exist.")
         progress(expected % BATCH)
     finally:
         rows.close()
+        categories.close()
         levels.close()
     return _Range(peaks=list(zip(heights, peaks)), checked=checked)
 
@@ -252,16 +293,16 @@ def _chunk_level(size: int, workers: int) -> int:
     return max(MIN_CHUNK_LEVEL, (max(size // (4 * workers), 1)).bit_length() - 1)
 
 
-def _verify_chunk(task: tuple[str, int, int, int]):
+def _verify_chunk(task: tuple[str, int, int, int, int]):
     global _worker_sessions
-    url, start, end, top = task
+    url, start, end, top, size = task
     if _worker_sessions is None:
         from vault.db import READ_ONLY, make_engine, make_sessions
 
         _worker_sessions = make_sessions(make_engine(url).execution_options(**{READ_ONLY: True}))
     try:
         with _worker_sessions.begin() as session:
-            return _check_range(session, start, end, top=top)
+            return _check_range(session, start, end, top=top, size=size)
     except LedgerIntegrityError as exc:
         return exc.detail  # exceptions with our constructor do not cross processes; their message does
 
@@ -272,13 +313,13 @@ def _parallel_peaks(session: Session, size: int, workers: int, progress: Callabl
     level = _chunk_level(size, workers)
     width = 1 << level
     url = session.get_bind().url.render_as_string(hide_password=False)
-    tasks = [(url, start, min(start + width, size), level) for start in range(0, size, width)]
+    tasks = [(url, start, min(start + width, size), level, size) for start in range(0, size, width)]
     stored = ledger.StoredNodes(session)
     stack: list[tuple[int, bytes]] = []
     checked = 0
     # "spawn": a forked child must not inherit this process's open database connections.
     with multiprocessing.get_context("spawn").Pool(workers) as pool:
-        for (_, start, end, _), result in zip(tasks, pool.imap(_verify_chunk, tasks)):
+        for (_, start, end, _, _), result in zip(tasks, pool.imap(_verify_chunk, tasks)):
             if isinstance(result, str):
                 raise LedgerIntegrityError(result)
             checked += result.checked
@@ -307,7 +348,7 @@ def _check_links(session: Session) -> None:
     written, granted = set(), set()
     rows = session.execute(
         select(Event.ledger_index, Event.kind, Event.data)
-        .where(Event.kind.in_(("record.created", "record.version-added", "consent.granted")))
+        .where(Event.kind.in_(("record.created", "record.version-added", "consent.granted")), Event.erased_by.is_(None))
         .execution_options(yield_per=BATCH)
     )
     for _, kind, data in rows:
@@ -337,7 +378,7 @@ def verify(session: Session, *, public_key: bytes | None = None, progress: Calla
     if workers > 1 and size >= PARALLEL_MIN_SIZE and _can_fork_readers(session):
         peaks, nodes = _parallel_peaks(session, size, workers, progress)
     else:
-        checked = _check_range(session, 0, size, progress=progress)
+        checked = _check_range(session, 0, size, size=size, progress=progress)
         peaks, nodes = [node for _, node in checked.peaks], checked.checked
     _check_nothing_beyond(session, size, nodes)
     root = _fold(peaks)
@@ -345,7 +386,7 @@ def verify(session: Session, *, public_key: bytes | None = None, progress: Calla
     if served != root:
         raise _fail(None, f"the root served from stored nodes ({served.hex()}) differs from the recomputed root ({root.hex()}).")
     _check_links(session)
-    audit_verify.check_search_columns(session)
+    erased = erasure.check_erasures(session)
     signed = checkpoints.verify_all(session, public_key=public_key, ledger_size=size) if public_key is not None else 0
     anchored = anchor_check.verify_anchors(session, ledger_size=size, **vars(anchors or anchor_check.AnchorCheck()))
-    return Report(size=size, root=root.hex(), nodes=nodes, checkpoints=signed, anchors=anchored)
+    return Report(size=size, root=root.hex(), nodes=nodes, checkpoints=signed, anchors=anchored, erased=erased)
