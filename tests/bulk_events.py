@@ -2,7 +2,7 @@
 
 ``append_many`` writes exactly the rows ``vault.events.emit`` writes (events
 with their search columns, leaf and interior nodes, event categories), using
-the ledger's own encoding functions, but with one multi-row insert per table
+the ledger's own encoding functions, but with one executemany per table
 instead of a flush per event: 10,000 events take a few seconds instead
 of half a minute. The tests run ``civicvault verify`` over the result to show
 the ledger it builds is sound.
