@@ -2,8 +2,8 @@
 
 ``append_many`` writes exactly the rows ``vault.events.emit`` writes (events
 with their search columns, leaf and interior nodes, event categories), using
-the ledger's own encoding functions, but with one multi-row insert per table
-instead of a flush per event: 10,000 events take well under a second instead
+the ledger's own encoding functions, but with one executemany per table
+instead of a flush per event: 10,000 events take a few seconds instead
 of half a minute. The tests run ``civicvault verify`` over the result to show
 the ledger it builds is sound.
 """
@@ -53,16 +53,17 @@ def append_many(session: Session, events: list[DomainEvent]) -> list[int]:
         category_rows.extend({"ledger_index": index, "category": c} for c in audit_index.categories_of(data))
         hashed, level, position = ledger.leaf_hash_of(salt, body), 0, index
         nodes[(0, index)] = hashed
-        node_rows.append({"level": 0, "index": index, "hash": hashed})
+        node_rows.append({"level": 0, "idx": index, "hash": hashed})
         while position & 1:
             hashed = merkle.node_hash(node(level, position - 1), hashed)
             level, position = level + 1, position >> 1
             nodes[(level, position)] = hashed
-            node_rows.append({"level": level, "index": position, "hash": hashed})
-    session.execute(insert(Event), event_rows)
-    session.execute(insert(LedgerNode), node_rows)
-    if category_rows:
-        session.execute(insert(EventCategory), category_rows)
+            node_rows.append({"level": level, "idx": position, "hash": hashed})
+    # Core executemany, one per table (the ORM's bulk path costs twice as much here).
+    connection = session.connection()
+    for table, rows in ((Event.__table__, event_rows), (LedgerNode.__table__, node_rows), (EventCategory.__table__, category_rows)):
+        if rows:
+            connection.execute(insert(table), rows)
     return list(range(start, size))
 
 
