@@ -6,11 +6,12 @@ reads, time passing) takes it off the queue. An acknowledgement is final: a
 second one is a 409. It is itself a ledger event, ``break-glass.acknowledged``
 (ids only), and its receipt comes back to the officer.
 
-The note is free text, so it is sealed under the master keyring (like
-principal names) with associated data binding it to the declaration
-(``crypto.sealed_text_aad``, kind ``break-glass-review-note``); it is never
-in the event. Sealing under the master keyring, not the resident's key, keeps
-the review readable for as long as the compliance file must be kept.
+The note is free text about the resident's emergency, so it is sealed like
+the clinic's reason: under the resident's subject key, with associated data
+binding it to the declaration (``crypto.sealed_text_aad``, kind
+``break-glass-review-note``); it is never in the event. So master key
+rotation never has to re-seal it, and an erasure shreds it with the rest of
+the resident's data.
 """
 
 import json
@@ -20,13 +21,12 @@ from datetime import datetime
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-import crypto
 from vault.audit_search import require_compliance
 from vault.break_glass import REASON_KIND
 from vault.errors import Conflict, InvalidInput, NotFound, RecordUnreadable
 from vault.events import DomainEvent, emit
 from vault.ids import is_well_formed_id
-from vault.keys import KeyStore, open_text
+from vault.keys import KeyStore, open_text, seal_text
 from vault.ledger import Receipt, receipt_for
 from vault.models import BreakGlass, BreakGlassReview, Event
 
@@ -70,15 +70,11 @@ def check_note(note: str) -> str:
     return note
 
 
-def _note_aad(row: BreakGlass) -> bytes:
-    return crypto.sealed_text_aad(kind=NOTE_KIND, object_id=row.id, subject_id=row.subject_id)
-
-
-def _open_note(keys: KeyStore, row: BreakGlass, sealed: bytes) -> str:
+def _note(keys: KeyStore, session: Session, row: BreakGlass, review: BreakGlassReview) -> str | None:
     try:
-        return keys.keyring.unseal(sealed, aad=_note_aad(row)).decode("utf-8")
-    except crypto.InvalidEnvelope:
-        raise RecordUnreadable() from None
+        return open_text(keys, session, kind=NOTE_KIND, object_id=row.id, subject_id=row.subject_id, sealed=review.note_sealed)
+    except RecordUnreadable:
+        return None  # the resident's keys are gone (erasure)
 
 
 def _reason(keys: KeyStore, session: Session, row: BreakGlass) -> str | None:
@@ -116,7 +112,7 @@ def _view(session: Session, keys: KeyStore, row: BreakGlass, review: BreakGlassR
         status="acknowledged" if review is not None else "pending",
         acknowledged_at=review.acknowledged_at if review else None,
         acknowledged_by=review.reviewer_id if review else None,
-        note=_open_note(keys, row, review.note_sealed) if review else None,
+        note=_note(keys, session, row, review) if review else None,
         receipt=receipt_for(session, review.ledger_index) if review else None,
     )
 
@@ -158,7 +154,8 @@ def acknowledge(session: Session, keys: KeyStore, caller, break_glass_id: str, *
         kind="break-glass.acknowledged", occurred_at=now, actor_id=caller.id, subject_id=row.subject_id,
         data={"break_glass_id": row.id, "clinic_id": row.clinic_id},
     ))
-    review = BreakGlassReview(break_glass_id=row.id, reviewer_id=caller.id, note_sealed=keys.keyring.seal(note.encode("utf-8"), aad=_note_aad(row)),
+    review = BreakGlassReview(break_glass_id=row.id, reviewer_id=caller.id, note_sealed=seal_text(keys, session, kind=NOTE_KIND, object_id=row.id,
+                                                                                                   subject_id=row.subject_id, text=note),
                               acknowledged_at=now, ledger_index=receipt.leaf_index)
     session.add(review)
     # A concurrent acknowledgement of the same declaration fails here on the

@@ -341,7 +341,7 @@ class BreakGlassReview(Base):
     """A compliance officer's acknowledgement of a break-glass declaration.
 
     A declaration without a row here is pending review. The officer's note is
-    free text, sealed under the master keyring (crypto.sealed_text_aad, kind
+    free text, sealed under the resident's subject key (crypto.sealed_text_aad, kind
     ``break-glass-review-note``); the acknowledgement's event holds ids only.
     """
 

@@ -92,15 +92,17 @@ def test_an_acknowledgement_is_a_ledger_event_without_the_note(client, vault_, c
 
 def test_a_sealed_note_moved_to_another_declaration_does_not_open(client, vault_, cast):
     from vault.errors import RecordUnreadable
-    from vault import break_glass_review
-    from vault.models import BreakGlass
+    from vault.keys import open_text
+    from vault.break_glass_review import NOTE_KIND
 
     first, second = declare(client, cast.clinic, cast.tomasz), declare(client, cast.clinic, cast.amina)
     acknowledge(client, cast.compliance, first)
     with vault_.read_transaction() as session:
         sealed = session.get(BreakGlassReview, first).note_sealed
-        with pytest.raises(RecordUnreadable):
-            break_glass_review._open_note(vault_.keys, session.get(BreakGlass, second), sealed)
+        assert open_text(vault_.keys, session, kind=NOTE_KIND, object_id=first, subject_id=cast.tomasz.id, sealed=sealed)
+        for object_id, subject_id in ((second, cast.amina.id), (second, cast.tomasz.id), (first, cast.amina.id)):
+            with pytest.raises(RecordUnreadable):
+                open_text(vault_.keys, session, kind=NOTE_KIND, object_id=object_id, subject_id=subject_id, sealed=sealed)
 
 
 def test_concurrent_acknowledgements_one_wins(app, cast):
