@@ -312,3 +312,33 @@ def test_an_interrupted_erasure_is_finished_by_running_it_again(client, cast, st
     assert receipt.records_deleted == 2
     with vault_.read_transaction() as session:
         verify(session)
+
+
+def test_two_erasures_at_once_erase_once(client, cast, story, vault_, settings):
+    """Two operators (or a retrying client) erase the same resident at the same moment."""
+    import threading
+
+    from vault.errors import Conflict
+
+    second = Vault.open(settings)
+    results, barrier = [], threading.Barrier(2)
+
+    def run(vault):
+        barrier.wait()
+        try:
+            results.append(erasure.erase(vault, None, cast.amina.id))
+        except Conflict as exc:
+            results.append(exc)
+
+    threads = [threading.Thread(target=run, args=(v,)) for v in (vault_, second)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    second.close()
+    receipts = [r for r in results if isinstance(r, erasure.ErasureReceipt)]
+    assert len(receipts) == 1 and len(results) == 2
+    assert "already been erased" in str(next(r for r in results if not isinstance(r, erasure.ErasureReceipt)))
+    with vault_.read_transaction() as session:
+        assert len(session.scalars(select(Event).where(Event.kind == "subject.erased")).all()) == 1
+        assert verify(session).erased == receipts[0].events_erased
