@@ -232,8 +232,8 @@ def compute(session: Session, caller, *, since: datetime | None, until: datetime
     events = []
     for index, occurred_at, kind, actor_id, subject_id, data in rows:
         parsed = json.loads(data) if data else None
-        if actor_id is None or not isinstance(parsed, dict):
-            continue  # erased: nothing left to judge
+        if actor_id is None or not isinstance(parsed, dict) or not parsed:
+            continue  # erased (data cleared to {}): nothing left to judge
         events.append(Seen(ledger_index=index, occurred_at=occurred_at, kind=kind, actor_id=actor_id, subject_id=subject_id, data=parsed))
     grant_ids = {e.data["grant_id"] for e in events if e.kind == "access.permitted" and e.data.get("grant_id")}
     grant_ends = {}

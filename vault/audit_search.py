@@ -160,7 +160,7 @@ def _lines(session: Session, conditions: list, *, after: int | None, as_of: int,
         where.append(Event.ledger_index > after)
     rows = session.execute(
         select(Event.ledger_index, Event.occurred_at, Event.kind, Event.outcome, Event.actor_id, Event.subject_id, Event.purpose,
-               Event.data, LedgerNode.hash)
+               Event.data, Event.erased_by, LedgerNode.hash)
         .outerjoin(LedgerNode, and_(LedgerNode.level == 0, LedgerNode.index == Event.ledger_index))
         .where(*where).order_by(Event.ledger_index).limit(limit)
     ).all()
@@ -176,12 +176,12 @@ def _lines(session: Session, conditions: list, *, after: int | None, as_of: int,
     for row in rows:
         if row.hash is None:  # fail closed: a line that cannot be proved is not served
             raise LedgerIntegrityError(f"Ledger entry {row.ledger_index} has no stored leaf hash.")
-        data = json.loads(row.data) if row.data else None
+        data = json.loads(row.data) if row.data and row.erased_by is None else None  # erasure leaves "{}"
         lines.append(EventLine(
             ledger_index=row.ledger_index, leaf_hash=bytes(row.hash).hex(),
             occurred_at=row.occurred_at, kind=row.kind, outcome=row.outcome, actor_id=row.actor_id, subject_id=row.subject_id,
             purpose=row.purpose, categories=tuple(categories.get(row.ledger_index, ())), data=data if isinstance(data, dict) else None,
-            erased=not isinstance(data, dict),
+            erased=row.erased_by is not None or not isinstance(data, dict),
         ))
     return lines
 

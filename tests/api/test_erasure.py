@@ -342,3 +342,27 @@ def test_two_erasures_at_once_erase_once(client, cast, story, vault_, settings):
     with vault_.read_transaction() as session:
         assert len(session.scalars(select(Event).where(Event.kind == "subject.erased")).all()) == 1
         assert verify(session).erased == receipts[0].events_erased
+
+
+def test_compliance_views_show_erased_entries_as_erased(client, cast, story, vault_, clock):
+    amina = cast.amina
+    before = client.get(f"/api/v1/audit/events?subject_id={amina.id}", headers=cast.compliance.auth).get_json()
+    assert before["total"] >= 8
+    receipt = client.post(f"/api/v1/subjects/{amina.id}/erasure", json=CONFIRM, headers=amina.auth).get_json()["receipt"]
+    # Nothing is found under her id any more, by any filter.
+    after = client.get(f"/api/v1/audit/events?subject_id={amina.id}", headers=cast.compliance.auth).get_json()
+    assert after["total"] == 0
+    for query in ("outcome=permitted", "purpose=treatment", "category=health.labs"):
+        page = client.get(f"/api/v1/audit/events?{query}", headers=cast.compliance.auth).get_json()
+        assert all(item["ledger_index"] not in {i["ledger_index"] for i in before["items"]} for item in page["items"]), query
+    # The erased entries still stand in the trail, as erased, each with its leaf.
+    everything = client.get("/api/v1/audit/events?limit=1000", headers=cast.compliance.auth).get_json()["items"]
+    erased = [item for item in everything if item["ledger_index"] in {i["ledger_index"] for i in before["items"]}]
+    assert len(erased) == len(before["items"])
+    assert all(item["erased"] and item["data"] is None and item["subject_id"] is None and item["leaf_hash"] for item in erased)
+    assert all(amina.id not in json.dumps(item) for item in erased)
+    # The erasure itself is a line, and the flags do not trip over the erased entries.
+    assert any(item["ledger_index"] == receipt["leaf_index"] and item["kind"] == "subject.erased" for item in everything)
+    flags = client.get("/api/v1/audit/flags", headers=cast.compliance.auth)
+    assert flags.status_code == 200
+    assert all(amina.id not in json.dumps(flag) for flag in flags.get_json()["items"])
