@@ -78,6 +78,7 @@ def test_a_node_that_is_down_fails_in_one_sentence(env):
     assert "did not answer" in message
     assert "did not answer" in one_sentence_error(run("anchor", "deploy", env={**down, "CIVICVAULT_ANCHOR_CONTRACT": None}))
     assert "nothing anchored yet" in run("anchor", "status", env=down).output
+    assert "did not answer" in one_sentence_error(run("verify", env=down))  # never passes unchecked
 
 
 def test_configuration_mistakes_are_one_sentence(env, tmp_path):

@@ -154,3 +154,31 @@ def test_gas_per_anchor_does_not_depend_on_the_number_of_events(tmp_path, ganach
     print(f"gas per anchor (first, later, later without calldata): {gas}")
     assert gas[10][2] == gas[10_000][2]  # execution: the same to the unit
     assert abs(gas[10][1] - gas[10_000][1]) <= 12 * 8 and abs(gas[10][0] - gas[10_000][0]) <= 12 * 40
+
+
+def test_confirmations_are_awaited_and_an_unconfirmed_anchor_is_recovered_later(vault_, settings, ganache, chain, owner):
+    import threading
+
+    from tests.anchoring.conftest import rpc
+    from vault.anchoring.chain import ChainUnavailable
+
+    add_events(vault_, 3)
+    sign(vault_, settings)
+    impatient = Chain(ganache.url, contract=chain.address, timeout=2, confirmations=1)  # instamine: no block follows by itself
+    with pytest.raises(ChainUnavailable, match="1 confirmations did not come within 2 s"):
+        service.anchor_latest(vault_, chain=impatient, signer=owner)
+    with vault_.read_transaction() as session:
+        assert service.list_anchors(session) == []  # mined, not recorded
+    patient = Chain(ganache.url, contract=chain.address, timeout=20, confirmations=2)
+    add_events(vault_, 1)
+    sign(vault_, settings)
+    miner = threading.Timer(1.5, lambda: [rpc(ganache.url, "evm_mine") for _ in range(3)])
+    miner.start()
+    try:
+        outcome = service.anchor_latest(vault_, chain=patient, signer=owner)
+    finally:
+        miner.join()
+    assert outcome.sent and chain.block_number() >= outcome.anchor.block_number + 2
+    # The earlier, unrecorded anchor is still on chain and checks out.
+    report = check(vault_, settings, chain)
+    assert report.anchors.anchors == 1 and report.anchors.chain_only == 1

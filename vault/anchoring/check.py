@@ -137,13 +137,14 @@ def verify_anchors(session: Session, *, ledger_size: int, chain_for: Callable[[s
     for series in by_origin.values():
         for older, newer in zip(series, series[1:]):
             _check_consistency(session, older, newer)
-    contracts: dict[str, int] = {}
-    for anchor in anchors:
-        contracts[anchor.contract] = min(contracts.get(anchor.contract, anchor.block_number), anchor.block_number)
+    # Where to read each contract's events from: its deployment block when
+    # known (the configured contract), else the chain's start, so that an
+    # anchor mined before the first recorded one is not missed.
+    contracts: dict[str, int] = {anchor.contract: 0 for anchor in anchors}
     if configured is not None:
         address, block = configured
         known = next((c for c in contracts if c.lower() == address.lower()), address)
-        contracts[known] = min(contracts.get(known, block), block)
+        contracts[known] = block
     if chain_for is None or not contracts:
         return AnchorReport(anchors=len(anchors), on_chain=False)
     chain_only = 0
