@@ -351,8 +351,11 @@ def _check_links(session: Session) -> None:
         .where(Event.kind.in_(("record.created", "record.version-added", "consent.granted")), Event.erased_by.is_(None))
         .execution_options(yield_per=BATCH)
     )
-    for _, kind, data in rows:
+    for index, kind, data in rows:
         fields = json.loads(data)
+        wanted = ("grant_id",) if kind == "consent.granted" else ("record_id", "version")
+        if not isinstance(fields, dict) or any(name not in fields for name in wanted):
+            raise _fail(index, f"its {kind} event does not name its {' and '.join(wanted)}.")
         if kind == "consent.granted":
             granted.add(fields["grant_id"])
         else:

@@ -216,3 +216,15 @@ def test_parallel_verification_checks_the_nodes_above_the_chunks(vault_, longer_
         with vault_.read_transaction() as session:
             verify(session, workers=2)
     assert "node (level 4, index 3) does not match its children" in info.value.detail
+
+
+def test_a_record_event_that_names_no_record_is_reported_not_a_crash(vault_):
+    """An entry committed to the ledger with malformed data (a buggy or hostile writer) is named, not a traceback."""
+    from vault import ledger
+    from vault.events import encode
+
+    with vault_.transaction() as session:
+        ledger.append(session, kind="record.created", occurred_at=T0, actor_id="p-x", subject_id="p-y", data_json=encode({"version": 1}))
+    with pytest.raises(LedgerIntegrityError) as info:
+        run_verify(vault_)
+    assert "Ledger entry 0: its record.created event does not name its record_id and version" in info.value.detail
