@@ -67,7 +67,8 @@ except ImportError:  # `pip install -e '.[bench]'`; `make bench` does it
     pymerkle = None
 
 DEFAULT_SIZES = (10_000, 100_000, 1_000_000)
-QUICK_SIZES = (1_000, 4_000)
+QUICK_SIZES = (1_000, 2_000)
+QUICK_DURABLE = 100  # durable appends in a --quick run (each pays an fsync)
 BATCH = 1_000  # appends per transaction in the batched fill, ours and pymerkle's
 DURABLE = 1_000  # appends committed one at a time, at the end of the fill
 SEED = 9162
@@ -307,13 +308,13 @@ class Result:
     notes: list[str] = field(default_factory=list)
 
 
-def bench_size(size: int, workdir: Path, *, seconds: float, count_hashes: bool, log=print) -> Result:
+def bench_size(size: int, workdir: Path, *, seconds: float, count_hashes: bool, durable: int = DURABLE, log=print) -> Result:
     home = workdir / f"n{size}"
     home.mkdir()
     master_key = base64.b64encode(os.urandom(32)).decode()
     vault = open_vault(home, master_key)
     result = Result(size=size)
-    durable = min(DURABLE, size // 2)
+    durable = min(durable, size // 2)
     try:
         result.batched_rate = (size - durable) / fill_batched(vault, 0, size - durable)
         result.durable_rate = durable / fill_durable(vault, size - durable, durable)
@@ -471,7 +472,7 @@ def targets(results: list[Result]) -> str:
     return "\n".join(lines)
 
 
-def run(sizes: list[int], *, seconds: float, workdir: str | None = None) -> list[Result]:
+def run(sizes: list[int], *, seconds: float, workdir: str | None = None, durable: int = DURABLE) -> list[Result]:
     import sqlite3
 
     import sqlalchemy
@@ -484,7 +485,7 @@ def run(sizes: list[int], *, seconds: float, workdir: str | None = None) -> list
         for size in sizes:
             began = time.perf_counter()
             print(f"{size:,} entries:", flush=True)
-            results.append(bench_size(size, Path(tmp), seconds=seconds,
+            results.append(bench_size(size, Path(tmp), seconds=seconds, durable=durable,
                                       count_hashes=size == min(sizes), log=lambda *a: print(*a, flush=True)))
             print(f"  ({time.perf_counter() - began:.0f} s)", flush=True)
             for path in sorted((Path(tmp) / f"n{size}").glob("*")):

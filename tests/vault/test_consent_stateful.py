@@ -61,9 +61,9 @@ from vault.policy import (
 from vault.principals import Caller
 from vault.vocabulary import CATEGORIES
 
-POSTGRES_EXAMPLES = 60
+POSTGRES_EXAMPLES = 30
 SETTINGS = settings(
-    max_examples=100,
+    max_examples=60,
     stateful_step_count=50,
     deadline=None,
     database=None,
