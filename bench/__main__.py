@@ -154,7 +154,7 @@ def main(argv=None) -> int:
     parser.add_argument("--quick", action="store_true", help="short runs, for a smoke test")
     parser.add_argument("--ledger", action="store_true", help="only the ledger against pymerkle")
     parser.add_argument("--sizes", type=_sizes, default=None,
-                        help="ledger sizes, comma-separated (default 10000,100000,1000000; 1000,2000 with --quick)")
+                        help="ledger sizes, comma-separated (default 10000,100000,1000000; 500,1000 with --quick)")
     parser.add_argument("--workdir", default=None, help="where the ledger benchmark's temporary databases go")
     args = parser.parse_args(argv)
     seconds = 0.05 if args.quick else 0.5
@@ -162,7 +162,8 @@ def main(argv=None) -> int:
     if args.ledger:
         print(f"CivicVault ledger benchmark (Python {sys.version.split()[0]}, {os.cpu_count()} CPUs)")
         ledger_bench.run(sizes, seconds=0.2 if args.quick else 1.0, workdir=args.workdir,
-                         durable=ledger_bench.QUICK_DURABLE if args.quick else ledger_bench.DURABLE)
+                         durable=ledger_bench.QUICK_DURABLE if args.quick else ledger_bench.DURABLE,
+                         verify_runs=1 if args.quick else 3)
         return 0
     print(f"CivicVault benchmarks (Python {sys.version.split()[0]}, {os.cpu_count()} CPUs); ops/s, best of 3")
     rows = bench_envelopes(seconds)
@@ -174,7 +175,8 @@ def main(argv=None) -> int:
         print(f"| {name:<28} | {ours:>10,.0f} | {base_name:<16} | {base:>10,.0f} | {ours / base:>6.2f} |")
     sys.stdout.flush()
     ledger_bench.run(sizes, seconds=0.2 if args.quick else 1.0, workdir=args.workdir,
-                         durable=ledger_bench.QUICK_DURABLE if args.quick else ledger_bench.DURABLE)
+                         durable=ledger_bench.QUICK_DURABLE if args.quick else ledger_bench.DURABLE,
+                         verify_runs=1 if args.quick else 3)
     return 0
 
 

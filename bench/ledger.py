@@ -67,8 +67,8 @@ except ImportError:  # `pip install -e '.[bench]'`; `make bench` does it
     pymerkle = None
 
 DEFAULT_SIZES = (10_000, 100_000, 1_000_000)
-QUICK_SIZES = (1_000, 2_000)
-QUICK_DURABLE = 100  # durable appends in a --quick run (each pays an fsync)
+QUICK_SIZES = (500, 1_000)
+QUICK_DURABLE = 50  # durable appends in a --quick run (each pays an fsync)
 BATCH = 1_000  # appends per transaction in the batched fill, ours and pymerkle's
 DURABLE = 1_000  # appends committed one at a time, at the end of the fill
 SEED = 9162
@@ -308,7 +308,8 @@ class Result:
     notes: list[str] = field(default_factory=list)
 
 
-def bench_size(size: int, workdir: Path, *, seconds: float, count_hashes: bool, durable: int = DURABLE, log=print) -> Result:
+def bench_size(size: int, workdir: Path, *, seconds: float, count_hashes: bool, durable: int = DURABLE, verify_runs: int = 3,
+               log=print) -> Result:
     home = workdir / f"n{size}"
     home.mkdir()
     master_key = base64.b64encode(os.urandom(32)).decode()
@@ -365,7 +366,7 @@ def bench_size(size: int, workdir: Path, *, seconds: float, count_hashes: bool, 
     finally:
         vault.close()
 
-    runs = [run_verify(home, master_key) for _ in range(1 if size > 100_000 else 3)]
+    runs = [run_verify(home, master_key) for _ in range(1 if size > 100_000 else verify_runs)]
     if any(run["size"] != size or run["root"] != our_root.hex() for run in runs):
         raise RuntimeError("verify reported another size or root")
     result.verify_s = min(run["seconds"] for run in runs)
@@ -377,7 +378,7 @@ def bench_size(size: int, workdir: Path, *, seconds: float, count_hashes: bool, 
 
     result.par_workers = os.cpu_count() or 1
     if result.par_workers > 1 and size >= PARALLEL_MIN_SIZE:
-        runs = [run_verify(home, master_key, result.par_workers) for _ in range(1 if size > 100_000 else 3)]
+        runs = [run_verify(home, master_key, result.par_workers) for _ in range(1 if size > 100_000 else verify_runs)]
         if any(run["size"] != size or run["root"] != our_root.hex() for run in runs):
             raise RuntimeError("parallel verify reported another size or root")
         result.par_verify_s = min(run["seconds"] for run in runs)
@@ -472,7 +473,7 @@ def targets(results: list[Result]) -> str:
     return "\n".join(lines)
 
 
-def run(sizes: list[int], *, seconds: float, workdir: str | None = None, durable: int = DURABLE) -> list[Result]:
+def run(sizes: list[int], *, seconds: float, workdir: str | None = None, durable: int = DURABLE, verify_runs: int = 3) -> list[Result]:
     import sqlite3
 
     import sqlalchemy
@@ -485,7 +486,7 @@ def run(sizes: list[int], *, seconds: float, workdir: str | None = None, durable
         for size in sizes:
             began = time.perf_counter()
             print(f"{size:,} entries:", flush=True)
-            results.append(bench_size(size, Path(tmp), seconds=seconds, durable=durable,
+            results.append(bench_size(size, Path(tmp), seconds=seconds, durable=durable, verify_runs=verify_runs,
                                       count_hashes=size == min(sizes), log=lambda *a: print(*a, flush=True)))
             print(f"  ({time.perf_counter() - began:.0f} s)", flush=True)
             for path in sorted((Path(tmp) / f"n{size}").glob("*")):
