@@ -22,7 +22,7 @@ from crypto.bls import SigningKey
 from vault import ledger
 from vault.clock import rfc3339
 from vault.errors import InvalidInput, LedgerIntegrityError, NotFound
-from vault.models import Checkpoint, CheckpointLease, Cosignature, WitnessKey
+from vault.models import Checkpoint, CheckpointLease, Cosignature, Event, WitnessKey
 
 
 @dataclass(frozen=True)
@@ -127,8 +127,22 @@ def _take_lease(session: Session, holder: str, now: datetime) -> bool:
     return taken.rowcount == 1
 
 
+# Entries that only record the checkpoints themselves: witnesses' cosignatures
+# and anchors. Were they news, an idle vault would sign a checkpoint every
+# ``seconds`` for ever (each checkpoint is cosigned, each cosignature an entry).
+BOOKKEEPING_KINDS = ("checkpoint.cosigned", "checkpoint.anchored")
+
+
+def _has_news(session: Session, since: int) -> bool:
+    """Whether an entry at or after ``since`` records more than the checkpoints themselves."""
+    return session.scalar(
+        select(Event.ledger_index).where(Event.ledger_index >= since, Event.kind.not_in(BOOKKEEPING_KINDS)).limit(1)
+    ) is not None
+
+
 def sign_if_due(vault, *, key: SigningKey, origin: str, every: int, seconds: int, holder: str, now: datetime) -> CheckpointView | None:
-    """Sign a checkpoint when ``every`` entries are new or the last is ``seconds`` old.
+    """Sign a checkpoint when ``every`` entries are new, or the last is ``seconds`` old and
+    something other than cosignatures and anchors (``BOOKKEEPING_KINDS``) came since.
 
     One signer at a time across all workers and hosts: a lease row in the
     database, taken with a conditional UPDATE. The slow BLS signature runs
@@ -143,7 +157,8 @@ def sign_if_due(vault, *, key: SigningKey, origin: str, every: int, seconds: int
             last = session.scalars(select(Checkpoint).order_by(Checkpoint.tree_size.desc(), Checkpoint.id.desc()).limit(1)).first()
             last_size = last.tree_size if last else 0
             new = size - last_size
-            due = new > 0 and (last is None or new >= every or (seconds > 0 and now - last.created_at >= timedelta(seconds=seconds)))
+            due = new > 0 and (last is None or new >= every or (seconds > 0 and now - last.created_at >= timedelta(seconds=seconds)
+                                                                 and _has_news(session, last_size)))
             if not due:
                 return None
             body = notes.Checkpoint(origin=origin, size=size, root=ledger.root(session, size))

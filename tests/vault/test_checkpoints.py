@@ -159,3 +159,27 @@ def test_only_one_worker_signs_at_a_time(vault_, key, amina):
     with vault_.transaction() as session:  # its lease has run out
         session.execute(update(CheckpointLease).values(until=T0.replace(year=2025)))
     assert checkpoints.sign_if_due(vault_, key=key, origin="o", every=1, seconds=1, holder="w1", now=T0).tree_size == 2
+
+
+def test_cosignatures_and_anchors_alone_do_not_make_a_checkpoint_due(vault_, key, amina):
+    """An idle vault with witnesses: each checkpoint is cosigned, each cosignature an entry; no checkpoint loop."""
+    from datetime import timedelta
+
+    from vault import ledger
+    from vault.events import encode
+
+    caller, _ = amina
+
+    def due(now):
+        return checkpoints.sign_if_due(vault_, key=key, origin="o", every=100, seconds=60, holder="w1", now=now)
+
+    write(vault_, caller, 1)
+    first = due(T0)
+    assert first is not None
+    for kind in checkpoints.BOOKKEEPING_KINDS:
+        with vault_.transaction() as session:
+            ledger.append(session, kind=kind, occurred_at=T0, actor_id="system", subject_id=None, data_json=encode({"tree_size": first.tree_size}))
+    assert due(T0 + timedelta(minutes=10)) is None  # only bookkeeping since: not news
+    write(vault_, caller, 1)
+    later = due(T0 + timedelta(minutes=11))
+    assert later is not None and later.tree_size == first.tree_size + 2 + 2  # the bookkeeping entries are covered too
