@@ -32,7 +32,7 @@ from vault.models import UTCDateTime
 
 
 class _Base(DeclarativeBase):
-    pass
+    """The secret store's own metadata: its one table never joins the main schema or its migrations."""
 
 
 class SubjectSecret(_Base):
