@@ -11,7 +11,7 @@ from flask_smorest import Api
 from api import errors
 from api.context import EXTENSION
 from api.schemas import ProblemOut
-from vault.config import Settings
+from vault.core.config import Settings
 from vault.runtime import Vault
 
 API_TITLE = "CivicVault"

@@ -2,8 +2,9 @@
 
 from flask import current_app, g, request
 
-from vault.errors import Unauthenticated
-from vault.principals import Caller, authenticate
+from vault.core.caller import Caller
+from vault.core.errors import Unauthenticated
+from vault.identity.principals import authenticate
 from vault.runtime import Vault
 
 EXTENSION = "civicvault"

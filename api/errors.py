@@ -14,7 +14,7 @@ from flask import Flask, Response, json
 from sqlalchemy.exc import DataError, IntegrityError, OperationalError
 from werkzeug.exceptions import HTTPException
 
-from vault import errors
+from vault.core import errors
 
 log = logging.getLogger("civicvault.api")
 

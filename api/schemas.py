@@ -6,9 +6,9 @@ Every input schema refuses unknown fields (``RAISE``). Times are RFC 3339 UTC.
 import marshmallow as ma
 from marshmallow import fields, validate
 
-from vault.clock import rfc3339
-from vault.content import MAX_TITLE_LENGTH
-from vault.vocabulary import CATEGORIES, PURPOSES, ROLES
+from vault.core.clock import rfc3339
+from vault.core.content import MAX_TITLE_LENGTH
+from vault.core.vocabulary import CATEGORIES, PURPOSES, ROLES
 
 
 class Strict(ma.Schema):

@@ -5,9 +5,11 @@ from marshmallow import fields, validate
 
 from api.schemas import ReceiptOut, Strict, Timestamp
 from api.schemas_consent import CATEGORY_PATTERNS, TIME
-from vault import audit_flags, audit_index, break_glass_review
-from vault.audit_search import KIND_PATTERNS, MAX_PAGE
-from vault.vocabulary import PURPOSES
+from vault.compliance import audit_flags, break_glass_review
+from vault.compliance.audit_search import KIND_PATTERNS
+from vault.core.bounds import MAX_AUDIT_PAGE as MAX_PAGE
+from vault.core.vocabulary import PURPOSES
+from vault.storage import audit_index
 
 ID = {"validate": validate.Length(min=1, max=40)}
 INDEX = {"validate": validate.Range(min=0, max=2**62)}
@@ -59,7 +61,7 @@ class EventPageOut(ma.Schema):
 
 class ReviewQuery(Strict):
     status = fields.String(load_default="pending", validate=validate.OneOf(break_glass_review.STATUSES))
-    limit = fields.Integer(load_default=100, validate=validate.Range(min=1, max=break_glass_review.MAX_PAGE))
+    limit = fields.Integer(load_default=100, validate=validate.Range(min=1, max=MAX_PAGE))
     offset = fields.Integer(load_default=0, validate=validate.Range(min=0, max=2**31 - 1))
 
 

@@ -4,10 +4,11 @@ import marshmallow as ma
 from marshmallow import fields, validate
 
 from api.schemas import Strict, Timestamp
-from vault.access_requests import STATUSES as REQUEST_STATUSES
-from vault.consent import MAX_PAGE, STATUSES as GRANT_STATUSES
-from vault.policy import ACTIONS
-from vault.vocabulary import CATEGORIES, CATEGORY_FAMILIES, PURPOSES
+from vault.consent.access_requests import STATUSES as REQUEST_STATUSES
+from vault.consent.consent import STATUSES as GRANT_STATUSES
+from vault.consent.policy import ACTIONS
+from vault.core.bounds import MAX_PAGE
+from vault.core.vocabulary import CATEGORIES, CATEGORY_FAMILIES, PURPOSES
 
 CATEGORY_PATTERNS = list(CATEGORIES) + [f"{family}.*" for family in CATEGORY_FAMILIES]
 TIME = {"description": "RFC 3339 with a time zone, e.g. 2026-12-31T23:59:59Z"}

@@ -4,7 +4,7 @@ import marshmallow as ma
 from marshmallow import fields, validate
 
 from api.schemas import Strict, Timestamp
-from vault.trail import MAX_PAGE
+from vault.core.bounds import MAX_PAGE
 
 
 class AccessLogQuery(Strict):

@@ -19,21 +19,22 @@ for other ledger sizes.
 import argparse
 import base64
 import os
-import statistics
 import sys
 import tempfile
 import time
+from datetime import timedelta
 from pathlib import Path
 
 from Cryptodome.Cipher import AES
 
 import crypto
-from datetime import timedelta
-
 from bench import ledger as ledger_bench
-from vault import consent, principals, records
-from vault.clock import utcnow
-from vault.config import Settings
+from vault.consent import consent
+from vault.core.caller import Caller
+from vault.core.clock import utcnow
+from vault.core.config import Settings
+from vault.identity import principals
+from vault.records import records
 from vault.runtime import Vault, init_home
 
 
@@ -88,7 +89,7 @@ def bench_records(seconds: float, workdir: Path) -> list[tuple]:
     vault = Vault.open(settings)
     with vault.transaction() as session:
         info, token = principals.create_principal(session, vault.keys, role="resident", name="Bench", now=utcnow())
-    caller = principals.Caller(id=info.id, role="resident")
+    caller = Caller(id=info.id, role="resident")
     content = {"resourceType": "Observation", "code": {"text": "HbA1c"}, "valueQuantity": {"value": 6.1, "unit": "%"}, "note": "x" * 400}
     with vault.engine.begin() as connection:
         connection.execute(text("CREATE TABLE bench_raw (id INTEGER PRIMARY KEY, data BLOB)"))
@@ -118,7 +119,7 @@ def bench_records(seconds: float, workdir: Path) -> list[tuple]:
             session, caller, grantee_id=clinic.id, categories=["health.*"], purpose="treatment", actions=["read"],
             expires_at=utcnow() + timedelta(days=30), limits=vault.limits, now=utcnow(),
         )
-    clinic_caller = principals.Caller(id=clinic.id, role="clinic")
+    clinic_caller = Caller(id=clinic.id, role="clinic")
 
     def grantee_read():
         with vault.transaction() as session:

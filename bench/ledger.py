@@ -52,14 +52,14 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import select
 
 from crypto import merkle
-from vault import audit_index, ledger
-from vault.config import Settings
-from vault.events import encode
-from vault.models import Event, EventCategory, LedgerHead, LedgerNode
+from vault.core.config import Settings
+from vault.ledger import ledger
+from vault.ledger.events import encode
 from vault.runtime import Vault, init_home
+from vault.storage.models import Event
 
 try:
     import pymerkle
@@ -198,7 +198,7 @@ def verify_hash_count(size: int) -> int:
 
 def count_verify_hashes(vault: Vault) -> int:
     """Count the SHA-256 calls of one ``verify`` (hashlib.sha256 wrapped for its duration)."""
-    from vault.verify import verify
+    from vault.verification.verify import verify
 
     real, calls = hashlib.sha256, 0
 
@@ -263,7 +263,7 @@ def _peak_rss_kib() -> int:
 
 
 def _verify_worker(home: str) -> None:
-    from vault.verify import verify
+    from vault.verification.verify import verify
 
     home_path = Path(home)
     settings = Settings(home=home_path, database_url=f"sqlite:///{home_path / 'vault.db'}",
@@ -374,7 +374,7 @@ def bench_size(size: int, workdir: Path, *, seconds: float, count_hashes: bool, 
     result.rss_before_mb = max(run["rss_before_mb"] for run in runs)
     result.hashlib_s = hashlib_limit(size, body_size)
     log(f"  verify: {_seconds(result.verify_s)} s (hashlib limit {_seconds(result.hashlib_s)} s), peak RSS {result.peak_mb:.0f} MB")
-    from vault.verify import PARALLEL_MIN_SIZE
+    from vault.verification.verify import PARALLEL_MIN_SIZE
 
     result.par_workers = os.cpu_count() or 1
     if result.par_workers > 1 and size >= PARALLEL_MIN_SIZE:

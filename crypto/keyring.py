@@ -17,7 +17,6 @@ from crypto._aesgcm import KEY_SIZE
 from crypto.aad import subject_key_aad
 from crypto.errors import InvalidEnvelope, KeyringError
 
-
 SECRET_SIZE = 32
 BIND_INFO = b"civicvault/subject-binding/v1\x00"
 

@@ -18,10 +18,11 @@ from sqlalchemy import insert, update
 from sqlalchemy.orm import Session
 
 from crypto import merkle
-from vault import audit_index, ledger
-from vault.events import DomainEvent, encode
-from vault.models import Event, EventCategory, LedgerHead, LedgerNode
-from vault.vocabulary import CATEGORIES, CATEGORY_FAMILIES, PURPOSES
+from vault.core.vocabulary import CATEGORIES, CATEGORY_FAMILIES, PURPOSES
+from vault.ledger import ledger
+from vault.ledger.events import DomainEvent, encode
+from vault.storage import audit_index
+from vault.storage.models import Event, EventCategory, LedgerHead, LedgerNode
 
 
 def append_many(session: Session, events: list[DomainEvent]) -> list[int]:

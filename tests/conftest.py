@@ -16,13 +16,13 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
-from vault import principals
-from vault.clock import utcnow
-from vault.config import Settings
-from vault.db import make_engine
-from vault.models import Base
-from vault.principals import Caller
+from vault.core.caller import Caller
+from vault.core.clock import utcnow
+from vault.core.config import Settings
+from vault.identity import principals
 from vault.runtime import Vault, init_home
+from vault.storage.db import make_engine
+from vault.storage.models import Base
 
 POSTGRES_URL = os.environ.get("CIVICVAULT_TEST_POSTGRES_URL")
 BACKENDS = ["sqlite"] + (["postgres"] if POSTGRES_URL else [])

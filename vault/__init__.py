@@ -1,6 +1,10 @@
-"""CivicVault's domain and services.
+"""CivicVault's domain and services, by context.
 
-Principals, records, the keyring, storage and configuration. This package never
-imports Flask: the API in ``api/`` and the command line in ``vault.cli`` are two
-shells around the same services, each of which takes a SQLAlchemy ``Session``.
+Each subpackage is one context, and its ``__init__`` says what it may import.
+From the bottom up: ``core``, ``storage``, ``ledger``, ``keys``, ``identity``,
+``consent``, ``records``, ``rights``, ``compliance``, ``anchoring``,
+``verification``; ``runtime`` (the ``Vault`` object) assembles them, and ``cli``
+is the command line on top. ``witness`` is another party's program and imports
+only ``crypto``. docs/architecture.md lists the allowed arrows and
+tests/test_layout.py keeps them. This package never imports Flask.
 """

@@ -8,25 +8,25 @@ schema is not current, each with one clear sentence.
 import contextlib
 import os
 from collections.abc import Callable, Iterator
-from datetime import datetime
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from sqlalchemy import Engine, select
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from crypto import Keyring
-from vault import schema
-from vault.clock import utcnow
-from vault.config import Settings
-from vault.db import READ_ONLY, describe_db_error, make_engine, make_sessions
-from vault.errors import ConfigError, RecordUnreadable, VaultError
-from vault.events import emit
-from vault.keyfile import write_keyring
-from vault import ledger_key
-from vault.keys import KeyStore
-from vault.subject_secrets import SecretStore
-from vault.models import Principal, SubjectKey
+from vault.core.clock import utcnow
+from vault.core.config import Settings
+from vault.core.errors import ConfigError, RecordUnreadable, VaultError
+from vault.core.keyfile import write_keyring
+from vault.keys import ledger_key
+from vault.keys.keys import KeyStore
+from vault.keys.subject_secrets import SecretStore
+from vault.ledger.events import emit
+from vault.storage import schema
+from vault.storage.db import READ_ONLY, describe_db_error, make_engine, make_sessions
+from vault.storage.models import Principal, SubjectKey
 
 
 @dataclass

@@ -11,7 +11,7 @@ from api.context import authenticate_request, current_vault
 from api.parsing import Blueprint
 from api.schemas import Strict, Timestamp
 from vault.anchoring import service
-from vault.errors import InvalidInput
+from vault.core.errors import InvalidInput
 
 blp = Blueprint("anchors", __name__, url_prefix="/api/v1/ledger", description="Checkpoints anchored on an Ethereum-compatible chain")
 blp.before_request(authenticate_request)

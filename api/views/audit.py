@@ -8,10 +8,17 @@ from flask.views import MethodView
 from api.context import authenticate_request, caller, current_vault
 from api.parsing import Blueprint
 from api.schemas_audit import (
-    AcknowledgeIn, EventPageOut, EventQuery, FlagListOut, FlagQuery, ReviewListOut, ReviewOut, ReviewQuery,
+    AcknowledgeIn,
+    EventPageOut,
+    EventQuery,
+    FlagListOut,
+    FlagQuery,
+    ReviewListOut,
+    ReviewOut,
+    ReviewQuery,
 )
-from vault import audit_csv, audit_flags, audit_search, break_glass_review
-from vault.errors import InvalidInput
+from vault.compliance import audit_csv, audit_flags, audit_search, break_glass_review
+from vault.core.errors import InvalidInput
 
 blp = Blueprint("audit", __name__, url_prefix="/api/v1/audit", description="Compliance: the access trail, break-glass review, flags")
 blp.before_request(authenticate_request)

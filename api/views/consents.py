@@ -8,10 +8,25 @@ from flask.views import MethodView
 from api.context import authenticate_request, caller, current_vault
 from api.parsing import Blueprint
 from api.schemas_consent import (
-    ApproveIn, BreakGlassIn, BreakGlassListOut, BreakGlassOut, DelegationIn, DelegationListOut, DelegationOut, DelegationQuery,
-    EmptyIn, GrantIn, GrantListOut, GrantOut, GrantQuery, RequestIn, RequestListOut, RequestOut, RequestQuery,
+    ApproveIn,
+    BreakGlassIn,
+    BreakGlassListOut,
+    BreakGlassOut,
+    DelegationIn,
+    DelegationListOut,
+    DelegationOut,
+    DelegationQuery,
+    EmptyIn,
+    GrantIn,
+    GrantListOut,
+    GrantOut,
+    GrantQuery,
+    RequestIn,
+    RequestListOut,
+    RequestOut,
+    RequestQuery,
 )
-from vault import access_requests, break_glass, consent, delegations, fhir
+from vault.consent import access_requests, break_glass, consent, delegations, fhir
 
 blp = Blueprint("consents", __name__, url_prefix="/api/v1", description="Consent: grants, requests, delegation, break-glass")
 blp.before_request(authenticate_request)

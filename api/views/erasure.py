@@ -11,7 +11,7 @@ from marshmallow import fields
 from api.context import authenticate_request, caller, current_vault
 from api.parsing import Blueprint
 from api.schemas import ReceiptOut, Strict, Timestamp
-from vault import erasure
+from vault.rights import erasure
 
 blp = Blueprint("erasure", __name__, url_prefix="/api/v1", description="Erasure of a resident's data (GDPR Art. 17)")
 blp.before_request(authenticate_request)

@@ -10,7 +10,7 @@ from api.context import authenticate_request, caller, current_vault
 from api.parsing import Blueprint
 from api.schemas import Strict
 from api.views.anchors import ANCHORED, AnchorOut, against_latest_anchor
-from vault import checkpoints, ledger, witnesses
+from vault.ledger import checkpoints, ledger, witnesses
 
 blp = Blueprint("ledger", __name__, url_prefix="/api/v1/ledger", description="The verifiable log of every event")
 blp.before_request(authenticate_request)

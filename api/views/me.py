@@ -5,7 +5,7 @@ from flask.views import MethodView
 from api.context import authenticate_request, caller, current_vault
 from api.parsing import Blueprint
 from api.schemas import PrincipalOut
-from vault import principals
+from vault.identity import principals
 
 blp = Blueprint("me", __name__, url_prefix="/api/v1", description="The calling principal")
 blp.before_request(authenticate_request)

@@ -5,8 +5,16 @@ from flask.views import MethodView
 
 from api.context import authenticate_request, caller, current_vault
 from api.parsing import Blueprint
-from api.schemas import RecordCreateIn, RecordListOut, RecordListQuery, RecordMetaOut, RecordOut, RecordReadQuery, RecordUpdateIn
-from vault import records
+from api.schemas import (
+    RecordCreateIn,
+    RecordListOut,
+    RecordListQuery,
+    RecordMetaOut,
+    RecordOut,
+    RecordReadQuery,
+    RecordUpdateIn,
+)
+from vault.records import records
 
 blp = Blueprint("records", __name__, url_prefix="/api/v1", description="Encrypted records of residents")
 blp.before_request(authenticate_request)

@@ -9,7 +9,7 @@ from flask.views import MethodView
 from api.context import authenticate_request, caller, current_vault
 from api.parsing import Blueprint
 from api.schemas_trail import AccessLogOut, AccessLogQuery, DisclosureQuery, DisclosureReportOut
-from vault import export, trail
+from vault.rights import export, trail
 
 blp = Blueprint("trail", __name__, url_prefix="/api/v1", description="Residents' access log, disclosures and export")
 blp.before_request(authenticate_request)

@@ -7,9 +7,10 @@ from sqlalchemy import delete, select
 
 from crypto import checkpoint as notes
 from crypto import merkle
-from vault import checkpoints, ledger, ledger_key
-from vault.events import DomainEvent, emit
-from vault.models import Checkpoint, Event, LedgerNode
+from vault.keys import ledger_key
+from vault.ledger import checkpoints, ledger
+from vault.ledger.events import DomainEvent, emit
+from vault.storage.models import Checkpoint, Event, LedgerNode
 
 T0 = datetime(2026, 11, 25, 10, 0, tzinfo=UTC)
 ORIGIN = "civicvault"

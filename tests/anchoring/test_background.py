@@ -2,7 +2,6 @@
 
 import logging
 import socket
-import threading
 import time
 from datetime import timedelta
 
@@ -14,7 +13,7 @@ from vault.anchoring import service
 from vault.anchoring.background import Anchorer, start_in_worker
 from vault.anchoring.chain import Chain
 from vault.anchoring.settings import AnchorSettings
-from vault.models import Anchor
+from vault.storage.models import Anchor
 
 
 def settings_for(home, **values) -> AnchorSettings:
@@ -127,7 +126,7 @@ def test_no_background_anchoring_unless_configured(vault_, settings):
 
 
 def test_anchor_settings_from_the_environment(tmp_path):
-    from vault.errors import ConfigError
+    from vault.core.errors import ConfigError
 
     values = AnchorSettings.from_env(tmp_path, {"CIVICVAULT_ANCHOR_RPC_URL": "http://node:8545", "CIVICVAULT_ANCHOR_EVERY": "3",
                                                 "CIVICVAULT_ANCHOR_MINUTES": "10", "CIVICVAULT_ANCHOR_CONFIRMATIONS": "2",

@@ -11,8 +11,8 @@ from click.testing import CliRunner
 
 from tests.anchoring.conftest import OWNER_KEY, free_port
 from tests.anchoring.helpers import rewrite_history
-from vault.cli import cli
-from vault.config import Settings
+from vault.cli.main import cli
+from vault.core.config import Settings
 from vault.runtime import Vault
 
 

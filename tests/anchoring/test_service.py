@@ -4,13 +4,13 @@ import pytest
 from sqlalchemy import delete, select, update
 
 from tests.anchoring.helpers import ORIGIN, add_events, rewrite_history, sign
-from vault import ledger_key
 from vault.anchoring import service
 from vault.anchoring.chain import Chain
 from vault.anchoring.check import AnchorCheck
-from vault.errors import ConfigError, InvalidInput, LedgerIntegrityError
-from vault.models import Anchor, Event
-from vault.verify import verify
+from vault.core.errors import ConfigError, InvalidInput, LedgerIntegrityError
+from vault.keys import ledger_key
+from vault.storage.models import Anchor, Event
+from vault.verification.verify import verify
 
 
 def check(vault, settings, chain=None, configured=None):
@@ -116,7 +116,7 @@ def test_an_anchor_that_disappeared_from_the_chain_fails(vault_, settings, chain
 
 
 def test_a_missing_local_checkpoint_or_truncated_ledger_fails(vault_, settings, chain, owner):
-    from vault.models import Checkpoint
+    from vault.storage.models import Checkpoint
 
     _anchored(vault_, settings, chain, owner)
     with vault_.transaction() as session:
@@ -129,7 +129,7 @@ def test_gas_per_anchor_does_not_depend_on_the_number_of_events(tmp_path, ganach
     """10 and 10,000 events: identical execution gas; only calldata bytes (zero or not) differ in price."""
     from bench.ledger import fill_bulk
     from tests.conftest import new_master_key
-    from vault.config import Settings
+    from vault.core.config import Settings
     from vault.runtime import Vault, init_home
 
     gas = {}

@@ -4,7 +4,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from vault.clock import rfc3339
+from vault.core.clock import rfc3339
 
 T0 = datetime(2026, 11, 25, 10, 0, tzinfo=UTC)
 

@@ -30,16 +30,26 @@ a 400 cannot tell an existing id from an unknown one.
 """
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 import pytest
 from sqlalchemy import func, select
 
 from tests.api.conftest import add_record, grant
 from tests.api.helpers import assert_problem
-from vault.ids import new_id
-from vault.models import AccessRequest, ApiToken, BreakGlass, Delegation, Grant, Principal, Record, RecordVersion, SubjectKey
+from vault.core.ids import new_id
+from vault.storage.models import (
+    AccessRequest,
+    ApiToken,
+    BreakGlass,
+    Delegation,
+    Grant,
+    Principal,
+    Record,
+    RecordVersion,
+    SubjectKey,
+)
 
 API = "/api/v1"
 

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from vault.models import RecordVersion
+from vault.storage.models import RecordVersion
 
 
 @pytest.fixture

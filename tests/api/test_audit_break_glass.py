@@ -8,7 +8,7 @@ from sqlalchemy import select
 
 from tests.api.conftest import add_record
 from tests.api.helpers import assert_problem
-from vault.models import BreakGlassReview, Event
+from vault.storage.models import BreakGlassReview, Event
 
 QUEUE = "/api/v1/audit/break-glass"
 
@@ -77,7 +77,7 @@ def test_an_acknowledgement_is_a_ledger_event_without_the_note(client, vault_, c
     receipt = body["receipt"]
     proof = client.get(f"/api/v1/ledger/proofs/inclusion?leaf_index={receipt['leaf_index']}", headers=cast.compliance.auth).get_json()
     assert proof["leaf_hash"] == receipt["leaf_hash"]
-    found = client.get(f"/api/v1/audit/events?kind=break-glass.acknowledged", headers=cast.compliance.auth).get_json()
+    found = client.get("/api/v1/audit/events?kind=break-glass.acknowledged", headers=cast.compliance.auth).get_json()
     assert [(i["ledger_index"], i["actor_id"], i["subject_id"]) for i in found["items"]] == [
         (receipt["leaf_index"], cast.compliance.id, cast.tomasz.id)]
     assert found["items"][0]["data"] == {"break_glass_id": declaration, "clinic_id": cast.clinic.id}
@@ -91,9 +91,9 @@ def test_an_acknowledgement_is_a_ledger_event_without_the_note(client, vault_, c
 
 
 def test_a_sealed_note_moved_to_another_declaration_does_not_open(client, vault_, cast):
-    from vault.errors import RecordUnreadable
-    from vault.keys import open_text
-    from vault.break_glass_review import NOTE_KIND
+    from vault.compliance.break_glass_review import NOTE_KIND
+    from vault.core.errors import RecordUnreadable
+    from vault.keys.keys import open_text
 
     first, second = declare(client, cast.clinic, cast.tomasz), declare(client, cast.clinic, cast.amina)
     acknowledge(client, cast.compliance, first)

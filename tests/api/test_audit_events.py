@@ -12,9 +12,9 @@ from crypto import merkle
 from tests.api.conftest import add_record, grant
 from tests.api.helpers import assert_problem
 from tests.bulk_events import append_many, generate, make_cast
-from vault.audit_csv import row_of, safe_cell
-from vault.audit_search import EventLine
-from vault.events import DomainEvent, emit
+from vault.compliance.audit_csv import row_of, safe_cell
+from vault.compliance.audit_search import EventLine
+from vault.ledger.events import DomainEvent, emit
 
 URL = "/api/v1/audit/events"
 

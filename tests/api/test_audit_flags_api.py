@@ -6,7 +6,7 @@ import pytest
 
 from tests.api.conftest import add_record, grant
 from tests.api.helpers import assert_problem
-from vault.config import FlagThresholds
+from vault.core.config import FlagThresholds
 
 URL = "/api/v1/audit/flags"
 

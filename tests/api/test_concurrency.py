@@ -5,7 +5,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from sqlalchemy import select
 
-from vault.models import RecordVersion
+from vault.storage.models import RecordVersion
 
 WRITERS = 20
 

@@ -7,7 +7,7 @@ from sqlalchemy import select
 
 from tests.api.conftest import add_record, grant
 from tests.api.helpers import assert_problem
-from vault.models import Event
+from vault.storage.models import Event
 
 
 def read(client, actor, record_id, purpose="treatment"):
@@ -215,7 +215,7 @@ def test_every_decision_is_an_event_without_content(client, vault_, cast, clock)
 
 
 def test_configured_limits_apply(client, vault_, cast, clock):
-    from vault.config import ConsentLimits
+    from vault.core.config import ConsentLimits
 
     vault_.limits = ConsentLimits(max_grant_days=7, default_grant_days=7, max_delegation_days=2, break_glass_minutes=15)
     record = add_record(client, cast.amina)

@@ -20,15 +20,26 @@ import crypto
 from tests.api.conftest import add_record, grant
 from tests.api.helpers import assert_problem
 from tests.conftest import POSTGRES_URL
-from vault import erasure, records
-from vault.cli import cli
-from vault.db import make_engine
-from vault.errors import LedgerIntegrityError, RecordUnreadable
-from vault.keys import open_text
-from vault.models import AccessRequest, Base, BreakGlass, Event, Grant, Principal, Record, RecordVersion, SubjectKey
-from vault.principals import Caller
+from vault.cli.main import cli
+from vault.core.caller import Caller
+from vault.core.errors import LedgerIntegrityError, RecordUnreadable
+from vault.keys.keys import open_text
+from vault.records import records
+from vault.rights import erasure
 from vault.runtime import Vault
-from vault.verify import verify
+from vault.storage.db import make_engine
+from vault.storage.models import (
+    AccessRequest,
+    Base,
+    BreakGlass,
+    Event,
+    Grant,
+    Principal,
+    Record,
+    RecordVersion,
+    SubjectKey,
+)
+from vault.verification.verify import verify
 
 CONFIRM = {"confirm": True}
 
@@ -161,7 +172,7 @@ def test_a_copy_taken_before_the_erasure_opens_nothing_of_the_resident(client, c
         with restored.transaction() as session:
             content = records.read_record(session, restored.keys, Caller(cast.tomasz.id, "resident"), story["tomasz_record"], now=restored.now())
         assert content.content == {"peanuts": True}
-        from vault.key_rotation import residents_without_secret
+        from vault.keys.key_rotation import residents_without_secret
         assert residents_without_secret(restored) == [amina.id]
     finally:
         restored.close()
@@ -194,7 +205,7 @@ def test_erasure_receipt_ledger_and_what_is_left(client, cast, story, vault_):
         assert session.get(Principal, amina.id).erased_at is not None
         for model in (SubjectKey, Record, Grant, AccessRequest, BreakGlass):
             assert session.scalars(select(model).where(model.subject_id == amina.id)).first() is None
-        from vault.models import Delegation
+        from vault.storage.models import Delegation
         assert session.get(Delegation, story["theirs"]).revoked_at is not None
     assert vault_.keys.secrets.get(amina.id) is None
 
@@ -318,7 +329,7 @@ def test_two_erasures_at_once_erase_once(client, cast, story, vault_, settings):
     """Two operators (or a retrying client) erase the same resident at the same moment."""
     import threading
 
-    from vault.errors import Conflict
+    from vault.core.errors import Conflict
 
     second = Vault.open(settings)
     results, barrier = [], threading.Barrier(2)

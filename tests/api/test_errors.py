@@ -5,8 +5,8 @@ import json
 import pytest
 
 from tests.api.helpers import assert_problem
-from vault import principals
-from vault.clock import utcnow
+from vault.core.clock import utcnow
+from vault.identity import principals
 
 
 @pytest.fixture

@@ -9,8 +9,8 @@ from sqlalchemy import func, select, text
 import crypto
 from tests.api.conftest import add_record, grant
 from tests.api.helpers import assert_problem
-from vault import ledger
-from vault.models import Event, LedgerHead, LedgerNode
+from vault.ledger import ledger
+from vault.storage.models import Event, LedgerHead, LedgerNode
 
 
 def test_concurrent_writers_get_unique_gap_free_indices(app, vault_, cast, clock):

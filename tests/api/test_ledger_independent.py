@@ -113,7 +113,8 @@ def test_every_size_and_index_verifies_and_consistency_holds(client, vault_, cas
 
 def test_a_receipt_verifies_against_the_latest_signed_checkpoint(client, vault_, settings, cast, clock):
     """The full chain: receipt -> inclusion proof -> root in a checkpoint signed by the pinned node key."""
-    from vault import checkpoints, ledger_key  # only to have the node sign, as `civicvault checkpoint` does
+    from vault.keys import ledger_key  # only to have the node sign, as `civicvault checkpoint` does
+    from vault.ledger import checkpoints
 
     ledger_key.create(settings.ledger_key_file)
     node_key = ledger_key.read(settings.ledger_key_file)

@@ -130,7 +130,7 @@ def test_two_workers_take_concurrent_writes(server, database_url):
     # The ledger's indices stayed unique and gap-free across both workers.
     from sqlalchemy import text
 
-    from vault.db import make_engine
+    from vault.storage.db import make_engine
 
     engine = make_engine(database_url)
     with engine.connect() as connection:

@@ -4,7 +4,7 @@ import pytest
 from sqlalchemy import select, update
 
 from tests.api.helpers import assert_problem
-from vault.models import Principal, RecordVersion, SubjectKey
+from vault.storage.models import Principal, RecordVersion, SubjectKey
 
 
 @pytest.fixture
@@ -125,10 +125,10 @@ def test_a_tampered_wrapped_subject_key_is_refused(client, vault_, resident):
 def test_a_wrong_master_key_is_refused_at_start_and_opens_nothing(client, vault_, resident, settings):
     from api import create_app
     from tests.conftest import new_master_key
-    from vault.config import Settings
-    from vault.errors import ConfigError
-    from vault.keys import KeyStore
-    from vault.keyfile import keyring_from_env
+    from vault.core.config import Settings
+    from vault.core.errors import ConfigError
+    from vault.core.keyfile import keyring_from_env
+    from vault.keys.keys import KeyStore
     from vault.runtime import Vault
 
     record_id = create(client, resident, {"s": "SECRET"})
@@ -144,7 +144,7 @@ def test_a_wrong_master_key_is_refused_at_start_and_opens_nothing(client, vault_
 
 
 def test_a_keyring_missing_a_used_version_is_refused_at_start(vault_, resident, settings):
-    from vault.errors import ConfigError
+    from vault.core.errors import ConfigError
     from vault.runtime import Vault
 
     with vault_.transaction() as session:

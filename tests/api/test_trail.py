@@ -4,17 +4,16 @@ import base64
 import csv
 import io
 import json
-from datetime import timedelta
 
 import pytest
 from fhir.resources.bundle import Bundle
-from sqlalchemy import select, text
+from sqlalchemy import text
 
 import crypto
 from tests.api.conftest import add_record, grant
 from tests.api.helpers import assert_problem
-from vault import ledger
-from vault.models import Event
+from vault.ledger import ledger
+from vault.storage.models import Event
 
 
 def read(client, actor, record_id, purpose="treatment"):

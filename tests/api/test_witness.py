@@ -15,8 +15,9 @@ from tests.api.conftest import add_record
 from tests.api.helpers import assert_problem
 from tests.api.test_server import free_port, request
 from tests.conftest import new_master_key
-from vault import checkpoints, ledger_key
-from vault.db import make_engine
+from vault.keys import ledger_key
+from vault.ledger import checkpoints
+from vault.storage.db import make_engine
 
 CLI = [sys.executable, "-m", "vault.cli"]
 
@@ -68,8 +69,8 @@ def forge_history(database_url):
         connection.execute(text("UPDATE events SET body = :b WHERE ledger_index = 3"), {"b": forged})
         rows = connection.execute(text("SELECT ledger_index, salt, body FROM events ORDER BY ledger_index")).all()
         connection.execute(text("DELETE FROM ledger_nodes"))
-    from vault import ledger as vault_ledger
     from crypto import merkle
+    from vault.ledger import ledger as vault_ledger
 
     nodes = {}
     for index, salt, body in rows:

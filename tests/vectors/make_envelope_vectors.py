@@ -32,10 +32,10 @@ ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:  # let ``python tests/vectors/...`` find ``crypto``
     sys.path.insert(0, str(ROOT))
 
-from crypto import _aesgcm  # noqa: E402
-from crypto.aad import principal_name_aad, record_aad, subject_key_aad  # noqa: E402
-from crypto.envelope import HEADER_SIZE, _seal_with_nonce, unseal  # noqa: E402
-from crypto.errors import InvalidEnvelope  # noqa: E402
+from crypto import _aesgcm
+from crypto.aad import principal_name_aad, record_aad, subject_key_aad
+from crypto.envelope import HEADER_SIZE, _seal_with_nonce, unseal
+from crypto.errors import InvalidEnvelope
 
 OUTPUT = Path(__file__).resolve().with_name("envelope-v1.json")
 

@@ -13,5 +13,9 @@ nothing here is imported unless anchoring is configured or asked for, and
 - ``check``: what ``civicvault verify`` asks of every anchor;
 - ``background``: periodic anchoring in a server worker, with back-off.
 
+Its commands live in ``vault.cli.anchor``.
+
+May import: ``core``, ``storage``, ``ledger``.
+
 docs/anchoring.md explains the design, the cost and production set-up.
 """

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from vault.anchoring import service
 from vault.anchoring.chain import AnchorError, ChainUnavailable
 from vault.anchoring.settings import AnchorSettings, Signer
-from vault.errors import VaultError
+from vault.core.errors import VaultError
 
 log = logging.getLogger("civicvault.anchoring")
 

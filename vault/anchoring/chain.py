@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from importlib.resources import files
 
 from vault.anchoring.settings import Signer
-from vault.errors import VaultError
+from vault.core.errors import VaultError
 
 
 class AnchorError(VaultError):

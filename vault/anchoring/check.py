@@ -30,10 +30,10 @@ from sqlalchemy.orm import Session
 
 from crypto import merkle
 from crypto.errors import ProofError
-from vault import ledger
 from vault.anchoring.service import AnchorView, view
-from vault.errors import LedgerIntegrityError
-from vault.models import Anchor, Checkpoint
+from vault.core.errors import LedgerIntegrityError
+from vault.ledger import ledger
+from vault.storage.models import Anchor, Checkpoint
 
 
 @dataclass(frozen=True)

@@ -19,10 +19,10 @@ from sqlalchemy import func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from vault.clock import rfc3339
-from vault.errors import ConfigError, InvalidInput, LedgerIntegrityError, NotFound
-from vault.events import DomainEvent, emit
-from vault.models import Anchor, AnchorLease, Checkpoint, Event
+from vault.core.clock import rfc3339
+from vault.core.errors import ConfigError, InvalidInput, LedgerIntegrityError, NotFound
+from vault.ledger.events import DomainEvent, emit
+from vault.storage.models import Anchor, AnchorLease, Checkpoint, Event
 
 ACTOR = "system.anchorer"  # the actor of checkpoint.anchored events: the vault itself
 ANCHORED = "checkpoint.anchored"

@@ -26,7 +26,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from vault.errors import ConfigError
+from vault.core.errors import ConfigError
 
 KEY_FILE = "anchor.key"
 CONTRACT_FILE = "anchor-contract.json"

@@ -1,0 +1,346 @@
+"""The ``civicvault`` command line.
+
+Every command takes ``--home DIR``; user mistakes end with one sentence on
+stderr and a non-zero exit, never a traceback.
+"""
+
+import json
+import os
+import sys
+from pathlib import Path
+
+import click
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
+
+from vault.cli import demo
+from vault.cli.keys import register as _register_key_commands
+from vault.core.clock import rfc3339, utcnow
+from vault.core.config import Settings
+from vault.core.errors import VaultError
+from vault.core.vocabulary import ROLES
+from vault.identity import principals
+from vault.keys import ledger_key
+from vault.ledger import checkpoints, ledger
+from vault.runtime import Vault, init_home
+from vault.storage.db import describe_db_error
+
+DEMO_TOKENS_FILE = "demo-tokens.json"
+
+
+class VaultGroup(click.Group):
+    """Turns expected failures into one clear sentence and exit status 1."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except VaultError as exc:
+            raise click.ClickException(exc.detail) from None
+        except OperationalError as exc:
+            raise click.ClickException(f"The database failed: {describe_db_error(exc)}.") from None
+        except SQLAlchemyError as exc:
+            raise click.ClickException(f"The database refused the operation ({type(exc).__name__}).") from None
+
+
+def _home_option(func):
+    return click.option(
+        "--home",
+        type=click.Path(file_okay=False, path_type=Path),
+        default=None,
+        expose_value=True,
+        help="Data home (default: $CIVICVAULT_HOME or ./civicvault-data).",
+    )(func)
+
+
+def _settings(ctx: click.Context, home: Path | None) -> Settings:
+    return Settings.from_env(home or ctx.find_root().params.get("home"))
+
+
+@click.group(cls=VaultGroup)
+@_home_option
+@click.version_option(package_name="civicvault")
+def cli(home):
+    """CivicVault: residents' encrypted records, consent and access trail."""
+
+
+@cli.command()
+@_home_option
+@click.pass_context
+def init(ctx, home):
+    """Create the data home, master key and schema (idempotent)."""
+    settings = _settings(ctx, home)
+    report = init_home(settings)
+    click.echo(f"home: {settings.home}{' (created)' if report.home_created else ''}")
+    if report.ledger_key_created:
+        click.echo(f"ledger key: {settings.ledger_key_file} (created, mode 0600; signs checkpoints)")
+    if report.key_created:
+        click.echo(f"master key: {settings.key_file} (created, mode 0600; back it up: without it nothing can be read)")
+    for note in report.notes:
+        click.echo(note)
+    click.echo("schema: up to date")
+
+
+@cli.group()
+def principal():
+    """Create and list principals, manage their tokens."""
+
+
+@principal.command("add")
+@click.option("--role", required=True, type=click.Choice(ROLES))
+@click.option("--name", required=True)
+@click.option("--json", "as_json", is_flag=True, help="Print {id, role, name, token} as JSON.")
+@_home_option
+@click.pass_context
+def principal_add(ctx, role, name, as_json, home):
+    """Create a principal and print its token (shown only once)."""
+    vault = Vault.open(_settings(ctx, home))
+    with vault.transaction() as session:
+        info, token = principals.create_principal(session, vault.keys, role=role, name=name, now=utcnow())
+    if as_json:
+        click.echo(json.dumps({"id": info.id, "role": info.role, "name": info.name, "token": token}))
+    else:
+        click.echo(f"id:    {info.id}\nrole:  {info.role}\nname:  {info.name}\ntoken: {token}")
+        click.echo("The token is shown only this once; store it now.", err=True)
+
+
+@principal.command("list")
+@click.option("--role", type=click.Choice(ROLES), default=None)
+@click.option("--json", "as_json", is_flag=True)
+@_home_option
+@click.pass_context
+def principal_list(ctx, role, as_json, home):
+    """List principals."""
+    vault = Vault.open(_settings(ctx, home))
+    with vault.transaction() as session:
+        rows = [(p, principals.live_token_count(session, p.id)) for p in principals.list_principals(session, vault.keys, role=role)]
+    if as_json:
+        click.echo(json.dumps([
+            {"id": p.id, "role": p.role, "name": p.name, "created_at": rfc3339(p.created_at), "live_tokens": n} for p, n in rows
+        ]))
+        return
+    for p, n in rows:
+        click.echo(f"{p.id}  {p.role:<10}  {rfc3339(p.created_at)}  tokens:{n}  {p.name}")
+
+
+@principal.command("revoke-token")
+@click.argument("principal_id")
+@_home_option
+@click.pass_context
+def principal_revoke_token(ctx, principal_id, home):
+    """Revoke every live token of a principal."""
+    vault = Vault.open(_settings(ctx, home))
+    with vault.transaction() as session:
+        count = principals.revoke_tokens(session, principal_id, now=utcnow())
+    click.echo(f"revoked {count} token(s) of {principal_id}")
+
+
+@principal.command("token")
+@click.argument("principal_id")
+@_home_option
+@click.pass_context
+def principal_token(ctx, principal_id, home):
+    """Issue a new token for a principal (shown only once)."""
+    vault = Vault.open(_settings(ctx, home))
+    with vault.transaction() as session:
+        token = principals.issue_token(session, principal_id, now=utcnow())
+    click.echo(token)
+
+
+def _write_demo_tokens(settings: Settings, people: list[dict]) -> Path:
+    """Save demo tokens (added to any saved before), readable by the owner only."""
+    path = settings.home / DEMO_TOKENS_FILE
+    if path.exists():
+        people = json.loads(path.read_text(encoding="utf-8")) + people
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        json.dump(people, handle, indent=2)
+    return path
+
+
+def _print_people(people: list[dict]) -> None:
+    for person in people:
+        click.echo(f"  {person['role']:<10} {person['name']:<32} id={person['id']}")
+        click.echo(f"             token={person['token']}")
+
+
+@cli.command("demo")
+@click.option("--if-new", is_flag=True, help="Load only into an empty vault; otherwise print the saved demo tokens.")
+@_home_option
+@click.pass_context
+def demo_command(ctx, if_new, home):
+    """Load a realistic demo data set and print its tokens."""
+    settings = _settings(ctx, home)
+    vault = Vault.open(settings)
+    with vault.transaction() as session:
+        loaded = not demo.has_data(session)
+        if loaded or not if_new:
+            people, story = demo.load(session, vault.keys, now=utcnow(), limits=vault.limits)
+    if loaded or not if_new:
+        path = _write_demo_tokens(settings, people)
+        click.echo("Demo data loaded. The consent story:")
+        for line in story:
+            click.echo(f"  - {line}")
+        click.echo(f"Tokens (also saved, for the demo only, in {path}):")
+        _print_people(people)
+        return
+    path = settings.home / DEMO_TOKENS_FILE
+    if path.exists():
+        click.echo(f"This vault already has data. Demo tokens from {path}:")
+        _print_people(json.loads(path.read_text(encoding="utf-8")))
+    else:
+        click.echo("This vault already has data and no saved demo tokens; use 'civicvault principal add'.")
+
+
+@cli.command()
+@click.option("--workers", type=click.IntRange(1, 64), default=None,
+              help="Processes that check the entries in parallel (default: the number of CPUs, at most 8).")
+@_home_option
+@click.pass_context
+def verify(ctx, workers, home):
+    """Check the whole ledger and its links to the data; name the first bad entry."""
+    from vault.cli.anchor import anchor_check_for, describe_check
+    from vault.verification.verify import verify as verify_ledger
+
+    settings = _settings(ctx, home)
+    vault = Vault.open(settings)
+    public_key = ledger_key.read(settings.ledger_key_file).public_key
+    anchors = anchor_check_for(settings)
+    with vault.read_transaction() as session:
+        size = ledger.size(session)
+        with click.progressbar(length=size, label="verifying", file=sys.stderr, show_pos=True) as bar:
+            report = verify_ledger(session, public_key=public_key, progress=bar.update, anchors=anchors,
+                                   workers=workers or min(os.cpu_count() or 1, 8))
+    click.echo(
+        f"ledger intact: {report.size} entries, {report.nodes} interior nodes, {report.checkpoints} signed checkpoints, root {report.root}"
+    )
+    click.echo(f"anchors: {describe_check(report.anchors)}")
+    if report.erased:
+        click.echo(f"{report.erased} entries erased with their subject (payload destroyed, leaf kept): not tampering")
+
+
+@cli.command("checkpoint")
+@click.option("--show-key", is_flag=True, help="Print the ledger's public key (hex) and sign nothing.")
+@_home_option
+@click.pass_context
+def checkpoint_command(ctx, show_key, home):
+    """Sign a checkpoint of the ledger now and print it."""
+    settings = _settings(ctx, home)
+    key = ledger_key.read(settings.ledger_key_file)
+    if show_key:
+        click.echo(key.public_key.hex())
+        return
+    vault = Vault.open(settings)
+    with vault.transaction() as session:
+        signed = checkpoints.sign_now(session, key=key, origin=settings.ledger_origin, now=utcnow())
+    click.echo(signed.note, nl=False)
+
+
+@cli.group()
+def audit():
+    """Export a resident's audit bundle, verify one offline."""
+
+
+@audit.command("export")
+@click.option("--subject", "subject_id", required=True, help="The resident's id")
+@click.option("--out", "out", required=True, type=click.Path(dir_okay=False, path_type=Path), help="Where to write the bundle (JSON)")
+@_home_option
+@click.pass_context
+def audit_export(ctx, subject_id, out, home):
+    """Write a self-contained bundle of a resident's events with inclusion proofs."""
+    from vault.verification.bundles import export
+
+    vault = Vault.open(_settings(ctx, home))
+    with vault.read_transaction() as session:
+        bundle = export(session, subject_id=subject_id)
+    fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        json.dump(bundle, handle, indent=1, ensure_ascii=False)
+    click.echo(f"{len(bundle['events'])} events proven against checkpoint size {bundle['checkpoint'].split(chr(10))[1]}; "
+               f"{bundle['pending']} newer events await the next checkpoint; written to {out}")
+
+
+@audit.command("verify-bundle")
+@click.argument("bundle_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--log-key", required=True, help="The vault's ledger public key (hex), pinned out of band")
+def audit_verify_bundle(bundle_file, log_key):
+    """Verify a bundle offline, with public keys only."""
+    from vault.verification.bundles import BundleError, verify_bundle
+
+    try:
+        key = bytes.fromhex(log_key)
+        bundle = json.loads(bundle_file.read_text(encoding="utf-8"))
+    except ValueError:
+        raise click.ClickException("The bundle is not JSON, or --log-key is not hex.") from None
+    try:
+        checkpoint, count = verify_bundle(bundle, log_key=key)
+    except BundleError as exc:
+        raise click.ClickException(f"The bundle does not verify: {exc}.") from None
+    click.echo(f"bundle verified: {count} events of {bundle['subject_id']} are in the log signed at size {checkpoint.size}")
+
+
+@cli.command()
+@click.option("--url", required=True, help="The vault's base URL, e.g. http://127.0.0.1:8080")
+@click.option("--token", required=True, help="This witness principal's bearer token")
+@click.option("--log-key", required=True, help="The vault's ledger public key (hex), pinned out of band")
+@click.option("--state", "state_dir", type=click.Path(file_okay=False, path_type=Path), default=Path("civicvault-witness"),
+              show_default=True, help="The witness's own key and state")
+@click.option("--interval", type=click.FloatRange(min=1), default=60.0, show_default=True, help="Seconds between rounds")
+@click.option("--once", is_flag=True, help="Do one round and exit (3 when the checkpoint is refused)")
+def witness(url, token, log_key, state_dir, interval, once):
+    """Run a witness that checks and cosigns the vault's checkpoints."""
+    import time
+
+    from vault.witness.client import Refused, WitnessClient, WitnessError
+
+    try:
+        pinned = bytes.fromhex(log_key)
+    except ValueError:
+        raise click.ClickException("--log-key must be the hex public key that 'civicvault checkpoint --show-key' prints.") from None
+    try:
+        client = WitnessClient(url=url, token=token, log_key=pinned, state_dir=state_dir)
+    except WitnessError as exc:
+        raise click.ClickException(str(exc)) from None
+    while True:
+        try:
+            done = client.round()
+            click.echo(f"cosigned size {done.tree_size} root {done.root_hash} ({done.cosigners} cosigner(s))")
+        except Refused as exc:
+            click.echo(f"REFUSED: {exc}. Not cosigning; state kept.", err=True)
+            if once:
+                sys.exit(3)
+        except WitnessError as exc:
+            if once:
+                raise click.ClickException(str(exc)) from None
+            click.echo(f"witness round failed: {exc}", err=True)
+        if once:
+            return
+        time.sleep(interval)
+
+
+@cli.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8080, show_default=True, type=click.IntRange(1, 65535))
+@click.option("--workers", default=2, show_default=True, type=click.IntRange(1, 64))
+@_home_option
+@click.pass_context
+def serve(ctx, host, port, workers, home):
+    """Serve the API with gunicorn."""
+    from vault.cli.server import run
+
+    settings = _settings(ctx, home)
+    Vault.open(settings).close()  # fail here, clearly, rather than in every worker
+    click.echo(f"CivicVault on http://{host}:{port}  (API /api/v1, docs /docs, OpenAPI /openapi.json)")
+    run(settings, host=host, port=port, workers=workers)
+
+
+# --- anchoring on an EVM chain (vault/anchoring) ---------------------------------
+from vault.cli.anchor import register as _register_anchor
+
+_register_anchor(cli, home_option=_home_option, settings_of=_settings)
+# Key management and erasure (vault/cli_keys.py).
+_register_key_commands(cli, _home_option, _settings)
+
+
+def main() -> None:
+    # The database, its WAL and any file the vault writes are the owner's only.
+    os.umask(0o077)
+    cli(prog_name="civicvault")

@@ -1,0 +1,225 @@
+"""Compliance search over the whole event trail, with exact totals and stable pages.
+
+A search names any of: resident (``subject_id``), actor, event kinds (exact,
+or a family such as ``access.*``), outcome, purpose, category and a time range
+``[since, until)``. Every condition is a plain column comparison on indexed
+columns (``vault.audit_index`` fills them), so the same SQL runs on SQLite and
+PostgreSQL.
+
+Pages are keyset pages in ledger order, pinned to a ledger size (``as_of``):
+the first page takes the current size, and every later page carries it, so
+the total stays exact and no event is skipped or repeated however many events
+are appended between pages. Indices below a committed ledger size are all
+committed (the ledger head's row lock orders appenders), so the snapshot is
+complete.
+
+Each line carries its ``ledger_index`` and ``leaf_hash``, so it can be proved
+with ``GET /api/v1/ledger/proofs/inclusion``. Events never hold record
+content; an erased resident's events (data cleared) match no data filter and
+show ``erased: true``.
+"""
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import and_, exists, func, select
+from sqlalchemy.orm import Session
+
+from vault.consent.authz import require_compliance
+from vault.core.bounds import MAX_AUDIT_PAGE as MAX_PAGE
+from vault.core.caller import Caller
+from vault.core.errors import InvalidInput, LedgerIntegrityError
+from vault.core.ids import is_well_formed_id
+from vault.core.vocabulary import check_category_pattern, check_purpose
+from vault.ledger import ledger
+from vault.ledger.events import KINDS
+from vault.storage import audit_index
+from vault.storage.models import Event, EventCategory, LedgerNode
+
+DEFAULT_PAGE = 100
+KIND_FAMILIES = tuple(sorted({kind.split(".", 1)[0] for kind in KINDS}))
+KIND_PATTERNS = KINDS + tuple(f"{family}.*" for family in KIND_FAMILIES)
+
+
+def expand_kinds(patterns: tuple[str, ...]) -> tuple[str, ...]:
+    """Exact kinds for kind patterns (``access.*`` -> ``access.permitted``, ``access.refused``)."""
+    kinds = set()
+    for pattern in patterns:
+        if pattern in KINDS:
+            kinds.add(pattern)
+        elif pattern.endswith(".*") and pattern[:-2] in KIND_FAMILIES:
+            kinds.update(k for k in KINDS if k.split(".", 1)[0] == pattern[:-2])
+        else:
+            raise InvalidInput(f"Unknown event kind {pattern!r}; expected one of: {', '.join(KIND_PATTERNS)}.")
+    return tuple(sorted(kinds))
+
+
+@dataclass(frozen=True)
+class EventFilter:
+    """What to look for; every field left ``None`` (or empty) matches everything."""
+
+    subject_id: str | None = None
+    actor_id: str | None = None
+    kinds: tuple[str, ...] = ()  # exact kinds or families such as ``access.*``
+    outcome: str | None = None  # ``permitted`` / ``refused``
+    purpose: str | None = None
+    category: str | None = None  # exact, or a family such as ``health.*``
+    since: datetime | None = None  # inclusive
+    until: datetime | None = None  # exclusive
+
+    def checked(self) -> "EventFilter":
+        """Refuse malformed values before any query (400, never a 500)."""
+        for name in ("subject_id", "actor_id"):
+            value = getattr(self, name)
+            if value is not None and not is_well_formed_id(value):
+                raise InvalidInput(f"{name} is not a well-formed id.")
+        expand_kinds(self.kinds)
+        if self.outcome is not None and self.outcome not in audit_index.OUTCOMES:
+            raise InvalidInput(f"outcome must be one of: {', '.join(audit_index.OUTCOMES)}.")
+        if self.purpose is not None:
+            check_purpose(self.purpose)
+        if self.category is not None:
+            check_category_pattern(self.category)
+        for moment in (self.since, self.until):
+            if moment is not None and moment.tzinfo is None:
+                raise InvalidInput("Times need a time zone (RFC 3339).")
+        if self.since is not None and self.until is not None and self.since > self.until:
+            raise InvalidInput("'from' must not be after 'to'.")
+        return self
+
+
+def _conditions(flt: EventFilter) -> list:
+    conditions = []
+    if flt.subject_id is not None:
+        conditions.append(Event.subject_id == flt.subject_id)
+    if flt.actor_id is not None:
+        conditions.append(Event.actor_id == flt.actor_id)
+    if flt.kinds:
+        conditions.append(Event.kind.in_(expand_kinds(flt.kinds)))
+    if flt.since is not None:
+        conditions.append(Event.occurred_at >= flt.since)
+    if flt.until is not None:
+        conditions.append(Event.occurred_at < flt.until)
+    # Facts derived from the data: an event whose data was cleared (erasure) matches none.
+    if flt.outcome is not None or flt.purpose is not None or flt.category is not None:
+        conditions.append(Event.data.is_not(None))
+    if flt.outcome is not None:
+        conditions.append(Event.outcome == flt.outcome)
+    if flt.purpose is not None:
+        conditions.append(Event.purpose == flt.purpose)
+    if flt.category is not None:
+        conditions.append(exists().where(
+            EventCategory.ledger_index == Event.ledger_index,
+            EventCategory.category.in_(audit_index.category_filter_values(flt.category)),
+        ))
+    return conditions
+
+
+@dataclass(frozen=True)
+class EventLine:
+    ledger_index: int
+    leaf_hash: str
+    occurred_at: datetime
+    kind: str
+    outcome: str | None
+    actor_id: str | None
+    subject_id: str | None
+    purpose: str | None
+    categories: tuple[str, ...]
+    data: dict | None
+    erased: bool
+
+
+@dataclass(frozen=True)
+class EventPage:
+    items: list[EventLine]
+    total: int
+    as_of: int  # the ledger size the search is pinned to
+    after: int | None  # the cursor this page started after
+    next_after: int | None  # pass as ``after`` (with ``as_of``) for the next page; None on the last
+    limit: int
+
+
+def _pin(session: Session, as_of: int | None) -> int:
+    size = ledger.size(session)
+    if as_of is None:
+        return size
+    if not 0 <= as_of <= size:
+        raise InvalidInput(f"as_of must be between 0 and the ledger's size, {size}.")
+    return as_of
+
+
+def _lines(session: Session, conditions: list, *, after: int | None, as_of: int, limit: int) -> list[EventLine]:
+    where = [*conditions, Event.ledger_index < as_of]
+    if after is not None:
+        where.append(Event.ledger_index > after)
+    rows = session.execute(
+        select(Event.ledger_index, Event.occurred_at, Event.kind, Event.outcome, Event.actor_id, Event.subject_id, Event.purpose,
+               Event.data, Event.erased_by, LedgerNode.hash)
+        .outerjoin(LedgerNode, and_(LedgerNode.level == 0, LedgerNode.index == Event.ledger_index))
+        .where(*where).order_by(Event.ledger_index).limit(limit)
+    ).all()
+    categories: dict[int, list[str]] = {}
+    if rows:
+        indices = [row.ledger_index for row in rows]
+        for index, category in session.execute(
+            select(EventCategory.ledger_index, EventCategory.category)
+            .where(EventCategory.ledger_index.in_(indices)).order_by(EventCategory.ledger_index, EventCategory.category)
+        ):
+            categories.setdefault(index, []).append(category)
+    lines = []
+    for row in rows:
+        if row.hash is None:  # fail closed: a line that cannot be proved is not served
+            raise LedgerIntegrityError(f"Ledger entry {row.ledger_index} has no stored leaf hash.")
+        data = json.loads(row.data) if row.data and row.erased_by is None else None  # erasure leaves "{}"
+        lines.append(EventLine(
+            ledger_index=row.ledger_index, leaf_hash=bytes(row.hash).hex(),
+            occurred_at=row.occurred_at, kind=row.kind, outcome=row.outcome, actor_id=row.actor_id, subject_id=row.subject_id,
+            purpose=row.purpose, categories=tuple(categories.get(row.ledger_index, ())), data=data if isinstance(data, dict) else None,
+            erased=row.erased_by is not None or not isinstance(data, dict),
+        ))
+    return lines
+
+
+def search(
+    session: Session, caller: Caller, flt: EventFilter, *, limit: int = DEFAULT_PAGE, after: int | None = None, as_of: int | None = None
+) -> EventPage:
+    """One page of the events matching ``flt``, in ledger order, with the exact total."""
+    require_compliance(caller)
+    flt = flt.checked()
+    if not 1 <= limit <= MAX_PAGE:
+        raise InvalidInput(f"limit must be between 1 and {MAX_PAGE}.")
+    as_of = _pin(session, as_of)
+    conditions = _conditions(flt)
+    total = session.scalar(select(func.count()).select_from(Event).where(*conditions, Event.ledger_index < as_of))
+    lines = _lines(session, conditions, after=after, as_of=as_of, limit=limit + 1)
+    more = len(lines) > limit
+    lines = lines[:limit]
+    return EventPage(items=lines, total=total, as_of=as_of, after=after, next_after=lines[-1].ledger_index if more else None,
+                     limit=limit)
+
+
+def begin_export(session: Session, caller: Caller, flt: EventFilter, *, as_of: int | None = None) -> tuple[EventFilter, int]:
+    """Check the caller and the filter and pin the ledger size, before a streamed export starts."""
+    require_compliance(caller)
+    return flt.checked(), _pin(session, as_of)
+
+
+def export_batches(open_session, flt: EventFilter, *, as_of: int, after: int | None = None, batch: int = MAX_PAGE) -> Iterator[list[EventLine]]:
+    """Every matching event up to ``as_of``, in batches, each read in its own short transaction.
+
+    ``open_session`` is a context manager factory such as
+    ``Vault.read_transaction``: a long export never holds one transaction open.
+    """
+    conditions = _conditions(flt)
+    while True:
+        with open_session() as session:
+            lines = _lines(session, conditions, after=after, as_of=as_of, limit=batch)
+        if not lines:
+            return
+        yield lines
+        if len(lines) < batch:
+            return
+        after = lines[-1].ledger_index

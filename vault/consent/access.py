@@ -1,0 +1,193 @@
+"""Enforcement: gather the facts, ask the decision point, count the use, leave a trace.
+
+Every path that touches a resident's records goes through ``authorize`` (one
+record) or ``visible_categories`` (listings), so no endpoint can forget a
+check. Both emit an ``access.permitted`` or ``access.refused`` event. A refusal
+whose reason would disclose something to a stranger (``no-grant``,
+``wrong-category``) is raised as ``NotFound``, the same answer as for an id that
+does not exist; other refusals are ``ConsentDenied`` with their reason code.
+"""
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from vault.consent import policy
+from vault.core.caller import Caller
+from vault.core.errors import ConsentDenied, InvalidInput, NotFound, VaultError
+from vault.core.vocabulary import CATEGORIES, check_purpose
+from vault.ledger.events import DomainEvent, emit
+from vault.ledger.ledger import Receipt
+from vault.storage.models import BreakGlass, Delegation, Grant
+
+MAX_CONSUME_ATTEMPTS = 5
+
+
+@dataclass(frozen=True)
+class Facts:
+    grants: tuple[policy.GrantFacts, ...]
+    delegations: tuple[policy.DelegationFacts, ...]
+    break_glass: tuple[policy.BreakGlassFacts, ...]
+
+    @property
+    def empty(self) -> bool:
+        return not (self.grants or self.delegations or self.break_glass)
+
+
+def grant_facts(row: Grant) -> policy.GrantFacts:
+    return policy.GrantFacts(
+        id=row.id, subject_id=row.subject_id, grantee_id=row.grantee_id, categories=tuple(row.categories.split()),
+        purpose=row.purpose, actions=tuple(row.actions.split()), valid_from=row.valid_from, expires_at=row.expires_at,
+        max_uses=row.max_uses, uses=row.uses, revoked=row.revoked_at is not None,
+    )
+
+
+def delegation_facts(row: Delegation) -> policy.DelegationFacts:
+    return policy.DelegationFacts(
+        id=row.id, subject_id=row.subject_id, delegate_id=row.delegate_id, valid_from=row.valid_from,
+        expires_at=row.expires_at, revoked=row.revoked_at is not None,
+    )
+
+
+NO_FACTS = Facts(grants=(), delegations=(), break_glass=())
+
+
+def load_facts(session: Session, *, subject_id: str, actor_id: str, actor_role: str) -> Facts:
+    """Everything that could let ``actor_id`` reach ``subject_id``'s records.
+
+    The resident on their own records needs none (three queries saved per read).
+    """
+    if actor_role == "resident" and actor_id == subject_id:
+        return NO_FACTS
+    grants = session.scalars(select(Grant).where(Grant.subject_id == subject_id, Grant.grantee_id == actor_id))
+    delegations = session.scalars(select(Delegation).where(Delegation.subject_id == subject_id, Delegation.delegate_id == actor_id))
+    declarations = session.scalars(select(BreakGlass).where(BreakGlass.subject_id == subject_id, BreakGlass.clinic_id == actor_id))
+    return Facts(
+        grants=tuple(grant_facts(g) for g in grants),
+        delegations=tuple(delegation_facts(d) for d in delegations),
+        break_glass=tuple(
+            policy.BreakGlassFacts(id=b.id, subject_id=b.subject_id, clinic_id=b.clinic_id, declared_at=b.declared_at, expires_at=b.expires_at)
+            for b in declarations
+        ),
+    )
+
+
+_STATE_PURPOSE = "State the purpose of this access (purpose=...); only residents acting on their own records may omit it."
+
+
+def check_stated_purpose(caller: Caller, purpose: str | None) -> None:
+    """Check a stated purpose; callers that can never be the resident must state one.
+
+    This check does not depend on the target, so it tells nothing about it. A
+    resident who omits the purpose on someone else's records is answered after
+    the decision (see ``refusal``): a stranger gets the same 404 as for an
+    unknown id, a delegate or grantee is asked to state the purpose.
+    """
+    if purpose is not None:
+        check_purpose(purpose)
+    elif caller.role != "resident":
+        raise InvalidInput(_STATE_PURPOSE)
+
+
+def _event(kind: str, caller: Caller, query: policy.AccessQuery, now: datetime, extra: dict) -> DomainEvent:
+    return DomainEvent(
+        kind=kind, occurred_at=now, actor_id=caller.id, subject_id=query.subject_id,
+        data={"action": query.action, "category": query.category, "purpose": query.purpose, "actor_role": caller.role, **extra},
+    )
+
+
+def permitted_event(caller: Caller, query: policy.AccessQuery, permit: policy.Permit, now: datetime, **extra) -> DomainEvent:
+    basis = {"basis": permit.basis, "grant_id": permit.grant_id, "delegation_id": permit.delegation_id,
+             "break_glass_id": permit.break_glass_id, "flagged": permit.flagged}
+    return _event("access.permitted", caller, query, now, {**basis, **extra})
+
+
+def refusal(caller: Caller, query: policy.AccessQuery, denial: ConsentDenied, now: datetime, **extra) -> VaultError:
+    if denial.reason in policy.UNDISCLOSED_REASONS:
+        error: VaultError = NotFound()
+    elif query.purpose is None:
+        return InvalidInput(_STATE_PURPOSE)  # a malformed request, not a decision: no event
+    else:
+        error = denial
+    return error.with_events(_event("access.refused", caller, query, now, {"reason": denial.reason, **extra}))
+
+
+def _consume(session: Session, grant_id: str, now: datetime) -> bool:
+    """Count one use of a grant, atomically re-checking that it is still live.
+
+    The conditional UPDATE locks the grant's row, so a revocation committed
+    first makes it match nothing, and concurrent uses of a ``max_uses`` grant
+    are counted one at a time: exactly ``max_uses`` of them succeed.
+    """
+    result = session.execute(
+        update(Grant)
+        .where(
+            Grant.id == grant_id,
+            Grant.revoked_at.is_(None),
+            Grant.valid_from <= now,
+            Grant.expires_at > now,
+            (Grant.max_uses.is_(None)) | (Grant.uses < Grant.max_uses),
+        )
+        .values(uses=Grant.uses + 1)
+        .returning(Grant.uses)
+        .execution_options(synchronize_session=False)
+    )
+    return result.scalar() is not None
+
+
+@dataclass(frozen=True)
+class Authorized:
+    permit: policy.Permit
+    receipt: Receipt  # where the access.permitted event sits in the ledger
+
+
+def authorize(
+    session: Session, caller: Caller, *, subject_id: str, category: str, purpose: str | None, action: str, now: datetime, **event_data
+) -> Authorized:
+    """Permit one access to one record (or raise), count it, and commit its event to the ledger."""
+    check_stated_purpose(caller, purpose)
+    query = policy.AccessQuery(subject_id=subject_id, actor_id=caller.id, actor_role=caller.role, category=category, purpose=purpose, action=action)
+    for _ in range(MAX_CONSUME_ATTEMPTS):
+        facts = load_facts(session, subject_id=subject_id, actor_id=caller.id, actor_role=caller.role)
+        try:
+            permit = policy.decide(grants=facts.grants, delegations=facts.delegations, break_glass=facts.break_glass, query=query, now=now)
+        except ConsentDenied as denial:
+            raise refusal(caller, query, denial, now, **event_data) from None
+        if permit.grant_id is None or _consume(session, permit.grant_id, now):
+            receipt = emit(session, permitted_event(caller, query, permit, now, **event_data))
+            return Authorized(permit=permit, receipt=receipt)
+        # The grant changed under us (revoked or used up concurrently): decide again
+        # on fresh facts, which refuses with the true reason or finds another grant.
+        session.expire_all()
+    raise refusal(caller, query, policy.denied(policy.USED_UP), now, **event_data)
+
+
+# When nothing at all is visible, the refusal names the most specific reason.
+_REASON_PRECEDENCE = (policy.USED_UP, policy.EXPIRED, policy.NOT_YET_VALID, policy.REVOKED, policy.WRONG_PURPOSE,
+                      policy.WRONG_ACTION, policy.WRONG_CATEGORY, policy.NO_GRANT)
+
+
+def visible_categories(session: Session, caller: Caller, *, subject_id: str, purpose: str | None, now: datetime) -> tuple[str, ...]:
+    """The categories of ``subject_id``'s records that ``caller`` may read now.
+
+    Listing counts no use of a grant; it is an access all the same, and leaves
+    an ``access.permitted`` (or ``access.refused``) event with action ``list``.
+    """
+    check_stated_purpose(caller, purpose)
+    facts = load_facts(session, subject_id=subject_id, actor_id=caller.id, actor_role=caller.role)
+    visible, reasons = [], set()
+    for category in CATEGORIES:
+        query = policy.AccessQuery(subject_id=subject_id, actor_id=caller.id, actor_role=caller.role, category=category, purpose=purpose, action=policy.READ)
+        try:
+            policy.decide(grants=facts.grants, delegations=facts.delegations, break_glass=facts.break_glass, query=query, now=now)
+            visible.append(category)
+        except ConsentDenied as denial:
+            reasons.add(denial.reason)
+    list_query = policy.AccessQuery(subject_id=subject_id, actor_id=caller.id, actor_role=caller.role, category="*", purpose=purpose, action="list")
+    if not visible:
+        reason = next(r for r in _REASON_PRECEDENCE if r in reasons)
+        raise refusal(caller, list_query, policy.denied(reason), now)
+    emit(session, _event("access.permitted", caller, list_query, now, {"categories": visible}))
+    return tuple(visible)

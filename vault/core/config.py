@@ -1,0 +1,155 @@
+"""Settings from the environment (``CIVICVAULT_*``) and the ``--home`` option.
+
+Nothing is read at import time; ``Settings.from_env`` is called by the CLI and
+by whoever builds the Flask app. A missing master key is an error at start-up,
+never replaced by a default.
+"""
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from crypto import Keyring
+from vault.core.errors import ConfigError
+from vault.core.keyfile import keyring_from_env, read_keyring
+
+DEFAULT_HOME = "civicvault-data"
+DEFAULT_MAX_REQUEST_BYTES = 1024 * 1024
+# AES-GCM with random 96-bit nonces: at most 2^32 encryptions per key (NIST SP
+# 800-38D, 8.3). A subject key is replaced after 2^28 seals, a factor of 16
+# below the limit (docs/operations.md).
+DEFAULT_SUBJECT_KEY_MAX_USES = 2**28
+
+
+def _positive_int(env: Mapping[str, str], name: str, default: int, *, minimum: int = 1) -> int:
+    value = env.get(name) or None
+    if value is None:
+        return default
+    if not value.isdigit() or int(value) < minimum:
+        raise ConfigError(f"{name} must be a whole number, at least {minimum}.")
+    return int(value)
+
+
+def _origin(value: str) -> str:
+    if len(value) > 200 or any(ch.isspace() or ch == "+" for ch in value):
+        raise ConfigError("CIVICVAULT_LEDGER_ORIGIN must be at most 200 characters, with no spaces or '+'.")
+    return value
+
+
+def _subject_key_max_uses(env: Mapping[str, str]) -> int:
+    value = _positive_int(env, "CIVICVAULT_SUBJECT_KEY_MAX_USES", DEFAULT_SUBJECT_KEY_MAX_USES)
+    if value > 2**32:
+        raise ConfigError("CIVICVAULT_SUBJECT_KEY_MAX_USES must not exceed 2^32, the AES-GCM limit for random nonces.")
+    return value
+
+
+@dataclass(frozen=True)
+class ConsentLimits:
+    """Bounds on consent; every one is configurable (docs/consent.md)."""
+
+    max_grant_days: int = 365  # CIVICVAULT_MAX_GRANT_DAYS
+    default_grant_days: int = 30  # an approved request that names no end
+    max_delegation_days: int = 365  # CIVICVAULT_MAX_DELEGATION_DAYS
+    break_glass_minutes: int = 240  # CIVICVAULT_BREAK_GLASS_MINUTES
+
+
+def _positive_number(env: Mapping[str, str], name: str, default: float) -> float:
+    value = env.get(name) or None
+    if value is None:
+        return default
+    try:
+        number = float(value)
+    except ValueError:
+        number = -1.0
+    if not 0 < number < 1e6:  # also refuses nan and inf
+        raise ConfigError(f"{name} must be a number greater than 0.")
+    return number
+
+
+@dataclass(frozen=True)
+class FlagThresholds:
+    """When the compliance flags fire (vault.audit_flags, docs/compliance.md)."""
+
+    refusal_count: int = 5  # CIVICVAULT_FLAG_REFUSAL_COUNT: refusals of one principal ...
+    refusal_minutes: int = 10  # CIVICVAULT_FLAG_REFUSAL_MINUTES: ... within this many minutes
+    volume_window_hours: int = 24  # CIVICVAULT_FLAG_VOLUME_WINDOW_HOURS: the window whose reads are counted
+    volume_baseline_windows: int = 7  # CIVICVAULT_FLAG_VOLUME_BASELINE_WINDOWS: windows before it that make the usual volume
+    volume_factor: float = 5.0  # CIVICVAULT_FLAG_VOLUME_FACTOR: fires above factor x the usual volume ...
+    volume_min_reads: int = 20  # CIVICVAULT_FLAG_VOLUME_MIN_READS: ... once the baseline windows hold this many reads
+    expiry_hours: int = 24  # CIVICVAULT_FLAG_EXPIRY_HOURS: reads this close to their grant's end
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> "FlagThresholds":
+        return cls(
+            refusal_count=_positive_int(env, "CIVICVAULT_FLAG_REFUSAL_COUNT", cls.refusal_count, minimum=2),
+            refusal_minutes=_positive_int(env, "CIVICVAULT_FLAG_REFUSAL_MINUTES", cls.refusal_minutes),
+            volume_window_hours=_positive_int(env, "CIVICVAULT_FLAG_VOLUME_WINDOW_HOURS", cls.volume_window_hours),
+            volume_baseline_windows=_positive_int(env, "CIVICVAULT_FLAG_VOLUME_BASELINE_WINDOWS", cls.volume_baseline_windows),
+            volume_factor=_positive_number(env, "CIVICVAULT_FLAG_VOLUME_FACTOR", cls.volume_factor),
+            volume_min_reads=_positive_int(env, "CIVICVAULT_FLAG_VOLUME_MIN_READS", cls.volume_min_reads),
+            expiry_hours=_positive_int(env, "CIVICVAULT_FLAG_EXPIRY_HOURS", cls.expiry_hours),
+        )
+
+
+@dataclass(frozen=True)
+class Settings:
+    home: Path
+    database_url: str
+    master_key: str | None = None  # CIVICVAULT_MASTER_KEY, when set
+    max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES
+    limits: ConsentLimits = ConsentLimits()
+    ledger_origin: str = "civicvault"  # CIVICVAULT_LEDGER_ORIGIN: the first line of every checkpoint
+    witness_threshold: int = 1  # CIVICVAULT_WITNESS_THRESHOLD: cosignatures a checkpoint needs to count as witnessed
+    checkpoint_every: int = 1000  # CIVICVAULT_CHECKPOINT_EVERY: sign once this many entries are new
+    checkpoint_seconds: int = 300  # CIVICVAULT_CHECKPOINT_SECONDS: or once this old, if anything is new; 0: never in the background
+    flags: FlagThresholds = FlagThresholds()  # CIVICVAULT_FLAG_*: compliance flag thresholds
+    # Key management (docs/operations.md).
+    subject_key_max_uses: int = DEFAULT_SUBJECT_KEY_MAX_USES  # CIVICVAULT_SUBJECT_KEY_MAX_USES: seals per subject key version
+    secrets_url: str | None = None  # CIVICVAULT_SECRETS_DATABASE_URL: the erasable subject-secret store
+
+    @classmethod
+    def from_env(cls, home: str | os.PathLike | None = None, environ: Mapping[str, str] | None = None) -> "Settings":
+        env = os.environ if environ is None else environ
+        home_path = Path(home or env.get("CIVICVAULT_HOME") or DEFAULT_HOME).expanduser().absolute()
+        url = env.get("CIVICVAULT_DATABASE_URL") or f"sqlite:///{home_path / 'vault.db'}"
+        max_grant_days = _positive_int(env, "CIVICVAULT_MAX_GRANT_DAYS", ConsentLimits.max_grant_days)
+        limits = ConsentLimits(
+            max_grant_days=max_grant_days,
+            default_grant_days=min(ConsentLimits.default_grant_days, max_grant_days),
+            max_delegation_days=_positive_int(env, "CIVICVAULT_MAX_DELEGATION_DAYS", ConsentLimits.max_delegation_days),
+            break_glass_minutes=_positive_int(env, "CIVICVAULT_BREAK_GLASS_MINUTES", ConsentLimits.break_glass_minutes),
+        )
+        return cls(
+            home=home_path,
+            database_url=url,
+            master_key=env.get("CIVICVAULT_MASTER_KEY") or None,
+            max_request_bytes=_positive_int(env, "CIVICVAULT_MAX_REQUEST_BYTES", DEFAULT_MAX_REQUEST_BYTES, minimum=1024),
+            limits=limits,
+            ledger_origin=_origin(env.get("CIVICVAULT_LEDGER_ORIGIN") or "civicvault"),
+            witness_threshold=_positive_int(env, "CIVICVAULT_WITNESS_THRESHOLD", 1),
+            checkpoint_every=_positive_int(env, "CIVICVAULT_CHECKPOINT_EVERY", 1000),
+            checkpoint_seconds=_positive_int(env, "CIVICVAULT_CHECKPOINT_SECONDS", 300, minimum=0),
+            flags=FlagThresholds.from_env(env),
+            subject_key_max_uses=_subject_key_max_uses(env),
+            secrets_url=env.get("CIVICVAULT_SECRETS_DATABASE_URL") or None,
+        )
+
+    @property
+    def secrets_database_url(self) -> str:
+        """Where subject secrets live: never inside the main database (docs/operations.md)."""
+        return self.secrets_url or f"sqlite:///{self.home / 'subject-secrets.db'}"
+
+    @property
+    def key_file(self) -> Path:
+        return self.home / "master.key"
+
+    @property
+    def ledger_key_file(self) -> Path:
+        return self.home / "ledger.key"
+
+    def load_keyring(self) -> Keyring:
+        """The master keyring, or ``ConfigError``: no key, no start."""
+        if self.master_key is not None:
+            return keyring_from_env(self.master_key)
+        return read_keyring(self.key_file)

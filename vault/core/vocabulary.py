@@ -1,0 +1,87 @@
+"""The controlled vocabularies of the public contract: roles, categories, purposes.
+
+Categories are ``family.name``; a grant may name a whole family as
+``family.*`` (see docs/api.md). Record categories are always exact.
+"""
+
+from vault.core.errors import InvalidInput
+
+ROLES = ("resident", "clinic", "landlord", "compliance", "admin", "witness")
+
+CATEGORIES = (
+    "health.allergies",
+    "health.medications",
+    "health.conditions",
+    "health.immunizations",
+    "health.labs",
+    "health.notes",
+    "health.imaging",
+    "tenancy.identity",
+    "tenancy.income",
+    "tenancy.lease",
+    "tenancy.rental-history",
+    "tenancy.references",
+    "tenancy.deposit",
+)
+
+# How reports name each category to a reader.
+CATEGORY_LABELS = {
+    "health.allergies": "Allergies and adverse reactions",
+    "health.medications": "Medications",
+    "health.conditions": "Conditions and problems",
+    "health.immunizations": "Immunizations",
+    "health.labs": "Laboratory results",
+    "health.notes": "Clinical notes",
+    "health.imaging": "Imaging studies",
+    "tenancy.identity": "Identity documents",
+    "tenancy.income": "Income and employment",
+    "tenancy.lease": "Lease agreement",
+    "tenancy.rental-history": "Rental history",
+    "tenancy.references": "References",
+    "tenancy.deposit": "Deposit",
+}
+
+CATEGORY_FAMILIES = tuple(sorted({c.split(".", 1)[0] for c in CATEGORIES}))
+
+PURPOSES = (
+    "treatment",
+    "payment",
+    "operations",
+    "research",
+    "emergency",
+    "tenancy-screening",
+    "tenancy-management",
+    "legal",
+)
+
+
+def check_role(role: str) -> str:
+    if role not in ROLES:
+        raise InvalidInput(f"Unknown role {role!r}; expected one of: {', '.join(ROLES)}.")
+    return role
+
+
+def check_category(category: str) -> str:
+    """An exact record category."""
+    if category not in CATEGORIES:
+        raise InvalidInput(f"Unknown category {category!r}; expected one of: {', '.join(CATEGORIES)}.")
+    return category
+
+
+def check_category_pattern(pattern: str) -> str:
+    """An exact category or a family wildcard such as ``health.*``."""
+    if pattern.endswith(".*") and pattern[:-2] in CATEGORY_FAMILIES:
+        return pattern
+    return check_category(pattern)
+
+
+def category_matches(pattern: str, category: str) -> bool:
+    if pattern.endswith(".*"):
+        return category.startswith(pattern[:-1])
+    return pattern == category
+
+
+def check_purpose(purpose: str) -> str:
+    if purpose not in PURPOSES:
+        raise InvalidInput(f"Unknown purpose {purpose!r}; expected one of: {', '.join(PURPOSES)}.")
+    return purpose

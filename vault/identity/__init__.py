@@ -1,0 +1,8 @@
+"""Identity: principals and their API tokens.
+
+Creating principals, issuing, checking and revoking tokens (``principals``).
+The ``Caller`` of a request lives in ``core`` so that lower contexts can name
+it.
+
+May import: ``core``, ``storage``, ``ledger``, ``keys``.
+"""

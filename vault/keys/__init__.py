@@ -1,0 +1,9 @@
+"""Keys: the key hierarchy below the master key.
+
+Subject keys and the sealing of names and texts under them (``keys``), the
+per-resident secrets that erasure destroys (``subject_secrets``), master key
+rotation (``key_rotation``) and the ledger's checkpoint signing key
+(``ledger_key``).
+
+May import: ``core``, ``storage``, ``ledger``, ``crypto``.
+"""

@@ -1,0 +1,285 @@
+"""Master key rotation: a new version, re-wrapping in small batches, retiring old versions.
+
+``rotate`` makes the keyring's newest version the only one in use:
+
+1. with the key file, it first adds a new master key version (unless the
+   newest version is not yet used everywhere: then an earlier, interrupted
+   rotation is resumed instead of starting another);
+2. every subject key not wrapped under that version (or still wrapped under
+   the master key alone, scheme 1) is unwrapped and wrapped again, bound to
+   its resident's secret, in transactions of ``BATCH`` keys, so readers and
+   writers only ever wait for one short batch;
+3. every principal's sealed name is re-sealed the same way;
+4. a ``keys.rotated`` event (versions and counts only) goes on the ledger.
+
+Records are never re-encrypted: they are sealed under subject keys, which do
+not change. Running servers re-read the key file on their next use of it, so
+they seal under the new version as soon as it exists.
+
+``retire`` removes from the key file every old version that no subject key
+and no sealed name uses any more (``keys.retired`` on the ledger); a version
+still in use is never removed. ``usage`` counts what each version holds.
+
+With ``CIVICVAULT_MASTER_KEY`` the keyring cannot be written: the operator
+adds the new version to the variable (``1:OLD,2:NEW``) on every host, and
+``rotate`` then re-wraps to it; ``retire`` names the versions that may be
+removed from the variable.
+"""
+
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from sqlalchemy import and_, bindparam, func, or_, select, update
+from sqlalchemy.orm import Session
+
+import crypto
+from vault.core.errors import ConfigError, RecordUnreadable
+from vault.core.keyfile import write_keyring
+from vault.keys.keys import BOUND, MASTER_ONLY, SYSTEM_ACTOR
+from vault.ledger.events import DomainEvent, emit
+from vault.storage.models import Principal, SubjectKey
+
+BATCH = 200
+
+
+@dataclass
+class Usage:
+    """What each master key version holds, and what is not yet bound to a subject secret."""
+
+    subject_keys: Counter = field(default_factory=Counter)  # master version -> wrapped subject keys
+    names: Counter = field(default_factory=Counter)  # master version -> sealed principal names
+    unbound_subject_keys: int = 0
+    unbound_resident_names: int = 0
+
+    def versions_in_use(self) -> set[int]:
+        return {v for v, n in (self.subject_keys + self.names).items() if n}
+
+    def pending(self, target: int) -> int:
+        """Items a rotation to ``target`` still has to re-seal."""
+        old = sum(n for v, n in self.subject_keys.items() if v != target) + sum(n for v, n in self.names.items() if v != target)
+        return old + self.unbound_subject_keys + self.unbound_resident_names
+
+
+def _name_version(sealed: bytes) -> int:
+    try:
+        return crypto.envelope_key_id(bytes(sealed))
+    except crypto.InvalidEnvelope:
+        return 0  # unreadable header: counted under version 0, never retires anything
+
+
+def usage(session: Session) -> Usage:
+    result = Usage()
+    for version, scheme, count in session.execute(
+        select(SubjectKey.master_key_version, SubjectKey.wrap_scheme, func.count()).group_by(SubjectKey.master_key_version, SubjectKey.wrap_scheme)
+    ):
+        result.subject_keys[version] += count
+        if scheme != BOUND:
+            result.unbound_subject_keys += count
+    rows = session.execute(
+        select(Principal.role, Principal.name_scheme, Principal.name_sealed).where(Principal.erased_at.is_(None)).execution_options(yield_per=2000)
+    )
+    for role, scheme, sealed in rows:
+        result.names[_name_version(sealed)] += 1
+        if role == "resident" and scheme != BOUND:
+            result.unbound_resident_names += 1
+    return result
+
+
+def residents_without_secret(vault, *, limit: int = 1000) -> list[str]:
+    """Residents not marked erased whose secret is gone: erased after a restored backup was taken,
+    or an interrupted erasure. ``civicvault erase --subject ID`` finishes each."""
+    with vault.read_transaction() as session:
+        ids = list(session.scalars(
+            select(SubjectKey.subject_id).join(Principal, Principal.id == SubjectKey.subject_id)
+            .where(SubjectKey.wrap_scheme == BOUND, Principal.erased_at.is_(None)).distinct()
+        ))
+    found = vault.keys.secrets.get_many(ids)
+    return sorted(i for i in ids if i not in found)[:limit]
+
+
+@dataclass(frozen=True)
+class RotationReport:
+    version: int  # the master key version everything is now sealed under
+    new_version: bool  # False when an interrupted rotation was resumed
+    subject_keys: int  # re-wrapped
+    names: int  # re-sealed
+    skipped: int  # subject keys whose resident's secret is gone (an interrupted erasure)
+    remaining: int  # items still under an old version or unbound afterwards
+
+
+def _subject_key_batch(vault, target: int, after: tuple[str, int] | None) -> tuple[int, int, tuple[str, int] | None, int]:
+    """Re-wrap up to BATCH subject keys after ``after``; returns (done, skipped, last, seen).
+
+    The batch is read and re-wrapped outside any write transaction; the
+    write is one short conditional UPDATE, so the write lock (SQLite) or the
+    row locks (PostgreSQL) are held for milliseconds, not for the crypto.
+    """
+    keys = vault.keys
+    wanted = or_(SubjectKey.master_key_version != target, SubjectKey.wrap_scheme != BOUND)
+    query = select(SubjectKey).where(wanted).order_by(SubjectKey.subject_id, SubjectKey.version).limit(BATCH)
+    if after is not None:
+        query = query.where(or_(SubjectKey.subject_id > after[0], and_(SubjectKey.subject_id == after[0], SubjectKey.version > after[1])))
+    with vault.read_transaction() as session:
+        rows = session.scalars(query).all()
+    if not rows:
+        return 0, 0, None, 0
+    secrets = keys.secrets.get_many(r.subject_id for r in rows)
+    ring = keys.keyring
+    updates, skipped = [], 0
+    for row in rows:
+        secret = secrets.get(row.subject_id)
+        if secret is None and row.wrap_scheme == MASTER_ONLY:
+            secret = secrets[row.subject_id] = keys.secrets.ensure(row.subject_id)  # bind a pre-0005 key
+        if secret is None:
+            skipped += 1  # bound to a secret that is gone: unreadable, left for the erasure to finish
+            continue
+        try:
+            plain = keys.unwrap(row, secret=secret)
+        except RecordUnreadable:
+            skipped += 1
+            continue
+        bound = ring.bound_to(secret, subject_id=row.subject_id)
+        updates.append({
+            "b_subject": row.subject_id, "b_version": row.version, "b_old_master": row.master_key_version,
+            "b_old_scheme": row.wrap_scheme, "b_old_wrapped": row.wrapped,
+            "b_wrapped": crypto.wrap_key(bound, plain, subject_id=row.subject_id, version=row.version),
+        })
+    if updates:
+        table = SubjectKey.__table__
+        with vault.transaction() as session:
+            # Only a row still as it was read is changed: a key erased or re-wrapped meanwhile stays as it is.
+            session.connection().execute(
+                update(table)
+                .where(table.c.subject_id == bindparam("b_subject"), table.c.version == bindparam("b_version"),
+                       table.c.master_key_version == bindparam("b_old_master"), table.c.wrap_scheme == bindparam("b_old_scheme"),
+                       table.c.wrapped == bindparam("b_old_wrapped"))
+                .values(wrapped=bindparam("b_wrapped"), master_key_version=target, wrap_scheme=BOUND),
+                updates,
+            )
+    last = rows[-1]
+    return len(updates), skipped, (last.subject_id, last.version), len(rows)
+
+
+def _name_batch(vault, target: int, after: str) -> tuple[int, str | None, int]:
+    """Re-seal the names among the next BATCH principals after ``after``; returns (done, last, seen)."""
+    keys = vault.keys
+    with vault.read_transaction() as session:
+        rows = session.execute(
+            select(Principal.id, Principal.role, Principal.name_scheme, Principal.name_sealed)
+            .where(Principal.erased_at.is_(None), Principal.id > after).order_by(Principal.id).limit(BATCH)
+        ).all()
+    if not rows:
+        return 0, None, 0
+    secrets = keys.secrets.get_many(pid for pid, role, _, _ in rows if role == "resident") if keys.secrets is not None else {}
+    updates = []
+    for pid, role, scheme, sealed in rows:
+        new_scheme = BOUND if role == "resident" and keys.secrets is not None else scheme
+        if _name_version(sealed) == target and scheme == new_scheme:
+            continue
+        try:
+            name = keys.open_name(pid, bytes(sealed), scheme=scheme, secret=secrets.get(pid) if scheme == BOUND else None)
+            secret = secrets.get(pid) if new_scheme == BOUND else None
+            if new_scheme == BOUND and secret is None:
+                secret = secrets[pid] = keys.secrets.ensure(pid)  # a pre-0005 resident
+        except RecordUnreadable:
+            continue  # a resident mid-erasure: nothing to re-seal
+        updates.append({"b_id": pid, "b_old": sealed, "b_scheme": new_scheme,
+                        "b_sealed": keys.seal_name(pid, name, scheme=new_scheme, secret=secret)})
+    if updates:
+        table = Principal.__table__
+        with vault.transaction() as session:
+            session.connection().execute(
+                update(table).where(table.c.id == bindparam("b_id"), table.c.name_sealed == bindparam("b_old"))
+                .values(name_sealed=bindparam("b_sealed"), name_scheme=bindparam("b_scheme")),
+                updates,
+            )
+    return len(updates), rows[-1][0], len(rows)
+
+
+def plan(vault) -> tuple[int, bool]:
+    """(target version, whether a new version must be added first)."""
+    ring = vault.keys.keyring
+    with vault.read_transaction() as session:
+        pending = usage(session).pending(ring.current_version)
+    if pending:
+        return ring.current_version, False
+    if not vault.keys.from_key_file:
+        raise ConfigError(
+            "The master keyring comes from CIVICVAULT_MASTER_KEY, which the vault cannot change: add a new version "
+            "there (VERSION:base64, comma-separated, e.g. '1:OLD,2:NEW') on every host, then run 'civicvault keys rotate' again."
+        )
+    return ring.current_version + 1, True
+
+
+def total_work(vault, target: int) -> int:
+    with vault.read_transaction() as session:
+        keys = session.scalar(
+            select(func.count()).select_from(SubjectKey).where(or_(SubjectKey.master_key_version != target, SubjectKey.wrap_scheme != BOUND))
+        ) or 0
+        names = session.scalar(select(func.count()).select_from(Principal).where(Principal.erased_at.is_(None))) or 0
+    return keys + names
+
+
+def rotate(vault, *, progress: Callable[[int], None] = lambda n: None) -> RotationReport:
+    """Rotate to a new master key version (or resume one); see the module's docstring."""
+    target, needs_new = plan(vault)
+    if needs_new:
+        ring = vault.keys.keyring.rotated()
+        write_keyring(vault.settings.key_file, ring, replace=True)
+        vault.keys.reload()
+        target = ring.current_version
+        if vault.keys.keyring.current_version != target:
+            raise ConfigError("The new master key version did not reach the key file.")
+    rewrapped = skipped = 0
+    after: tuple[str, int] | None = None
+    while True:
+        done, skip, after, seen = _subject_key_batch(vault, target, after)
+        if not seen:
+            break
+        rewrapped, skipped = rewrapped + done, skipped + skip
+        progress(seen)
+    resealed = 0
+    last = ""
+    while True:
+        done, last, seen = _name_batch(vault, target, last)
+        if not seen:
+            break
+        resealed += done
+        progress(seen)
+    with vault.transaction() as session:
+        remaining = usage(session).pending(target)
+        emit(session, DomainEvent(
+            kind="keys.rotated", occurred_at=vault.now(), actor_id=SYSTEM_ACTOR, subject_id=None,
+            data={"master_key_version": target, "new_version": needs_new, "subject_keys_rewrapped": rewrapped,
+                  "names_resealed": resealed, "remaining": remaining},
+        ))
+    return RotationReport(version=target, new_version=needs_new, subject_keys=rewrapped, names=resealed, skipped=skipped, remaining=remaining)
+
+
+@dataclass(frozen=True)
+class RetireReport:
+    retired: tuple[int, ...]  # removed from the key file (or removable from the environment)
+    in_use: tuple[int, ...]  # old versions something still needs
+    current: int
+
+
+def retire(vault) -> RetireReport:
+    """Remove every old master key version nothing uses; never one still in use."""
+    ring = vault.keys.keyring
+    with vault.read_transaction() as session:
+        in_use = usage(session).versions_in_use()
+    current = ring.current_version
+    old = [v for v in ring.versions if v != current]
+    retired = tuple(v for v in old if v not in in_use)
+    still = tuple(v for v in old if v in in_use)
+    if retired and vault.keys.from_key_file:  # the environment is the operator's to edit
+        kept = crypto.Keyring({v: ring.key(v) for v in ring.versions if v not in retired})
+        write_keyring(vault.settings.key_file, kept, replace=True)
+        vault.keys.reload()
+        with vault.transaction() as session:
+            emit(session, DomainEvent(
+                kind="keys.retired", occurred_at=vault.now(), actor_id=SYSTEM_ACTOR, subject_id=None,
+                data={"retired_versions": list(retired), "master_key_version": current},
+            ))
+    return RetireReport(retired=retired, in_use=still, current=current)

@@ -1,0 +1,199 @@
+"""The key hierarchy at work: master keyring -> subject keys -> record envelopes.
+
+Each resident gets a random subject key when the principal is created, stored
+wrapped under the current master key *bound to the resident's secret* (scheme
+2: ``Keyring.bound_to``; the secret lives in the separate store of
+``vault.subject_secrets``). Records are sealed under the subject's newest key;
+the envelope header names the subject key version, so older versions stay
+readable after a rotation. Destroying a subject's secret and keys
+(crypto-shredding, ``vault.erasure``) makes every copy of their records
+unreadable, old database backups included.
+
+Each seal under a subject key is counted (``subject_keys.uses``) in the
+sealing transaction; at ``max_uses`` a new subject key version takes over,
+far below the 2^32 random-nonce limit of AES-GCM (NIST SP 800-38D, 8.3).
+
+When the keyring comes from the key file, a change of that file (``civicvault
+keys rotate`` / ``retire``) is picked up on the next use, so running servers
+follow a rotation without a restart.
+"""
+
+import os
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+
+from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+import crypto
+from vault.core.clock import utcnow
+from vault.core.config import DEFAULT_SUBJECT_KEY_MAX_USES
+from vault.core.errors import Conflict, RecordUnreadable
+from vault.core.keyfile import read_keyring
+from vault.ledger.events import DomainEvent, emit
+from vault.storage.models import SubjectKey
+
+MASTER_ONLY = 1  # sealed under the master keyring alone (data from before schema 0005)
+BOUND = 2  # sealed under the master keyring bound to the subject's secret
+# The actor of events the vault itself causes (key rotations).
+SYSTEM_ACTOR = "system"
+
+
+def _stamp(path: Path | None) -> tuple | None:
+    if path is None:
+        return None
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return (st.st_ino, st.st_mtime_ns, st.st_size)
+
+
+class KeyStore:
+    """Seals and opens data for the services; holds the master keyring."""
+
+    def __init__(self, keyring: crypto.Keyring, *, secrets=None, source: Path | None = None,
+                 max_uses: int = DEFAULT_SUBJECT_KEY_MAX_USES, clock: Callable[[], datetime] = utcnow) -> None:
+        self._keyring = keyring
+        self._source = source
+        self._stamp = _stamp(source)
+        self.secrets = secrets  # vault.subject_secrets.SecretStore, or None: no bound sealing
+        self.max_uses = max_uses
+        self.clock = clock
+
+    @property
+    def keyring(self) -> crypto.Keyring:
+        """The master keyring, re-read when its key file changed."""
+        if self._source is not None:
+            stamp = _stamp(self._source)
+            if stamp != self._stamp:
+                self._keyring = read_keyring(self._source)
+                self._stamp = stamp
+        return self._keyring
+
+    def reload(self) -> None:
+        if self._source is not None:
+            self._stamp = None
+
+    @property
+    def from_key_file(self) -> bool:
+        return self._source is not None
+
+    # -- the keyring a subject's keys and name are sealed under --------------
+    def new_scheme(self) -> int:
+        return BOUND if self.secrets is not None else MASTER_ONLY
+
+    def subject_keyring(self, subject_id: str, scheme: int, *, secret: bytes | None = None, create: bool = False) -> crypto.Keyring:
+        ring = self.keyring
+        if scheme == MASTER_ONLY:
+            return ring
+        if scheme != BOUND or self.secrets is None:
+            raise RecordUnreadable()
+        if secret is None:
+            secret = self.secrets.ensure(subject_id) if create else self.secrets.get(subject_id)
+        if secret is None:
+            raise RecordUnreadable()  # erased: the secret is gone
+        return ring.bound_to(secret, subject_id=subject_id)
+
+    # Principal names are sealed under the master keyring (bound for residents).
+    def seal_name(self, principal_id: str, name: str, *, scheme: int = MASTER_ONLY, secret: bytes | None = None) -> bytes:
+        ring = self.subject_keyring(principal_id, scheme, secret=secret, create=True)
+        return ring.seal(name.encode("utf-8"), aad=crypto.principal_name_aad(principal_id=principal_id))
+
+    def open_name(self, principal_id: str, sealed: bytes, *, scheme: int = MASTER_ONLY, secret: bytes | None = None) -> str:
+        ring = self.subject_keyring(principal_id, scheme, secret=secret)
+        try:
+            plain = ring.unseal(sealed, aad=crypto.principal_name_aad(principal_id=principal_id))
+        except crypto.InvalidEnvelope:
+            raise RecordUnreadable() from None
+        return plain.decode("utf-8")
+
+    # -- subject keys ---------------------------------------------------------
+    def create_subject_key(self, session: Session, subject_id: str, *, now: datetime, version: int | None = None, uses: int = 0) -> SubjectKey:
+        if version is None:
+            version = 1 + (session.scalar(select(func.max(SubjectKey.version)).where(SubjectKey.subject_id == subject_id)) or 0)
+        scheme = self.new_scheme()
+        ring = self.subject_keyring(subject_id, scheme, create=True)
+        row = SubjectKey(
+            subject_id=subject_id,
+            version=version,
+            wrapped=crypto.wrap_key(ring, crypto.new_key(), subject_id=subject_id, version=version),
+            master_key_version=ring.current_version,
+            created_at=now,
+            wrap_scheme=scheme,
+            uses=uses,
+        )
+        session.add(row)
+        session.flush()
+        return row
+
+    def unwrap(self, row: SubjectKey, *, secret: bytes | None = None) -> bytes:
+        try:
+            ring = self.subject_keyring(row.subject_id, row.wrap_scheme, secret=secret)
+            return crypto.unwrap_key(ring, row.wrapped, subject_id=row.subject_id, version=row.version)
+        except crypto.InvalidEnvelope:
+            raise RecordUnreadable() from None
+
+    def _take_use(self, session: Session, subject_id: str) -> SubjectKey:
+        """Count one seal against the newest key version, starting a new version at the limit.
+
+        The conditional UPDATE is the check and the count at once; on
+        PostgreSQL its row lock orders concurrent sealers. Two writers that
+        both find the newest version used up both try to insert the next one:
+        the loser's insert fails inside a savepoint and it uses the winner's.
+        """
+        for _ in range(8):
+            version = session.scalar(select(func.max(SubjectKey.version)).where(SubjectKey.subject_id == subject_id))
+            if version is None:
+                raise RecordUnreadable()  # a resident without a key: nothing can be sealed for them
+            taken = session.execute(
+                update(SubjectKey)
+                .where(SubjectKey.subject_id == subject_id, SubjectKey.version == version, SubjectKey.uses < self.max_uses)
+                .values(uses=SubjectKey.uses + 1)
+                .returning(SubjectKey.version)
+                .execution_options(synchronize_session=False)
+            ).first()
+            if taken is not None:
+                return session.get(SubjectKey, (subject_id, version))
+            now = self.clock()
+            try:
+                with session.begin_nested():
+                    row = self.create_subject_key(session, subject_id, now=now, version=version + 1, uses=1)
+            except IntegrityError:
+                continue  # another writer started the next version first: use it
+            emit(session, DomainEvent(kind="subject-key.rotated", occurred_at=now, actor_id=SYSTEM_ACTOR, subject_id=subject_id,
+                                      data={"version": version + 1, "retired_version": version, "uses": self.max_uses}))
+            return row
+        raise Conflict("The subject key is being replaced by another request; try again.")
+
+    def seal_for_subject(self, session: Session, subject_id: str, plaintext: bytes, *, aad: bytes) -> bytes:
+        row = self._take_use(session, subject_id)
+        return crypto.seal(self.unwrap(row), plaintext, key_id=row.version, aad=aad)
+
+    def open_for_subject(self, session: Session, subject_id: str, sealed: bytes, *, aad: bytes) -> bytes:
+        try:
+            version = crypto.envelope_key_id(sealed)
+        except crypto.InvalidEnvelope:
+            raise RecordUnreadable() from None
+        # The header is not yet authenticated: a forged key id must not reach
+        # the database as an out-of-range integer (PostgreSQL INTEGER is 31 bits).
+        row = session.get(SubjectKey, (subject_id, version)) if 1 <= version < 2**31 else None
+        if row is None:
+            raise RecordUnreadable()
+        try:
+            return crypto.unseal(self.unwrap(row), sealed, aad=aad)
+        except crypto.InvalidEnvelope:
+            raise RecordUnreadable() from None
+
+
+def seal_text(keys: KeyStore, session: Session, *, kind: str, object_id: str, subject_id: str, text: str) -> bytes:
+    """Seal a free-text field under the subject's key."""
+    aad = crypto.sealed_text_aad(kind=kind, object_id=object_id, subject_id=subject_id)
+    return keys.seal_for_subject(session, subject_id, text.encode("utf-8"), aad=aad)
+
+
+def open_text(keys: KeyStore, session: Session, *, kind: str, object_id: str, subject_id: str, sealed: bytes) -> str:
+    aad = crypto.sealed_text_aad(kind=kind, object_id=object_id, subject_id=subject_id)
+    return keys.open_for_subject(session, subject_id, sealed, aad=aad).decode("utf-8")

@@ -1,0 +1,111 @@
+"""The subject-secret store: one random 32-byte secret per resident, kept apart.
+
+Every key and name sealed for a resident under the master keyring is sealed
+under ``HKDF(master key, this secret, subject id)`` (``Keyring.bound_to``).
+The secret lives in its own database, never in the main one, so that erasure
+can destroy it: afterwards a copy of the main database taken at any earlier
+time, opened with the master key, still yields nothing of that resident
+(docs/operations.md, "Erasure"). By default it is ``subject-secrets.db`` in
+the data home; ``CIVICVAULT_SECRETS_DATABASE_URL`` points it elsewhere (a
+separate PostgreSQL database when several hosts serve one vault).
+
+The store commits on its own: a secret is created (and committed) before the
+main transaction that uses it, and destroyed before the main transaction that
+erases the rest. A secret whose main transaction rolled back is an orphan and
+harmless; a resident whose secret is gone can no longer be read, which is
+what erasure wants even if its main transaction has not yet run.
+"""
+
+import os
+from collections.abc import Iterable
+from datetime import datetime
+
+from sqlalchemy import Engine, LargeBinary, String, delete, func, select
+from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from crypto import SECRET_SIZE
+from vault.core.clock import utcnow
+from vault.core.errors import ConfigError
+from vault.storage.db import READ_ONLY, describe_db_error, make_engine, make_sessions
+from vault.storage.models import UTCDateTime
+
+
+class _Base(DeclarativeBase):
+    """The secret store's own metadata: its one table never joins the main schema or its migrations."""
+
+
+class SubjectSecret(_Base):
+    __tablename__ = "subject_secrets"
+
+    subject_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    secret: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class SecretStore:
+    """Create, fetch and destroy subject secrets, each call its own transaction."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.sessions = make_sessions(engine)
+        self.read_sessions = make_sessions(engine.execution_options(**{READ_ONLY: True}))
+
+    @classmethod
+    def open(cls, url: str) -> "SecretStore":
+        engine = make_engine(url)
+        try:
+            _Base.metadata.create_all(engine)  # one table, created if missing
+        except OperationalError as exc:
+            engine.dispose()
+            raise ConfigError(f"Cannot reach the subject-secret store: {describe_db_error(exc)}.") from None
+        return cls(engine)
+
+    def get(self, subject_id: str) -> bytes | None:
+        with self.read_sessions.begin() as session:
+            secret = session.scalar(select(SubjectSecret.secret).where(SubjectSecret.subject_id == subject_id))
+        return None if secret is None else bytes(secret)
+
+    def get_many(self, subject_ids: Iterable[str]) -> dict[str, bytes]:
+        ids = sorted(set(subject_ids))
+        found: dict[str, bytes] = {}
+        with self.read_sessions.begin() as session:
+            for start in range(0, len(ids), 500):
+                rows = session.execute(
+                    select(SubjectSecret.subject_id, SubjectSecret.secret).where(SubjectSecret.subject_id.in_(ids[start : start + 500]))
+                )
+                found.update((sid, bytes(secret)) for sid, secret in rows)
+        return found
+
+    def ensure(self, subject_id: str) -> bytes:
+        """The subject's secret, created (and committed) if it has none yet."""
+        existing = self.get(subject_id)
+        if existing is not None:
+            return existing
+        try:
+            with self.sessions.begin() as session:
+                session.add(SubjectSecret(subject_id=subject_id, secret=os.urandom(SECRET_SIZE), created_at=utcnow()))
+        except IntegrityError:
+            pass  # created concurrently: use that one
+        secret = self.get(subject_id)
+        if secret is None:
+            raise ConfigError("The subject-secret store did not keep a new secret.")
+        return secret
+
+    def add_many(self, subject_ids: Iterable[str]) -> None:
+        """Bulk creation, for tools that create many residents at once."""
+        now = utcnow()
+        with self.sessions.begin() as session:
+            session.add_all(SubjectSecret(subject_id=sid, secret=os.urandom(SECRET_SIZE), created_at=now) for sid in subject_ids)
+
+    def destroy(self, subject_id: str) -> bool:
+        """Delete the subject's secret; True when there was one."""
+        with self.sessions.begin() as session:
+            return session.execute(delete(SubjectSecret).where(SubjectSecret.subject_id == subject_id)).rowcount > 0
+
+    def count(self) -> int:
+        with self.read_sessions.begin() as session:
+            return session.scalar(select(func.count()).select_from(SubjectSecret)) or 0
+
+    def close(self) -> None:
+        self.engine.dispose()

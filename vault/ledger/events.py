@@ -1,0 +1,83 @@
+"""Domain events: every consent and access decision, emitted through one function.
+
+``emit(session, event)`` stores the event in the caller's transaction, so an
+event exists exactly when the action it describes was committed. Refusals are
+carried by the exception (``VaultError.events``) and stored by
+``Vault.transaction`` in a transaction of their own after the failed one was
+rolled back. Every event is committed to the ledger (``vault.ledger``); no
+event ever holds record content, names or free text, only ids, codes and times.
+"""
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from vault.core.clock import rfc3339
+from vault.ledger import ledger
+from vault.ledger.ledger import Receipt
+
+KINDS = (
+    "consent.granted",
+    "consent.revoked",
+    "access-request.created",
+    "access-request.approved",
+    "access-request.denied",
+    "delegation.granted",
+    "delegation.revoked",
+    "break-glass.declared",
+    "access.permitted",
+    "access.refused",
+    "record.created",
+    "record.version-added",
+    "witness.registered",
+    "checkpoint.cosigned",
+    "subject.exported",
+    # vault/anchoring: a checkpoint recorded on an EVM chain
+    "checkpoint.anchored",
+    # Compliance (vault.break_glass_review): an officer reviewed an emergency access.
+    "break-glass.acknowledged",
+    # Key management and erasure (vault/keys.py, vault/key_rotation.py, vault/erasure.py)
+    "subject-key.rotated",
+    "keys.rotated",
+    "keys.retired",
+    "subject.erased",
+)
+
+
+@dataclass(frozen=True)
+class DomainEvent:
+    kind: str
+    occurred_at: datetime
+    actor_id: str
+    subject_id: str | None
+    data: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.kind not in KINDS:
+            raise ValueError(f"unknown event kind {self.kind!r}")
+
+
+def encode(data: Mapping[str, Any]) -> str:
+    """Canonical JSON of an event's data (sorted keys, no white space)."""
+    return json.dumps(
+        {k: rfc3339(v) if isinstance(v, datetime) else v for k, v in data.items()},
+        sort_keys=True,
+        separators=(",", ":"),
+        ensure_ascii=False,
+    )
+
+
+def emit(session: Session, event: DomainEvent) -> Receipt:
+    """Record ``event`` in the session's transaction and commit it to the ledger.
+
+    If the append fails, the exception rolls the whole transaction back: the
+    action the event describes does not happen (fail closed).
+    """
+    return ledger.append(
+        session, kind=event.kind, occurred_at=event.occurred_at, actor_id=event.actor_id, subject_id=event.subject_id,
+        data_json=encode(event.data), data=event.data,
+    )

@@ -1,0 +1,7 @@
+"""Records: residents' sealed records and their versions.
+
+Create, list, read and update records, each read or write authorised by
+``consent`` and recorded in the ledger in the same transaction.
+
+May import: ``core``, ``storage``, ``ledger``, ``keys``, ``identity``, ``consent``.
+"""

@@ -1,0 +1,273 @@
+"""Records and their versions: create, list, read, add a version.
+
+Contents and titles are sealed under the subject's key with associated data
+binding them to (record id, subject, version, category, part), so an envelope
+moved to another record, version or field does not open. Metadata in clear:
+ids, subject, category, version numbers and timestamps.
+
+Who may do what is decided by ``vault.access`` (the resident, grantees,
+delegates, break-glass); a caller with no consent covering a record gets the
+same ``NotFound`` as for an id that does not exist. Every access and every
+write emits its domain event.
+"""
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+import crypto
+from vault.consent.access import authorize, check_stated_purpose, visible_categories
+from vault.consent.authz import require_resident
+from vault.core.caller import Caller
+from vault.core.content import check_title, decode_content, encode_content
+from vault.core.errors import Conflict, InvalidInput, NotFound
+from vault.core.ids import is_well_formed_id, new_id
+from vault.core.vocabulary import check_category
+from vault.keys.keys import KeyStore
+from vault.ledger.events import DomainEvent, emit
+from vault.ledger.ledger import Receipt
+from vault.storage.models import Record, RecordVersion
+
+KEEP = object()  # add_version(title=KEEP): carry the previous version's title over
+
+
+@dataclass(frozen=True)
+class RecordMeta:
+    id: str
+    subject_id: str
+    category: str
+    version: int
+    title: str | None
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True)
+class RecordContent(RecordMeta):
+    content: dict
+    receipt: Receipt  # the ledger entry of this read
+
+
+def _aad(record: Record, version: int, part: str) -> bytes:
+    return crypto.record_aad(
+        record_id=record.id, subject_id=record.subject_id, version=version, category=record.category, part=part
+    )
+
+
+def _seal_version(
+    session: Session, keys: KeyStore, record: Record, *, version: int, body: bytes, title: str | None, caller: Caller, now: datetime
+) -> RecordVersion:
+    return RecordVersion(
+        record_id=record.id,
+        version=version,
+        content_sealed=keys.seal_for_subject(session, record.subject_id, body, aad=_aad(record, version, "content")),
+        title_sealed=None
+        if title is None
+        else keys.seal_for_subject(session, record.subject_id, title.encode("utf-8"), aad=_aad(record, version, "title")),
+        created_by=caller.id,
+        created_at=now,
+    )
+
+
+def _open_title(session: Session, keys: KeyStore, record: Record, row: RecordVersion) -> str | None:
+    if row.title_sealed is None:
+        return None
+    return keys.open_for_subject(session, record.subject_id, row.title_sealed, aad=_aad(record, row.version, "title")).decode("utf-8")
+
+
+def _meta(record: Record, title: str | None) -> RecordMeta:
+    return RecordMeta(
+        id=record.id,
+        subject_id=record.subject_id,
+        category=record.category,
+        version=record.current_version,
+        title=title,
+        created_at=record.created_at,
+        updated_at=record.updated_at,
+    )
+
+
+def create_record(
+    session: Session,
+    keys: KeyStore,
+    caller: Caller,
+    *,
+    subject_id: str,
+    category: str,
+    content: Any,
+    title: str | None = None,
+    purpose: str | None = None,
+    now: datetime,
+) -> RecordMeta:
+    # Every check of the input comes before any lookup, so that its answer
+    # cannot differ between a foreign and an unknown subject.
+    check_stated_purpose(caller, purpose)
+    category = check_category(category)
+    body = encode_content(content)
+    title = check_title(title)
+    require_resident(session, subject_id)
+    record_id = new_id("r")
+    permit = authorize(
+        session, caller, subject_id=subject_id, category=category, purpose=purpose, action="write", now=now, record_id=record_id
+    ).permit
+    record = Record(
+        id=record_id, subject_id=subject_id, category=category, current_version=1, created_by=caller.id, created_at=now, updated_at=now
+    )
+    session.add(record)
+    session.add(_seal_version(session, keys, record, version=1, body=body, title=title, caller=caller, now=now))
+    emit(session, _written("record.created", caller, record, 1, permit, purpose, now))
+    session.flush()
+    return _meta(record, title)
+
+
+def _written(kind: str, caller: Caller, record: Record, version: int, permit, purpose: str | None, now: datetime) -> DomainEvent:
+    return DomainEvent(
+        kind=kind, occurred_at=now, actor_id=caller.id, subject_id=record.subject_id,
+        data={"record_id": record.id, "category": record.category, "version": version, "purpose": purpose,
+              "basis": permit.basis, "grant_id": permit.grant_id},
+    )
+
+
+def list_records(
+    session: Session, keys: KeyStore, caller: Caller, *, subject_id: str, category: str | None = None, purpose: str | None = None, now: datetime
+) -> list[RecordMeta]:
+    """Metadata of the records ``caller`` may read, optionally of one category."""
+    check_stated_purpose(caller, purpose)
+    if category is not None:
+        check_category(category)
+    require_resident(session, subject_id)
+    visible = visible_categories(session, caller, subject_id=subject_id, purpose=purpose, now=now)
+    wanted = [c for c in visible if category is None or c == category]
+    if not wanted:
+        return []
+    query = (
+        select(Record, RecordVersion)
+        .join(RecordVersion, (RecordVersion.record_id == Record.id) & (RecordVersion.version == Record.current_version))
+        .where(Record.subject_id == subject_id, Record.category.in_(wanted))
+        .order_by(Record.created_at.desc(), Record.id)
+    )
+    return [_meta(record, _open_title(session, keys, record, row)) for record, row in session.execute(query)]
+
+
+def _load(session: Session, record_id: str) -> Record:
+    record = session.get(Record, record_id) if is_well_formed_id(record_id) else None
+    if record is None:
+        raise NotFound()
+    return record
+
+
+def read_record(
+    session: Session, keys: KeyStore, caller: Caller, record_id: str, *, purpose: str | None = None, version: int | None = None, now: datetime
+) -> RecordContent:
+    """The record's content at ``version`` (default: the current one)."""
+    check_stated_purpose(caller, purpose)
+    record = _load(session, record_id)
+    wanted = record.current_version if version is None else version
+    receipt = authorize(
+        session, caller, subject_id=record.subject_id, category=record.category, purpose=purpose, action="read", now=now,
+        record_id=record.id, version=wanted,
+    ).receipt
+    row = session.get(RecordVersion, (record.id, wanted))
+    if row is None:
+        raise NotFound()
+    plain = keys.open_for_subject(session, record.subject_id, row.content_sealed, aad=_aad(record, wanted, "content"))
+    meta = _meta(record, _open_title(session, keys, record, row))
+    # updated_at is when this version was written, which for an older version
+    # is earlier than the record's last update.
+    return RecordContent(
+        **{**meta.__dict__, "version": wanted, "updated_at": row.created_at}, content=decode_content(plain), receipt=receipt
+    )
+
+
+def add_version(
+    session: Session,
+    keys: KeyStore,
+    caller: Caller,
+    record_id: str,
+    *,
+    content: Any,
+    title: Any = KEEP,
+    expected_version: int | None = None,
+    purpose: str | None = None,
+    now: datetime,
+) -> RecordMeta:
+    """Seal a new version; earlier versions stay.
+
+    ``title=KEEP`` (the default) carries the previous title over; ``None`` or
+    an empty string removes it.
+    """
+    check_stated_purpose(caller, purpose)  # input checks first, as in create_record
+    body = encode_content(content)
+    keep_title = title is KEEP
+    title = None if keep_title else check_title(title)
+    if expected_version is not None and expected_version < 1:
+        raise InvalidInput("expected_version starts at 1.")
+    record = _load(session, record_id)
+    permit = authorize(
+        session, caller, subject_id=record.subject_id, category=record.category, purpose=purpose, action="write", now=now, record_id=record.id
+    ).permit
+    # Bump the version atomically in the database, so two concurrent writers
+    # can never both take the same number (the row lock serialises them).
+    bump = update(Record).where(Record.id == record.id).values(current_version=Record.current_version + 1, updated_at=now)
+    if expected_version is not None:
+        bump = bump.where(Record.current_version == expected_version)
+    new_version = session.execute(bump.returning(Record.current_version)).scalar()
+    if new_version is None:
+        raise Conflict("The record has changed since the version you expected; read it again and retry.")
+    session.refresh(record)
+    if keep_title:
+        previous = session.get(RecordVersion, (record.id, new_version - 1))
+        title = _open_title(session, keys, record, previous)
+    session.add(_seal_version(session, keys, record, version=new_version, body=body, title=title, caller=caller, now=now))
+    emit(session, _written("record.version-added", caller, record, new_version, permit, purpose, now))
+    session.flush()
+    return _meta(record, title)
+
+
+@dataclass(frozen=True)
+class VersionContent:
+    version: int
+    title: str | None
+    content: Any
+    created_at: datetime
+    created_by: str
+
+
+@dataclass(frozen=True)
+class RecordHistory:
+    id: str
+    subject_id: str
+    category: str
+    current_version: int
+    created_at: datetime
+    updated_at: datetime
+    versions: list[VersionContent]
+
+
+def history(session: Session, keys: KeyStore, subject_id: str) -> list[RecordHistory]:
+    """Every record of ``subject_id`` with every version opened, oldest first: for the resident's own export only.
+
+    The caller must have established that the resident is asking; this reads
+    no consent and writes no event of its own (the export does).
+    """
+    rows = session.execute(
+        select(Record, RecordVersion).join(RecordVersion, RecordVersion.record_id == Record.id)
+        .where(Record.subject_id == subject_id).order_by(Record.created_at, Record.id, RecordVersion.version)
+    ).all()
+    result: dict[str, RecordHistory] = {}
+    for record, row in rows:
+        entry = result.get(record.id)
+        if entry is None:
+            entry = result[record.id] = RecordHistory(
+                id=record.id, subject_id=record.subject_id, category=record.category, current_version=record.current_version,
+                created_at=record.created_at, updated_at=record.updated_at, versions=[],
+            )
+        plain = keys.open_for_subject(session, subject_id, row.content_sealed, aad=_aad(record, row.version, "content"))
+        entry.versions.append(VersionContent(
+            version=row.version, title=_open_title(session, keys, record, row), content=decode_content(plain),
+            created_at=row.created_at, created_by=row.created_by,
+        ))
+    return list(result.values())

@@ -1,0 +1,8 @@
+"""Residents' rights: seeing, taking and erasing what is held about them.
+
+The access log and the accounting of disclosures (``trail``), the export
+(``export``) and crypto-shredding erasure (``erasure``).
+
+May import: ``core``, ``storage``, ``ledger``, ``keys``, ``identity``,
+``consent``, ``records``.
+"""

@@ -1,0 +1,242 @@
+"""Erasure of a resident (GDPR Art. 17) by crypto-shredding.
+
+Order of work (docs/operations.md, "Erasure", has the threat model):
+
+1. check the request (the resident themself, or an operator through the
+   CLI); a foreign, unknown or non-resident id is ``NotFound``;
+2. destroy the resident's secret in the subject-secret store: from this
+   moment no copy of their subject keys or sealed name opens, in this
+   database or in any earlier copy of it, whoever holds the master key;
+3. in one transaction: mark the principal erased and revoke its tokens;
+   delete its subject keys, records (all versions), access requests, grants,
+   break-glass declarations and delegations; end delegations it held for
+   others; blank every event about it (salt, body, data, ids: the leaf
+   hash stays in ``ledger_nodes``); record ``subject.erased``.
+
+If step 3 fails, the resident's data is already unreadable and running the
+erasure again completes it. The ``subject.erased`` event names no one: it
+holds a commitment ``SHA-256(domain || nonce || subject id)`` whose nonce is
+given only to the resident in the receipt, so only they can show that the
+entry is theirs, and a digest of what the erased entries keep (index, leaf hash, kind, time),
+which ``civicvault verify`` recomputes (``check_erased_entry`` and
+``check_erasures``), so blanking an entry outside an erasure is tampering.
+"""
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import delete, select, update
+from sqlalchemy.orm import Session
+
+from vault.core.caller import Caller
+from vault.core.clock import rfc3339
+from vault.core.errors import Conflict, LedgerIntegrityError, NotFound
+from vault.core.ids import is_well_formed_id, new_id
+from vault.keys.keys import SYSTEM_ACTOR
+from vault.ledger.events import DomainEvent, emit
+from vault.storage.models import (
+    AccessRequest,
+    ApiToken,
+    BreakGlass,
+    Delegation,
+    Event,
+    EventCategory,
+    Grant,
+    LedgerNode,
+    Principal,
+    Record,
+    RecordVersion,
+    SubjectKey,
+)
+
+ERASED_ACTOR = "erased"
+DIGEST_DOMAIN = b"civicvault-erasure-v1"
+COMMITMENT_DOMAIN = b"civicvault-erasure-subject-v1"
+# What an erased event row keeps; every other column is blanked (nullable ones set to NULL).
+KEPT_EVENT_COLUMNS = ("ledger_index", "kind", "occurred_at", "erased_by")
+BLANK_EVENT_VALUES = {"actor_id": ERASED_ACTOR, "data": "{}", "salt": b"", "body": b""}
+
+
+@dataclass(frozen=True)
+class ErasureReceipt:
+    erasure_id: str
+    erased_at: datetime
+    leaf_index: int
+    leaf_hash: str
+    subject_commitment: str
+    commitment_nonce: str  # hex; the resident's only: with their id it opens the commitment
+    events_erased: int
+    records_deleted: int
+    subject_keys_destroyed: int
+
+
+def subject_commitment(nonce: bytes, subject_id: str) -> bytes:
+    return hashlib.sha256(COMMITMENT_DOMAIN + b"\x00" + nonce + subject_id.encode("utf-8")).digest()
+
+
+def erased_digest(entries: list[tuple[int, bytes, str, datetime]]) -> bytes:
+    """What an erasure leaves of each entry, committed in its ledger event.
+
+    SHA-256(domain || for each entry by index: index (8 bytes big-endian) ||
+    leaf hash || kind || 0x00 || RFC 3339 time || 0x00).
+    """
+    h = hashlib.sha256(DIGEST_DOMAIN)
+    for index, leaf, kind, occurred_at in sorted(entries, key=lambda e: e[0]):
+        h.update(index.to_bytes(8, "big") + bytes(leaf) + kind.encode("utf-8") + b"\x00" + rfc3339(occurred_at).encode("ascii") + b"\x00")
+    return h.digest()
+
+
+def _blank_values(erasure_index: int) -> dict:
+    values = {"erased_by": erasure_index}
+    for column in Event.__table__.columns:
+        if column.name in KEPT_EVENT_COLUMNS:
+            continue
+        if column.name in BLANK_EVENT_VALUES:
+            values[column.name] = BLANK_EVENT_VALUES[column.name]
+        elif column.nullable:
+            values[column.name] = None
+        else:  # a new column must say what erasure leaves in it
+            raise LedgerIntegrityError(f"events.{column.name} has no erased value.")
+    return values
+
+
+def _target(session: Session, caller: Caller | None, subject_id: str) -> Principal:
+    row = session.get(Principal, subject_id) if is_well_formed_id(subject_id) else None
+    if caller is not None and (caller.role != "resident" or caller.id != subject_id):
+        row = None  # only the resident themself; everyone else gets the answer an unknown id gets
+    if row is None or row.role != "resident":
+        raise NotFound()
+    return row
+
+
+def erase(vault, caller: Caller | None, subject_id: str) -> ErasureReceipt:
+    """Crypto-shred a resident; ``caller`` None is an operator acting through the CLI."""
+    with vault.read_transaction() as session:
+        if _target(session, caller, subject_id).erased_at is not None:
+            raise Conflict("This resident has already been erased.")
+    # Step 2: after this nothing of theirs opens, in any copy of the database.
+    vault.keys.secrets.destroy(subject_id)
+    now = vault.now()
+    with vault.transaction() as session:
+        claimed = session.execute(
+            update(Principal).where(Principal.id == subject_id, Principal.erased_at.is_(None))
+            .values(erased_at=now, name_sealed=b"", name_scheme=1).execution_options(synchronize_session=False)
+        ).rowcount
+        if claimed != 1:
+            raise Conflict("This resident has already been erased.")
+        session.execute(update(ApiToken).where(ApiToken.principal_id == subject_id, ApiToken.revoked_at.is_(None)).values(revoked_at=now))
+        keys = session.execute(delete(SubjectKey).where(SubjectKey.subject_id == subject_id)).rowcount
+        record_ids = select(Record.id).where(Record.subject_id == subject_id).scalar_subquery()
+        session.execute(delete(RecordVersion).where(RecordVersion.record_id.in_(record_ids)))
+        records = session.execute(delete(Record).where(Record.subject_id == subject_id)).rowcount
+        # Pending requests are withdrawn with the rest; grants end by being deleted.
+        session.execute(delete(AccessRequest).where(AccessRequest.subject_id == subject_id))
+        session.execute(delete(Grant).where(Grant.subject_id == subject_id))
+        session.execute(delete(BreakGlass).where(BreakGlass.subject_id == subject_id))
+        session.execute(delete(Delegation).where(Delegation.subject_id == subject_id))
+        # Delegations the resident held for others end, on those residents' trails.
+        for delegation in session.scalars(
+            select(Delegation).where(Delegation.delegate_id == subject_id, Delegation.revoked_at.is_(None))
+        ).all():
+            delegation.revoked_at, delegation.revoked_by = now, subject_id
+            emit(session, DomainEvent(
+                kind="delegation.revoked", occurred_at=now, actor_id=subject_id, subject_id=delegation.subject_id,
+                data={"delegation_id": delegation.id, "delegate_id": subject_id},
+            ))
+        session.flush()
+        entries = [
+            (index, bytes(leaf), kind, occurred_at)
+            for index, leaf, kind, occurred_at in session.execute(
+                select(Event.ledger_index, LedgerNode.hash, Event.kind, Event.occurred_at)
+                .join(LedgerNode, (LedgerNode.level == 0) & (LedgerNode.index == Event.ledger_index))
+                .where(Event.subject_id == subject_id, Event.erased_by.is_(None))
+            )
+        ]
+        nonce = os.urandom(32)
+        erasure_id = new_id("e")
+        receipt = emit(session, DomainEvent(
+            kind="subject.erased", occurred_at=now, actor_id=SYSTEM_ACTOR, subject_id=None,
+            data={"erasure_id": erasure_id, "requested_by": "operator" if caller is None else "subject",
+                  "subject_commitment": subject_commitment(nonce, subject_id).hex(),
+                  "events_erased": len(entries), "erased_digest": erased_digest(entries).hex(),
+                  "records_deleted": records, "subject_keys_destroyed": keys},
+        ))
+        if entries:
+            erased_indices = [e[0] for e in entries]
+            session.execute(
+                update(Event).where(Event.ledger_index.in_(erased_indices)).values(**_blank_values(receipt.leaf_index))
+                .execution_options(synchronize_session=False)
+            )
+            # The compliance search's categories go with the rest of the payload.
+            session.execute(delete(EventCategory).where(EventCategory.ledger_index.in_(erased_indices)))
+    return ErasureReceipt(
+        erasure_id=erasure_id, erased_at=now, leaf_index=receipt.leaf_index, leaf_hash=receipt.leaf_hash,
+        subject_commitment=subject_commitment(nonce, subject_id).hex(), commitment_nonce=nonce.hex(),
+        events_erased=len(entries), records_deleted=records, subject_keys_destroyed=keys,
+    )
+
+
+# -- civicvault verify -------------------------------------------------------
+
+
+def is_erased(event: Event) -> bool:
+    return event.erased_by is not None
+
+
+def check_erased_entry(event: Event, stored_leaf: bytes, *, size: int) -> bytes:
+    """Structural checks of an erased entry; its stored leaf is taken as it is.
+
+    Whether the leaf belongs there is proven by the digest in its erasure
+    event (``check_erasures``) and by the tree and checkpoints above it.
+    """
+    index = event.ledger_index
+    expected = {name: value for name, value in _blank_values(event.erased_by).items() if name != "erased_by"}
+    actual = {name: getattr(event, name) for name in expected}
+    for name in ("salt", "body"):
+        actual[name] = bytes(actual[name]) if actual[name] is not None else None
+    if actual != expected:
+        differing = sorted(k for k in expected if actual[k] != expected[k])
+        raise LedgerIntegrityError(f"Ledger entry {index}: it is marked erased but still holds data ({', '.join(differing)}).")
+    if not index < event.erased_by < size:
+        raise LedgerIntegrityError(f"Ledger entry {index}: it names erasure entry {event.erased_by}, which cannot have erased it.")
+    if len(bytes(stored_leaf)) != 32:
+        raise LedgerIntegrityError(f"Ledger entry {index}: its stored leaf hash is not 32 bytes.")
+    return bytes(stored_leaf)
+
+
+def check_erasures(session: Session) -> int:
+    """Every erased entry was erased by a ``subject.erased`` event whose digest covers exactly those entries."""
+    erased: dict[int, list[tuple[int, bytes, str, datetime]]] = {}
+    rows = session.execute(
+        select(Event.erased_by, Event.ledger_index, LedgerNode.hash, Event.kind, Event.occurred_at)
+        .join(LedgerNode, (LedgerNode.level == 0) & (LedgerNode.index == Event.ledger_index))
+        .where(Event.erased_by.is_not(None))
+        .execution_options(yield_per=2000)
+    )
+    for erasure_index, index, leaf, kind, occurred_at in rows:
+        erased.setdefault(erasure_index, []).append((index, bytes(leaf), kind, occurred_at))
+    events = session.execute(select(Event.ledger_index, Event.kind, Event.data, Event.erased_by).where(Event.ledger_index.in_(list(erased))))
+    found = set()
+    for index, kind, data, erased_by in events:
+        if kind != "subject.erased" or erased_by is not None:
+            raise LedgerIntegrityError(f"Ledger entry {index}: erased entries name it as their erasure, but it is not one.")
+        fields = json.loads(data)
+        entries = erased[index]
+        if fields.get("events_erased") != len(entries) or fields.get("erased_digest") != erased_digest(entries).hex():
+            raise LedgerIntegrityError(
+                f"Ledger entry {index}: the entries marked as erased by it are not the ones it erased "
+                f"({len(entries)} marked, {fields.get('events_erased')} erased)."
+            )
+        found.add(index)
+    missing = sorted(set(erased) - found)
+    if missing:
+        raise LedgerIntegrityError(f"Ledger entry {missing[0]}: erased entries name it as their erasure, but it does not exist.")
+    # And the other way round: an erasure whose entries are no longer all marked (unblanked or re-pointed).
+    for index, data in session.execute(select(Event.ledger_index, Event.data).where(Event.kind == "subject.erased", Event.erased_by.is_(None))):
+        fields = json.loads(data)
+        if fields.get("events_erased", 0) and index not in found:
+            raise LedgerIntegrityError(f"Ledger entry {index}: the entries it erased are no longer marked as erased.")
+    return sum(len(v) for v in erased.values())

@@ -1,0 +1,234 @@
+"""What residents see of the trail: the access log and the accounting of disclosures.
+
+Both are read from the ledger's off-chain events (``events``), never from a
+second log, so every line carries its ``ledger_index`` and leaf hash and can
+be proved with ``GET /api/v1/ledger/proofs/inclusion``.
+
+* ``access_log``: every access and attempt concerning a resident, newest
+  first: reads and writes permitted (``access.permitted``), refusals
+  (``access.refused``, with their reason code) and break-glass declarations
+  (``break-glass.declared``). Paged by ``before`` (a ledger index) with the
+  exact total.
+* ``disclosures``: the accounting of disclosures of HIPAA 45 CFR 164.528:
+  every permitted read of the resident's records by anyone other than the
+  resident, in the last six years (grantees, break-glass clinics, and
+  delegates, who are listed although the rule would allow leaving personal
+  representatives out), each with the date, the recipient, a description of
+  what was disclosed and the purpose. The report names the ledger size its
+  proof references point at and the root at that size.
+
+Who may look: the resident, a delegate acting for them, and compliance
+officers; anyone else gets the ``NotFound`` an unknown id gets.
+"""
+
+import csv
+import io
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from vault.consent.authz import acts_for, require_resident
+from vault.core.bounds import MAX_PAGE
+from vault.core.caller import Caller
+from vault.core.clock import rfc3339
+from vault.core.errors import InvalidInput, NotFound
+from vault.core.vocabulary import CATEGORY_LABELS
+from vault.identity.principals import get_principal
+from vault.keys.keys import KeyStore
+from vault.ledger import ledger
+from vault.storage.models import Event, LedgerNode, Principal
+
+ACCESS_KINDS = ("access.permitted", "access.refused", "break-glass.declared")
+OUTCOMES = {"access.permitted": "permitted", "access.refused": "refused", "break-glass.declared": "declared"}
+DISCLOSURE_YEARS = 6
+
+
+@dataclass(frozen=True)
+class Actor:
+    id: str
+    role: str
+    name: str | None  # None once the principal is gone
+
+
+@dataclass(frozen=True)
+class AccessEntry:
+    ledger_index: int
+    leaf_hash: str
+    occurred_at: datetime
+    kind: str
+    outcome: str  # permitted | refused | declared
+    actor: Actor
+    action: str | None
+    record_id: str | None
+    version: int | None
+    category: str | None
+    purpose: str | None
+    basis: str | None  # owner | grant | delegation | break-glass
+    grant_id: str | None
+    delegation_id: str | None
+    break_glass_id: str | None
+    flagged: bool
+    reason: str | None  # the refusal's reason code
+
+
+@dataclass(frozen=True)
+class AccessLog:
+    items: list[AccessEntry]
+    total: int
+    next_before: int | None
+
+
+def require_viewer(session: Session, caller: Caller, subject_id: str, now: datetime) -> None:
+    """The resident, their active delegate, or a compliance officer; otherwise the 404 of an unknown id."""
+    require_resident(session, subject_id)
+    if caller.role == "compliance" or caller.id == subject_id:
+        return
+    if acts_for(session, caller, subject_id, now) is None:
+        raise NotFound()
+
+
+def _actors(session: Session, keys: KeyStore, ids: Iterable[str]) -> dict[str, Actor]:
+    actors = {}
+    for principal_id in set(ids):
+        row = session.get(Principal, principal_id)
+        if row is None:
+            actors[principal_id] = Actor(id=principal_id, role="unknown", name=None)
+        else:
+            actors[principal_id] = Actor(id=row.id, role=row.role, name=get_principal(session, keys, row.id).name)
+    return actors
+
+
+def _entry(row, actors: dict[str, Actor]) -> AccessEntry:
+    index, kind, occurred_at, actor_id, data_json, leaf = row
+    data = json.loads(data_json) if data_json else {}
+    return AccessEntry(
+        ledger_index=index, leaf_hash=bytes(leaf).hex() if leaf is not None else "", occurred_at=occurred_at, kind=kind,
+        outcome=OUTCOMES[kind], actor=actors[actor_id], action=data.get("action"), record_id=data.get("record_id"),
+        version=data.get("version"), category=data.get("category"), purpose=data.get("purpose"),
+        basis=data.get("basis") or ("break-glass" if kind == "break-glass.declared" else None), grant_id=data.get("grant_id"),
+        delegation_id=data.get("delegation_id"), break_glass_id=data.get("break_glass_id"), flagged=bool(data.get("flagged")),
+        reason=data.get("reason"),
+    )
+
+
+def _events(*conditions):
+    return (
+        select(Event.ledger_index, Event.kind, Event.occurred_at, Event.actor_id, Event.data, LedgerNode.hash)
+        .outerjoin(LedgerNode, (LedgerNode.level == 0) & (LedgerNode.index == Event.ledger_index))
+        .where(*conditions)
+    )
+
+
+def access_log(
+    session: Session, keys: KeyStore, caller: Caller, *, subject_id: str, limit: int = 100, before: int | None = None, now: datetime
+) -> AccessLog:
+    """Accesses and attempts concerning ``subject_id``, newest first; ``before`` pages back from a ledger index."""
+    if not 1 <= limit <= MAX_PAGE:
+        raise InvalidInput(f"limit must be 1 to {MAX_PAGE}.")
+    if before is not None and before < 0:
+        raise InvalidInput("before must be a ledger index, 0 or more.")
+    require_viewer(session, caller, subject_id, now)
+    conditions = [Event.subject_id == subject_id, Event.kind.in_(ACCESS_KINDS)]
+    total = session.scalar(select(func.count()).select_from(Event).where(*conditions))
+    if before is not None:
+        conditions.append(Event.ledger_index < before)
+    rows = session.execute(_events(*conditions).order_by(Event.ledger_index.desc()).limit(limit + 1)).all()
+    more = len(rows) > limit
+    rows = rows[:limit]
+    actors = _actors(session, keys, (row[3] for row in rows))
+    items = [_entry(row, actors) for row in rows]
+    return AccessLog(items=items, total=total, next_before=items[-1].ledger_index if more else None)
+
+
+@dataclass(frozen=True)
+class Disclosure:
+    date: datetime
+    recipient: Actor
+    description: str
+    purpose: str
+    basis: str
+    record_id: str
+    version: int | None
+    category: str
+    ledger_index: int
+    leaf_hash: str
+
+
+@dataclass(frozen=True)
+class DisclosureReport:
+    subject_id: str
+    generated_at: datetime
+    period_start: datetime
+    period_end: datetime
+    tree_size: int
+    root_hash: str
+    items: list[Disclosure]
+
+
+def years_before(moment: datetime, years: int) -> datetime:
+    try:
+        return moment.replace(year=moment.year - years)
+    except ValueError:  # 29 February
+        return moment.replace(year=moment.year - years, day=28)
+
+
+def describe(category: str, record_id: str, version: int | None) -> str:
+    label = CATEGORY_LABELS.get(category, category)
+    return f"{label} ({category}): record {record_id}" + (f", version {version}" if version is not None else "")
+
+
+def disclosures(session: Session, keys: KeyStore, caller: Caller, *, subject_id: str, now: datetime) -> DisclosureReport:
+    """Every permitted read of ``subject_id``'s records by someone else in the last six years, oldest first."""
+    require_viewer(session, caller, subject_id, now)
+    start = years_before(now, DISCLOSURE_YEARS)
+    tree_size = ledger.size(session)
+    rows = session.execute(
+        _events(Event.subject_id == subject_id, Event.kind == "access.permitted", Event.actor_id != subject_id,
+                Event.occurred_at >= start, Event.ledger_index < tree_size)
+        .order_by(Event.ledger_index)
+    ).all()
+    actors = _actors(session, keys, (row[3] for row in rows))
+    items = []
+    for row in rows:
+        entry = _entry(row, actors)
+        if entry.action != "read":
+            continue
+        items.append(Disclosure(
+            date=entry.occurred_at, recipient=entry.actor, description=describe(entry.category or "", entry.record_id or "", entry.version),
+            purpose=entry.purpose or "", basis=entry.basis or "", record_id=entry.record_id or "", version=entry.version,
+            category=entry.category or "", ledger_index=entry.ledger_index, leaf_hash=entry.leaf_hash,
+        ))
+    return DisclosureReport(
+        subject_id=subject_id, generated_at=now, period_start=start, period_end=now, tree_size=tree_size,
+        root_hash=ledger.root(session, tree_size).hex(), items=items,
+    )
+
+
+def proof_reference(leaf_index: int, tree_size: int) -> str:
+    return f"/api/v1/ledger/proofs/inclusion?leaf_index={leaf_index}&tree_size={tree_size}"
+
+
+CSV_COLUMNS = ("date", "recipient_id", "recipient_role", "recipient_name", "description", "purpose", "basis",
+               "ledger_index", "leaf_hash", "proof")
+
+
+def _cell(value) -> str:
+    """A CSV cell that a spreadsheet will not run: text starting with = + - @ or a control character gets a quote."""
+    text = "" if value is None else str(value)
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+
+
+def disclosures_csv(report: DisclosureReport) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(CSV_COLUMNS)
+    for item in report.items:
+        writer.writerow([_cell(v) for v in (
+            rfc3339(item.date), item.recipient.id, item.recipient.role, item.recipient.name, item.description, item.purpose,
+            item.basis, item.ledger_index, item.leaf_hash, proof_reference(item.ledger_index, report.tree_size),
+        )])
+    return out.getvalue()

@@ -1,0 +1,397 @@
+"""``civicvault verify``: recompute the ledger from its rows and name the first bad entry.
+
+Checks, streaming the rows in index order (memory does not grow with the
+number of entries):
+
+1. indices run 0, 1, 2, ... up to the ledger's size, with no gap, duplicate
+   or extra entry;
+2. each entry's leaf, recomputed from its stored salt and body, equals the
+   stored leaf hash, and its query columns (kind, time, actor, subject, data)
+   say what its body says;
+3. every stored interior node equals the hash of its two children, checked
+   in the same pass as the leaf stream completes it, and no node lies beyond
+   the ledger's size;
+4. the root recomputed from the leaves equals the root served from the
+   stored nodes;
+5. every record version and every grant has the event that created it, and
+   every event's compliance search columns say what its data says
+   (``vault.audit_index``); entries erased with their subject
+   (``vault.erasure``) are checked structurally, and against the digest
+   their erasure event holds;
+6. every signed checkpoint: its signature, a size within the ledger (a
+   truncated tail is caught here), and its root equal to the ledger's root
+   at that size (so all checkpoints are consistent with each other);
+7. every anchored checkpoint, locally and, when a node is configured, on
+   chain (``vault.anchoring.check``).
+
+The first failure raises ``LedgerIntegrityError`` naming the entry.
+"""
+
+import hashlib
+import itertools
+import json
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from crypto import merkle
+from vault.anchoring import check as anchor_check
+from vault.core.clock import rfc3339
+from vault.core.errors import LedgerIntegrityError
+from vault.ledger import checkpoints, ledger
+from vault.rights import erasure
+from vault.storage import audit_index
+from vault.storage.models import Event, Grant, LedgerNode, RecordVersion
+
+BATCH = 2000
+_EVENTS, _NODES = Event.__table__, LedgerNode.__table__
+
+
+@dataclass(frozen=True)
+class Report:
+    size: int
+    root: str
+    nodes: int
+    checkpoints: int
+    anchors: anchor_check.AnchorReport | None = None
+    erased: int = 0  # entries whose payload an erasure destroyed (vault/erasure.py)
+
+
+def _fail(index: int | None, problem: str) -> LedgerIntegrityError:
+    where = f"Ledger entry {index}" if index is not None else "The ledger"
+    return LedgerIntegrityError(f"{where}: {problem}")
+
+
+def _check_columns(index: int, kind, moment: str, actor_id, subject_id, data, body: bytes) -> None:
+    """The slow, exact comparison of a body with its columns (parsed JSON on both sides)."""
+    try:
+        parsed = json.loads(body.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        raise _fail(index, "its stored body is not JSON.") from None
+    try:
+        columns_data = json.loads(data)
+    except (TypeError, json.JSONDecodeError):
+        raise _fail(index, "its data column is not JSON.") from None
+    expected = {"v": ledger.BODY_VERSION, "kind": kind, "occurred_at": moment, "actor_id": actor_id,
+                "subject_id": subject_id, "data": columns_data}
+    if parsed != expected:
+        differing = sorted(k for k in set(parsed) | set(expected) if parsed.get(k) != expected.get(k))
+        raise _fail(index, f"its columns do not match its body ({', '.join(differing)}).")
+
+
+_cursors = itertools.count()
+
+
+def _driver_rows(session: Session, sql: str, params: tuple = ()) -> Iterator[tuple]:
+    """Rows of ``sql`` straight from the driver, fetched ``BATCH`` at a time, in the session's transaction.
+
+    The verify loop reads every row of the ledger; plain driver tuples cost a
+    fraction of SQLAlchemy rows. PostgreSQL gets a server-side (named) cursor
+    so that memory stays flat; SQLite's cursor steps through the table as
+    rows are fetched. ``?`` in ``sql`` becomes the driver's parameter mark.
+    """
+    connection = session.connection()
+    if connection.dialect.name == "postgresql":
+        cursor = connection.connection.driver_connection.cursor(name=f"civicvault_verify_{next(_cursors)}")
+        cursor.itersize = BATCH
+        sql = sql.replace("?", "%s")
+    else:
+        cursor = connection.connection.cursor()
+    try:
+        cursor.execute(sql, params)
+        while rows := cursor.fetchmany(BATCH):
+            yield from rows
+    finally:
+        cursor.close()
+
+
+def _moment_text(value) -> str:
+    """RFC 3339 text of a stored ``occurred_at`` read without type processing.
+
+    SQLite keeps ``YYYY-MM-DD HH:MM:SS.ffffff`` (UTC), which slicing turns
+    into the body's form far faster than parsing and formatting a datetime;
+    PostgreSQL's driver gives an aware datetime. Anything else is parsed.
+    """
+    if isinstance(value, str):
+        if len(value) == 26 and value[10] == " " and value[19] == ".":
+            return f"{value[:10]}T{value[11:23]}Z"
+        value = datetime.fromisoformat(value)
+    return rfc3339(value if value.tzinfo is not None else value.replace(tzinfo=UTC))
+
+
+class _Levels:
+    """The stored interior nodes of ``[start, end)``, one stream per level in index order, opened when first needed."""
+
+    def __init__(self, session: Session, start: int, end: int):
+        self.session, self.start, self.end = session, start, end
+        self.streams: list[Iterator[tuple]] = []
+
+    def stream(self, level: int) -> Iterator[tuple]:
+        while len(self.streams) <= level:
+            at = len(self.streams)
+            self.streams.append(_driver_rows(
+                self.session, "SELECT idx, hash FROM ledger_nodes WHERE level = ? AND idx >= ? AND idx < ? ORDER BY idx",
+                (at, self.start >> at, self.end >> at)))
+        return self.streams[level]
+
+    def close(self) -> None:
+        for stream in self.streams:
+            stream.close()
+
+    @staticmethod
+    def fail(level: int, index: int, row) -> LedgerIntegrityError:
+        where = index << level
+        if row is None or row[0] != index:
+            return _fail(where, f"the node at level {level}, index {index} is missing or misplaced.")
+        return _fail(where, f"node (level {level}, index {index}) does not match its children.")
+
+
+_ENTRY_PREFIX, _LEAF_PREFIX = ledger.ENTRY_DOMAIN + b"\x00", bytes([0, ledger.ENTRY_VERSION])
+
+
+def _check_entry(index: int, kind, occurred_at, actor_id, subject_id, data, salt, body, stored) -> bytes:
+    """An entry's leaf, recomputed from its salt and body (``ledger.leaf_hash_of``, inlined), checked
+    against the stored leaf; and its query columns against its body. Returns the leaf."""
+    sha256 = hashlib.sha256
+    leaf = sha256(_LEAF_PREFIX + sha256(_ENTRY_PREFIX + salt + body).digest()).digest()
+    if leaf != stored:
+        raise _fail(index, f"its event does not match its leaf: recomputed {leaf.hex()}, stored {bytes(stored).hex()}.")
+    if type(occurred_at) is str and len(occurred_at) == 26 and occurred_at[10] == " ":
+        moment = f"{occurred_at[:10]}T{occurred_at[11:23]}Z"  # SQLite's text, as _moment_text does it
+    else:
+        moment = _moment_text(occurred_at)
+    if body != ledger.body_from_columns(kind=kind, occurred_at=moment, actor_id=actor_id, subject_id=subject_id, data_json=data):
+        _check_columns(index, kind, moment, actor_id, subject_id, data, bytes(body))
+    return leaf
+
+
+@dataclass(frozen=True)
+class _Range:
+    """What one pass over the entries ``[start, end)`` found: its peaks ``(level, hash)``, largest first."""
+
+    peaks: list[tuple[int, bytes]]
+    checked: int  # interior nodes compared with the stored ones
+
+
+def _check_range(session: Session, start: int, end: int, *, size: int, top: int = 64,
+                 progress: Callable[[int], None] = lambda n: None) -> _Range:
+    """One pass over the entries ``[start, end)`` in index order: leaves, columns and interior nodes.
+
+    Each entry's leaf is recomputed from its salt and body (``ledger.leaf_hash_of``,
+    inlined: this loop is the cost of ``verify``) and compared with the stored
+    leaf; the perfect subtrees it completes, up to level ``top``, are hashed
+    once and compared with the stored interior nodes as they complete. The
+    query columns must say what the body says, and the compliance search
+    columns what the data says (``vault.audit_index``). An entry erased with
+    its subject is checked structurally (``vault.erasure``). Rows come from
+    the driver (``_driver_rows``, ``_moment_text``). ``start`` must be a
+    multiple of ``2^top`` (0 for the whole ledger).
+    """
+    rows = _driver_rows(session, "SELECT ledger_index, kind, occurred_at, actor_id, subject_id, data, salt, body, outcome, purpose, "
+                                 "erased_by FROM events WHERE ledger_index >= ? AND ledger_index < ? ORDER BY ledger_index", (start, end))
+    categories = _driver_rows(session, "SELECT ledger_index, category FROM event_categories WHERE ledger_index >= ? AND ledger_index < ? "
+                                       "ORDER BY ledger_index, category", (start, end))
+    outcome_of, purpose_of, categories_of, loads = audit_index.outcome_of, audit_index.purpose_of, audit_index.categories_of, json.loads
+    sha256 = hashlib.sha256
+    levels = _Levels(session, start, end)
+    stream = levels.stream
+    peaks: list[bytes] = []
+    heights: list[int] = []
+    expected, checked = start, 0
+    try:
+        leaves = stream(0)
+        category = next(categories, None)
+        for index, kind, occurred_at, actor_id, subject_id, data, salt, body, outcome, purpose, erased_by in rows:
+            if index != expected:
+                raise _fail(expected, "is missing (the next stored entry is %d)." % index)
+            leaf_index, stored = next(leaves, (None, None))
+            if leaf_index != expected:
+                raise _fail(expected, "has no stored leaf hash.")
+            named = []
+            while category is not None and category[0] <= index:
+                if category[0] < index:
+                    raise _fail(category[0], "a search category is stored for an event that does not exist.")
+                named.append(category[1])
+                category = next(categories, None)
+            if erased_by is not None:  # the payload was destroyed with its subject: structure only (vault/erasure.py)
+                erasure.check_erased_entry(session.get(Event, index), bytes(stored), size=size)
+                if named:
+                    raise _fail(index, "it is erased but still has search categories.")
+                leaf = bytes(stored)
+            else:
+                leaf = _check_entry(index, kind, occurred_at, actor_id, subject_id, data, salt, body, stored)
+                fields = loads(data)
+                if outcome != outcome_of(kind) or purpose != purpose_of(fields):
+                    raise _fail(index, "its search columns (outcome, purpose) do not match its data.")
+                if tuple(named) != categories_of(fields):
+                    raise _fail(index, "its search categories do not match its data.")
+            node, position = leaf, expected
+            level = 0
+            while position & 1 and level < top:
+                node = sha256(b"\x01" + peaks.pop() + node).digest()
+                heights.pop()
+                level += 1
+                position >>= 1
+                row = next(stream(level), None)
+                if row is None or row[0] != position or row[1] != node:
+                    raise levels.fail(level, position, row)
+                checked += 1
+            peaks.append(node)
+            heights.append(level)
+            expected += 1
+            if not expected % BATCH:
+                progress(BATCH)
+        if expected != end:
+            raise _fail(expected, f"is missing: the ledger's size is {end} but only {expected} entries are stored."
+                        if top == 64 else "is missing.")
+        if category is not None:
+            raise _fail(category[0], "a search category is stored for an event that does not exist.")
+        progress(expected % BATCH)
+    finally:
+        rows.close()
+        categories.close()
+        levels.close()
+    return _Range(peaks=list(zip(heights, peaks)), checked=checked)
+
+
+def _check_nothing_beyond(session: Session, size: int, checked: int) -> None:
+    """No event, leaf or interior node is stored that a ledger of ``size`` entries does not have."""
+    event = session.scalar(select(Event.ledger_index).where(Event.ledger_index >= size).order_by(Event.ledger_index).limit(1))
+    if event is not None:
+        raise _fail(event, f"lies beyond the ledger's size, {size}.")
+    leaf = session.scalar(select(_NODES.c.idx).where(_NODES.c.level == 0, _NODES.c.idx >= size).order_by(_NODES.c.idx).limit(1))
+    if leaf is not None:
+        raise _fail(leaf, f"a leaf is stored at index {leaf}, beyond the ledger's size, {size}.")
+    stored = session.scalar(select(func.count()).select_from(_NODES).where(_NODES.c.level > 0))
+    if stored != checked:
+        raise _fail(size, f"{stored - checked} interior node(s) are stored that a ledger of {size} entries does not have.")
+
+
+def _fold(peaks: list[bytes]) -> bytes:
+    root = peaks[-1] if peaks else merkle.EMPTY_ROOT
+    for left in reversed(peaks[:-1]):
+        root = merkle.node_hash(left, root)
+    return root
+
+
+# --- Parallel verification -------------------------------------------------------
+#
+# The ledger splits into aligned chunks of 2^CHUNK_LEVEL entries; each worker
+# process checks whole chunks (_check_range with top=CHUNK_LEVEL) and returns
+# the chunk's hash, and this process merges the chunks' hashes as the single
+# pass merges leaves, checking the few stored nodes above the chunks. Results
+# are taken in chunk order, so the first bad entry is still the one named.
+
+MIN_CHUNK_LEVEL = 16
+PARALLEL_MIN_SIZE = 2 << MIN_CHUNK_LEVEL
+_worker_sessions = None
+
+
+def _chunk_level(size: int, workers: int) -> int:
+    """Chunks of at least 2^16 entries, about four per worker, for even load."""
+    return max(MIN_CHUNK_LEVEL, (max(size // (4 * workers), 1)).bit_length() - 1)
+
+
+def _verify_chunk(task: tuple[str, int, int, int, int]):
+    global _worker_sessions
+    url, start, end, top, size = task
+    if _worker_sessions is None:
+        from vault.storage.db import READ_ONLY, make_engine, make_sessions
+
+        _worker_sessions = make_sessions(make_engine(url).execution_options(**{READ_ONLY: True}))
+    try:
+        with _worker_sessions.begin() as session:
+            return _check_range(session, start, end, top=top, size=size)
+    except LedgerIntegrityError as exc:
+        return exc.detail  # exceptions with our constructor do not cross processes; their message does
+
+
+def _parallel_peaks(session: Session, size: int, workers: int, progress: Callable[[int], None]) -> tuple[list[bytes], int]:
+    import multiprocessing
+
+    level = _chunk_level(size, workers)
+    width = 1 << level
+    url = session.get_bind().url.render_as_string(hide_password=False)
+    tasks = [(url, start, min(start + width, size), level, size) for start in range(0, size, width)]
+    stored = ledger.StoredNodes(session)
+    stack: list[tuple[int, bytes]] = []
+    checked = 0
+    # "spawn": a forked child must not inherit this process's open database connections.
+    with multiprocessing.get_context("spawn").Pool(workers) as pool:
+        for (_, start, end, _, _), result in zip(tasks, pool.imap(_verify_chunk, tasks)):
+            if isinstance(result, str):
+                raise LedgerIntegrityError(result)
+            checked += result.checked
+            progress(end - start)
+            if end - start < width:  # the last, partial chunk completes nothing above it
+                stack.extend(result.peaks)
+                continue
+            (_, node), position, height = result.peaks[0], start >> level, level
+            while position & 1:
+                node = merkle.node_hash(stack.pop()[1], node)
+                height, position = height + 1, position >> 1
+                if stored.get(height, position) != node:
+                    raise _Levels.fail(height, position, (position, None))
+                checked += 1
+            stack.append((height, node))
+    return [node for _, node in stack], checked
+
+
+def _can_fork_readers(session: Session) -> bool:
+    url = session.get_bind().url
+    return not (url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:"))
+
+
+def _check_links(session: Session) -> None:
+    """Every record version and grant has the event that made it."""
+    written, granted = set(), set()
+    rows = session.execute(
+        select(Event.ledger_index, Event.kind, Event.data)
+        .where(Event.kind.in_(("record.created", "record.version-added", "consent.granted")), Event.erased_by.is_(None))
+        .execution_options(yield_per=BATCH)
+    )
+    for index, kind, data in rows:
+        fields = json.loads(data)
+        wanted = ("grant_id",) if kind == "consent.granted" else ("record_id", "version")
+        if not isinstance(fields, dict) or any(name not in fields for name in wanted):
+            raise _fail(index, f"its {kind} event does not name its {' and '.join(wanted)}.")
+        if kind == "consent.granted":
+            granted.add(fields["grant_id"])
+        else:
+            written.add((fields["record_id"], fields["version"]))
+    for record_id, version in session.execute(select(RecordVersion.record_id, RecordVersion.version).execution_options(yield_per=BATCH)):
+        if (record_id, version) not in written:
+            raise _fail(None, f"record {record_id} version {version} has no record event in the ledger.")
+    for (grant_id,) in session.execute(select(Grant.id).execution_options(yield_per=BATCH)):
+        if grant_id not in granted:
+            raise _fail(None, f"grant {grant_id} has no consent.granted event in the ledger.")
+
+
+def verify(session: Session, *, public_key: bytes | None = None, progress: Callable[[int], None] = lambda n: None,
+           workers: int = 1, anchors: anchor_check.AnchorCheck | None = None) -> Report:
+    """Check the whole ledger; raise ``LedgerIntegrityError`` at the first fault.
+
+    With the node's ``public_key``, every signed checkpoint is checked too.
+    With ``workers > 1`` and a ledger of at least ``PARALLEL_MIN_SIZE``
+    entries in a database file or server, the entries are checked by that
+    many processes (each with its own connection and constant memory).
+    """
+    size = ledger.size(session)
+    if workers > 1 and size >= PARALLEL_MIN_SIZE and _can_fork_readers(session):
+        peaks, nodes = _parallel_peaks(session, size, workers, progress)
+    else:
+        checked = _check_range(session, 0, size, size=size, progress=progress)
+        peaks, nodes = [node for _, node in checked.peaks], checked.checked
+    _check_nothing_beyond(session, size, nodes)
+    root = _fold(peaks)
+    served = ledger.root(session, size)
+    if served != root:
+        raise _fail(None, f"the root served from stored nodes ({served.hex()}) differs from the recomputed root ({root.hex()}).")
+    _check_links(session)
+    erased = erasure.check_erasures(session)
+    signed = checkpoints.verify_all(session, public_key=public_key, ledger_size=size) if public_key is not None else 0
+    anchored = anchor_check.verify_anchors(session, ledger_size=size, **vars(anchors or anchor_check.AnchorCheck()))
+    return Report(size=size, root=root.hex(), nodes=nodes, checkpoints=signed, anchors=anchored, erased=erased)
