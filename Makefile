@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: install serve test bench clean contracts node-deps
+.PHONY: install serve test lint bench clean contracts node-deps
 
 $(STAMP): setup.cfg pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "CivicVault needs Python 3.11 or newer")'
@@ -22,8 +22,15 @@ serve: $(STAMP)
 	$(BIN)/civicvault demo --if-new
 	$(BIN)/civicvault serve
 
-test: $(STAMP) node-deps
+test: lint node-deps
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# Lint and types, before the suite: ruff (pyproject.toml) and mypy, strict for crypto/.
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy --strict crypto
+	$(BIN)/mypy vault api
 
 # Anchoring: solc-js and ganache, pinned in package-lock.json. Installed when npm
 # exists (the anchoring tests start ganache; without Node they are skipped).

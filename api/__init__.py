@@ -20,6 +20,8 @@ API_TITLE = "CivicVault"
 class _Api(Api):
     # Document errors as what they are: RFC 9457 problems (api/errors.py).
     ERROR_SCHEMA = ProblemOut
+
+
 API_VERSION = "v1"
 
 

@@ -71,7 +71,9 @@ def _http_error(exc: HTTPException) -> Response:
 
 def _integrity_error(exc: IntegrityError) -> Response:
     log.warning("integrity error answered as 409: %s", type(exc.orig).__name__)
-    return problem(409, detail="The request conflicts with a concurrent change; retry it.", type_="urn:civicvault:problem:conflict")
+    return problem(
+        409, detail="The request conflicts with a concurrent change; retry it.", type_="urn:civicvault:problem:conflict"
+    )
 
 
 def _data_error(exc: DataError) -> Response:

@@ -27,7 +27,7 @@ def _reject_constant(name: str):
 
 class StrictParser(FlaskParser):
     DEFAULT_VALIDATION_STATUS = 400
-    DEFAULT_UNKNOWN_BY_LOCATION = {location: ma.RAISE for location in FlaskParser.DEFAULT_UNKNOWN_BY_LOCATION}
+    DEFAULT_UNKNOWN_BY_LOCATION = dict.fromkeys(FlaskParser.DEFAULT_UNKNOWN_BY_LOCATION, ma.RAISE)
 
     def _raw_load_json(self, req: Request):
         data = req.get_data(cache=True)  # 413 when Content-Length is over the limit

@@ -83,7 +83,9 @@ class RecordListOut(ma.Schema):
 
 
 class ReceiptOut(ma.Schema):
-    leaf_index = fields.Integer(required=True, metadata={"description": "0-based index of this read's entry in the ledger"})
+    leaf_index = fields.Integer(
+        required=True, metadata={"description": "0-based index of this read's entry in the ledger"}
+    )
     leaf_hash = fields.String(required=True, metadata={"description": "RFC 9162 leaf hash of the entry, lowercase hex"})
 
 

@@ -19,25 +19,46 @@ class EventQuery(Strict):
     subject_id = fields.String(load_default=None, metadata={"description": "the resident the events concern"}, **ID)
     actor_id = fields.String(load_default=None, metadata={"description": "the principal who acted"}, **ID)
     kind = fields.List(
-        fields.String(validate=validate.OneOf(KIND_PATTERNS)), load_default=list, validate=validate.Length(max=len(KIND_PATTERNS)),
+        fields.String(validate=validate.OneOf(KIND_PATTERNS)),
+        load_default=list,
+        validate=validate.Length(max=len(KIND_PATTERNS)),
         metadata={"description": "event kind, or a family such as access.*; repeat for several (any of them)"},
     )
     outcome = fields.String(load_default=None, validate=validate.OneOf(audit_index.OUTCOMES))
     purpose = fields.String(load_default=None, validate=validate.OneOf(PURPOSES))
-    category = fields.String(load_default=None, validate=validate.OneOf(CATEGORY_PATTERNS),
-                             metadata={"description": "exact (also matches grants of its family) or a family such as health.*"})
-    since = fields.AwareDateTime(data_key="from", load_default=None, metadata={"description": "inclusive; " + TIME["description"]})
-    until = fields.AwareDateTime(data_key="to", load_default=None, metadata={"description": "exclusive; " + TIME["description"]})
-    limit = fields.Integer(load_default=100, validate=validate.Range(min=1, max=MAX_PAGE), metadata={"description": "JSON pages only"})
-    after = fields.Integer(load_default=None, metadata={"description": "cursor: the last ledger_index of the previous page"}, **INDEX)
-    as_of = fields.Integer(load_default=None, metadata={"description": "the ledger size the search is pinned to (from the first page)"},
-                           **INDEX)
-    format = fields.String(load_default=None, validate=validate.OneOf(("json", "csv")),
-                           metadata={"description": "csv: every match as text/csv (or send Accept: text/csv)"})
+    category = fields.String(
+        load_default=None,
+        validate=validate.OneOf(CATEGORY_PATTERNS),
+        metadata={"description": "exact (also matches grants of its family) or a family such as health.*"},
+    )
+    since = fields.AwareDateTime(
+        data_key="from", load_default=None, metadata={"description": "inclusive; " + TIME["description"]}
+    )
+    until = fields.AwareDateTime(
+        data_key="to", load_default=None, metadata={"description": "exclusive; " + TIME["description"]}
+    )
+    limit = fields.Integer(
+        load_default=100, validate=validate.Range(min=1, max=MAX_PAGE), metadata={"description": "JSON pages only"}
+    )
+    after = fields.Integer(
+        load_default=None, metadata={"description": "cursor: the last ledger_index of the previous page"}, **INDEX
+    )
+    as_of = fields.Integer(
+        load_default=None,
+        metadata={"description": "the ledger size the search is pinned to (from the first page)"},
+        **INDEX,
+    )
+    format = fields.String(
+        load_default=None,
+        validate=validate.OneOf(("json", "csv")),
+        metadata={"description": "csv: every match as text/csv (or send Accept: text/csv)"},
+    )
 
 
 class EventOut(ma.Schema):
-    ledger_index = fields.Integer(metadata={"description": "prove with GET /api/v1/ledger/proofs/inclusion?leaf_index="})
+    ledger_index = fields.Integer(
+        metadata={"description": "prove with GET /api/v1/ledger/proofs/inclusion?leaf_index="}
+    )
     leaf_hash = fields.String(metadata={"description": "RFC 9162 leaf hash, lowercase hex"})
     occurred_at = Timestamp()
     kind = fields.String()
@@ -46,7 +67,9 @@ class EventOut(ma.Schema):
     subject_id = fields.String(allow_none=True)
     purpose = fields.String(allow_none=True)
     categories = fields.List(fields.String())
-    data = fields.Dict(allow_none=True, metadata={"description": "the event's ids and codes (never record content); null once erased"})
+    data = fields.Dict(
+        allow_none=True, metadata={"description": "the event's ids and codes (never record content); null once erased"}
+    )
     erased = fields.Boolean()
 
 
@@ -66,15 +89,20 @@ class ReviewQuery(Strict):
 
 
 class AcknowledgeIn(Strict):
-    note = fields.String(required=True, validate=validate.Length(min=1, max=break_glass_review.MAX_NOTE_LENGTH),
-                         metadata={"description": "the officer's finding; sealed at rest, never in the ledger"})
+    note = fields.String(
+        required=True,
+        validate=validate.Length(min=1, max=break_glass_review.MAX_NOTE_LENGTH),
+        metadata={"description": "the officer's finding; sealed at rest, never in the ledger"},
+    )
 
 
 class ReviewOut(ma.Schema):
     id = fields.String(metadata={"description": "the break-glass declaration"})
     subject_id = fields.String()
     clinic_id = fields.String()
-    reason = fields.String(allow_none=True, metadata={"description": "the clinic's stated reason; null if the resident was erased"})
+    reason = fields.String(
+        allow_none=True, metadata={"description": "the clinic's stated reason; null if the resident was erased"}
+    )
     declared_at = Timestamp()
     expires_at = Timestamp()
     active = fields.Boolean()
@@ -93,10 +121,15 @@ class ReviewListOut(ma.Schema):
 
 
 class FlagQuery(Strict):
-    since = fields.AwareDateTime(data_key="from", load_default=None, metadata={"description": "inclusive; default: 7 days before to"})
+    since = fields.AwareDateTime(
+        data_key="from", load_default=None, metadata={"description": "inclusive; default: 7 days before to"}
+    )
     until = fields.AwareDateTime(data_key="to", load_default=None, metadata={"description": "exclusive; default: now"})
-    rule = fields.List(fields.String(validate=validate.OneOf(audit_flags.RULES)), load_default=list,
-                       validate=validate.Length(max=len(audit_flags.RULES)))
+    rule = fields.List(
+        fields.String(validate=validate.OneOf(audit_flags.RULES)),
+        load_default=list,
+        validate=validate.Length(max=len(audit_flags.RULES)),
+    )
 
 
 class FlagOut(ma.Schema):
@@ -106,7 +139,9 @@ class FlagOut(ma.Schema):
     first_at = Timestamp()
     last_at = Timestamp()
     count = fields.Integer()
-    ledger_indices = fields.List(fields.Integer(), metadata={"description": f"the first {audit_flags.MAX_INDICES} events"})
+    ledger_indices = fields.List(
+        fields.Integer(), metadata={"description": f"the first {audit_flags.MAX_INDICES} events"}
+    )
     detail = fields.Dict()
 
 

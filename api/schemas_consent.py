@@ -16,12 +16,16 @@ TIME = {"description": "RFC 3339 with a time zone, e.g. 2026-12-31T23:59:59Z"}
 
 def _categories():
     return fields.List(
-        fields.String(validate=validate.OneOf(CATEGORY_PATTERNS)), required=True, validate=validate.Length(min=1, max=len(CATEGORY_PATTERNS))
+        fields.String(validate=validate.OneOf(CATEGORY_PATTERNS)),
+        required=True,
+        validate=validate.Length(min=1, max=len(CATEGORY_PATTERNS)),
     )
 
 
 def _actions(**kwargs):
-    return fields.List(fields.String(validate=validate.OneOf(ACTIONS)), validate=validate.Length(min=1, max=len(ACTIONS)), **kwargs)
+    return fields.List(
+        fields.String(validate=validate.OneOf(ACTIONS)), validate=validate.Length(min=1, max=len(ACTIONS)), **kwargs
+    )
 
 
 class Page(Strict):
@@ -30,14 +34,19 @@ class Page(Strict):
 
 
 class GrantIn(Strict):
-    subject_id = fields.String(load_default=None, metadata={"description": "The resident; defaults to the caller. Delegates name the resident."})
+    subject_id = fields.String(
+        load_default=None,
+        metadata={"description": "The resident; defaults to the caller. Delegates name the resident."},
+    )
     grantee_id = fields.String(required=True)
     categories = _categories()
     purpose = fields.String(required=True, validate=validate.OneOf(PURPOSES))
     actions = _actions(load_default=["read"])
     valid_from = fields.AwareDateTime(load_default=None, metadata=TIME)
     expires_at = fields.AwareDateTime(required=True, metadata=TIME)
-    max_uses = fields.Integer(load_default=None, allow_none=True, strict=True, validate=validate.Range(min=1, max=1_000_000))
+    max_uses = fields.Integer(
+        load_default=None, allow_none=True, strict=True, validate=validate.Range(min=1, max=1_000_000)
+    )
 
 
 class GrantQuery(Page):
@@ -81,7 +90,9 @@ class RequestIn(Strict):
 
 class ApproveIn(Strict):
     expires_at = fields.AwareDateTime(load_default=None, metadata=TIME)
-    max_uses = fields.Integer(load_default=None, allow_none=True, strict=True, validate=validate.Range(min=1, max=1_000_000))
+    max_uses = fields.Integer(
+        load_default=None, allow_none=True, strict=True, validate=validate.Range(min=1, max=1_000_000)
+    )
 
 
 class RequestQuery(Page):

@@ -9,8 +9,13 @@ from vault.core.bounds import MAX_PAGE
 
 class AccessLogQuery(Strict):
     limit = fields.Integer(load_default=100, validate=validate.Range(min=1, max=MAX_PAGE))
-    before = fields.Integer(load_default=None, validate=validate.Range(min=0, max=2**62),
-                            metadata={"description": "Page back: only entries with a ledger index below this (next_before of the previous page)."})
+    before = fields.Integer(
+        load_default=None,
+        validate=validate.Range(min=0, max=2**62),
+        metadata={
+            "description": "Page back: only entries with a ledger index below this (next_before of the previous page)."
+        },
+    )
 
 
 class ActorOut(ma.Schema):
@@ -60,7 +65,9 @@ class DisclosureOut(ma.Schema):
     category = fields.String()
     ledger_index = fields.Integer()
     leaf_hash = fields.String()
-    proof = fields.String(metadata={"description": "Path of the inclusion proof of this line at the report's tree_size."})
+    proof = fields.String(
+        metadata={"description": "Path of the inclusion proof of this line at the report's tree_size."}
+    )
 
 
 class DisclosureReportOut(ma.Schema):

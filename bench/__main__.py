@@ -52,7 +52,10 @@ def rate(fn, *, seconds: float, repeats: int = 3) -> float:
 
 
 def bench_envelopes(seconds: float) -> list[tuple]:
-    key, aad = os.urandom(32), crypto.record_aad(record_id="r_x", subject_id="p_x", version=1, category="health.labs", part="content")
+    key, aad = (
+        os.urandom(32),
+        crypto.record_aad(record_id="r_x", subject_id="p_x", version=1, category="health.labs", part="content"),
+    )
     rows = []
     for size in (256, 4096, 65536):
         data = os.urandom(size)
@@ -83,14 +86,21 @@ def bench_records(seconds: float, workdir: Path) -> list[tuple]:
     from sqlalchemy import text
 
     settings = Settings(
-        home=workdir, database_url=f"sqlite:///{workdir / 'vault.db'}", master_key=base64.b64encode(os.urandom(32)).decode()
+        home=workdir,
+        database_url=f"sqlite:///{workdir / 'vault.db'}",
+        master_key=base64.b64encode(os.urandom(32)).decode(),
     )
     init_home(settings)
     vault = Vault.open(settings)
     with vault.transaction() as session:
         info, token = principals.create_principal(session, vault.keys, role="resident", name="Bench", now=utcnow())
     caller = Caller(id=info.id, role="resident")
-    content = {"resourceType": "Observation", "code": {"text": "HbA1c"}, "valueQuantity": {"value": 6.1, "unit": "%"}, "note": "x" * 400}
+    content = {
+        "resourceType": "Observation",
+        "code": {"text": "HbA1c"},
+        "valueQuantity": {"value": 6.1, "unit": "%"},
+        "note": "x" * 400,
+    }
     with vault.engine.begin() as connection:
         connection.execute(text("CREATE TABLE bench_raw (id INTEGER PRIMARY KEY, data BLOB)"))
     blob = os.urandom(len(str(content)) + 33)
@@ -101,7 +111,9 @@ def bench_records(seconds: float, workdir: Path) -> list[tuple]:
 
     def create():
         with vault.transaction() as session:
-            return records.create_record(session, vault.keys, caller, subject_id=info.id, category="health.labs", content=content, now=utcnow())
+            return records.create_record(
+                session, vault.keys, caller, subject_id=info.id, category="health.labs", content=content, now=utcnow()
+            )
 
     record_id = create().id
 
@@ -116,8 +128,15 @@ def bench_records(seconds: float, workdir: Path) -> list[tuple]:
     with vault.transaction() as session:
         clinic, _ = principals.create_principal(session, vault.keys, role="clinic", name="Bench Clinic", now=utcnow())
         consent.create_grant(
-            session, caller, grantee_id=clinic.id, categories=["health.*"], purpose="treatment", actions=["read"],
-            expires_at=utcnow() + timedelta(days=30), limits=vault.limits, now=utcnow(),
+            session,
+            caller,
+            grantee_id=clinic.id,
+            categories=["health.*"],
+            purpose="treatment",
+            actions=["read"],
+            expires_at=utcnow() + timedelta(days=30),
+            limits=vault.limits,
+            now=utcnow(),
         )
     clinic_caller = Caller(id=clinic.id, role="clinic")
 
@@ -135,7 +154,9 @@ def bench_records(seconds: float, workdir: Path) -> list[tuple]:
         assert response.status_code == 200
 
     def api_create():
-        response = client.post(f"/api/v1/subjects/{info.id}/records", json={"category": "health.labs", "content": content}, headers=headers)
+        response = client.post(
+            f"/api/v1/subjects/{info.id}/records", json={"category": "health.labs", "content": content}, headers=headers
+        )
         assert response.status_code == 201
 
     rows = [
@@ -154,17 +175,25 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench")
     parser.add_argument("--quick", action="store_true", help="short runs, for a smoke test")
     parser.add_argument("--ledger", action="store_true", help="only the ledger against pymerkle")
-    parser.add_argument("--sizes", type=_sizes, default=None,
-                        help="ledger sizes, comma-separated (default 10000,100000,1000000; 500,1000 with --quick)")
+    parser.add_argument(
+        "--sizes",
+        type=_sizes,
+        default=None,
+        help="ledger sizes, comma-separated (default 10000,100000,1000000; 500,1000 with --quick)",
+    )
     parser.add_argument("--workdir", default=None, help="where the ledger benchmark's temporary databases go")
     args = parser.parse_args(argv)
     seconds = 0.05 if args.quick else 0.5
     sizes = args.sizes or list(ledger_bench.QUICK_SIZES if args.quick else ledger_bench.DEFAULT_SIZES)
     if args.ledger:
         print(f"CivicVault ledger benchmark (Python {sys.version.split()[0]}, {os.cpu_count()} CPUs)")
-        ledger_bench.run(sizes, seconds=0.2 if args.quick else 1.0, workdir=args.workdir,
-                         durable=ledger_bench.QUICK_DURABLE if args.quick else ledger_bench.DURABLE,
-                         verify_runs=1 if args.quick else 3)
+        ledger_bench.run(
+            sizes,
+            seconds=0.2 if args.quick else 1.0,
+            workdir=args.workdir,
+            durable=ledger_bench.QUICK_DURABLE if args.quick else ledger_bench.DURABLE,
+            verify_runs=1 if args.quick else 3,
+        )
         return 0
     print(f"CivicVault benchmarks (Python {sys.version.split()[0]}, {os.cpu_count()} CPUs); ops/s, best of 3")
     rows = bench_envelopes(seconds)
@@ -175,9 +204,13 @@ def main(argv=None) -> int:
     for name, ours, base_name, base in rows:
         print(f"| {name:<28} | {ours:>10,.0f} | {base_name:<16} | {base:>10,.0f} | {ours / base:>6.2f} |")
     sys.stdout.flush()
-    ledger_bench.run(sizes, seconds=0.2 if args.quick else 1.0, workdir=args.workdir,
-                         durable=ledger_bench.QUICK_DURABLE if args.quick else ledger_bench.DURABLE,
-                         verify_runs=1 if args.quick else 3)
+    ledger_bench.run(
+        sizes,
+        seconds=0.2 if args.quick else 1.0,
+        workdir=args.workdir,
+        durable=ledger_bench.QUICK_DURABLE if args.quick else ledger_bench.DURABLE,
+        verify_runs=1 if args.quick else 3,
+    )
     return 0
 
 

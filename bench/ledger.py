@@ -85,11 +85,25 @@ MEMORY_TARGET_MB = 256
 
 def event_args(i: int) -> dict:
     """Event number ``i``: an access under a grant, the vault's most common event."""
-    data = {"action": "read", "category": "health.labs", "purpose": "treatment", "actor_role": "clinic", "basis": "grant",
-            "grant_id": f"g_{i % 997:022d}", "delegation_id": None, "break_glass_id": None, "flagged": False,
-            "record_id": f"r_{i:022d}"}
-    return {"kind": "access.permitted", "occurred_at": BASE_TIME + timedelta(milliseconds=i), "actor_id": f"p_{i % 101:022d}",
-            "subject_id": f"p_{1000 + i % 1009:022d}", "data_json": encode(data)}
+    data = {
+        "action": "read",
+        "category": "health.labs",
+        "purpose": "treatment",
+        "actor_role": "clinic",
+        "basis": "grant",
+        "grant_id": f"g_{i % 997:022d}",
+        "delegation_id": None,
+        "break_glass_id": None,
+        "flagged": False,
+        "record_id": f"r_{i:022d}",
+    }
+    return {
+        "kind": "access.permitted",
+        "occurred_at": BASE_TIME + timedelta(milliseconds=i),
+        "actor_id": f"p_{i % 101:022d}",
+        "subject_id": f"p_{1000 + i % 1009:022d}",
+        "data_json": encode(data),
+    }
 
 
 def open_vault(home: Path, master_key: str) -> Vault:
@@ -102,7 +116,10 @@ def open_vault(home: Path, master_key: str) -> Vault:
 
 
 def fill_batched(vault: Vault, start: int, count: int) -> float:
-    """Events ``start .. start + count - 1`` through ``ledger.append_many``, ``BATCH`` per transaction; seconds in transactions."""
+    """Events ``start .. start + count - 1`` through ``ledger.append_many``.
+
+    ``BATCH`` per transaction; returns the seconds spent in transactions.
+    """
     elapsed, index, end = 0.0, start, start + count
     while index < end:
         batch = [event_args(i) for i in range(index, min(index + BATCH, end))]
@@ -133,7 +150,8 @@ def log_entries(vault: Vault):
     """Our RFC 9162 log entries (``0x01 || commitment``) in index order, recomputed from the stored rows."""
     with vault.engine.connect() as connection:
         rows = connection.execution_options(yield_per=BATCH).execute(
-            select(Event.salt, Event.body).order_by(Event.ledger_index))
+            select(Event.salt, Event.body).order_by(Event.ledger_index)
+        )
         for salt, body in rows:
             yield ledger.entry_bytes(bytes(salt), bytes(body))
 
@@ -144,14 +162,14 @@ def fill_pymerkle(path: Path, vault: Vault, durable: int) -> tuple[float, float]
     tree = pymerkle.SqliteTree(str(path), algorithm="sha256")
     entries = list(log_entries(vault))
     batched = 0.0
-    head = entries[:len(entries) - durable]
+    head = entries[: len(entries) - durable]
     for start in range(0, len(head), BATCH):
-        batch = head[start:start + BATCH]
+        batch = head[start : start + BATCH]
         began = time.perf_counter()
         tree.append_entries(batch)
         batched += time.perf_counter() - began
     began = time.perf_counter()
-    for entry in entries[len(entries) - durable:]:
+    for entry in entries[len(entries) - durable :]:
         tree.append_entry(entry)
     one_by_one = time.perf_counter() - began
     tree.close()
@@ -178,13 +196,16 @@ def our_proof(vault: Vault, size: int):
     def prove(index: int):
         with vault.read_transaction() as session:
             return ledger.inclusion(session, leaf_index=index, tree_size=size)
+
     return prove
 
 
 def check_our_proof(vault: Vault, size: int, index: int) -> bytes:
     proof = our_proof(vault, size)(index)
     root = bytes.fromhex(proof.root_hash)
-    merkle.verify_inclusion(index, size, bytes.fromhex(proof.leaf_hash), [bytes.fromhex(h) for h in proof.audit_path], root)
+    merkle.verify_inclusion(
+        index, size, bytes.fromhex(proof.leaf_hash), [bytes.fromhex(h) for h in proof.audit_path], root
+    )
     return root
 
 
@@ -238,8 +259,14 @@ def hashlib_limit(size: int, body_size: int, repeats: int = 3) -> float:
 def run_verify(home: Path, master_key: str, workers: int = 1) -> dict:
     """``verify`` of the ledger in ``home``, in a fresh process, with ``workers`` processes: seconds and peak RSS."""
     env = {**os.environ, "CIVICVAULT_MASTER_KEY": master_key, "BENCH_VERIFY_WORKERS": str(workers)}
-    result = subprocess.run([sys.executable, "-m", "bench.ledger", "--verify-worker", str(home)], env=env,
-                            cwd=Path(__file__).resolve().parent.parent, capture_output=True, text=True, check=False)
+    result = subprocess.run(
+        [sys.executable, "-m", "bench.ledger", "--verify-worker", str(home)],
+        env=env,
+        cwd=Path(__file__).resolve().parent.parent,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     if result.returncode != 0:
         raise RuntimeError(f"verify failed:\n{result.stderr}")
     return json.loads(result.stdout.strip().splitlines()[-1])
@@ -266,8 +293,11 @@ def _verify_worker(home: str) -> None:
     from vault.verification.verify import verify
 
     home_path = Path(home)
-    settings = Settings(home=home_path, database_url=f"sqlite:///{home_path / 'vault.db'}",
-                        master_key=os.environ["CIVICVAULT_MASTER_KEY"])
+    settings = Settings(
+        home=home_path,
+        database_url=f"sqlite:///{home_path / 'vault.db'}",
+        master_key=os.environ["CIVICVAULT_MASTER_KEY"],
+    )
     vault = Vault.open(settings)
     workers = int(os.environ.get("BENCH_VERIFY_WORKERS", "1"))
     before = _peak_rss_kib()
@@ -278,9 +308,20 @@ def _verify_worker(home: str) -> None:
     after = _peak_rss_kib()
     children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss  # the largest worker's peak, KiB
     vault.close()
-    print(json.dumps({"seconds": seconds, "size": report.size, "root": report.root, "nodes": report.nodes,
-                      "rss_before_mb": before / 1024, "peak_rss_mb": after / 1024, "worker_peak_mb": children / 1024,
-                      "workers": workers}))
+    print(
+        json.dumps(
+            {
+                "seconds": seconds,
+                "size": report.size,
+                "root": report.root,
+                "nodes": report.nodes,
+                "rss_before_mb": before / 1024,
+                "peak_rss_mb": after / 1024,
+                "worker_peak_mb": children / 1024,
+                "workers": workers,
+            }
+        )
+    )
 
 
 # --- One size ------------------------------------------------------------------
@@ -308,8 +349,16 @@ class Result:
     notes: list[str] = field(default_factory=list)
 
 
-def bench_size(size: int, workdir: Path, *, seconds: float, count_hashes: bool, durable: int = DURABLE, verify_runs: int = 3,
-               log=print) -> Result:
+def bench_size(
+    size: int,
+    workdir: Path,
+    *,
+    seconds: float,
+    count_hashes: bool,
+    durable: int = DURABLE,
+    verify_runs: int = 3,
+    log=print,
+) -> Result:
     home = workdir / f"n{size}"
     home.mkdir()
     master_key = base64.b64encode(os.urandom(32)).decode()
@@ -319,8 +368,10 @@ def bench_size(size: int, workdir: Path, *, seconds: float, count_hashes: bool, 
     try:
         result.batched_rate = (size - durable) / fill_batched(vault, 0, size - durable)
         result.durable_rate = durable / fill_durable(vault, size - durable, durable)
-        log(f"  ours: {result.durable_rate:,.0f} durable appends/s (ledger.append, one commit each, last {durable:,}); "
-            f"{result.batched_rate:,.0f}/s batched (ledger.append_many, {BATCH:,} per transaction)")
+        log(
+            f"  ours: {result.durable_rate:,.0f} durable appends/s (ledger.append, one commit each, last {durable:,}); "
+            f"{result.batched_rate:,.0f}/s batched (ledger.append_many, {BATCH:,} per transaction)"
+        )
         with vault.read_transaction() as session:
             assert ledger.size(session) == size
             our_root = ledger.root(session, size)
@@ -336,33 +387,46 @@ def bench_size(size: int, workdir: Path, *, seconds: float, count_hashes: bool, 
             tree_path = home / "pymerkle.db"
             batched, one_by_one = fill_pymerkle(tree_path, vault, durable)
             result.pm_batched_rate, result.pm_durable_rate = (size - durable) / batched, durable / one_by_one
-            log(f"  pymerkle: {result.pm_durable_rate:,.0f} durable appends/s (append_entry); "
-                f"{result.pm_batched_rate:,.0f}/s batched (append_entries, {BATCH:,} per call)")
+            log(
+                f"  pymerkle: {result.pm_durable_rate:,.0f} durable appends/s (append_entry); "
+                f"{result.pm_batched_rate:,.0f}/s batched (append_entries, {BATCH:,} per call)"
+            )
             with pymerkle.SqliteTree(str(tree_path)) as tree:  # a separate object: its cache stays out of the proofs
                 if tree.get_size() != size or tree.get_root(size) != our_root:
                     raise RuntimeError("pymerkle's tree differs from ours: the comparison would not be fair")
                 proof = tree.prove_inclusion(indices[0] + 1, size)
-                pymerkle.verify_inclusion(tree.get_leaf(indices[0] + 1), our_root, proof, index=indices[0] + 1, size=size)
+                pymerkle.verify_inclusion(
+                    tree.get_leaf(indices[0] + 1), our_root, proof, index=indices[0] + 1, size=size
+                )
             with pymerkle.SqliteTree(str(tree_path), disable_cache=True) as tree:
-                result.pm_cold_proof_rate = best_rate(lambda i: tree.prove_inclusion(i + 1, size), indices,
-                                                      seconds=seconds, repeats=1)[0]
+                result.pm_cold_proof_rate = best_rate(
+                    lambda i: tree.prove_inclusion(i + 1, size), indices, seconds=seconds, repeats=1
+                )[0]
             with pymerkle.SqliteTree(str(tree_path)) as tree:  # fresh: its default cache starts cold
                 began = time.perf_counter()
                 for index in indices:  # one pass over the leaves the runs ask for: the cache is then warm
                     tree.prove_inclusion(index + 1, size)
                 result.pm_warm_up_rate = len(indices) / (time.perf_counter() - began)
-                result.pm_warm_proof_rate = max(best_rate(lambda i: tree.prove_inclusion(i + 1, size), indices, seconds=seconds))
-            log(f"  pymerkle: {result.pm_cold_proof_rate:,.1f} proofs/s from its SQLite file (cache disabled); "
+                result.pm_warm_proof_rate = max(
+                    best_rate(lambda i: tree.prove_inclusion(i + 1, size), indices, seconds=seconds)
+                )
+            log(
+                f"  pymerkle: {result.pm_cold_proof_rate:,.1f} proofs/s from its SQLite file (cache disabled); "
                 f"{result.pm_warm_proof_rate:,.0f}/s with its cache warm (warm-up pass of {len(indices):,} proofs "
-                f"{result.pm_warm_up_rate:,.0f}/s)")
+                f"{result.pm_warm_up_rate:,.0f}/s)"
+            )
             tree_path.unlink()
 
         if count_hashes:
             result.hash_calls = count_verify_hashes(vault)
             if result.hash_calls != verify_hash_count(size):
-                result.notes.append(f"verify made {result.hash_calls:,} SHA-256 calls, the formula says {verify_hash_count(size):,}")
-            log(f"  verify makes {result.hash_calls:,} SHA-256 calls for {size:,} entries "
-                f"(3N + popcount(N) - 2 = {verify_hash_count(size):,})")
+                result.notes.append(
+                    f"verify made {result.hash_calls:,} SHA-256 calls, the formula says {verify_hash_count(size):,}"
+                )
+            log(
+                f"  verify makes {result.hash_calls:,} SHA-256 calls for {size:,} entries "
+                f"(3N + popcount(N) - 2 = {verify_hash_count(size):,})"
+            )
     finally:
         vault.close()
 
@@ -373,7 +437,10 @@ def bench_size(size: int, workdir: Path, *, seconds: float, count_hashes: bool, 
     result.peak_mb = max(run["peak_rss_mb"] for run in runs)
     result.rss_before_mb = max(run["rss_before_mb"] for run in runs)
     result.hashlib_s = hashlib_limit(size, body_size)
-    log(f"  verify: {_seconds(result.verify_s)} s (hashlib limit {_seconds(result.hashlib_s)} s), peak RSS {result.peak_mb:.0f} MB")
+    log(
+        f"  verify: {_seconds(result.verify_s)} s (hashlib limit {_seconds(result.hashlib_s)} s), peak RSS "
+        f"{result.peak_mb:.0f} MB"
+    )
     from vault.verification.verify import PARALLEL_MIN_SIZE
 
     result.par_workers = os.cpu_count() or 1
@@ -383,8 +450,10 @@ def bench_size(size: int, workdir: Path, *, seconds: float, count_hashes: bool, 
             raise RuntimeError("parallel verify reported another size or root")
         result.par_verify_s = min(run["seconds"] for run in runs)
         result.par_peak_total_mb = max(run["peak_rss_mb"] + result.par_workers * run["worker_peak_mb"] for run in runs)
-        log(f"  verify with {result.par_workers} worker processes: {_seconds(result.par_verify_s)} s, "
-            f"peak RSS of all processes together {result.par_peak_total_mb:.0f} MB")
+        log(
+            f"  verify with {result.par_workers} worker processes: {_seconds(result.par_verify_s)} s, "
+            f"peak RSS of all processes together {result.par_peak_total_mb:.0f} MB"
+        )
     return result
 
 
@@ -417,32 +486,42 @@ def _met(ok: bool | None) -> str:
 
 def table(results: list[Result]) -> str:
     lines = [
-        "| entries | ours durable appends/s | pymerkle durable appends/s | ratio | ours proofs/s | pymerkle proofs/s (its file) "
+        "| entries | ours durable appends/s | pymerkle durable appends/s | ratio | ours proofs/s | pymerkle proofs/s "
+        "(its file) "
         "| ratio | ours verify s | hashlib limit s | ratio | verify peak RSS MB |",
         "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in results:
         lines.append(
-            f"| {r.size:,} | {r.durable_rate:,.0f} | {_num(r.pm_durable_rate)} | {_ratio(r.durable_rate, r.pm_durable_rate)} "
-            f"| {r.proof_rate:,.0f} | {_num(r.pm_cold_proof_rate, ',.1f')} | {_ratio(r.proof_rate, r.pm_cold_proof_rate)} "
-            f"| {_seconds(r.verify_s)} | {_seconds(r.hashlib_s)} | {r.verify_s / r.hashlib_s:,.1f} | {r.peak_mb:,.0f} |")
+            f"| {r.size:,} | {r.durable_rate:,.0f} | {_num(r.pm_durable_rate)} | "
+            f"{_ratio(r.durable_rate, r.pm_durable_rate)} "
+            f"| {r.proof_rate:,.0f} | {_num(r.pm_cold_proof_rate, ',.1f')} | "
+            f"{_ratio(r.proof_rate, r.pm_cold_proof_rate)} "
+            f"| {_seconds(r.verify_s)} | {_seconds(r.hashlib_s)} | {r.verify_s / r.hashlib_s:,.1f} | {r.peak_mb:,.0f} |"
+        )
     return "\n".join(lines)
 
 
 def details(results: list[Result]) -> str:
     lines = [
-        "| entries | ours batched appends/s | pymerkle batched appends/s | ratio | pymerkle proofs/s, cache warm | ours / warm "
-        "| pymerkle warm-up pass/s | SHA-256 calls in verify | RSS before verify MB | parallel verify s | ratio to hashlib "
+        "| entries | ours batched appends/s | pymerkle batched appends/s | ratio | pymerkle proofs/s, cache warm | "
+        "ours / warm "
+        "| pymerkle warm-up pass/s | SHA-256 calls in verify | RSS before verify MB | parallel verify s | ratio to "
+        "hashlib "
         "| parallel peak RSS, all processes MB |",
         "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in results:
         lines.append(
-            f"| {r.size:,} | {r.batched_rate:,.0f} | {_num(r.pm_batched_rate)} | {_ratio(r.batched_rate, r.pm_batched_rate)} "
-            f"| {_num(r.pm_warm_proof_rate)} | {_ratio(r.proof_rate, r.pm_warm_proof_rate)} | {_num(r.pm_warm_up_rate)} "
+            f"| {r.size:,} | {r.batched_rate:,.0f} | {_num(r.pm_batched_rate)} | "
+            f"{_ratio(r.batched_rate, r.pm_batched_rate)} "
+            f"| {_num(r.pm_warm_proof_rate)} | {_ratio(r.proof_rate, r.pm_warm_proof_rate)} | "
+            f"{_num(r.pm_warm_up_rate)} "
             f"| {verify_hash_count(r.size):,} | {r.rss_before_mb:,.0f} "
             f"| {'n/a' if r.par_verify_s is None else _seconds(r.par_verify_s) + f' ({r.par_workers} workers)'} "
-            f"| {'n/a' if r.par_verify_s is None else f'{r.par_verify_s / r.hashlib_s:.1f}'} | {_num(r.par_peak_total_mb)} |")
+            f"| {'n/a' if r.par_verify_s is None else f'{r.par_verify_s / r.hashlib_s:.1f}'} | "
+            f"{_num(r.par_peak_total_mb)} |"
+        )
     return "\n".join(lines)
 
 
@@ -452,42 +531,98 @@ def targets(results: list[Result]) -> str:
     rows = []
     for r in results:
         ok = None if r.pm_durable_rate is None else r.durable_rate >= APPEND_TARGET * r.pm_durable_rate
-        rows.append((f"durable appends >= {APPEND_TARGET:g}x pymerkle at {r.size:,}", _times(r.durable_rate, r.pm_durable_rate), _met(ok)))
+        rows.append(
+            (
+                f"durable appends >= {APPEND_TARGET:g}x pymerkle at {r.size:,}",
+                _times(r.durable_rate, r.pm_durable_rate),
+                _met(ok),
+            )
+        )
     at = by_size.get(PROOF_TARGET_SIZE, last)
     ok = None if at.pm_cold_proof_rate is None else at.proof_rate >= PROOF_TARGET * at.pm_cold_proof_rate
-    rows.append((f"proofs >= {PROOF_TARGET:g}x pymerkle (its file) at {at.size:,}", _times(at.proof_rate, at.pm_cold_proof_rate), _met(ok)))
+    rows.append(
+        (
+            f"proofs >= {PROOF_TARGET:g}x pymerkle (its file) at {at.size:,}",
+            _times(at.proof_rate, at.pm_cold_proof_rate),
+            _met(ok),
+        )
+    )
     growth = first.proof_rate / last.proof_rate
-    rows.append((f"proof time flat, {first.size:,} to {last.size:,} (<= {FLAT_TARGET:g}x)", f"{growth:.2f}x",
-                 _met(growth <= FLAT_TARGET) if len(results) > 1 else "n/a"))
+    rows.append(
+        (
+            f"proof time flat, {first.size:,} to {last.size:,} (<= {FLAT_TARGET:g}x)",
+            f"{growth:.2f}x",
+            _met(growth <= FLAT_TARGET) if len(results) > 1 else "n/a",
+        )
+    )
     ratio = last.verify_s / last.hashlib_s
-    rows.append((f"verify of {last.size:,} <= {VERIFY_TARGET:g}x hashlib limit, one process", f"{ratio:.1f}x", _met(ratio <= VERIFY_TARGET)))
-    rows.append((f"verify of {last.size:,} under {MEMORY_TARGET_MB} MB peak, one process", f"{last.peak_mb:.0f} MB", _met(last.peak_mb < MEMORY_TARGET_MB)))
+    rows.append(
+        (
+            f"verify of {last.size:,} <= {VERIFY_TARGET:g}x hashlib limit, one process",
+            f"{ratio:.1f}x",
+            _met(ratio <= VERIFY_TARGET),
+        )
+    )
+    rows.append(
+        (
+            f"verify of {last.size:,} under {MEMORY_TARGET_MB} MB peak, one process",
+            f"{last.peak_mb:.0f} MB",
+            _met(last.peak_mb < MEMORY_TARGET_MB),
+        )
+    )
     if last.par_verify_s is not None:
         ratio = last.par_verify_s / last.hashlib_s
-        rows.append((f"verify of {last.size:,} <= {VERIFY_TARGET:g}x hashlib limit, {last.par_workers} processes", f"{ratio:.1f}x",
-                     _met(ratio <= VERIFY_TARGET)))
-        rows.append((f"verify of {last.size:,} under {MEMORY_TARGET_MB} MB, {last.par_workers} processes together",
-                     f"{last.par_peak_total_mb:.0f} MB", _met(last.par_peak_total_mb < MEMORY_TARGET_MB)))
+        rows.append(
+            (
+                f"verify of {last.size:,} <= {VERIFY_TARGET:g}x hashlib limit, {last.par_workers} processes",
+                f"{ratio:.1f}x",
+                _met(ratio <= VERIFY_TARGET),
+            )
+        )
+        rows.append(
+            (
+                f"verify of {last.size:,} under {MEMORY_TARGET_MB} MB, {last.par_workers} processes together",
+                f"{last.par_peak_total_mb:.0f} MB",
+                _met(last.par_peak_total_mb < MEMORY_TARGET_MB),
+            )
+        )
     lines = ["| target | measured | |", "|---|---:|---|"]
     lines += [f"| {name} | {measured} | {verdict} |" for name, measured, verdict in rows]
     return "\n".join(lines)
 
 
-def run(sizes: list[int], *, seconds: float, workdir: str | None = None, durable: int = DURABLE, verify_runs: int = 3) -> list[Result]:
+def run(
+    sizes: list[int], *, seconds: float, workdir: str | None = None, durable: int = DURABLE, verify_runs: int = 3
+) -> list[Result]:
     import sqlite3
 
     import sqlalchemy
 
     versions = f"SQLite {sqlite3.sqlite_version}, SQLAlchemy {sqlalchemy.__version__}"
-    versions += f", pymerkle {pymerkle.__version__}" if pymerkle is not None else ", pymerkle not installed (pip install -e '.[bench]')"
-    print(f"\nLedger against pymerkle's SqliteTree ({versions}); sizes {', '.join(f'{s:,}' for s in sizes)}", flush=True)
+    versions += (
+        f", pymerkle {pymerkle.__version__}"
+        if pymerkle is not None
+        else ", pymerkle not installed (pip install -e '.[bench]')"
+    )
+    print(
+        f"\nLedger against pymerkle's SqliteTree ({versions}); sizes {', '.join(f'{s:,}' for s in sizes)}", flush=True
+    )
     results = []
     with tempfile.TemporaryDirectory(prefix="civicvault-bench-", dir=workdir) as tmp:
         for size in sizes:
             began = time.perf_counter()
             print(f"{size:,} entries:", flush=True)
-            results.append(bench_size(size, Path(tmp), seconds=seconds, durable=durable, verify_runs=verify_runs,
-                                      count_hashes=size == min(sizes), log=lambda *a: print(*a, flush=True)))
+            results.append(
+                bench_size(
+                    size,
+                    Path(tmp),
+                    seconds=seconds,
+                    durable=durable,
+                    verify_runs=verify_runs,
+                    count_hashes=size == min(sizes),
+                    log=lambda *a: print(*a, flush=True),
+                )
+            )
             print(f"  ({time.perf_counter() - began:.0f} s)", flush=True)
             for path in sorted((Path(tmp) / f"n{size}").glob("*")):
                 path.unlink()

@@ -63,7 +63,11 @@ def _check_name(name: str) -> str:
 
 
 def sign(checkpoint: Checkpoint, *, name: str, key: SigningKey) -> NoteSignature:
-    return NoteSignature(name=_check_name(name), key_id=key_id(name, key.public_key), signature=key.sign(checkpoint.body().encode("utf-8")))
+    return NoteSignature(
+        name=_check_name(name),
+        key_id=key_id(name, key.public_key),
+        signature=key.sign(checkpoint.body().encode("utf-8")),
+    )
 
 
 def note(checkpoint: Checkpoint, signatures: list[NoteSignature]) -> str:
@@ -72,7 +76,13 @@ def note(checkpoint: Checkpoint, signatures: list[NoteSignature]) -> str:
 
 def parse_body(text: str) -> Checkpoint:
     lines = text.split("\n")
-    if len(lines) != 4 or lines[3] != "" or not lines[0] or not lines[1].isdigit() or (len(lines[1]) > 1 and lines[1][0] == "0"):
+    if (
+        len(lines) != 4
+        or lines[3] != ""
+        or not lines[0]
+        or not lines[1].isdigit()
+        or (len(lines[1]) > 1 and lines[1][0] == "0")
+    ):
         raise CheckpointError("a checkpoint body is three lines: origin, size, base64 root")
     try:
         root = base64.b64decode(lines[2], validate=True)
@@ -115,7 +125,9 @@ def verify(checkpoint: Checkpoint, signature: NoteSignature, *, name: str, publi
         raise CheckpointError(f"{name}'s signature over the checkpoint does not verify") from None
 
 
-def verify_cosignatures(checkpoint: Checkpoint, cosignatures: dict[str, bytes], roster: dict[str, bytes], *, threshold: int) -> None:
+def verify_cosignatures(
+    checkpoint: Checkpoint, cosignatures: dict[str, bytes], roster: dict[str, bytes], *, threshold: int
+) -> None:
     """At least ``threshold`` distinct roster witnesses cosigned ``checkpoint``.
 
     ``cosignatures`` maps witness name to signature, ``roster`` name to public
@@ -129,6 +141,10 @@ def verify_cosignatures(checkpoint: Checkpoint, cosignatures: dict[str, bytes], 
     if threshold < 1 or len(signers) < threshold:
         raise CheckpointError(f"{len(signers)} roster witnesses cosigned; {threshold} are needed")
     try:
-        verify_aggregate([roster[n] for n in signers], checkpoint.body().encode("utf-8"), aggregate([cosignatures[n] for n in signers]))
+        verify_aggregate(
+            [roster[n] for n in signers],
+            checkpoint.body().encode("utf-8"),
+            aggregate([cosignatures[n] for n in signers]),
+        )
     except SignatureError:
         raise CheckpointError("the witnesses' aggregate signature does not verify") from None

@@ -127,7 +127,7 @@ def _arg_hash(value: object, what: str) -> bytes:
 def _describe(value: object) -> str:
     if isinstance(value, _BYTES_LIKE):
         data = bytes(value)
-        shown = data[:HASH_SIZE + 8].hex() + ("..." if len(data) > HASH_SIZE + 8 else "")
+        shown = data[: HASH_SIZE + 8].hex() + ("..." if len(data) > HASH_SIZE + 8 else "")
         return f"{len(data)} bytes ({shown or 'empty'})"
     return type(value).__name__
 
@@ -439,9 +439,7 @@ def roots_from_consistency_proof(
     return fr, sr
 
 
-def verify_consistency(
-    first: int, second: int, first_root: bytes, second_root: bytes, proof: Sequence[bytes]
-) -> None:
+def verify_consistency(first: int, second: int, first_root: bytes, second_root: bytes, proof: Sequence[bytes]) -> None:
     """Check that the tree of ``first`` leaves with ``first_root`` is a prefix of the one of
     ``second`` leaves with ``second_root``.
 

@@ -29,7 +29,10 @@ def append_many(session: Session, events: list[DomainEvent]) -> list[int]:
     """Append ``events`` in order; returns their ledger indices."""
     count = len(events)
     size = session.execute(
-        update(LedgerHead).where(LedgerHead.id == 1).values(size=LedgerHead.size + count).returning(LedgerHead.size)
+        update(LedgerHead)
+        .where(LedgerHead.id == 1)
+        .values(size=LedgerHead.size + count)
+        .returning(LedgerHead.size)
         .execution_options(synchronize_session=False)
     ).scalar()
     start = size - count
@@ -46,11 +49,26 @@ def append_many(session: Session, events: list[DomainEvent]) -> list[int]:
         data_json = encode(event.data)
         data = json.loads(data_json)
         salt = os.urandom(ledger.SALT_SIZE)
-        body = ledger.canonical_body(kind=event.kind, occurred_at=event.occurred_at, actor_id=event.actor_id,
-                                     subject_id=event.subject_id, data=data)
-        event_rows.append({"ledger_index": index, "kind": event.kind, "occurred_at": event.occurred_at, "actor_id": event.actor_id,
-                           "subject_id": event.subject_id, "data": data_json, "salt": salt, "body": body,
-                           **audit_index.columns_of(event.kind, data)})
+        body = ledger.canonical_body(
+            kind=event.kind,
+            occurred_at=event.occurred_at,
+            actor_id=event.actor_id,
+            subject_id=event.subject_id,
+            data=data,
+        )
+        event_rows.append(
+            {
+                "ledger_index": index,
+                "kind": event.kind,
+                "occurred_at": event.occurred_at,
+                "actor_id": event.actor_id,
+                "subject_id": event.subject_id,
+                "data": data_json,
+                "salt": salt,
+                "body": body,
+                **audit_index.columns_of(event.kind, data),
+            }
+        )
         category_rows.extend({"ledger_index": index, "category": c} for c in audit_index.categories_of(data))
         hashed, level, position = ledger.leaf_hash_of(salt, body), 0, index
         nodes[(0, index)] = hashed
@@ -62,7 +80,11 @@ def append_many(session: Session, events: list[DomainEvent]) -> list[int]:
             node_rows.append({"level": level, "idx": position, "hash": hashed})
     # Core executemany, one per table (the ORM's bulk path costs twice as much here).
     connection = session.connection()
-    for table, rows in ((Event.__table__, event_rows), (LedgerNode.__table__, node_rows), (EventCategory.__table__, category_rows)):
+    for table, rows in (
+        (Event.__table__, event_rows),
+        (LedgerNode.__table__, node_rows),
+        (EventCategory.__table__, category_rows),
+    ):
         if rows:
             connection.execute(insert(table), rows)
     return list(range(start, size))
@@ -100,41 +122,92 @@ def generate(rng: random.Random, cast: Cast, count: int, *, start: datetime, spa
         roll = rng.random()
         if roll < 0.45:
             basis = rng.choice(("grant", "grant", "delegation", "break-glass"))
-            data = {"action": rng.choice(("read", "read", "write")), "category": category, "purpose": purpose, "actor_role": role,
-                    "basis": basis, "grant_id": f"g-{n}" if basis == "grant" else None, "delegation_id": None,
-                    "break_glass_id": f"b-{n % 7}" if basis == "break-glass" else None, "flagged": basis == "break-glass",
-                    "record_id": f"r-{n % 97}", "version": 1}
+            data = {
+                "action": rng.choice(("read", "read", "write")),
+                "category": category,
+                "purpose": purpose,
+                "actor_role": role,
+                "basis": basis,
+                "grant_id": f"g-{n}" if basis == "grant" else None,
+                "delegation_id": None,
+                "break_glass_id": f"b-{n % 7}" if basis == "break-glass" else None,
+                "flagged": basis == "break-glass",
+                "record_id": f"r-{n % 97}",
+                "version": 1,
+            }
             kind = "access.permitted"
         elif roll < 0.52:
-            data = {"action": "list", "category": "*", "purpose": purpose, "actor_role": role, "basis": "grant", "grant_id": f"g-{n}",
-                    "delegation_id": None, "break_glass_id": None, "flagged": False,
-                    "categories": sorted(rng.sample(CATEGORIES, rng.randint(1, 4)))}
+            data = {
+                "action": "list",
+                "category": "*",
+                "purpose": purpose,
+                "actor_role": role,
+                "basis": "grant",
+                "grant_id": f"g-{n}",
+                "delegation_id": None,
+                "break_glass_id": None,
+                "flagged": False,
+                "categories": sorted(rng.sample(CATEGORIES, rng.randint(1, 4))),
+            }
             kind = "access.permitted"
         elif roll < 0.70:
-            data = {"action": rng.choice(("read", "write", "list")), "category": rng.choice((category, "*")), "purpose": purpose,
-                    "actor_role": role, "reason": rng.choice(_REASONS), "record_id": f"r-{n % 97}"}
+            data = {
+                "action": rng.choice(("read", "write", "list")),
+                "category": rng.choice((category, "*")),
+                "purpose": purpose,
+                "actor_role": role,
+                "reason": rng.choice(_REASONS),
+                "record_id": f"r-{n % 97}",
+            }
             kind = "access.refused"
         elif roll < 0.80:
             cats = sorted(set(rng.sample(list(CATEGORIES) + _FAMILY_PATTERNS, rng.randint(1, 3))))
-            data = {"grant_id": f"g-{n}", "grantee_id": actor, "categories": cats, "purpose": purpose, "actions": ["read"],
-                    "valid_from": at, "expires_at": at + timedelta(days=30), "max_uses": None, "acting_as": "self", "request_id": None}
+            data = {
+                "grant_id": f"g-{n}",
+                "grantee_id": actor,
+                "categories": cats,
+                "purpose": purpose,
+                "actions": ["read"],
+                "valid_from": at,
+                "expires_at": at + timedelta(days=30),
+                "max_uses": None,
+                "acting_as": "self",
+                "request_id": None,
+            }
             kind, actor = "consent.granted", subject
         elif roll < 0.84:
             data = {"grant_id": f"g-{n}", "grantee_id": actor}
             kind, actor = "consent.revoked", subject
         elif roll < 0.92:
-            data = {"record_id": f"r-{n}", "category": category, "version": 1, "purpose": rng.choice((None, purpose)),
-                    "basis": "self", "grant_id": None}
+            data = {
+                "record_id": f"r-{n}",
+                "category": category,
+                "version": 1,
+                "purpose": rng.choice((None, purpose)),
+                "basis": "self",
+                "grant_id": None,
+            }
             kind, actor = "record.created", subject
         elif roll < 0.96:
             cats = sorted(set(rng.sample(list(CATEGORIES) + _FAMILY_PATTERNS, rng.randint(1, 2))))
-            data = {"request_id": f"q-{n}", "categories": cats, "purpose": purpose, "actions": ["read"], "expires_at": None}
+            data = {
+                "request_id": f"q-{n}",
+                "categories": cats,
+                "purpose": purpose,
+                "actions": ["read"],
+                "expires_at": None,
+            }
             kind = "access-request.created"
         elif roll < 0.98:
             data = {"break_glass_id": f"b-{n}", "expires_at": at + timedelta(hours=4), "flagged": True}
             kind = "break-glass.declared"
         else:
-            data = {"delegation_id": f"d-{n}", "delegate_id": rng.choice(cast.residents), "valid_from": at, "expires_at": at + timedelta(days=9)}
+            data = {
+                "delegation_id": f"d-{n}",
+                "delegate_id": rng.choice(cast.residents),
+                "valid_from": at,
+                "expires_at": at + timedelta(days=9),
+            }
             kind, actor = "delegation.granted", subject
         events.append(DomainEvent(kind=kind, occurred_at=at, actor_id=actor, subject_id=subject, data=data))
     return events

@@ -30,8 +30,21 @@ ALLOWED: dict[str, set[str]] = {
     "verification": BELOW_IDENTITY | {"identity", "consent", "records", "rights", "compliance", "anchoring"},
     # The composition root: opens the database, keys and secret store for the others.
     "runtime": {"core", "storage", "ledger", "keys"},
-    "cli": {"core", "storage", "ledger", "keys", "identity", "consent", "records", "rights", "compliance",
-            "anchoring", "verification", "runtime", "witness"},
+    "cli": {
+        "core",
+        "storage",
+        "ledger",
+        "keys",
+        "identity",
+        "consent",
+        "records",
+        "rights",
+        "compliance",
+        "anchoring",
+        "verification",
+        "runtime",
+        "witness",
+    },
     # Another party's program: crypto only.
     "witness": set(),
 }

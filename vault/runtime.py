@@ -99,8 +99,12 @@ class Vault:
         except Exception:
             engine.dispose()
             raise
-        keys = KeyStore(keyring, secrets=secrets, source=None if settings.master_key is not None else settings.key_file,
-                        max_uses=settings.subject_key_max_uses)
+        keys = KeyStore(
+            keyring,
+            secrets=secrets,
+            source=None if settings.master_key is not None else settings.key_file,
+            max_uses=settings.subject_key_max_uses,
+        )
         vault = cls(settings, engine, keys)
         try:
             vault.check_master_key()
@@ -123,14 +127,18 @@ class Vault:
             if missing:
                 raise ConfigError(f"The master keyring lacks version(s) {missing} used by this database.")
             first = session.scalars(
-                select(Principal).where(Principal.name_scheme == 1, Principal.erased_at.is_(None))
-                .order_by(Principal.created_at, Principal.id).limit(1)
+                select(Principal)
+                .where(Principal.name_scheme == 1, Principal.erased_at.is_(None))
+                .order_by(Principal.created_at, Principal.id)
+                .limit(1)
             ).first()
             if first is not None:
                 try:
                     self.keys.open_name(first.id, first.name_sealed)
                 except RecordUnreadable:
-                    raise ConfigError("The master key does not open this database's data: is it the right key?") from None
+                    raise ConfigError(
+                        "The master key does not open this database's data: is it the right key?"
+                    ) from None
 
     def check_subject_secrets(self) -> None:
         """Refuse to start with a subject-secret store that does not belong to this database.
@@ -142,9 +150,11 @@ class Vault:
         """
         with self.read_transaction() as session:
             rows = session.scalars(
-                select(SubjectKey).join(Principal, Principal.id == SubjectKey.subject_id)
+                select(SubjectKey)
+                .join(Principal, Principal.id == SubjectKey.subject_id)
                 .where(SubjectKey.wrap_scheme == 2, Principal.erased_at.is_(None))
-                .order_by(SubjectKey.created_at.desc(), SubjectKey.subject_id).limit(50)
+                .order_by(SubjectKey.created_at.desc(), SubjectKey.subject_id)
+                .limit(50)
             ).all()
             if not rows:
                 return

@@ -13,7 +13,9 @@ from api.schemas import Strict, Timestamp
 from vault.anchoring import service
 from vault.core.errors import InvalidInput
 
-blp = Blueprint("anchors", __name__, url_prefix="/api/v1/ledger", description="Checkpoints anchored on an Ethereum-compatible chain")
+blp = Blueprint(
+    "anchors", __name__, url_prefix="/api/v1/ledger", description="Checkpoints anchored on an Ethereum-compatible chain"
+)
 blp.before_request(authenticate_request)
 
 HEX = {"description": "lowercase hex"}
@@ -21,8 +23,11 @@ HEX = {"description": "lowercase hex"}
 
 class AnchorsQuery(Strict):
     limit = fields.Integer(load_default=100, validate=validate.Range(min=1, max=1000))
-    before = fields.Integer(load_default=None, validate=validate.Range(min=1, max=2**62),
-                            metadata={"description": "only anchors of a smaller tree size (the next page)"})
+    before = fields.Integer(
+        load_default=None,
+        validate=validate.Range(min=1, max=2**62),
+        metadata={"description": "only anchors of a smaller tree size (the next page)"},
+    )
 
 
 class AnchorOut(ma.Schema):
@@ -52,7 +57,10 @@ class Anchors(MethodView):
             return {"anchors": service.list_anchors(session, limit=query["limit"], before=query["before"])}
 
 
-ANCHORED = {"description": "prove against the latest anchored tree size (instead of giving the size); the answer names the anchor"}
+ANCHORED = {
+    "description": "prove against the latest anchored tree size (instead of giving the size); "
+    "the answer names the anchor"
+}
 
 
 def against_latest_anchor(session, query: dict, size_field: str):
@@ -64,7 +72,9 @@ def against_latest_anchor(session, query: dict, size_field: str):
         raise InvalidInput(f"Give either {size_field} or anchored=true, not both.")
     anchor = service.latest_anchor(session)  # 404 while nothing is anchored
     if "leaf_index" in query and query["leaf_index"] >= anchor.tree_size:
-        raise InvalidInput(f"Entry {query['leaf_index']} is not covered by the latest anchor yet (size {anchor.tree_size}).")
+        raise InvalidInput(
+            f"Entry {query['leaf_index']} is not covered by the latest anchor yet (size {anchor.tree_size})."
+        )
     if "first" in query and query["first"] > anchor.tree_size:
         raise InvalidInput(f"first must be at most the latest anchored size, {anchor.tree_size}.")
     query[size_field] = anchor.tree_size

@@ -20,7 +20,9 @@ from api.schemas_audit import (
 from vault.compliance import audit_csv, audit_flags, audit_search, break_glass_review
 from vault.core.errors import InvalidInput
 
-blp = Blueprint("audit", __name__, url_prefix="/api/v1/audit", description="Compliance: the access trail, break-glass review, flags")
+blp = Blueprint(
+    "audit", __name__, url_prefix="/api/v1/audit", description="Compliance: the access trail, break-glass review, flags"
+)
 blp.before_request(authenticate_request)
 
 CSV = "text/csv"
@@ -50,8 +52,14 @@ class AuditEvents(MethodView):
         """Search every event by resident, actor, kind, outcome, purpose, category and time (compliance)"""
         vault = current_vault()
         flt = audit_search.EventFilter(
-            subject_id=query["subject_id"], actor_id=query["actor_id"], kinds=tuple(query["kind"]), outcome=query["outcome"],
-            purpose=query["purpose"], category=query["category"], since=query["since"], until=query["until"],
+            subject_id=query["subject_id"],
+            actor_id=query["actor_id"],
+            kinds=tuple(query["kind"]),
+            outcome=query["outcome"],
+            purpose=query["purpose"],
+            category=query["category"],
+            since=query["since"],
+            until=query["until"],
         )
         if _wants_csv(query["format"]):
             if "limit" in request.args:
@@ -59,13 +67,26 @@ class AuditEvents(MethodView):
             with vault.read_transaction() as session:
                 flt, as_of = audit_search.begin_export(session, caller(), flt, as_of=query["as_of"])
             batches = audit_search.export_batches(vault.read_transaction, flt, as_of=as_of, after=query["after"])
-            return Response(audit_csv.stream(batches), mimetype=CSV, headers={
-                "Content-Disposition": 'attachment; filename="civicvault-events.csv"', "X-CivicVault-As-Of": str(as_of),
-            })
+            return Response(
+                audit_csv.stream(batches),
+                mimetype=CSV,
+                headers={
+                    "Content-Disposition": 'attachment; filename="civicvault-events.csv"',
+                    "X-CivicVault-As-Of": str(as_of),
+                },
+            )
         with vault.read_transaction() as session:
-            page = audit_search.search(session, caller(), flt, limit=query["limit"], after=query["after"], as_of=query["as_of"])
-        return {"items": page.items, "total": page.total, "as_of": page.as_of, "limit": page.limit, "next_after": page.next_after,
-                "next": _next_link(page)}
+            page = audit_search.search(
+                session, caller(), flt, limit=query["limit"], after=query["after"], as_of=query["as_of"]
+            )
+        return {
+            "items": page.items,
+            "total": page.total,
+            "as_of": page.as_of,
+            "limit": page.limit,
+            "next_after": page.next_after,
+            "next": _next_link(page),
+        }
 
 
 @blp.route("/break-glass")
@@ -98,7 +119,9 @@ class AcknowledgeBreakGlass(MethodView):
         """Acknowledge an emergency access with a note (sealed); recorded in the ledger; once only (409 after)"""
         vault = current_vault()
         with vault.transaction() as session:
-            return break_glass_review.acknowledge(session, vault.keys, caller(), break_glass_id, note=body["note"], now=vault.now())
+            return break_glass_review.acknowledge(
+                session, vault.keys, caller(), break_glass_id, note=body["note"], now=vault.now()
+            )
 
 
 @blp.route("/flags")
@@ -106,9 +129,19 @@ class Flags(MethodView):
     @blp.arguments(FlagQuery, location="query")
     @blp.response(200, FlagListOut)
     def get(self, query):
-        """Flags over a time range: break-glass use, refusal bursts, unusual read volume, reads near or after grant expiry"""
+        """Flags over a time range.
+
+        Break-glass use, refusal bursts, unusual read volume, reads near or after grant expiry.
+        """
         vault = current_vault()
         with vault.read_transaction() as session:
-            since, until, flags = audit_flags.compute(session, caller(), since=query["since"], until=query["until"],
-                                                      limits=vault.settings.flags, now=vault.now(), rules=tuple(query["rule"]))
+            since, until, flags = audit_flags.compute(
+                session,
+                caller(),
+                since=query["since"],
+                until=query["until"],
+                limits=vault.settings.flags,
+                now=vault.now(),
+                rules=tuple(query["rule"]),
+            )
         return {"since": since, "until": until, "thresholds": vault.settings.flags, "items": flags, "total": len(flags)}

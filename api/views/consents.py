@@ -28,7 +28,9 @@ from api.schemas_consent import (
 )
 from vault.consent import access_requests, break_glass, consent, delegations, fhir
 
-blp = Blueprint("consents", __name__, url_prefix="/api/v1", description="Consent: grants, requests, delegation, break-glass")
+blp = Blueprint(
+    "consents", __name__, url_prefix="/api/v1", description="Consent: grants, requests, delegation, break-glass"
+)
 blp.before_request(authenticate_request)
 
 
@@ -102,7 +104,9 @@ class AccessRequests(MethodView):
         """Ask a resident for access (clinics and landlords)"""
         vault = current_vault()
         with vault.transaction() as session:
-            request = access_requests.create_request(session, vault.keys, caller(), limits=vault.limits, now=vault.now(), **body)
+            request = access_requests.create_request(
+                session, vault.keys, caller(), limits=vault.limits, now=vault.now(), **body
+            )
         return request, 201, {"Location": url_for("consents.AccessRequest", request_id=request.id)}
 
 
@@ -124,7 +128,9 @@ class ApproveRequest(MethodView):
         """Approve: creates the grant (optionally shorter, or with a use limit)"""
         vault = current_vault()
         with vault.transaction() as session:
-            return access_requests.approve_request(session, vault.keys, caller(), request_id, limits=vault.limits, now=vault.now(), **body)
+            return access_requests.approve_request(
+                session, vault.keys, caller(), request_id, limits=vault.limits, now=vault.now(), **body
+            )
 
 
 @blp.route("/access-requests/<request_id>/deny")
@@ -196,4 +202,6 @@ class BreakGlass(MethodView):
         """Declare an emergency: health.* reads, purpose emergency, for a short window (clinics)"""
         vault = current_vault()
         with vault.transaction() as session:
-            return break_glass.declare(session, vault.keys, caller(), subject_id=subject_id, limits=vault.limits, now=vault.now(), **body), 201
+            return break_glass.declare(
+                session, vault.keys, caller(), subject_id=subject_id, limits=vault.limits, now=vault.now(), **body
+            ), 201

@@ -27,16 +27,24 @@ class StrictTrue(fields.Field):
 
 
 class ErasureIn(Strict):
-    confirm = StrictTrue(required=True, metadata={"type": "boolean", "enum": [True],
-                                                   "description": "Must be true: erasure cannot be undone."})
+    confirm = StrictTrue(
+        required=True,
+        metadata={"type": "boolean", "enum": [True], "description": "Must be true: erasure cannot be undone."},
+    )
 
 
 class ErasureOut(ma.Schema):
     erasure_id = fields.String(required=True)
     erased_at = Timestamp(required=True)
-    receipt = fields.Nested(ReceiptOut, required=True, metadata={"description": "The subject.erased entry in the ledger."})
-    subject_commitment = fields.String(required=True, metadata={"description": "SHA-256 over the nonce and the resident's id, in the ledger entry."})
-    commitment_nonce = fields.String(required=True, metadata={"description": "Given only here: with it the resident can show the entry is theirs."})
+    receipt = fields.Nested(
+        ReceiptOut, required=True, metadata={"description": "The subject.erased entry in the ledger."}
+    )
+    subject_commitment = fields.String(
+        required=True, metadata={"description": "SHA-256 over the nonce and the resident's id, in the ledger entry."}
+    )
+    commitment_nonce = fields.String(
+        required=True, metadata={"description": "Given only here: with it the resident can show the entry is theirs."}
+    )
     events_erased = fields.Integer(required=True)
     records_deleted = fields.Integer(required=True)
     subject_keys_destroyed = fields.Integer(required=True)
@@ -50,9 +58,12 @@ class Erasure(MethodView):
         """Erase the caller's own data for good; returns the erasure's receipt"""
         done = erasure.erase(current_vault(), caller(), subject_id)
         return {
-            "erasure_id": done.erasure_id, "erased_at": done.erased_at,
+            "erasure_id": done.erasure_id,
+            "erased_at": done.erased_at,
             "receipt": {"leaf_index": done.leaf_index, "leaf_hash": done.leaf_hash},
-            "subject_commitment": done.subject_commitment, "commitment_nonce": done.commitment_nonce,
-            "events_erased": done.events_erased, "records_deleted": done.records_deleted,
+            "subject_commitment": done.subject_commitment,
+            "commitment_nonce": done.commitment_nonce,
+            "events_erased": done.events_erased,
+            "records_deleted": done.records_deleted,
             "subject_keys_destroyed": done.subject_keys_destroyed,
         }

@@ -31,7 +31,9 @@ class InclusionOut(ma.Schema):
     leaf_hash = fields.String(metadata=HEX)
     audit_path = fields.List(fields.String(metadata=HEX))
     root_hash = fields.String(metadata=HEX)
-    anchor = fields.Nested(AnchorOut, metadata={"description": "with anchored=true: the anchor that holds root_hash on chain"})
+    anchor = fields.Nested(
+        AnchorOut, metadata={"description": "with anchored=true: the anchor that holds root_hash on chain"}
+    )
 
 
 class ConsistencyQuery(Strict):
@@ -46,7 +48,9 @@ class ConsistencyOut(ma.Schema):
     first_root = fields.String(metadata=HEX)
     second_root = fields.String(metadata=HEX)
     consistency_path = fields.List(fields.String(metadata=HEX))
-    anchor = fields.Nested(AnchorOut, metadata={"description": "with anchored=true: the anchor that holds second_root on chain"})
+    anchor = fields.Nested(
+        AnchorOut, metadata={"description": "with anchored=true: the anchor that holds second_root on chain"}
+    )
 
 
 class SignatureOut(ma.Schema):
@@ -59,23 +63,31 @@ class CheckpointOut(ma.Schema):
     origin = fields.String()
     tree_size = fields.Integer()
     root_hash = fields.String(metadata=HEX)
-    note = fields.String(metadata={"description": "the signed note: the node's signature, then the witnesses' (docs/ledger-format.md)"})
+    note = fields.String(
+        metadata={"description": "the signed note: the node's signature, then the witnesses' (docs/ledger-format.md)"}
+    )
     signatures = fields.List(fields.Nested(SignatureOut))
     cosigners = fields.Integer()
     threshold = fields.Integer()
     witnessed = fields.Boolean(metadata={"description": "at least `threshold` registered witnesses cosigned"})
-    aggregate_signature = fields.String(allow_none=True, metadata={"description": "base64 aggregate of the witnesses' signatures"})
+    aggregate_signature = fields.String(
+        allow_none=True, metadata={"description": "base64 aggregate of the witnesses' signatures"}
+    )
 
 
 class WitnessIn(Strict):
-    public_key = fields.String(required=True, validate=validate.Regexp(r"^[0-9a-f]{96}$"), metadata={"description": "48-byte BLS key, hex"})
+    public_key = fields.String(
+        required=True, validate=validate.Regexp(r"^[0-9a-f]{96}$"), metadata={"description": "48-byte BLS key, hex"}
+    )
     proof_of_possession = fields.String(required=True, validate=validate.Regexp(r"^[0-9a-f]{192}$"), metadata=HEX)
 
 
 class CosignatureIn(Strict):
     tree_size = fields.Integer(required=True, validate=validate.Range(min=1, max=2**62))
     root_hash = fields.String(required=True, validate=validate.Regexp(r"^[0-9a-f]{64}$"), metadata=HEX)
-    signature = fields.String(required=True, validate=validate.Regexp(r"^[A-Za-z0-9+/]{128}$"), metadata={"description": "base64, 96 bytes"})
+    signature = fields.String(
+        required=True, validate=validate.Regexp(r"^[A-Za-z0-9+/]{128}$"), metadata={"description": "base64, 96 bytes"}
+    )
 
 
 class CosignatureOut(ma.Schema):
@@ -101,8 +113,13 @@ class Witnesses(MethodView):
         """Register the calling witness's BLS public key, with a proof of possession"""
         vault = current_vault()
         with vault.transaction() as session:
-            witnesses.register(session, caller(), public_key=bytes.fromhex(body["public_key"]),
-                               proof=bytes.fromhex(body["proof_of_possession"]), now=vault.now())
+            witnesses.register(
+                session,
+                caller(),
+                public_key=bytes.fromhex(body["public_key"]),
+                proof=bytes.fromhex(body["proof_of_possession"]),
+                now=vault.now(),
+            )
 
 
 @blp.route("/cosignatures")
@@ -113,8 +130,14 @@ class Cosignatures(MethodView):
         """Cosign a checkpoint (witnesses): accepted only if consistent with what this witness cosigned before"""
         vault = current_vault()
         with vault.transaction() as session:
-            count = witnesses.cosign(session, caller(), tree_size=body["tree_size"], root=bytes.fromhex(body["root_hash"]),
-                                     signature=base64.b64decode(body["signature"]), now=vault.now())
+            count = witnesses.cosign(
+                session,
+                caller(),
+                tree_size=body["tree_size"],
+                root=bytes.fromhex(body["root_hash"]),
+                signature=base64.b64decode(body["signature"]),
+                now=vault.now(),
+            )
         return {"tree_size": body["tree_size"], "cosigners": count}
 
 

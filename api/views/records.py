@@ -38,8 +38,15 @@ class SubjectRecords(MethodView):
         vault = current_vault()
         with vault.transaction() as session:
             meta = records.create_record(
-                session, vault.keys, caller(), subject_id=subject_id, category=body["category"],
-                content=body["content"], title=body["title"], purpose=body["purpose"], now=vault.now(),
+                session,
+                vault.keys,
+                caller(),
+                subject_id=subject_id,
+                category=body["category"],
+                content=body["content"],
+                title=body["title"],
+                purpose=body["purpose"],
+                now=vault.now(),
             )
         return meta, 201, {"Location": url_for("records.Record", record_id=meta.id)}
 
@@ -53,7 +60,13 @@ class Record(MethodView):
         vault = current_vault()
         with vault.transaction() as session:
             result = records.read_record(
-                session, vault.keys, caller(), record_id, purpose=query["purpose"], version=query["version"], now=vault.now()
+                session,
+                vault.keys,
+                caller(),
+                record_id,
+                purpose=query["purpose"],
+                version=query["version"],
+                now=vault.now(),
             )
         # Only after the commit succeeded does content leave the server.
         return result
@@ -65,6 +78,13 @@ class Record(MethodView):
         vault = current_vault()
         with vault.transaction() as session:
             return records.add_version(
-                session, vault.keys, caller(), record_id, content=body["content"], title=body.get("title", records.KEEP),
-                expected_version=body["expected_version"], purpose=body["purpose"], now=vault.now(),
+                session,
+                vault.keys,
+                caller(),
+                record_id,
+                content=body["content"],
+                title=body.get("title", records.KEEP),
+                expected_version=body["expected_version"],
+                purpose=body["purpose"],
+                now=vault.now(),
             )

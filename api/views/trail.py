@@ -37,10 +37,19 @@ class Disclosures(MethodView):
         with vault.read_transaction() as session:
             report = trail.disclosures(session, vault.keys, caller(), subject_id=subject_id, now=vault.now())
         if query["format"] == "csv":
-            return Response(trail.disclosures_csv(report), mimetype="text/csv",
-                            headers={"Content-Disposition": f'attachment; filename="disclosures-{subject_id}.csv"'})
-        items = [{**dataclasses.asdict(item), "recipient": item.recipient, "proof": trail.proof_reference(item.ledger_index, report.tree_size)}
-                 for item in report.items]
+            return Response(
+                trail.disclosures_csv(report),
+                mimetype="text/csv",
+                headers={"Content-Disposition": f'attachment; filename="disclosures-{subject_id}.csv"'},
+            )
+        items = [
+            {
+                **dataclasses.asdict(item),
+                "recipient": item.recipient,
+                "proof": trail.proof_reference(item.ledger_index, report.tree_size),
+            }
+            for item in report.items
+        ]
         return {**dataclasses.asdict(report), "items": items, "total": len(items)}
 
 
@@ -53,5 +62,8 @@ class Export(MethodView):
         with vault.transaction() as session:
             document = export.export(session, vault.keys, caller(), subject_id=subject_id, now=vault.now())
         # Only after the export's ledger event committed does the document leave the server.
-        return Response(json.dumps(document, ensure_ascii=False), mimetype="application/json",
-                        headers={"Content-Disposition": f'attachment; filename="civicvault-export-{subject_id}.json"'})
+        return Response(
+            json.dumps(document, ensure_ascii=False),
+            mimetype="application/json",
+            headers={"Content-Disposition": f'attachment; filename="civicvault-export-{subject_id}.json"'},
+        )

@@ -31,8 +31,13 @@ def node_tools() -> tuple[str, str]:
     if node is None or npm is None:
         pytest.skip(NO_NODE)
     if not GANACHE.exists() or not (ROOT / "node_modules" / "solc").exists():
-        subprocess.run([npm, "ci", "--no-audit", "--no-fund", "--loglevel=error"], cwd=ROOT, check=True, timeout=600,
-                       capture_output=True)
+        subprocess.run(
+            [npm, "ci", "--no-audit", "--no-fund", "--loglevel=error"],
+            cwd=ROOT,
+            check=True,
+            timeout=600,
+            capture_output=True,
+        )
     return node, npm
 
 
@@ -43,8 +48,11 @@ def free_port() -> int:
 
 
 def rpc(url: str, method: str, params: list | None = None, timeout: float = 5.0):
-    request = urllib.request.Request(url, data=json.dumps({"jsonrpc": "2.0", "id": 1, "method": method, "params": params or []}).encode(),
-                                     headers={"Content-Type": "application/json"})
+    request = urllib.request.Request(
+        url,
+        data=json.dumps({"jsonrpc": "2.0", "id": 1, "method": method, "params": params or []}).encode(),
+        headers={"Content-Type": "application/json"},
+    )
     with urllib.request.urlopen(request, timeout=timeout) as response:
         return json.loads(response.read())["result"]
 
@@ -60,12 +68,27 @@ def ganache(tmp_path_factory) -> Ganache:
     node, _ = node_tools()
     port = free_port()
     log_path = tmp_path_factory.mktemp("ganache") / "ganache.log"
-    log = open(log_path, "wb")  # a file, not a pipe: a full pipe would stall the node
+    log = open(log_path, "wb")  # noqa: SIM115 (closed at teardown) a file, not a pipe: a full pipe would stall the node
     process = subprocess.Popen(
-        [node, str(GANACHE), "--server.host", "127.0.0.1", "--server.port", str(port), "--chain.chainId", str(CHAIN_ID),
-         "--wallet.accounts", f"{OWNER_KEY},{10**21}", "--wallet.accounts", f"{STRANGER_KEY},{10**21}",
-         "--miner.instamine", "eager", "--logging.quiet"],
-        stdout=log, stderr=subprocess.STDOUT,
+        [
+            node,
+            str(GANACHE),
+            "--server.host",
+            "127.0.0.1",
+            "--server.port",
+            str(port),
+            "--chain.chainId",
+            str(CHAIN_ID),
+            "--wallet.accounts",
+            f"{OWNER_KEY},{10**21}",
+            "--wallet.accounts",
+            f"{STRANGER_KEY},{10**21}",
+            "--miner.instamine",
+            "eager",
+            "--logging.quiet",
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
     )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60

@@ -19,8 +19,16 @@ ORIGIN = "civicvault"
 def add_events(vault, n: int) -> None:
     with vault.transaction() as session:
         for i in range(n):
-            emit(session, DomainEvent(kind="access.refused", occurred_at=T0, actor_id=f"p_actor{i % 7}", subject_id="p_subject",
-                                      data={"reason": "no-grant", "n": i}))
+            emit(
+                session,
+                DomainEvent(
+                    kind="access.refused",
+                    occurred_at=T0,
+                    actor_id=f"p_actor{i % 7}",
+                    subject_id="p_subject",
+                    data={"reason": "no-grant", "n": i},
+                ),
+            )
 
 
 def sign(vault, settings) -> checkpoints.CheckpointView:
@@ -40,13 +48,20 @@ def rewrite_history(vault, settings, *, index: int = 0) -> None:
     with vault.transaction() as session:
         event = session.get(Event, index)
         # Pin the event on someone else: same kind and data, another actor.
-        body = ledger.canonical_body(kind=event.kind, occurred_at=event.occurred_at, actor_id="p_someone_else",
-                                     subject_id=event.subject_id, data=json.loads(event.data))
+        body = ledger.canonical_body(
+            kind=event.kind,
+            occurred_at=event.occurred_at,
+            actor_id="p_someone_else",
+            subject_id=event.subject_id,
+            data=json.loads(event.data),
+        )
         event.actor_id, event.body = "p_someone_else", body
         session.flush()
         session.execute(delete(LedgerNode))
         peaks: list[bytes] = []
-        for idx, salt, stored in session.execute(select(Event.ledger_index, Event.salt, Event.body).order_by(Event.ledger_index)):
+        for idx, salt, stored in session.execute(
+            select(Event.ledger_index, Event.salt, Event.body).order_by(Event.ledger_index)
+        ):
             node, level, position = ledger.leaf_hash_of(bytes(salt), bytes(stored)), 0, idx
             session.add(LedgerNode(level=0, index=idx, hash=node))
             while position & 1:

@@ -17,8 +17,12 @@ from vault.storage.models import Anchor
 
 
 def settings_for(home, **values) -> AnchorSettings:
-    return AnchorSettings(home=home, rpc_url=values.pop("rpc_url", "http://127.0.0.1:1"), contract=values.pop("contract", "0x" + "ab" * 20),
-                          **values)
+    return AnchorSettings(
+        home=home,
+        rpc_url=values.pop("rpc_url", "http://127.0.0.1:1"),
+        contract=values.pop("contract", "0x" + "ab" * 20),
+        **values,
+    )
 
 
 def test_due_after_every_n_checkpoints_or_t_minutes(vault_, settings):
@@ -33,8 +37,20 @@ def test_due_after_every_n_checkpoints_or_t_minutes(vault_, settings):
         assert service.is_due(session, every=2, minutes=30, now=T0)  # never anchored: time says now
         assert not service.is_due(session, every=0, minutes=0, now=T0)
     with vault_.transaction() as session:
-        session.add(Anchor(origin="civicvault", tree_size=2, root=b"\x01" * 32, chain_id=1, contract="0x" + "ab" * 20, tx_hash=b"\x02" * 32,
-                           block_number=1, block_hash=b"\x03" * 32, gas_used=1, anchored_at=T0))
+        session.add(
+            Anchor(
+                origin="civicvault",
+                tree_size=2,
+                root=b"\x01" * 32,
+                chain_id=1,
+                contract="0x" + "ab" * 20,
+                tx_hash=b"\x02" * 32,
+                block_number=1,
+                block_hash=b"\x03" * 32,
+                gas_used=1,
+                anchored_at=T0,
+            )
+        )
     add_events(vault_, 1)
     sign(vault_, settings)
     with vault_.read_transaction() as session:
@@ -46,7 +62,9 @@ def test_due_after_every_n_checkpoints_or_t_minutes(vault_, settings):
 def test_an_idle_vault_does_not_anchor_its_own_anchoring_records_forever(vault_, settings, chain, owner):
     add_events(vault_, 2)
     sign(vault_, settings)
-    anchorer = Anchorer(vault=vault_, settings=settings_for(settings.home, every=1, minutes=1), signer=owner, holder="w1", chain=chain)
+    anchorer = Anchorer(
+        vault=vault_, settings=settings_for(settings.home, every=1, minutes=1), signer=owner, holder="w1", chain=chain
+    )
     anchorer.round()
     sign(vault_, settings)  # the background signer: the only new entry is the checkpoint.anchored event
     with vault_.read_transaction() as session:
@@ -77,7 +95,9 @@ def test_a_node_that_is_down_is_retried_with_backoff_then_anchored(vault_, setti
     add_events(vault_, 4)
     sign(vault_, settings)
     down = Chain(f"http://127.0.0.1:{free_port()}", contract=chain.address, timeout=2)
-    anchorer = Anchorer(vault=vault_, settings=settings_for(settings.home, every=1, timeout=2), signer=owner, holder="w1", chain=down)
+    anchorer = Anchorer(
+        vault=vault_, settings=settings_for(settings.home, every=1, timeout=2), signer=owner, holder="w1", chain=down
+    )
     with caplog.at_level(logging.INFO, logger="civicvault.anchoring"):
         assert [anchorer.round() for _ in range(8)] == [5, 10, 20, 40, 80, 160, 320, 600]
         assert "did not answer" in caplog.text and "retrying in 600 s" in caplog.text
@@ -91,7 +111,9 @@ def test_a_node_that_is_down_is_retried_with_backoff_then_anchored(vault_, setti
     assert OWNER_KEY[2:] not in caplog.text and OWNER_KEY[2:].upper() not in caplog.text
 
 
-def test_requests_are_served_while_the_anchorer_waits_on_a_hanging_node(vault_, settings, client, make_actor, chain, owner):
+def test_requests_are_served_while_the_anchorer_waits_on_a_hanging_node(
+    vault_, settings, client, make_actor, chain, owner
+):
     reader = make_actor("resident")
     add_events(vault_, 2)
     sign(vault_, settings)
@@ -100,7 +122,13 @@ def test_requests_are_served_while_the_anchorer_waits_on_a_hanging_node(vault_, 
         hole.listen(8)
         hole.settimeout(20)
         hanging = Chain(f"http://127.0.0.1:{hole.getsockname()[1]}", contract=chain.address, timeout=15)
-        anchorer = Anchorer(vault=vault_, settings=settings_for(settings.home, every=1, timeout=15), signer=owner, holder="w1", chain=hanging)
+        anchorer = Anchorer(
+            vault=vault_,
+            settings=settings_for(settings.home, every=1, timeout=15),
+            signer=owner,
+            holder="w1",
+            chain=hanging,
+        )
         thread = anchorer.start()
         connection, _ = hole.accept()  # the anchorer is now waiting on the node
         try:
@@ -128,14 +156,33 @@ def test_no_background_anchoring_unless_configured(vault_, settings):
 def test_anchor_settings_from_the_environment(tmp_path):
     from vault.core.errors import ConfigError
 
-    values = AnchorSettings.from_env(tmp_path, {"CIVICVAULT_ANCHOR_RPC_URL": "http://node:8545", "CIVICVAULT_ANCHOR_EVERY": "3",
-                                                "CIVICVAULT_ANCHOR_MINUTES": "10", "CIVICVAULT_ANCHOR_CONFIRMATIONS": "2",
-                                                "CIVICVAULT_ANCHOR_CHAIN_ID": "1337", "CIVICVAULT_ANCHOR_PRIVATE_KEY": OWNER_KEY})
-    assert (values.rpc_url, values.every, values.minutes, values.confirmations, values.chain_id) == ("http://node:8545", 3, 10, 2, 1337)
+    values = AnchorSettings.from_env(
+        tmp_path,
+        {
+            "CIVICVAULT_ANCHOR_RPC_URL": "http://node:8545",
+            "CIVICVAULT_ANCHOR_EVERY": "3",
+            "CIVICVAULT_ANCHOR_MINUTES": "10",
+            "CIVICVAULT_ANCHOR_CONFIRMATIONS": "2",
+            "CIVICVAULT_ANCHOR_CHAIN_ID": "1337",
+            "CIVICVAULT_ANCHOR_PRIVATE_KEY": OWNER_KEY,
+        },
+    )
+    assert (values.rpc_url, values.every, values.minutes, values.confirmations, values.chain_id) == (
+        "http://node:8545",
+        3,
+        10,
+        2,
+        1337,
+    )
     assert OWNER_KEY[2:] not in repr(values) and OWNER_KEY[2:] not in repr(values.signer())
     assert values.signer().address.startswith("0x")
-    for name, value in (("CIVICVAULT_ANCHOR_EVERY", "-1"), ("CIVICVAULT_ANCHOR_TIMEOUT", "0"), ("CIVICVAULT_ANCHOR_CONTRACT", "0x12"),
-                        ("CIVICVAULT_ANCHOR_RPC_URL", "ws://node"), ("CIVICVAULT_ANCHOR_RPC_URL", "127.0.0.1:8545")):
+    for name, value in (
+        ("CIVICVAULT_ANCHOR_EVERY", "-1"),
+        ("CIVICVAULT_ANCHOR_TIMEOUT", "0"),
+        ("CIVICVAULT_ANCHOR_CONTRACT", "0x12"),
+        ("CIVICVAULT_ANCHOR_RPC_URL", "ws://node"),
+        ("CIVICVAULT_ANCHOR_RPC_URL", "127.0.0.1:8545"),
+    ):
         with pytest.raises(ConfigError, match=name):
             AnchorSettings.from_env(tmp_path, {name: value})
     for bad in ("0x" + "00" * 32, "zz" * 32, "0x" + "ff" * 32):  # zero, not hex, beyond the curve order

@@ -31,8 +31,14 @@ def one_sentence_error(result) -> str:
 
 @pytest.fixture
 def env(tmp_path, ganache):
-    return {"CIVICVAULT_HOME": str(tmp_path / "home"), "CIVICVAULT_ANCHOR_RPC_URL": ganache.url, "CIVICVAULT_ANCHOR_PRIVATE_KEY": OWNER_KEY,
-            "CIVICVAULT_DATABASE_URL": None, "CIVICVAULT_MASTER_KEY": None, "CIVICVAULT_ANCHOR_CONTRACT": None}
+    return {
+        "CIVICVAULT_HOME": str(tmp_path / "home"),
+        "CIVICVAULT_ANCHOR_RPC_URL": ganache.url,
+        "CIVICVAULT_ANCHOR_PRIVATE_KEY": OWNER_KEY,
+        "CIVICVAULT_DATABASE_URL": None,
+        "CIVICVAULT_MASTER_KEY": None,
+        "CIVICVAULT_ANCHOR_CONTRACT": None,
+    }
 
 
 def test_deploy_anchor_status_verify_then_a_rewritten_copy_fails(env, tmp_path):
@@ -73,10 +79,16 @@ def test_a_node_that_is_down_fails_in_one_sentence(env):
     run("init", env=env)
     run("demo", env=env)
     run("checkpoint", env=env)
-    down = {**env, "CIVICVAULT_ANCHOR_RPC_URL": f"http://127.0.0.1:{free_port()}", "CIVICVAULT_ANCHOR_CONTRACT": "0x" + "ab" * 20}
+    down = {
+        **env,
+        "CIVICVAULT_ANCHOR_RPC_URL": f"http://127.0.0.1:{free_port()}",
+        "CIVICVAULT_ANCHOR_CONTRACT": "0x" + "ab" * 20,
+    }
     message = one_sentence_error(run("anchor", "now", env=down))
     assert "did not answer" in message
-    assert "did not answer" in one_sentence_error(run("anchor", "deploy", env={**down, "CIVICVAULT_ANCHOR_CONTRACT": None}))
+    assert "did not answer" in one_sentence_error(
+        run("anchor", "deploy", env={**down, "CIVICVAULT_ANCHOR_CONTRACT": None})
+    )
     assert "nothing anchored yet" in run("anchor", "status", env=down).output
     assert "did not answer" in one_sentence_error(run("verify", env=down))  # never passes unchecked
 
@@ -86,7 +98,9 @@ def test_configuration_mistakes_are_one_sentence(env, tmp_path):
     unset = {**env, "CIVICVAULT_ANCHOR_RPC_URL": None}
     assert "CIVICVAULT_ANCHOR_RPC_URL" in one_sentence_error(run("anchor", "now", env=unset))
     assert "anchor deploy" in one_sentence_error(run("anchor", "now", env=env))  # no contract yet
-    assert "64 hex digits" in one_sentence_error(run("anchor", "deploy", env={**env, "CIVICVAULT_ANCHOR_PRIVATE_KEY": "0x1234"}))
+    assert "64 hex digits" in one_sentence_error(
+        run("anchor", "deploy", env={**env, "CIVICVAULT_ANCHOR_PRIVATE_KEY": "0x1234"})
+    )
     assert "20-byte" in one_sentence_error(run("anchor", "now", env={**env, "CIVICVAULT_ANCHOR_CONTRACT": "nope"}))
     assert "whole number" in one_sentence_error(run("anchor", "now", env={**env, "CIVICVAULT_ANCHOR_CHAIN_ID": "x"}))
     verified = run("verify", env=unset)
@@ -114,9 +128,14 @@ def test_without_the_ethereum_extra_the_vault_works_and_anchoring_says_what_to_i
 
     for name in ("web3", "eth_account", "vault.anchoring.chain"):
         monkeypatch.setitem(sys.modules, name, None)  # as if web3 were not installed
-    env = {"CIVICVAULT_HOME": str(tmp_path / "home"), "CIVICVAULT_ANCHOR_RPC_URL": "http://127.0.0.1:8545",
-           "CIVICVAULT_ANCHOR_PRIVATE_KEY": OWNER_KEY, "CIVICVAULT_DATABASE_URL": None, "CIVICVAULT_MASTER_KEY": None,
-           "CIVICVAULT_ANCHOR_CONTRACT": "0x" + "ab" * 20}
+    env = {
+        "CIVICVAULT_HOME": str(tmp_path / "home"),
+        "CIVICVAULT_ANCHOR_RPC_URL": "http://127.0.0.1:8545",
+        "CIVICVAULT_ANCHOR_PRIVATE_KEY": OWNER_KEY,
+        "CIVICVAULT_DATABASE_URL": None,
+        "CIVICVAULT_MASTER_KEY": None,
+        "CIVICVAULT_ANCHOR_CONTRACT": "0x" + "ab" * 20,
+    }
     assert run("init", env=env).exit_code == 0 and run("demo", env=env).exit_code == 0
     for command in (("anchor", "now"), ("anchor", "deploy"), ("anchor", "key")):
         assert "pip install '.[ethereum]'" in one_sentence_error(run(*command, env=env))

@@ -12,7 +12,9 @@ ORIGIN = "civicvault-test"
 
 def test_the_committed_artifact_is_a_fresh_compile_of_the_source():
     node, _ = node_tools()
-    fresh = subprocess.run([node, "contracts/compile.js", "--stdout"], cwd=ROOT, capture_output=True, text=True, timeout=120, check=True)
+    fresh = subprocess.run(
+        [node, "contracts/compile.js", "--stdout"], cwd=ROOT, capture_output=True, text=True, timeout=120, check=True
+    )
     committed = (ROOT / "vault" / "anchoring" / "CheckpointAnchor.json").read_text(encoding="utf-8")
     assert fresh.stdout == committed, "run 'make contracts' and commit vault/anchoring/CheckpointAnchor.json"
     assert artifact()["compiler"]["version"].startswith("0.8.37+")
@@ -26,12 +28,19 @@ def test_deploy_anchor_and_read_back(chain, owner):
     assert held.present and held.root == root and held.block_number == sent.block_number
     assert chain.latest(ORIGIN) == (10, root)
     [event] = chain.logged(ORIGIN)
-    assert (event.tree_size, event.root, event.tx_hash, event.block_number) == (10, root, sent.tx_hash, sent.block_number)
+    assert (event.tree_size, event.root, event.tx_hash, event.block_number) == (
+        10,
+        root,
+        sent.tx_hash,
+        sent.block_number,
+    )
     assert not chain.anchor_of(ORIGIN, 11).present and not chain.anchor_of("another-log", 10).present
     assert chain.logged("another-log") == []
 
 
-def test_the_contract_refuses_overwrites_shrinking_sizes_strangers_and_empty_checkpoints(ganache, chain, owner, stranger):
+def test_the_contract_refuses_overwrites_shrinking_sizes_strangers_and_empty_checkpoints(
+    ganache, chain, owner, stranger
+):
     root = b"\x11" * 32
     chain.anchor(owner, origin=ORIGIN, tree_size=100, root=root)
     with pytest.raises(AnchorRefused, match=r"AlreadyAnchored\(100, 1111"):

@@ -15,8 +15,11 @@ from vault.verification.verify import verify
 
 def check(vault, settings, chain=None, configured=None):
     public_key = ledger_key.read(settings.ledger_key_file).public_key
-    anchors = AnchorCheck(chain_for=(lambda address: Chain(chain.w3.provider.endpoint_uri, contract=address)) if chain else None,
-                          configured=configured, origin=ORIGIN)
+    anchors = AnchorCheck(
+        chain_for=(lambda address: Chain(chain.w3.provider.endpoint_uri, contract=address)) if chain else None,
+        configured=configured,
+        origin=ORIGIN,
+    )
     with vault.read_transaction() as session:
         return verify(session, public_key=public_key, anchors=anchors)
 
@@ -27,7 +30,11 @@ def test_anchor_the_latest_checkpoint_record_it_and_verify(vault_, settings, cha
         service.anchor_latest(vault_, chain=chain, signer=owner)
     signed = sign(vault_, settings)
     outcome = service.anchor_latest(vault_, chain=chain, signer=owner)
-    assert outcome.sent and outcome.anchor.tree_size == signed.tree_size == 5 and outcome.anchor.root_hash == signed.root_hash
+    assert (
+        outcome.sent
+        and outcome.anchor.tree_size == signed.tree_size == 5
+        and outcome.anchor.root_hash == signed.root_hash
+    )
     assert chain.anchor_of(ORIGIN, 5).root.hex() == signed.root_hash
     assert outcome.anchor.contract == chain.address and outcome.anchor.chain_id == 1337 and outcome.anchor.gas_used > 0
     again = service.anchor_latest(vault_, chain=chain, signer=owner)  # nothing new: not sent twice
@@ -48,9 +55,15 @@ def test_anchor_the_latest_checkpoint_record_it_and_verify(vault_, settings, cha
 def test_an_anchor_mined_but_not_recorded_is_recovered_not_sent_again(vault_, settings, chain, owner):
     add_events(vault_, 3)
     signed = sign(vault_, settings)
-    sent = chain.anchor(owner, origin=ORIGIN, tree_size=3, root=bytes.fromhex(signed.root_hash))  # the process died here
+    sent = chain.anchor(
+        owner, origin=ORIGIN, tree_size=3, root=bytes.fromhex(signed.root_hash)
+    )  # the process died here
     outcome = service.anchor_latest(vault_, chain=chain, signer=owner)
-    assert not outcome.sent and outcome.anchor.transaction_hash == sent.tx_hash.hex() and outcome.anchor.block_number == sent.block_number
+    assert (
+        not outcome.sent
+        and outcome.anchor.transaction_hash == sent.tx_hash.hex()
+        and outcome.anchor.block_number == sent.block_number
+    )
 
 
 def test_a_chain_holding_another_root_for_the_size_is_an_integrity_failure(vault_, settings, chain, owner):
@@ -102,7 +115,9 @@ def test_deleting_the_anchor_rows_does_not_hide_the_chains_anchor(vault_, settin
     rewrite_history(vault_, settings, index=1)
     with vault_.transaction() as session:
         session.execute(delete(Anchor))
-    with pytest.raises(LedgerIntegrityError, match=f"contradicts the on-chain anchor of size 6 .*tx 0x{anchor.transaction_hash}"):
+    with pytest.raises(
+        LedgerIntegrityError, match=f"contradicts the on-chain anchor of size 6 .*tx 0x{anchor.transaction_hash}"
+    ):
         check(vault_, settings, chain, configured=(chain.address, 0))
 
 
@@ -111,7 +126,9 @@ def test_an_anchor_that_disappeared_from_the_chain_fails(vault_, settings, chain
     anchor = _anchored(vault_, settings, chain, owner)
     assert check(vault_, settings, chain).anchors.anchors == 1
     revert()  # the chain forgets the anchor (a reorganisation, or a node reset)
-    with pytest.raises(LedgerIntegrityError, match=f"anchor of size 6 .*tx 0x{anchor.transaction_hash}.* is no longer on chain"):
+    with pytest.raises(
+        LedgerIntegrityError, match=f"anchor of size 6 .*tx 0x{anchor.transaction_hash}.* is no longer on chain"
+    ):
         check(vault_, settings, chain)
 
 
@@ -156,7 +173,9 @@ def test_gas_per_anchor_does_not_depend_on_the_number_of_events(tmp_path, ganach
     assert abs(gas[10][1] - gas[10_000][1]) <= 12 * 8 and abs(gas[10][0] - gas[10_000][0]) <= 12 * 40
 
 
-def test_confirmations_are_awaited_and_an_unconfirmed_anchor_is_recovered_later(vault_, settings, ganache, chain, owner):
+def test_confirmations_are_awaited_and_an_unconfirmed_anchor_is_recovered_later(
+    vault_, settings, ganache, chain, owner
+):
     import threading
 
     from tests.anchoring.conftest import rpc
@@ -164,7 +183,9 @@ def test_confirmations_are_awaited_and_an_unconfirmed_anchor_is_recovered_later(
 
     add_events(vault_, 3)
     sign(vault_, settings)
-    impatient = Chain(ganache.url, contract=chain.address, timeout=2, confirmations=1)  # instamine: no block follows by itself
+    impatient = Chain(
+        ganache.url, contract=chain.address, timeout=2, confirmations=1
+    )  # instamine: no block follows by itself
     with pytest.raises(ChainUnavailable, match="1 confirmations did not come within 2 s"):
         service.anchor_latest(vault_, chain=impatient, signer=owner)
     with vault_.read_transaction() as session:

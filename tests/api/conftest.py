@@ -58,9 +58,26 @@ def add_record(client, owner, category="health.allergies", content=None, title=N
     return response.get_json()["id"]
 
 
-def grant(client, subject, grantee, clock, *, categories=("health.*",), purpose="treatment", actions=("read",), days=30, **extra):
-    body = {"grantee_id": grantee.id, "categories": list(categories), "purpose": purpose, "actions": list(actions),
-            "expires_at": clock.at(days=days), **extra}
+def grant(
+    client,
+    subject,
+    grantee,
+    clock,
+    *,
+    categories=("health.*",),
+    purpose="treatment",
+    actions=("read",),
+    days=30,
+    **extra,
+):
+    body = {
+        "grantee_id": grantee.id,
+        "categories": list(categories),
+        "purpose": purpose,
+        "actions": list(actions),
+        "expires_at": clock.at(days=days),
+        **extra,
+    }
     response = client.post("/api/v1/consents", json=body, headers=subject.auth)
     assert response.status_code == 201, response.get_json()
     return response.get_json()

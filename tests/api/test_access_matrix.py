@@ -115,26 +115,59 @@ def world(client, vault_, cast, clock, make_actor) -> World:
     g = grant(client, owner, partner, clock, categories=["health.*"], purpose="treatment")
     asked = client.post(
         f"{API}/access-requests",
-        json={"subject_id": owner.id, "categories": ["health.labs"], "purpose": "treatment", "reason": MARK_REQUEST_REASON},
+        json={
+            "subject_id": owner.id,
+            "categories": ["health.labs"],
+            "purpose": "treatment",
+            "reason": MARK_REQUEST_REASON,
+        },
         headers=partner.auth,
     )
     assert asked.status_code == 201, asked.get_json()
-    delegation = client.post(f"{API}/delegations", json={"delegate_id": delegate.id, "expires_at": clock.at(days=90)}, headers=owner.auth)
+    delegation = client.post(
+        f"{API}/delegations", json={"delegate_id": delegate.id, "expires_at": clock.at(days=90)}, headers=owner.auth
+    )
     assert delegation.status_code == 201, delegation.get_json()
-    declared = client.post(f"{API}/subjects/{owner.id}/break-glass", json={"reason": MARK_BREAK_GLASS_REASON}, headers=partner.auth)
+    declared = client.post(
+        f"{API}/subjects/{owner.id}/break-glass", json={"reason": MARK_BREAK_GLASS_REASON}, headers=partner.auth
+    )
     assert declared.status_code == 201, declared.get_json()
 
     w = World(
-        client=client, vault=vault_, clock=clock, owner=owner,
-        actors={"owner": owner, "resident": other, "clinic": cast.clinic, "landlord": cast.landlord,
-                "compliance": cast.compliance, "admin": cast.admin, "witness": cast.witness},
-        partner=partner, delegate=delegate, health_record=health, tenancy_record=tenancy, b_record=b_record,
-        grant_id=g["id"], request_id=asked.get_json()["id"], delegation_id=delegation.get_json()["id"],
+        client=client,
+        vault=vault_,
+        clock=clock,
+        owner=owner,
+        actors={
+            "owner": owner,
+            "resident": other,
+            "clinic": cast.clinic,
+            "landlord": cast.landlord,
+            "compliance": cast.compliance,
+            "admin": cast.admin,
+            "witness": cast.witness,
+        },
+        partner=partner,
+        delegate=delegate,
+        health_record=health,
+        tenancy_record=tenancy,
+        b_record=b_record,
+        grant_id=g["id"],
+        request_id=asked.get_json()["id"],
+        delegation_id=delegation.get_json()["id"],
         break_glass_id=declared.get_json()["id"],
     )
-    w.foreign = {"record": health, "subject": owner.id, "grant": w.grant_id, "request": w.request_id, "delegation": w.delegation_id}
-    w.unknown = {kind: new_id(prefix) for kind, prefix in
-                 {"record": "r", "subject": "p", "grant": "g", "request": "q", "delegation": "d"}.items()}
+    w.foreign = {
+        "record": health,
+        "subject": owner.id,
+        "grant": w.grant_id,
+        "request": w.request_id,
+        "delegation": w.delegation_id,
+    }
+    w.unknown = {
+        kind: new_id(prefix)
+        for kind, prefix in {"record": "r", "subject": "p", "grant": "g", "request": "q", "delegation": "d"}.items()
+    }
     # Same shape: same prefix and length as the real ids.
     for kind, real in w.foreign.items():
         assert len(w.unknown[kind]) == len(real) and w.unknown[kind][:2] == real[:2] and w.unknown[kind] != real
@@ -159,36 +192,78 @@ class Endpoint:
 
 
 def _consent_body(w: World, subject: str) -> dict:
-    return {"subject_id": subject, "grantee_id": w.actors["landlord"].id, "categories": ["tenancy.*"],
-            "purpose": "tenancy-screening", "actions": ["read"], "expires_at": w.clock.at(days=30)}
+    return {
+        "subject_id": subject,
+        "grantee_id": w.actors["landlord"].id,
+        "categories": ["tenancy.*"],
+        "purpose": "tenancy-screening",
+        "actions": ["read"],
+        "expires_at": w.clock.at(days=30),
+    }
 
 
 def _request_body(w: World, subject: str) -> dict:
-    return {"subject_id": subject, "categories": ["health.*"], "purpose": "treatment", "reason": "Follow-up after discharge",
-            "expires_at": w.clock.at(days=14)}
+    return {
+        "subject_id": subject,
+        "categories": ["health.*"],
+        "purpose": "treatment",
+        "reason": "Follow-up after discharge",
+        "expires_at": w.clock.at(days=14),
+    }
 
 
 ENDPOINTS = [
     Endpoint("GET /records/{id}", "record", lambda w, i: ("GET", f"{API}/records/{i}?purpose=treatment", None)),
-    Endpoint("PUT /records/{id}", "record", lambda w, i: (
-        "PUT", f"{API}/records/{i}", {"content": {"note": "overwritten"}, "title": "overwritten", "purpose": "treatment", "expected_version": 1})),
-    Endpoint("GET /subjects/{id}/records", "subject", lambda w, i: ("GET", f"{API}/subjects/{i}/records?purpose=treatment", None)),
-    Endpoint("POST /subjects/{id}/records", "subject", lambda w, i: (
-        "POST", f"{API}/subjects/{i}/records", {"category": "health.notes", "content": {"note": "planted"}, "purpose": "treatment"})),
+    Endpoint(
+        "PUT /records/{id}",
+        "record",
+        lambda w, i: (
+            "PUT",
+            f"{API}/records/{i}",
+            {"content": {"note": "overwritten"}, "title": "overwritten", "purpose": "treatment", "expected_version": 1},
+        ),
+    ),
+    Endpoint(
+        "GET /subjects/{id}/records",
+        "subject",
+        lambda w, i: ("GET", f"{API}/subjects/{i}/records?purpose=treatment", None),
+    ),
+    Endpoint(
+        "POST /subjects/{id}/records",
+        "subject",
+        lambda w, i: (
+            "POST",
+            f"{API}/subjects/{i}/records",
+            {"category": "health.notes", "content": {"note": "planted"}, "purpose": "treatment"},
+        ),
+    ),
     Endpoint("GET /consents/{id}", "grant", lambda w, i: ("GET", f"{API}/consents/{i}", None)),
     Endpoint("GET /consents/{id}/fhir", "grant", lambda w, i: ("GET", f"{API}/consents/{i}/fhir", None)),
     Endpoint("POST /consents/{id}/revoke", "grant", lambda w, i: ("POST", f"{API}/consents/{i}/revoke", {})),
     Endpoint("GET /access-requests/{id}", "request", lambda w, i: ("GET", f"{API}/access-requests/{i}", None)),
-    Endpoint("POST /access-requests/{id}/approve", "request", lambda w, i: ("POST", f"{API}/access-requests/{i}/approve", {})),
-    Endpoint("POST /access-requests/{id}/deny", "request", lambda w, i: ("POST", f"{API}/access-requests/{i}/deny", {})),
+    Endpoint(
+        "POST /access-requests/{id}/approve", "request", lambda w, i: ("POST", f"{API}/access-requests/{i}/approve", {})
+    ),
+    Endpoint(
+        "POST /access-requests/{id}/deny", "request", lambda w, i: ("POST", f"{API}/access-requests/{i}/deny", {})
+    ),
     Endpoint("GET /delegations/{id}", "delegation", lambda w, i: ("GET", f"{API}/delegations/{i}", None)),
     Endpoint("POST /delegations/{id}/revoke", "delegation", lambda w, i: ("POST", f"{API}/delegations/{i}/revoke", {})),
-    Endpoint("GET /subjects/{id}/break-glass", "subject", lambda w, i: ("GET", f"{API}/subjects/{i}/break-glass", None)),
-    Endpoint("POST /subjects/{id}/break-glass", "subject", lambda w, i: (
-        "POST", f"{API}/subjects/{i}/break-glass", {"reason": "Found unconscious at the bus stop"})),
+    Endpoint(
+        "GET /subjects/{id}/break-glass", "subject", lambda w, i: ("GET", f"{API}/subjects/{i}/break-glass", None)
+    ),
+    Endpoint(
+        "POST /subjects/{id}/break-glass",
+        "subject",
+        lambda w, i: ("POST", f"{API}/subjects/{i}/break-glass", {"reason": "Found unconscious at the bus stop"}),
+    ),
     # Endpoints that take the subject in the body.
     Endpoint("POST /consents {subject_id}", "subject", lambda w, i: ("POST", f"{API}/consents", _consent_body(w, i))),
-    Endpoint("POST /access-requests {subject_id}", "subject", lambda w, i: ("POST", f"{API}/access-requests", _request_body(w, i))),
+    Endpoint(
+        "POST /access-requests {subject_id}",
+        "subject",
+        lambda w, i: ("POST", f"{API}/access-requests", _request_body(w, i)),
+    ),
 ]
 BY_NAME = {e.name: e for e in ENDPOINTS}
 
@@ -213,7 +288,8 @@ def describe(response) -> str:
 def assert_identical_refusal(foreign, unknown, label: str) -> dict:
     """Foreign and unknown answered byte for byte alike, as a problem+json 4xx, leaking nothing."""
     assert (foreign.status_code, foreign.get_data()) == (unknown.status_code, unknown.get_data()), (
-        f"{label}: foreign and unknown ids are told apart\n  foreign: {describe(foreign)}\n  unknown: {describe(unknown)}"
+        f"{label}: foreign and unknown ids are told apart\n  foreign: {describe(foreign)}\n  unknown: "
+        f"{describe(unknown)}"
     )
     assert sorted(foreign.headers.items()) == sorted(unknown.headers.items()), f"{label}: headers differ"
     assert 400 <= foreign.status_code < 500, f"{label}: expected a 4xx, got {describe(foreign)}"
@@ -286,14 +362,24 @@ def _compliance_sees_fhir(w, r):
 def _compliance_sees_request(w, r):
     assert r.status_code == 200, describe(r)
     body = r.get_json()
-    assert (body["id"], body["subject_id"], body["requester_id"], body["status"]) == (w.request_id, w.owner.id, w.partner.id, "pending")
+    assert (body["id"], body["subject_id"], body["requester_id"], body["status"]) == (
+        w.request_id,
+        w.owner.id,
+        w.partner.id,
+        "pending",
+    )
     assert body["reason"] == MARK_REQUEST_REASON  # the request's reason, never a record's content
 
 
 def _compliance_sees_delegation(w, r):
     assert r.status_code == 200, describe(r)
     body = r.get_json()
-    assert (body["id"], body["subject_id"], body["delegate_id"], body["status"]) == (w.delegation_id, w.owner.id, w.delegate.id, "active")
+    assert (body["id"], body["subject_id"], body["delegate_id"], body["status"]) == (
+        w.delegation_id,
+        w.owner.id,
+        w.delegate.id,
+        "active",
+    )
 
 
 def _compliance_sees_break_glass(w, r):
@@ -313,7 +399,9 @@ def _clinic_breaks_the_glass(w, r):
     assert r.status_code == 201, describe(r)
     body = r.get_json()
     assert body["subject_id"] == w.owner.id and body["clinic_id"] == w.actors["clinic"].id
-    assert body["reason"] == "Found unconscious at the bus stop" and body["uses"] == 0 and body["id"] != w.break_glass_id
+    assert (
+        body["reason"] == "Found unconscious at the bus stop" and body["uses"] == 0 and body["id"] != w.break_glass_id
+    )
 
 
 def _requester_asks(role):
@@ -321,8 +409,13 @@ def _requester_asks(role):
         # Clinics and landlords ask residents for access (contract); they see only their own request.
         assert r.status_code == 201, describe(r)
         body = r.get_json()
-        assert body["subject_id"] == w.owner.id and body["requester_id"] == w.actors[role].id and body["status"] == "pending"
+        assert (
+            body["subject_id"] == w.owner.id
+            and body["requester_id"] == w.actors[role].id
+            and body["status"] == "pending"
+        )
         assert body["reason"] == "Follow-up after discharge" and body["id"] != w.request_id
+
     return check
 
 
@@ -351,22 +444,34 @@ def _own(status, check=None):
 
 
 OWN = {
-    "GET /records/{id}": _own(200, lambda w, b: b["content"] == HEALTH_CONTENT and b["title"] == MARK_TITLE and b["version"] == 1),
+    "GET /records/{id}": _own(
+        200, lambda w, b: b["content"] == HEALTH_CONTENT and b["title"] == MARK_TITLE and b["version"] == 1
+    ),
     "PUT /records/{id}": _own(200, lambda w, b: b["version"] == 2 and b["title"] == "overwritten"),
-    "GET /subjects/{id}/records": _own(200, lambda w, b: {i["id"] for i in b["items"]} == {w.health_record, w.tenancy_record}),
-    "POST /subjects/{id}/records": _own(201, lambda w, b: b["subject_id"] == w.owner.id and b["category"] == "health.notes"),
+    "GET /subjects/{id}/records": _own(
+        200, lambda w, b: {i["id"] for i in b["items"]} == {w.health_record, w.tenancy_record}
+    ),
+    "POST /subjects/{id}/records": _own(
+        201, lambda w, b: b["subject_id"] == w.owner.id and b["category"] == "health.notes"
+    ),
     "GET /consents/{id}": _own(200, lambda w, b: b["id"] == w.grant_id and b["status"] == "active"),
     "GET /consents/{id}/fhir": _own(200, lambda w, b: b["resourceType"] == "Consent" and b["id"] == w.grant_id),
     "POST /consents/{id}/revoke": _own(200, lambda w, b: b["status"] == "revoked"),
-    "GET /access-requests/{id}": _own(200, lambda w, b: b["reason"] == MARK_REQUEST_REASON and b["status"] == "pending"),
+    "GET /access-requests/{id}": _own(
+        200, lambda w, b: b["reason"] == MARK_REQUEST_REASON and b["status"] == "pending"
+    ),
     "POST /access-requests/{id}/approve": _own(200, lambda w, b: b["status"] == "approved" and b["grant_id"]),
     "POST /access-requests/{id}/deny": _own(200, lambda w, b: b["status"] == "denied" and b["grant_id"] is None),
     "GET /delegations/{id}": _own(200, lambda w, b: b["status"] == "active" and b["delegate_id"] == w.delegate.id),
     "POST /delegations/{id}/revoke": _own(200, lambda w, b: b["status"] == "revoked"),
-    "GET /subjects/{id}/break-glass": _own(200, lambda w, b: [i["reason"] for i in b["items"]] == [MARK_BREAK_GLASS_REASON]),
+    "GET /subjects/{id}/break-glass": _own(
+        200, lambda w, b: [i["reason"] for i in b["items"]] == [MARK_BREAK_GLASS_REASON]
+    ),
     # Documented refusals: only clinics break the glass, only clinics and landlords ask for access.
     "POST /subjects/{id}/break-glass": _own(403),
-    "POST /consents {subject_id}": _own(201, lambda w, b: b["subject_id"] == w.owner.id and b["grantee_id"] == w.actors["landlord"].id),
+    "POST /consents {subject_id}": _own(
+        201, lambda w, b: b["subject_id"] == w.owner.id and b["grantee_id"] == w.actors["landlord"].id
+    ),
     "POST /access-requests {subject_id}": _own(403),
 }
 assert set(OWN) == set(BY_NAME)
@@ -427,7 +532,9 @@ def check_cell(w: World, endpoint: Endpoint, role: str) -> None:
 @pytest.mark.parametrize("endpoint", ENDPOINTS, ids=lambda e: e.name)
 def test_matrix(world, endpoint):
     """One endpoint across every role: own data, A's object and an unknown id of the same shape."""
-    run_cells((f"{endpoint.name} as {role}", lambda role=role: check_cell(world, endpoint, role)) for role in ROLE_ORDER)
+    run_cells(
+        (f"{endpoint.name} as {role}", lambda role=role: check_cell(world, endpoint, role)) for role in ROLE_ORDER
+    )
 
 
 # ------------------------------------------------------------------- list endpoints
@@ -468,7 +575,8 @@ def check_list_cell(w: World, name: str, role: str) -> None:
     assert object_id not in everything.get_data(as_text=True)
     assert_no_markers(everything, label=label)
     assert (of_a.status_code, of_a.get_data()) == (of_unknown.status_code, of_unknown.get_data()), (
-        f"{label}: ?subject_id=A and ?subject_id=unknown differ\n  A:       {describe(of_a)}\n  unknown: {describe(of_unknown)}"
+        f"{label}: ?subject_id=A and ?subject_id=unknown differ\n  A:       {describe(of_a)}\n  unknown: "
+        f"{describe(of_unknown)}"
     )
 
 
@@ -485,6 +593,7 @@ def test_list_matrix(world, name):
 
 def _grantee_rows():
     """(request for a real object beyond the grant, the same request for an unknown id)."""
+
     def pair(method, path_of, body=None):
         return lambda w: ((method, path_of(w, False), body), (method, path_of(w, True), body))
 
@@ -500,9 +609,13 @@ def _grantee_rows():
     write = {"content": {"x": 1}, "purpose": "treatment"}
     return {
         "GET A's tenancy record, purpose treatment": pair("GET", record("tenancy_record", "?purpose=treatment")),
-        "GET A's tenancy record, purpose tenancy-screening": pair("GET", record("tenancy_record", "?purpose=tenancy-screening")),
+        "GET A's tenancy record, purpose tenancy-screening": pair(
+            "GET", record("tenancy_record", "?purpose=tenancy-screening")
+        ),
         "PUT A's tenancy record": pair("PUT", record("tenancy_record"), write),
-        "POST a tenancy record for A": pair("POST", subject("owner", "records"), {**write, "category": "tenancy.lease"}),
+        "POST a tenancy record for A": pair(
+            "POST", subject("owner", "records"), {**write, "category": "tenancy.lease"}
+        ),
         "GET B's record": pair("GET", record("b_record", "?purpose=treatment")),
         "PUT B's record": pair("PUT", record("b_record"), write),
         "GET B's records": pair("GET", subject("b", "records?purpose=treatment")),
@@ -510,10 +623,16 @@ def _grantee_rows():
         "GET B's break-glass": pair("GET", subject("b", "break-glass")),
         "GET A's break-glass (declared by another clinic)": pair("GET", subject("owner", "break-glass")),
         "GET another clinic's grant from A": pair("GET", obj("consents", "grant", "grant_id")),
-        "GET another clinic's grant from A as FHIR": pair("GET", lambda w, u: obj("consents", "grant", "grant_id")(w, u) + "/fhir"),
-        "revoke another clinic's grant from A": pair("POST", lambda w, u: obj("consents", "grant", "grant_id")(w, u) + "/revoke", {}),
+        "GET another clinic's grant from A as FHIR": pair(
+            "GET", lambda w, u: obj("consents", "grant", "grant_id")(w, u) + "/fhir"
+        ),
+        "revoke another clinic's grant from A": pair(
+            "POST", lambda w, u: obj("consents", "grant", "grant_id")(w, u) + "/revoke", {}
+        ),
         "GET another clinic's request to A": pair("GET", obj("access-requests", "request", "request_id")),
-        "approve another clinic's request to A": pair("POST", lambda w, u: obj("access-requests", "request", "request_id")(w, u) + "/approve", {}),
+        "approve another clinic's request to A": pair(
+            "POST", lambda w, u: obj("access-requests", "request", "request_id")(w, u) + "/approve", {}
+        ),
         "GET A's delegation": pair("GET", obj("delegations", "delegation", "delegation_id")),
     }
 
@@ -558,7 +677,9 @@ def test_grantee_listing_shows_only_the_granted_categories(world, make_actor):
     listing = w.client.get(url, headers=clinic.auth)
     assert listing.status_code == 200
     assert [item["id"] for item in listing.get_json()["items"]] == [w.health_record]
-    assert MARK_TENANCY_TITLE not in listing.get_data(as_text=True) and w.tenancy_record not in listing.get_data(as_text=True)
+    assert MARK_TENANCY_TITLE not in listing.get_data(as_text=True) and w.tenancy_record not in listing.get_data(
+        as_text=True
+    )
     # A category A has records in and one she has none in answer alike.
     lease = w.client.get(f"{url}&category=tenancy.lease", headers=clinic.auth)
     income = w.client.get(f"{url}&category=tenancy.income", headers=clinic.auth)
@@ -584,13 +705,20 @@ def _compare_strangers(w: World, name: str, build) -> None:
             assert_problem(responses[label], responses[label].status_code)
         f, u = responses["foreign"], responses["unknown"]
         if (f.status_code, f.get_data()) != (u.status_code, u.get_data()):
-            discrepancies.append(f"{role}: foreign -> {f.status_code} {f.get_json().get('detail')!r}; "
-                                 f"unknown -> {u.status_code} {u.get_json().get('detail')!r}")
+            discrepancies.append(
+                f"{role}: foreign -> {f.status_code} {f.get_json().get('detail')!r}; "
+                f"unknown -> {u.status_code} {u.get_json().get('detail')!r}"
+            )
     assert_unchanged(w, before, label=name)
     assert not discrepancies, f"{name} tells A's id from an unknown one:\n  " + "\n  ".join(discrepancies)
 
 
-RECORD_ENDPOINTS = ("GET /records/{id}", "PUT /records/{id}", "GET /subjects/{id}/records", "POST /subjects/{id}/records")
+RECORD_ENDPOINTS = (
+    "GET /records/{id}",
+    "PUT /records/{id}",
+    "GET /subjects/{id}/records",
+    "POST /subjects/{id}/records",
+)
 
 
 @pytest.mark.parametrize("name", RECORD_ENDPOINTS)
@@ -601,6 +729,7 @@ def test_omitting_the_purpose_does_not_tell_foreign_from_unknown(world, name):
     answer must be the same for A's object and for an unknown id, otherwise
     the 400-vs-404 difference is an existence oracle.
     """
+
     def build(w, target):
         method, url, body = BY_NAME[name].build(w, target)
         url = url.replace("?purpose=treatment", "")
@@ -621,7 +750,11 @@ def _deep(levels: int) -> dict:
 # (endpoint, field, a value the schema lets through but the service refuses)
 UNACCEPTABLE = {
     "PUT /records/{id}: title with a control character": ("PUT /records/{id}", "title", "bell\u0007"),
-    "POST /subjects/{id}/records: title with a control character": ("POST /subjects/{id}/records", "title", "bell\u0007"),
+    "POST /subjects/{id}/records: title with a control character": (
+        "POST /subjects/{id}/records",
+        "title",
+        "bell\u0007",
+    ),
     "PUT /records/{id}: content nested too deep": ("PUT /records/{id}", "content", _deep(40)),
     "POST /subjects/{id}/records: content nested too deep": ("POST /subjects/{id}/records", "content", _deep(40)),
     "POST /subjects/{id}/break-glass: blank reason": ("POST /subjects/{id}/break-glass", "reason", "   "),

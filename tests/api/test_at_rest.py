@@ -36,8 +36,11 @@ def test_markers_never_reach_the_database_file_or_its_wal(client, make_actor, va
         markers += [content_marker, title_marker]
         response = client.post(
             f"/api/v1/subjects/{resident.id}/records",
-            json={"category": "health.notes", "title": title_marker,
-                  "content": {"note": content_marker, "nested": {"list": [content_marker, "Ünïcode " + content_marker]}}},
+            json={
+                "category": "health.notes",
+                "title": title_marker,
+                "content": {"note": content_marker, "nested": {"list": [content_marker, "Ünïcode " + content_marker]}},
+            },
             headers=resident.auth,
         )
         assert response.status_code == 201

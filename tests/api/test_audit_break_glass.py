@@ -41,7 +41,9 @@ def test_the_queue_empties_only_through_acknowledgements(client, cast, clock):
     assert pending["total"] == 2 and [i["id"] for i in pending["items"]] == [first, second]
     item = pending["items"][0]
     assert item["status"] == "pending" and item["uses"] == 2 and item["reason"] == "unconscious after a fall"
-    assert item["clinic_id"] == cast.clinic.id and item["subject_id"] == cast.tomasz.id and item["acknowledged_at"] is None
+    assert (
+        item["clinic_id"] == cast.clinic.id and item["subject_id"] == cast.tomasz.id and item["acknowledged_at"] is None
+    )
     assert item["declaration"]["leaf_index"] >= 0 and item["receipt"] is None
 
     # Nothing but an acknowledgement takes a declaration off the queue: not its window ending,
@@ -75,11 +77,14 @@ def test_an_acknowledgement_is_a_ledger_event_without_the_note(client, vault_, c
     marker = f"NOTEMARK{secrets.token_hex(4)}"
     body = acknowledge(client, cast.compliance, declaration, note=f"Reviewed.\nDetails: {marker}").get_json()
     receipt = body["receipt"]
-    proof = client.get(f"/api/v1/ledger/proofs/inclusion?leaf_index={receipt['leaf_index']}", headers=cast.compliance.auth).get_json()
+    proof = client.get(
+        f"/api/v1/ledger/proofs/inclusion?leaf_index={receipt['leaf_index']}", headers=cast.compliance.auth
+    ).get_json()
     assert proof["leaf_hash"] == receipt["leaf_hash"]
     found = client.get("/api/v1/audit/events?kind=break-glass.acknowledged", headers=cast.compliance.auth).get_json()
     assert [(i["ledger_index"], i["actor_id"], i["subject_id"]) for i in found["items"]] == [
-        (receipt["leaf_index"], cast.compliance.id, cast.tomasz.id)]
+        (receipt["leaf_index"], cast.compliance.id, cast.tomasz.id)
+    ]
     assert found["items"][0]["data"] == {"break_glass_id": declaration, "clinic_id": cast.clinic.id}
     with vault_.read_transaction() as session:
         event = session.get(Event, receipt["leaf_index"])
@@ -99,10 +104,14 @@ def test_a_sealed_note_moved_to_another_declaration_does_not_open(client, vault_
     acknowledge(client, cast.compliance, first)
     with vault_.read_transaction() as session:
         sealed = session.get(BreakGlassReview, first).note_sealed
-        assert open_text(vault_.keys, session, kind=NOTE_KIND, object_id=first, subject_id=cast.tomasz.id, sealed=sealed)
+        assert open_text(
+            vault_.keys, session, kind=NOTE_KIND, object_id=first, subject_id=cast.tomasz.id, sealed=sealed
+        )
         for object_id, subject_id in ((second, cast.amina.id), (second, cast.tomasz.id), (first, cast.amina.id)):
             with pytest.raises(RecordUnreadable):
-                open_text(vault_.keys, session, kind=NOTE_KIND, object_id=object_id, subject_id=subject_id, sealed=sealed)
+                open_text(
+                    vault_.keys, session, kind=NOTE_KIND, object_id=object_id, subject_id=subject_id, sealed=sealed
+                )
 
 
 def test_concurrent_acknowledgements_one_wins(app, cast):
@@ -115,7 +124,11 @@ def test_concurrent_acknowledgements_one_wins(app, cast):
     with ThreadPoolExecutor(max_workers=6) as pool:
         statuses = sorted(pool.map(ack, range(6)))
     assert statuses == [200] + [409] * 5
-    found = app.test_client().get("/api/v1/audit/events?kind=break-glass.acknowledged", headers=cast.compliance.auth).get_json()
+    found = (
+        app.test_client()
+        .get("/api/v1/audit/events?kind=break-glass.acknowledged", headers=cast.compliance.auth)
+        .get_json()
+    )
     assert found["total"] == 1  # the losers' events rolled back with them
 
 
@@ -129,9 +142,17 @@ def test_other_roles_cannot_see_or_work_the_queue(client, cast, who):
     assert queue(client, cast)["total"] == 1
 
 
-@pytest.mark.parametrize("body", [
-    {}, {"note": ""}, {"note": 5}, {"note": "x" * 2001}, {"note": "ok", "status": "acknowledged"}, {"note": "bell\x07"},
-])
+@pytest.mark.parametrize(
+    "body",
+    [
+        {},
+        {"note": ""},
+        {"note": 5},
+        {"note": "x" * 2001},
+        {"note": "ok", "status": "acknowledged"},
+        {"note": "bell\x07"},
+    ],
+)
 def test_malformed_acknowledgements_are_400(client, cast, body):
     declaration = declare(client, cast.clinic, cast.tomasz)
     assert_problem(client.post(f"{QUEUE}/{declaration}/acknowledge", json=body, headers=cast.compliance.auth), 400)

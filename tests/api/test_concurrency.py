@@ -18,7 +18,9 @@ def resident(make_actor):
 @pytest.fixture
 def record_id(client, resident):
     response = client.post(
-        f"/api/v1/subjects/{resident.id}/records", json={"category": "health.notes", "content": {"v": 0}}, headers=resident.auth
+        f"/api/v1/subjects/{resident.id}/records",
+        json={"category": "health.notes", "content": {"v": 0}},
+        headers=resident.auth,
     )
     return response.get_json()["id"]
 
@@ -48,7 +50,9 @@ def test_concurrent_versions_are_unique_and_gap_free(app, vault_, resident, reco
 
 
 def test_concurrent_writers_with_the_same_expected_version_one_wins(app, resident, record_id):
-    responses = put_many(app, resident, record_id, [{"content": {"writer": i}, "expected_version": 1} for i in range(WRITERS)])
+    responses = put_many(
+        app, resident, record_id, [{"content": {"writer": i}, "expected_version": 1} for i in range(WRITERS)]
+    )
     statuses = sorted(r.status_code for r in responses)
     assert statuses == [200] + [409] * (WRITERS - 1)
     winner = next(i for i, r in enumerate(responses) if r.status_code == 200)
@@ -60,7 +64,9 @@ def test_concurrent_creates_all_land(app, vault_, resident):
     def post(i):
         with app.test_client() as c:
             return c.post(
-                f"/api/v1/subjects/{resident.id}/records", json={"category": "health.notes", "content": {"i": i}}, headers=resident.auth
+                f"/api/v1/subjects/{resident.id}/records",
+                json={"category": "health.notes", "content": {"i": i}},
+                headers=resident.auth,
             )
 
     with ThreadPoolExecutor(max_workers=WRITERS) as pool:

@@ -35,7 +35,9 @@ def test_a_grant_lets_the_clinic_read_for_its_purpose_only(client, cast, clock):
     assert read(client, cast.clinic, lease).get_json() == read(client, cast.clinic, "r-unknown").get_json()
     assert_problem(read(client, cast.clinic, allergy, purpose=None), 400)  # non-residents state a purpose
 
-    listing = client.get(f"/api/v1/subjects/{cast.amina.id}/records?purpose=treatment", headers=cast.clinic.auth).get_json()
+    listing = client.get(
+        f"/api/v1/subjects/{cast.amina.id}/records?purpose=treatment", headers=cast.clinic.auth
+    ).get_json()
     assert [item["id"] for item in listing["items"]] == [allergy] and listing["total"] == 1
     assert client.get(f"/api/v1/consents/{g['id']}", headers=cast.amina.auth).get_json()["uses"] == 1
 
@@ -93,18 +95,23 @@ def test_write_grant_lets_a_clinic_add_records_and_versions(client, cast, clock)
     grant(client, cast.amina, cast.clinic, clock, categories=["health.labs"], actions=["read", "write"])
     created = client.post(
         f"/api/v1/subjects/{cast.amina.id}/records",
-        json={"category": "health.labs", "content": {"hba1c": 6.1}, "purpose": "treatment"}, headers=cast.clinic.auth,
+        json={"category": "health.labs", "content": {"hba1c": 6.1}, "purpose": "treatment"},
+        headers=cast.clinic.auth,
     )
     assert created.status_code == 201
     record = created.get_json()["id"]
-    put = client.put(f"/api/v1/records/{record}", json={"content": {"hba1c": 5.9}, "purpose": "treatment"}, headers=cast.clinic.auth)
+    put = client.put(
+        f"/api/v1/records/{record}", json={"content": {"hba1c": 5.9}, "purpose": "treatment"}, headers=cast.clinic.auth
+    )
     assert put.status_code == 200 and put.get_json()["version"] == 2
     # The resident sees what the clinic wrote.
     assert read(client, cast.amina, record, purpose=None).get_json()["content"] == {"hba1c": 5.9}
     # A read-only grant does not allow writing.
     grant(client, cast.amina, cast.landlord, clock, categories=["tenancy.*"], purpose="tenancy-screening")
     lease = add_record(client, cast.amina, "tenancy.lease")
-    refused = client.put(f"/api/v1/records/{lease}", json={"content": {}, "purpose": "tenancy-screening"}, headers=cast.landlord.auth)
+    refused = client.put(
+        f"/api/v1/records/{lease}", json={"content": {}, "purpose": "tenancy-screening"}, headers=cast.landlord.auth
+    )
     assert assert_problem(refused, 403)["reason"] == "wrong-action"
 
 
@@ -112,8 +119,13 @@ def test_access_request_approved_creates_the_grant(client, cast, clock):
     income = add_record(client, cast.amina, "tenancy.income", {"gross": 41200})
     asked = client.post(
         "/api/v1/access-requests",
-        json={"subject_id": cast.amina.id, "categories": ["tenancy.income"], "purpose": "tenancy-screening",
-              "reason": "Screening for the flat at 12 Quay Street", "expires_at": clock.at(days=14)},
+        json={
+            "subject_id": cast.amina.id,
+            "categories": ["tenancy.income"],
+            "purpose": "tenancy-screening",
+            "reason": "Screening for the flat at 12 Quay Street",
+            "expires_at": clock.at(days=14),
+        },
         headers=cast.landlord.auth,
     )
     assert asked.status_code == 201
@@ -124,7 +136,9 @@ def test_access_request_approved_creates_the_grant(client, cast, clock):
     pending = client.get("/api/v1/access-requests?status=pending", headers=cast.amina.auth).get_json()
     assert [r["id"] for r in pending["items"]] == [request["id"]]
     assert_problem(client.post(f"/api/v1/access-requests/{request['id']}/approve", headers=cast.landlord.auth), 403)
-    approved = client.post(f"/api/v1/access-requests/{request['id']}/approve", json={"max_uses": 3}, headers=cast.amina.auth)
+    approved = client.post(
+        f"/api/v1/access-requests/{request['id']}/approve", json={"max_uses": 3}, headers=cast.amina.auth
+    )
     assert approved.status_code == 200
     outcome = client.get(f"/api/v1/access-requests/{request['id']}", headers=cast.landlord.auth).get_json()
     assert outcome["status"] == "approved" and outcome["grant_id"]
@@ -138,18 +152,31 @@ def test_access_request_approved_creates_the_grant(client, cast, clock):
 def test_access_request_denied(client, cast, clock):
     asked = client.post(
         "/api/v1/access-requests",
-        json={"subject_id": cast.amina.id, "categories": ["health.*"], "purpose": "research", "reason": "Diabetes cohort study"},
+        json={
+            "subject_id": cast.amina.id,
+            "categories": ["health.*"],
+            "purpose": "research",
+            "reason": "Diabetes cohort study",
+        },
         headers=cast.clinic.auth,
     ).get_json()
     denied = client.post(f"/api/v1/access-requests/{asked['id']}/deny", headers=cast.amina.auth)
-    assert denied.status_code == 200 and denied.get_json()["status"] == "denied" and denied.get_json()["grant_id"] is None
-    assert client.get(f"/api/v1/access-requests/{asked['id']}", headers=cast.clinic.auth).get_json()["status"] == "denied"
+    assert (
+        denied.status_code == 200 and denied.get_json()["status"] == "denied" and denied.get_json()["grant_id"] is None
+    )
+    assert (
+        client.get(f"/api/v1/access-requests/{asked['id']}", headers=cast.clinic.auth).get_json()["status"] == "denied"
+    )
     assert client.get("/api/v1/consents", headers=cast.clinic.auth).get_json()["total"] == 0
 
 
 def test_delegate_manages_consent_and_reads_until_revoked(client, cast, clock):
     record = add_record(client, cast.amina, "health.medications", {"drug": "metformin"})
-    made = client.post("/api/v1/delegations", json={"delegate_id": cast.tomasz.id, "expires_at": clock.at(days=90)}, headers=cast.amina.auth)
+    made = client.post(
+        "/api/v1/delegations",
+        json={"delegate_id": cast.tomasz.id, "expires_at": clock.at(days=90)},
+        headers=cast.amina.auth,
+    )
     assert made.status_code == 201
     delegation = made.get_json()
     assert read(client, cast.tomasz, record, purpose="treatment").get_json()["content"] == {"drug": "metformin"}
@@ -160,9 +187,15 @@ def test_delegate_manages_consent_and_reads_until_revoked(client, cast, clock):
     assert read(client, cast.clinic, record).status_code == 200
     assert client.get(f"/api/v1/consents?subject_id={cast.amina.id}", headers=cast.tomasz.auth).get_json()["total"] == 1
     # Delegates read but do not write.
-    assert assert_problem(
-        client.put(f"/api/v1/records/{record}", json={"content": {}, "purpose": "treatment"}, headers=cast.tomasz.auth), 403
-    )["reason"] == "wrong-action"
+    assert (
+        assert_problem(
+            client.put(
+                f"/api/v1/records/{record}", json={"content": {}, "purpose": "treatment"}, headers=cast.tomasz.auth
+            ),
+            403,
+        )["reason"]
+        == "wrong-action"
+    )
     client.post(f"/api/v1/delegations/{delegation['id']}/revoke", headers=cast.amina.auth)
     assert assert_problem(read(client, cast.tomasz, record), 403)["reason"] == "revoked"
     # Once the delegation ends, the grants of the resident are none of his business.
@@ -173,7 +206,11 @@ def test_break_glass_reads_health_for_the_window_and_is_flagged(client, vault_, 
     allergy = add_record(client, cast.amina, "health.allergies", {"substance": "penicillin"})
     lease = add_record(client, cast.amina, "tenancy.lease")
     assert_problem(read(client, cast.clinic, allergy, purpose="emergency"), 404)
-    declared = client.post(f"/api/v1/subjects/{cast.amina.id}/break-glass", json={"reason": "Unconscious in the ER"}, headers=cast.clinic.auth)
+    declared = client.post(
+        f"/api/v1/subjects/{cast.amina.id}/break-glass",
+        json={"reason": "Unconscious in the ER"},
+        headers=cast.clinic.auth,
+    )
     assert declared.status_code == 201
     assert declared.get_json()["expires_at"] == clock.at(hours=4)
     assert read(client, cast.clinic, allergy, purpose="emergency").status_code == 200
@@ -186,7 +223,10 @@ def test_break_glass_reads_health_for_the_window_and_is_flagged(client, vault_, 
     clock.advance(hours=4)
     assert assert_problem(read(client, cast.clinic, allergy, purpose="emergency"), 403)["reason"] == "expired"
     # Landlords cannot break the glass.
-    assert_problem(client.post(f"/api/v1/subjects/{cast.amina.id}/break-glass", json={"reason": "x"}, headers=cast.landlord.auth), 403)
+    assert_problem(
+        client.post(f"/api/v1/subjects/{cast.amina.id}/break-glass", json={"reason": "x"}, headers=cast.landlord.auth),
+        403,
+    )
 
 
 def test_compliance_sees_grants_but_never_contents(client, cast, clock):
@@ -207,7 +247,15 @@ def test_every_decision_is_an_event_without_content(client, vault_, cast, clock)
     read(client, cast.landlord, record, purpose="tenancy-screening")
     client.post(f"/api/v1/consents/{g['id']}/revoke", headers=cast.amina.auth)
     kinds = [e[0] for e in events(vault_)]
-    assert kinds == ["access.permitted", "record.created", "consent.granted", "access.permitted", "access.refused", "access.refused", "consent.revoked"]
+    assert kinds == [
+        "access.permitted",
+        "record.created",
+        "consent.granted",
+        "access.permitted",
+        "access.refused",
+        "access.refused",
+        "consent.revoked",
+    ]
     refused = [e for e in events(vault_) if e[0] == "access.refused"]
     assert [e[3]["reason"] for e in refused] == ["wrong-purpose", "no-grant"]
     assert refused[1][1] == cast.landlord.id and refused[1][2] == cast.amina.id
@@ -219,11 +267,18 @@ def test_configured_limits_apply(client, vault_, cast, clock):
 
     vault_.limits = ConsentLimits(max_grant_days=7, default_grant_days=7, max_delegation_days=2, break_glass_minutes=15)
     record = add_record(client, cast.amina)
-    declared = client.post(f"/api/v1/subjects/{cast.amina.id}/break-glass", json={"reason": "Seizure"}, headers=cast.clinic.auth)
+    declared = client.post(
+        f"/api/v1/subjects/{cast.amina.id}/break-glass", json={"reason": "Seizure"}, headers=cast.clinic.auth
+    )
     assert declared.get_json()["expires_at"] == clock.at(minutes=15)
     clock.advance(minutes=15)
     assert assert_problem(read(client, cast.clinic, record, purpose="emergency"), 403)["reason"] == "expired"
-    too_long = {"grantee_id": cast.clinic.id, "categories": ["health.*"], "purpose": "treatment", "expires_at": clock.at(days=8)}
+    too_long = {
+        "grantee_id": cast.clinic.id,
+        "categories": ["health.*"],
+        "purpose": "treatment",
+        "expires_at": clock.at(days=8),
+    }
     assert_problem(client.post("/api/v1/consents", json=too_long, headers=cast.amina.auth), 400)
     delegation = {"delegate_id": cast.tomasz.id, "expires_at": clock.at(days=3)}
     assert_problem(client.post("/api/v1/delegations", json=delegation, headers=cast.amina.auth), 400)

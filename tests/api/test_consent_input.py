@@ -11,8 +11,14 @@ def grants_total(client, actor):
 
 
 def body(cast, clock, **change):
-    return {"grantee_id": cast.clinic.id, "categories": ["health.*"], "purpose": "treatment", "actions": ["read"],
-            "expires_at": clock.at(days=30), **change}
+    return {
+        "grantee_id": cast.clinic.id,
+        "categories": ["health.*"],
+        "purpose": "treatment",
+        "actions": ["read"],
+        "expires_at": clock.at(days=30),
+        **change,
+    }
 
 
 @pytest.mark.parametrize(
@@ -43,71 +49,129 @@ def test_malformed_grants_are_refused(client, cast, clock, change, status):
 
 @pytest.mark.parametrize("days, hours", [(0, -1), (0, 0), (366, 0)])
 def test_grant_windows_are_bounded(client, cast, clock, days, hours):
-    response = client.post("/api/v1/consents", json=body(cast, clock, expires_at=clock.at(days=days, hours=hours)), headers=cast.amina.auth)
+    response = client.post(
+        "/api/v1/consents", json=body(cast, clock, expires_at=clock.at(days=days, hours=hours)), headers=cast.amina.auth
+    )
     assert_problem(response, 400)
     assert grants_total(client, cast.amina) == 0
 
 
 def test_a_grant_must_end_after_it_starts(client, cast, clock):
     response = client.post(
-        "/api/v1/consents", json=body(cast, clock, valid_from=clock.at(days=5), expires_at=clock.at(days=4)), headers=cast.amina.auth
+        "/api/v1/consents",
+        json=body(cast, clock, valid_from=clock.at(days=5), expires_at=clock.at(days=4)),
+        headers=cast.amina.auth,
     )
     assert_problem(response, 400)
 
 
 @pytest.mark.parametrize("who", ["unknown", "self", "compliance", "admin", "witness"])
 def test_grantees_must_be_real_clinics_landlords_or_residents(client, cast, clock, who):
-    grantee = {"unknown": "p-nobody", "self": cast.amina.id, "compliance": cast.compliance.id, "admin": cast.admin.id,
-               "witness": cast.witness.id}[who]
-    assert_problem(client.post("/api/v1/consents", json=body(cast, clock, grantee_id=grantee), headers=cast.amina.auth), 400)
+    grantee = {
+        "unknown": "p-nobody",
+        "self": cast.amina.id,
+        "compliance": cast.compliance.id,
+        "admin": cast.admin.id,
+        "witness": cast.witness.id,
+    }[who]
+    assert_problem(
+        client.post("/api/v1/consents", json=body(cast, clock, grantee_id=grantee), headers=cast.amina.auth), 400
+    )
     assert grants_total(client, cast.amina) == 0
 
 
 @pytest.mark.parametrize("role", ["clinic", "landlord", "compliance", "admin", "witness"])
 def test_only_residents_or_delegates_give_consent(client, cast, clock, role):
     actor = getattr(cast, role)
-    assert_problem(client.post("/api/v1/consents", json=body(cast, clock, subject_id=cast.amina.id), headers=actor.auth), 404)
+    assert_problem(
+        client.post("/api/v1/consents", json=body(cast, clock, subject_id=cast.amina.id), headers=actor.auth), 404
+    )
     assert grants_total(client, cast.amina) == 0
 
 
 def test_a_resident_cannot_grant_for_someone_else(client, cast, clock):
-    assert_problem(client.post("/api/v1/consents", json=body(cast, clock, subject_id=cast.tomasz.id), headers=cast.amina.auth), 404)
+    assert_problem(
+        client.post("/api/v1/consents", json=body(cast, clock, subject_id=cast.tomasz.id), headers=cast.amina.auth), 404
+    )
     assert grants_total(client, cast.tomasz) == 0
 
 
 def test_categories_are_normalised(client, cast, clock):
-    g = grant(client, cast.amina, cast.clinic, clock, categories=["health.labs", "health.labs", "tenancy.lease"], actions=["read", "read"])
+    g = grant(
+        client,
+        cast.amina,
+        cast.clinic,
+        clock,
+        categories=["health.labs", "health.labs", "tenancy.lease"],
+        actions=["read", "read"],
+    )
     assert g["categories"] == ["health.labs", "tenancy.lease"] and g["actions"] == ["read"]
 
 
 @pytest.mark.parametrize(
     "change",
-    [{"reason": ""}, {"reason": "   "}, {"reason": "x" * 1001}, {"reason": "a\x00b"}, {"subject_id": None}, {"categories": []},
-     {"purpose": "spying"}, {"expires_at": "2020-01-01T00:00:00Z"}, {"actions": ["erase"]}, {"grant_id": "g-x"}],
+    [
+        {"reason": ""},
+        {"reason": "   "},
+        {"reason": "x" * 1001},
+        {"reason": "a\x00b"},
+        {"subject_id": None},
+        {"categories": []},
+        {"purpose": "spying"},
+        {"expires_at": "2020-01-01T00:00:00Z"},
+        {"actions": ["erase"]},
+        {"grant_id": "g-x"},
+    ],
 )
 def test_malformed_access_requests_are_refused(client, cast, clock, change):
-    payload = {"subject_id": cast.amina.id, "categories": ["tenancy.income"], "purpose": "tenancy-screening", "reason": "Screening", **change}
+    payload = {
+        "subject_id": cast.amina.id,
+        "categories": ["tenancy.income"],
+        "purpose": "tenancy-screening",
+        "reason": "Screening",
+        **change,
+    }
     assert_problem(client.post("/api/v1/access-requests", json=payload, headers=cast.landlord.auth), 400)
     assert client.get("/api/v1/access-requests", headers=cast.amina.auth).get_json()["total"] == 0
 
 
 @pytest.mark.parametrize("role", ["amina", "tomasz", "compliance", "admin", "witness"])
 def test_only_clinics_and_landlords_request_access(client, cast, role):
-    payload = {"subject_id": cast.amina.id, "categories": ["tenancy.income"], "purpose": "tenancy-screening", "reason": "Screening"}
+    payload = {
+        "subject_id": cast.amina.id,
+        "categories": ["tenancy.income"],
+        "purpose": "tenancy-screening",
+        "reason": "Screening",
+    }
     assert_problem(client.post("/api/v1/access-requests", json=payload, headers=getattr(cast, role).auth), 403)
 
 
 def test_a_request_to_a_non_resident_is_404(client, cast):
-    payload = {"subject_id": cast.clinic.id, "categories": ["tenancy.income"], "purpose": "tenancy-screening", "reason": "Screening"}
+    payload = {
+        "subject_id": cast.clinic.id,
+        "categories": ["tenancy.income"],
+        "purpose": "tenancy-screening",
+        "reason": "Screening",
+    }
     assert_problem(client.post("/api/v1/access-requests", json=payload, headers=cast.landlord.auth), 404)
 
 
 def test_approval_body_is_checked(client, cast, clock):
-    payload = {"subject_id": cast.amina.id, "categories": ["tenancy.income"], "purpose": "tenancy-screening", "reason": "Screening"}
+    payload = {
+        "subject_id": cast.amina.id,
+        "categories": ["tenancy.income"],
+        "purpose": "tenancy-screening",
+        "reason": "Screening",
+    }
     request = client.post("/api/v1/access-requests", json=payload, headers=cast.landlord.auth).get_json()
     for bad in ({"max_uses": -1}, {"expires_at": clock.at(days=400)}, {"grant": "all"}):
-        assert_problem(client.post(f"/api/v1/access-requests/{request['id']}/approve", json=bad, headers=cast.amina.auth), 400)
-    assert client.get(f"/api/v1/access-requests/{request['id']}", headers=cast.amina.auth).get_json()["status"] == "pending"
+        assert_problem(
+            client.post(f"/api/v1/access-requests/{request['id']}/approve", json=bad, headers=cast.amina.auth), 400
+        )
+    assert (
+        client.get(f"/api/v1/access-requests/{request['id']}", headers=cast.amina.auth).get_json()["status"]
+        == "pending"
+    )
 
 
 @pytest.mark.parametrize(
@@ -122,14 +186,38 @@ def test_malformed_delegations_are_refused(client, cast, clock, change):
 
 def test_delegates_must_be_other_residents_and_appointed_by_residents(client, cast, clock):
     for delegate in (cast.amina.id, cast.clinic.id):
-        assert_problem(client.post("/api/v1/delegations", json={"delegate_id": delegate, "expires_at": clock.at(days=3)}, headers=cast.amina.auth), 400)
-    assert_problem(client.post("/api/v1/delegations", json={"delegate_id": cast.tomasz.id, "expires_at": clock.at(days=3)}, headers=cast.clinic.auth), 403)
-    assert_problem(client.post("/api/v1/delegations", json={"delegate_id": cast.tomasz.id, "expires_at": clock.at(days=400)}, headers=cast.amina.auth), 400)
+        assert_problem(
+            client.post(
+                "/api/v1/delegations",
+                json={"delegate_id": delegate, "expires_at": clock.at(days=3)},
+                headers=cast.amina.auth,
+            ),
+            400,
+        )
+    assert_problem(
+        client.post(
+            "/api/v1/delegations",
+            json={"delegate_id": cast.tomasz.id, "expires_at": clock.at(days=3)},
+            headers=cast.clinic.auth,
+        ),
+        403,
+    )
+    assert_problem(
+        client.post(
+            "/api/v1/delegations",
+            json={"delegate_id": cast.tomasz.id, "expires_at": clock.at(days=400)},
+            headers=cast.amina.auth,
+        ),
+        400,
+    )
 
 
 @pytest.mark.parametrize("reason", ["", " ", "x" * 1001, "line\x07bell"])
 def test_break_glass_needs_a_real_reason(client, cast, reason):
-    assert_problem(client.post(f"/api/v1/subjects/{cast.amina.id}/break-glass", json={"reason": reason}, headers=cast.clinic.auth), 400)
+    assert_problem(
+        client.post(f"/api/v1/subjects/{cast.amina.id}/break-glass", json={"reason": reason}, headers=cast.clinic.auth),
+        400,
+    )
     assert client.get(f"/api/v1/subjects/{cast.amina.id}/break-glass", headers=cast.amina.auth).get_json()["total"] == 0
 
 

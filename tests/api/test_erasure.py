@@ -100,24 +100,54 @@ def open_everything(keys, url: str, subject_id: str) -> tuple[int, int]:
     try:
         with Session(engine) as session:
             for version, record in session.execute(
-                select(RecordVersion, Record).join(Record, Record.id == RecordVersion.record_id).where(Record.subject_id == subject_id)
+                select(RecordVersion, Record)
+                .join(Record, Record.id == RecordVersion.record_id)
+                .where(Record.subject_id == subject_id)
             ):
                 for part, sealed in (("content", version.content_sealed), ("title", version.title_sealed)):
                     if sealed is None:
                         continue
-                    aad = crypto.record_aad(record_id=record.id, subject_id=subject_id, version=version.version, category=record.category, part=part)
+                    aad = crypto.record_aad(
+                        record_id=record.id,
+                        subject_id=subject_id,
+                        version=version.version,
+                        category=record.category,
+                        part=part,
+                    )
                     attempt(lambda: keys.open_for_subject(session, subject_id, bytes(sealed), aad=aad))
             for row in session.scalars(select(SubjectKey).where(SubjectKey.subject_id == subject_id)):
                 attempt(lambda: keys.unwrap(row))
                 # The master keyring alone, as if the key had never been bound.
-                attempt(lambda: crypto.unwrap_key(keys.keyring, bytes(row.wrapped), subject_id=subject_id, version=row.version))
+                attempt(
+                    lambda: crypto.unwrap_key(
+                        keys.keyring, bytes(row.wrapped), subject_id=subject_id, version=row.version
+                    )
+                )
             person = session.get(Principal, subject_id)
             for scheme in (1, 2):
                 attempt(lambda: keys.open_name(subject_id, bytes(person.name_sealed), scheme=scheme))
             for row in session.scalars(select(AccessRequest).where(AccessRequest.subject_id == subject_id)):
-                attempt(lambda: open_text(keys, session, kind="access-request-reason", object_id=row.id, subject_id=subject_id, sealed=bytes(row.reason_sealed)))
+                attempt(
+                    lambda: open_text(
+                        keys,
+                        session,
+                        kind="access-request-reason",
+                        object_id=row.id,
+                        subject_id=subject_id,
+                        sealed=bytes(row.reason_sealed),
+                    )
+                )
             for row in session.scalars(select(BreakGlass).where(BreakGlass.subject_id == subject_id)):
-                attempt(lambda: open_text(keys, session, kind="break-glass-reason", object_id=row.id, subject_id=subject_id, sealed=bytes(row.reason_sealed)))
+                attempt(
+                    lambda: open_text(
+                        keys,
+                        session,
+                        kind="break-glass-reason",
+                        object_id=row.id,
+                        subject_id=subject_id,
+                        sealed=bytes(row.reason_sealed),
+                    )
+                )
     finally:
         engine.dispose()
     return attempts, opened
@@ -133,17 +163,37 @@ def story(client, cast, clock):
     assert client.put(f"/api/v1/records/{labs}", json={"content": {"hb": 13.9}}, headers=a.auth).status_code == 200
     granted = grant(client, a, cast.clinic, clock)
     assert client.get(f"/api/v1/records/{labs}?purpose=treatment", headers=cast.clinic.auth).status_code == 200
-    request = client.post("/api/v1/access-requests", headers=cast.landlord.auth, json={
-        "subject_id": a.id, "categories": ["tenancy.lease"], "purpose": "tenancy-screening", "reason": "Flat 4B application"})
+    request = client.post(
+        "/api/v1/access-requests",
+        headers=cast.landlord.auth,
+        json={
+            "subject_id": a.id,
+            "categories": ["tenancy.lease"],
+            "purpose": "tenancy-screening",
+            "reason": "Flat 4B application",
+        },
+    )
     assert request.status_code == 201, request.get_json()
-    emergency = client.post(f"/api/v1/subjects/{a.id}/break-glass", headers=cast.clinic.auth, json={"reason": "Unconscious on arrival"})
+    emergency = client.post(
+        f"/api/v1/subjects/{a.id}/break-glass", headers=cast.clinic.auth, json={"reason": "Unconscious on arrival"}
+    )
     assert emergency.status_code in (200, 201), emergency.get_json()
-    mine = client.post("/api/v1/delegations", headers=a.auth, json={"delegate_id": t.id, "expires_at": clock.at(days=30)})
-    theirs = client.post("/api/v1/delegations", headers=t.auth, json={"delegate_id": a.id, "expires_at": clock.at(days=30)})
+    mine = client.post(
+        "/api/v1/delegations", headers=a.auth, json={"delegate_id": t.id, "expires_at": clock.at(days=30)}
+    )
+    theirs = client.post(
+        "/api/v1/delegations", headers=t.auth, json={"delegate_id": a.id, "expires_at": clock.at(days=30)}
+    )
     assert mine.status_code == 201 and theirs.status_code == 201, (mine.get_json(), theirs.get_json())
     tomasz_record = add_record(client, t, "health.allergies", {"peanuts": True})
-    return {"labs": labs, "lease": lease, "grant": granted["id"], "request": request.get_json()["id"],
-            "theirs": theirs.get_json()["id"], "tomasz_record": tomasz_record}
+    return {
+        "labs": labs,
+        "lease": lease,
+        "grant": granted["id"],
+        "request": request.get_json()["id"],
+        "theirs": theirs.get_json()["id"],
+        "tomasz_record": tomasz_record,
+    }
 
 
 def test_a_copy_taken_before_the_erasure_opens_nothing_of_the_resident(client, cast, story, vault_, copies, settings):
@@ -168,11 +218,16 @@ def test_a_copy_taken_before_the_erasure_opens_nothing_of_the_resident(client, c
     try:
         with restored.transaction() as session:
             with pytest.raises(RecordUnreadable):
-                records.read_record(session, restored.keys, Caller(amina.id, "resident"), story["labs"], now=restored.now())
+                records.read_record(
+                    session, restored.keys, Caller(amina.id, "resident"), story["labs"], now=restored.now()
+                )
         with restored.transaction() as session:
-            content = records.read_record(session, restored.keys, Caller(cast.tomasz.id, "resident"), story["tomasz_record"], now=restored.now())
+            content = records.read_record(
+                session, restored.keys, Caller(cast.tomasz.id, "resident"), story["tomasz_record"], now=restored.now()
+            )
         assert content.content == {"peanuts": True}
         from vault.keys.key_rotation import residents_without_secret
+
         assert residents_without_secret(restored) == [amina.id]
     finally:
         restored.close()
@@ -183,12 +238,23 @@ def test_erasure_receipt_ledger_and_what_is_left(client, cast, story, vault_):
     response = client.post(f"/api/v1/subjects/{amina.id}/erasure", json=CONFIRM, headers=amina.auth)
     assert response.status_code == 200, response.get_json()
     body = response.get_json()
-    assert set(body) == {"erasure_id", "erased_at", "receipt", "subject_commitment", "commitment_nonce", "events_erased",
-                         "records_deleted", "subject_keys_destroyed"}
+    assert set(body) == {
+        "erasure_id",
+        "erased_at",
+        "receipt",
+        "subject_commitment",
+        "commitment_nonce",
+        "events_erased",
+        "records_deleted",
+        "subject_keys_destroyed",
+    }
     assert body["records_deleted"] == 2 and body["subject_keys_destroyed"] == 1 and body["events_erased"] >= 8
     assert amina.id not in json.dumps(body)
     # Only the resident, holding the nonce, can open the commitment to her id.
-    assert erasure.subject_commitment(bytes.fromhex(body["commitment_nonce"]), amina.id).hex() == body["subject_commitment"]
+    assert (
+        erasure.subject_commitment(bytes.fromhex(body["commitment_nonce"]), amina.id).hex()
+        == body["subject_commitment"]
+    )
 
     with vault_.read_transaction() as session:
         entry = session.get(Event, body["receipt"]["leaf_index"])
@@ -197,15 +263,24 @@ def test_erasure_receipt_ledger_and_what_is_left(client, cast, story, vault_):
         assert body["commitment_nonce"] not in entry.data
         erased = session.scalars(select(Event).where(Event.erased_by == entry.ledger_index)).all()
         assert len(erased) == body["events_erased"]
-        assert all(e.data == "{}" and bytes(e.body) == b"" and bytes(e.salt) == b"" and e.subject_id is None and e.actor_id == "erased"
-                   for e in erased)
+        assert all(
+            e.data == "{}"
+            and bytes(e.body) == b""
+            and bytes(e.salt) == b""
+            and e.subject_id is None
+            and e.actor_id == "erased"
+            for e in erased
+        )
         # Her id is left only where she acted on another resident's trail (stepping down as Tomasz's delegate).
-        mentions = [e for e in session.scalars(select(Event)) if amina.id in e.data or amina.id in bytes(e.body).decode()]
+        mentions = [
+            e for e in session.scalars(select(Event)) if amina.id in e.data or amina.id in bytes(e.body).decode()
+        ]
         assert mentions and all(e.subject_id == cast.tomasz.id for e in mentions)
         assert session.get(Principal, amina.id).erased_at is not None
         for model in (SubjectKey, Record, Grant, AccessRequest, BreakGlass):
             assert session.scalars(select(model).where(model.subject_id == amina.id)).first() is None
         from vault.storage.models import Delegation
+
         assert session.get(Delegation, story["theirs"]).revoked_at is not None
     assert vault_.keys.secrets.get(amina.id) is None
 
@@ -229,7 +304,11 @@ def test_verify_passes_after_erasure_and_still_catches_tampering(client, cast, s
     with vault_.read_transaction() as session:
         report = verify(session)
         erased = sorted(session.scalars(select(Event.ledger_index).where(Event.erased_by.is_not(None))))
-        kept = sorted(session.scalars(select(Event.ledger_index).where(Event.erased_by.is_(None), Event.ledger_index < erasure_index)))
+        kept = sorted(
+            session.scalars(
+                select(Event.ledger_index).where(Event.erased_by.is_(None), Event.ledger_index < erasure_index)
+            )
+        )
     assert report.size == erasure_index + 1 and erased and kept
     assert report.erased == len(erased)
 
@@ -242,17 +321,29 @@ def test_verify_passes_after_erasure_and_still_catches_tampering(client, cast, s
         return str(caught.value)
 
     # A surviving entry changed: caught as before.
-    assert f"Ledger entry {kept[-1]}" in tampered("UPDATE events SET data = :d WHERE ledger_index = :i", d='{"x":1}', i=kept[-1])
+    assert f"Ledger entry {kept[-1]}" in tampered(
+        "UPDATE events SET data = :d WHERE ledger_index = :i", d='{"x":1}', i=kept[-1]
+    )
     # A surviving entry blanked and passed off as erased: its erasure's digest does not cover it.
     assert "not the ones it erased" in tampered(
-        "UPDATE events SET erased_by = :e, data = '{}', body = :b, salt = :b, actor_id = 'erased', subject_id = NULL WHERE ledger_index = :i",
-        e=erasure_index, b=b"", i=kept[-1])
+        "UPDATE events SET erased_by = :e, data = '{}', body = :b, salt = :b, actor_id = 'erased', subject_id = NULL "
+        "WHERE ledger_index = :i",
+        e=erasure_index,
+        b=b"",
+        i=kept[-1],
+    )
     # An erased entry's kept kind rewritten.
-    assert "not the ones it erased" in tampered("UPDATE events SET kind = 'consent.revoked' WHERE ledger_index = :i", i=erased[0])
+    assert "not the ones it erased" in tampered(
+        "UPDATE events SET kind = 'consent.revoked' WHERE ledger_index = :i", i=erased[0]
+    )
     # Something written back into an erased entry.
-    assert "still holds data" in tampered("UPDATE events SET data = :d WHERE ledger_index = :i", d='{"record_id":"r-x"}', i=erased[0])
+    assert "still holds data" in tampered(
+        "UPDATE events SET data = :d WHERE ledger_index = :i", d='{"record_id":"r-x"}', i=erased[0]
+    )
     # An erased entry's leaf replaced.
-    assert "Ledger entry" in tampered("UPDATE ledger_nodes SET hash = :h WHERE level = 0 AND idx = :i", h=b"\x00" * 32, i=erased[0])
+    assert "Ledger entry" in tampered(
+        "UPDATE ledger_nodes SET hash = :h WHERE level = 0 AND idx = :i", h=b"\x00" * 32, i=erased[0]
+    )
     # And untouched, it still verifies.
     with vault_.read_transaction() as session:
         assert verify(session).size == report.size
@@ -270,7 +361,17 @@ def test_only_the_resident_erases_and_others_get_the_unknown_answer(client, cast
 def test_erasure_input_is_checked_before_anything(client, cast, story):
     a = cast.amina
     url = f"/api/v1/subjects/{a.id}/erasure"
-    for body in (None, {}, {"confirm": False}, {"confirm": "yes"}, {"confirm": 1}, {"confirm": "true"}, {"confirm": None}, {"confirm": True, "extra": 1}, [True]):
+    for body in (
+        None,
+        {},
+        {"confirm": False},
+        {"confirm": "yes"},
+        {"confirm": 1},
+        {"confirm": "true"},
+        {"confirm": None},
+        {"confirm": True, "extra": 1},
+        [True],
+    ):
         assert_problem(client.post(url, json=body, headers=a.auth), 400)
     assert_problem(client.post(url, data="confirm", headers={**a.auth, "Content-Type": "text/plain"}), 415)
     assert_problem(client.post(url, json=CONFIRM), 401)
@@ -296,7 +397,9 @@ def test_cli_erasure_by_an_operator_and_twice(client, cast, story, settings, vau
     for other in (cast.clinic.id, "p-aaaaaaaaaaaaaaaaaaaaaaaaaa"):
         wrong = runner.invoke(cli, ["erase", "--subject", other, "--yes", "--home", str(settings.home)], env=env)
         assert wrong.exit_code == 1 and "No such resource" in wrong.stderr
-    assert runner.invoke(cli, ["init", "--home", str(settings.home)], env=env).exit_code == 0  # the ledger key verify needs
+    assert (
+        runner.invoke(cli, ["init", "--home", str(settings.home)], env=env).exit_code == 0
+    )  # the ledger key verify needs
     verified = runner.invoke(cli, ["verify", "--home", str(settings.home)], env=env)
     assert verified.exit_code == 0, verified.output
     assert "ledger intact" in verified.stdout
@@ -359,21 +462,29 @@ def test_compliance_views_show_erased_entries_as_erased(client, cast, story, vau
     amina = cast.amina
     before = client.get(f"/api/v1/audit/events?subject_id={amina.id}", headers=cast.compliance.auth).get_json()
     assert before["total"] >= 8
-    receipt = client.post(f"/api/v1/subjects/{amina.id}/erasure", json=CONFIRM, headers=amina.auth).get_json()["receipt"]
+    receipt = client.post(f"/api/v1/subjects/{amina.id}/erasure", json=CONFIRM, headers=amina.auth).get_json()[
+        "receipt"
+    ]
     # Nothing is found under her id any more, by any filter.
     after = client.get(f"/api/v1/audit/events?subject_id={amina.id}", headers=cast.compliance.auth).get_json()
     assert after["total"] == 0
     for query in ("outcome=permitted", "purpose=treatment", "category=health.labs"):
         page = client.get(f"/api/v1/audit/events?{query}", headers=cast.compliance.auth).get_json()
-        assert all(item["ledger_index"] not in {i["ledger_index"] for i in before["items"]} for item in page["items"]), query
+        assert all(
+            item["ledger_index"] not in {i["ledger_index"] for i in before["items"]} for item in page["items"]
+        ), query
     # The erased entries still stand in the trail, as erased, each with its leaf.
     everything = client.get("/api/v1/audit/events?limit=1000", headers=cast.compliance.auth).get_json()["items"]
     erased = [item for item in everything if item["ledger_index"] in {i["ledger_index"] for i in before["items"]}]
     assert len(erased) == len(before["items"])
-    assert all(item["erased"] and item["data"] is None and item["subject_id"] is None and item["leaf_hash"] for item in erased)
+    assert all(
+        item["erased"] and item["data"] is None and item["subject_id"] is None and item["leaf_hash"] for item in erased
+    )
     assert all(amina.id not in json.dumps(item) for item in erased)
     # The erasure itself is a line, and the flags do not trip over the erased entries.
-    assert any(item["ledger_index"] == receipt["leaf_index"] and item["kind"] == "subject.erased" for item in everything)
+    assert any(
+        item["ledger_index"] == receipt["leaf_index"] and item["kind"] == "subject.erased" for item in everything
+    )
     flags = client.get("/api/v1/audit/flags", headers=cast.compliance.auth)
     assert flags.status_code == 200
     assert all(amina.id not in json.dumps(flag) for flag in flags.get_json()["items"])

@@ -17,7 +17,9 @@ def resident(make_actor):
 @pytest.fixture
 def record_id(client, resident):
     response = client.post(
-        f"/api/v1/subjects/{resident.id}/records", json={"category": "health.notes", "content": {"n": 1}}, headers=resident.auth
+        f"/api/v1/subjects/{resident.id}/records",
+        json={"category": "health.notes", "content": {"n": 1}},
+        headers=resident.auth,
     )
     return response.get_json()["id"]
 
@@ -50,7 +52,7 @@ def test_body_that_is_not_utf8_is_400(client, resident):
 
 @pytest.mark.parametrize("constant", ["NaN", "Infinity", "-Infinity"])
 def test_non_standard_json_constants_are_400(client, resident, constant):
-    data = '{"category": "health.notes", "content": {"x": %s}}' % constant
+    data = '{"category": "health.notes", "content": {"x": ' + constant + "}}"
     assert_problem(post_raw(client, resident, data), 400)
     assert stored_count(client, resident) == 0
 
@@ -65,7 +67,10 @@ def test_deeply_nested_json_is_400_not_a_crash(client, resident):
 
 def test_unknown_fields_are_refused(client, resident):
     body = assert_problem(
-        client.post(records_url(resident), json={"category": "health.notes", "content": {}, "owner": "x"}, headers=resident.auth), 400
+        client.post(
+            records_url(resident), json={"category": "health.notes", "content": {}, "owner": "x"}, headers=resident.auth
+        ),
+        400,
     )
     assert body["errors"] == {"json": {"owner": ["Unknown field."]}}
     assert stored_count(client, resident) == 0
@@ -110,8 +115,13 @@ def test_form_body_is_415(client, resident):
 
 @pytest.mark.parametrize(
     "payload",
-    [{"content": {}, "expected_version": "1"}, {"content": {}, "expected_version": 0}, {"content": {}, "expected_version": True},
-     {"content": {}, "category": "health.labs"}, {}],
+    [
+        {"content": {}, "expected_version": "1"},
+        {"content": {}, "expected_version": 0},
+        {"content": {}, "expected_version": True},
+        {"content": {}, "category": "health.labs"},
+        {},
+    ],
 )
 def test_bad_update_bodies_are_400_and_change_nothing(client, resident, record_id, payload):
     assert_problem(client.put(f"/api/v1/records/{record_id}", json=payload, headers=resident.auth), 400)
@@ -127,7 +137,15 @@ def test_oversized_body_is_413(client, app, resident):
 
 @pytest.mark.parametrize(
     "header",
-    [None, "Bearer", "Bearer ", "Basic dXNlcjpwYXNz", "Bearer cvt_not-a-real-token", "Token abc", "Bearer " + "x" * 5000],
+    [
+        None,
+        "Bearer",
+        "Bearer ",
+        "Basic dXNlcjpwYXNz",
+        "Bearer cvt_not-a-real-token",
+        "Token abc",
+        "Bearer " + "x" * 5000,
+    ],
 )
 def test_bad_tokens_are_401(client, resident, header):
     headers = {} if header is None else {"Authorization": header}
@@ -156,8 +174,14 @@ def test_unauthenticated_request_with_a_bad_body_is_401_first(client, resident):
 
 @pytest.mark.parametrize(
     "method, url",
-    [("get", "/api/v1/records/r_unknown"), ("put", "/api/v1/records/r_unknown"), ("get", "/api/v1/subjects/p_unknown/records"),
-     ("post", "/api/v1/subjects/p_unknown/records"), ("get", "/api/v1/records/%00%ff"), ("get", "/api/v1/records/" + "a" * 3000)],
+    [
+        ("get", "/api/v1/records/r_unknown"),
+        ("put", "/api/v1/records/r_unknown"),
+        ("get", "/api/v1/subjects/p_unknown/records"),
+        ("post", "/api/v1/subjects/p_unknown/records"),
+        ("get", "/api/v1/records/%00%ff"),
+        ("get", "/api/v1/records/" + "a" * 3000),
+    ],
 )
 def test_unknown_ids_are_404(client, resident, method, url):
     body = {"content": {}} if method == "put" else {"category": "health.notes", "content": {}}
@@ -174,8 +198,12 @@ def test_unknown_route_and_wrong_method_are_problems(client, resident):
 
 @pytest.mark.parametrize(
     "raw",
-    ['{"category": "health.notes", "content": {"x": "\\ud800"}}', '{"category": "health.notes", "content": {"\\udfff": 1}}',
-     '{"category": "health.notes", "content": {}, "title": "a\\ud800b"}', '{"category": "health.notes", "content": {}, "title": "a\\u007fb"}'],
+    [
+        '{"category": "health.notes", "content": {"x": "\\ud800"}}',
+        '{"category": "health.notes", "content": {"\\udfff": 1}}',
+        '{"category": "health.notes", "content": {}, "title": "a\\ud800b"}',
+        '{"category": "health.notes", "content": {}, "title": "a\\u007fb"}',
+    ],
 )
 def test_lone_surrogates_and_control_characters_are_400(client, resident, raw):
     assert_problem(post_raw(client, resident, raw), 400)

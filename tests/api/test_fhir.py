@@ -34,16 +34,30 @@ def validate(resource: dict) -> Consent:
     # Invariant ppc-1: either a policy or a policyRule.
     assert resource.get("policy") or resource.get("policyRule")
     # ppc-2: a privacy consent names its patient.
-    assert resource["scope"]["coding"][0]["code"] == "patient-privacy" and resource["patient"]["reference"].startswith("Patient/")
+    assert resource["scope"]["coding"][0]["code"] == "patient-privacy" and resource["patient"]["reference"].startswith(
+        "Patient/"
+    )
     assert FHIR_ID.fullmatch(resource["id"])
-    for when in (resource["dateTime"], resource["provision"]["period"]["start"], resource["provision"]["period"]["end"]):
+    for when in (
+        resource["dateTime"],
+        resource["provision"]["period"]["start"],
+        resource["provision"]["period"]["end"],
+    ):
         assert FHIR_DATETIME.fullmatch(when), when
     return consent
 
 
 def test_a_health_grant_renders_as_a_valid_r4_consent(client, cast, clock):
-    g = grant(client, cast.amina, cast.clinic, clock, categories=["health.allergies", "health.labs"], purpose="treatment",
-              actions=["read", "write"], max_uses=5)
+    g = grant(
+        client,
+        cast.amina,
+        cast.clinic,
+        clock,
+        categories=["health.allergies", "health.labs"],
+        purpose="treatment",
+        actions=["read", "write"],
+        max_uses=5,
+    )
     resource = fetch(client, cast.amina, g["id"])
     validate(resource)
     assert resource["status"] == "active"
@@ -55,10 +69,19 @@ def test_a_health_grant_renders_as_a_valid_r4_consent(client, cast, clock):
     assert provision["actor"][0]["reference"] == {"reference": f"Organization/{cast.clinic.id}"}
     assert provision["actor"][0]["role"]["coding"][0]["code"] == "IRCP"
     assert [a["coding"][0]["code"] for a in provision["action"]] == ["access", "correct"]
-    assert {"system": "http://terminology.hl7.org/CodeSystem/v3-ActReason", "code": "TREAT", "display": "treatment"} in provision["purpose"]
+    assert {
+        "system": "http://terminology.hl7.org/CodeSystem/v3-ActReason",
+        "code": "TREAT",
+        "display": "treatment",
+    } in provision["purpose"]
     assert {"system": "urn:civicvault:purpose", "code": "treatment"} in provision["purpose"]
     assert {c["code"] for c in provision["class"]} == {"AllergyIntolerance", "Observation"}
-    loinc = {coding["code"] for concept in provision["code"] for coding in concept["coding"] if coding["system"] == "http://loinc.org"}
+    loinc = {
+        coding["code"]
+        for concept in provision["code"]
+        for coding in concept["coding"]
+        if coding["system"] == "http://loinc.org"
+    }
     assert loinc == {"48765-2", "30954-2"}
     assert resource["extension"] == [{"url": "urn:civicvault:fhir:StructureDefinition:max-uses", "valueInteger": 5}]
 
@@ -86,9 +109,20 @@ def test_status_follows_the_grant(client, cast, clock):
 
 
 def test_a_delegate_given_grant_names_the_delegate_as_performer(client, cast, clock):
-    client.post("/api/v1/delegations", json={"delegate_id": cast.tomasz.id, "expires_at": clock.at(days=30)}, headers=cast.amina.auth)
-    g = grant(client, cast.tomasz, cast.landlord, clock, subject_id=cast.amina.id,
-              categories=["tenancy.income"], purpose="tenancy-screening")
+    client.post(
+        "/api/v1/delegations",
+        json={"delegate_id": cast.tomasz.id, "expires_at": clock.at(days=30)},
+        headers=cast.amina.auth,
+    )
+    g = grant(
+        client,
+        cast.tomasz,
+        cast.landlord,
+        clock,
+        subject_id=cast.amina.id,
+        categories=["tenancy.income"],
+        purpose="tenancy-screening",
+    )
     resource = fetch(client, cast.amina, g["id"])
     validate(resource)
     assert resource["performer"] == [{"reference": f"RelatedPerson/{cast.tomasz.id}"}]

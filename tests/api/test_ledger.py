@@ -20,7 +20,9 @@ def test_concurrent_writers_get_unique_gap_free_indices(app, vault_, cast, clock
     def work(i):
         with app.test_client() as c:
             if i % 2:
-                return c.get(f"/api/v1/records/{record}?purpose=treatment", headers=cast.clinic.auth).get_json()["receipt"]["leaf_index"]
+                return c.get(f"/api/v1/records/{record}?purpose=treatment", headers=cast.clinic.auth).get_json()[
+                    "receipt"
+                ]["leaf_index"]
             return c.get(f"/api/v1/records/{record}", headers=cast.amina.auth).get_json()["receipt"]["leaf_index"]
 
     with ThreadPoolExecutor(max_workers=16) as pool:
@@ -45,7 +47,9 @@ def test_a_failed_action_leaves_no_entry(client, vault_, cast):
     with vault_.read_transaction() as session:
         after_create = ledger.size(session)
     assert after_create == before + 2  # access.permitted (write) and record.created
-    conflict = client.put(f"/api/v1/records/{stale_record}", json={"content": {}, "expected_version": 5}, headers=cast.amina.auth)
+    conflict = client.put(
+        f"/api/v1/records/{stale_record}", json={"content": {}, "expected_version": 5}, headers=cast.amina.auth
+    )
     assert_problem(conflict, 409)
     with vault_.read_transaction() as session:
         assert ledger.size(session) == after_create
@@ -92,8 +96,15 @@ def test_no_ledger_entry_carries_identifiers_or_content(client, vault_, cast, cl
 
 @pytest.mark.parametrize(
     "query",
-    ["leaf_index=-1", "leaf_index=x", "leaf_index=0&tree_size=0", "leaf_index=5&tree_size=3", "leaf_index=0&tree_size=999999",
-     "tree_size=1", "leaf_index=0&extra=1"],
+    [
+        "leaf_index=-1",
+        "leaf_index=x",
+        "leaf_index=0&tree_size=0",
+        "leaf_index=5&tree_size=3",
+        "leaf_index=0&tree_size=999999",
+        "tree_size=1",
+        "leaf_index=0&extra=1",
+    ],
 )
 def test_bad_inclusion_queries_are_400(client, cast, query):
     add_record(client, cast.amina)
@@ -117,5 +128,10 @@ def test_a_consistency_proof_from_the_api_verifies(client, cast):
         add_record(client, cast.amina, content={"i": i})
     for first in (1, 3, 4, 9, 13):
         proof = client.get(f"/api/v1/ledger/proofs/consistency?first={first}", headers=cast.clinic.auth).get_json()
-        crypto.verify_consistency(proof["first"], proof["second"], bytes.fromhex(proof["first_root"]), bytes.fromhex(proof["second_root"]),
-                                  [bytes.fromhex(h) for h in proof["consistency_path"]])
+        crypto.verify_consistency(
+            proof["first"],
+            proof["second"],
+            bytes.fromhex(proof["first_root"]),
+            bytes.fromhex(proof["second_root"]),
+            [bytes.fromhex(h) for h in proof["consistency_path"]],
+        )

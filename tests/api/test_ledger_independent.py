@@ -78,10 +78,16 @@ def test_a_read_receipt_verifies_with_an_independent_verifier(client, vault_, ca
     for _ in range(5):  # the log grows after the read
         client.get(f"/api/v1/records/{record}", headers=cast.amina.auth)
 
-    proof = client.get(f"/api/v1/ledger/proofs/inclusion?leaf_index={receipt['leaf_index']}", headers=cast.landlord.auth).get_json()
+    proof = client.get(
+        f"/api/v1/ledger/proofs/inclusion?leaf_index={receipt['leaf_index']}", headers=cast.landlord.auth
+    ).get_json()
     assert proof["leaf_hash"] == receipt["leaf_hash"]
-    computed = root_from_path(proof["leaf_index"], proof["tree_size"], bytes.fromhex(receipt["leaf_hash"]),
-                              [bytes.fromhex(h) for h in proof["audit_path"]])
+    computed = root_from_path(
+        proof["leaf_index"],
+        proof["tree_size"],
+        bytes.fromhex(receipt["leaf_hash"]),
+        [bytes.fromhex(h) for h in proof["audit_path"]],
+    )
     assert computed.hex() == proof["root_hash"]
 
     leaves = stored_leaves(vault_)
@@ -92,7 +98,12 @@ def test_a_read_receipt_verifies_with_an_independent_verifier(client, vault_, ca
     # A tampered leaf or path does not verify to that root.
     flipped = bytearray.fromhex(receipt["leaf_hash"])
     flipped[0] ^= 1
-    assert root_from_path(proof["leaf_index"], proof["tree_size"], bytes(flipped), [bytes.fromhex(h) for h in proof["audit_path"]]).hex() != proof["root_hash"]
+    assert (
+        root_from_path(
+            proof["leaf_index"], proof["tree_size"], bytes(flipped), [bytes.fromhex(h) for h in proof["audit_path"]]
+        ).hex()
+        != proof["root_hash"]
+    )
 
 
 def test_every_size_and_index_verifies_and_consistency_holds(client, vault_, cast):
@@ -103,11 +114,15 @@ def test_every_size_and_index_verifies_and_consistency_holds(client, vault_, cas
     for size in range(1, n + 1):
         root = mth(leaves[:size])
         for index in range(size):
-            proof = client.get(f"/api/v1/ledger/proofs/inclusion?leaf_index={index}&tree_size={size}", headers=cast.amina.auth).get_json()
+            proof = client.get(
+                f"/api/v1/ledger/proofs/inclusion?leaf_index={index}&tree_size={size}", headers=cast.amina.auth
+            ).get_json()
             assert proof["root_hash"] == root.hex()
             assert root_from_path(index, size, leaves[index], [bytes.fromhex(h) for h in proof["audit_path"]]) == root
     for first in range(1, n + 1):
-        proof = client.get(f"/api/v1/ledger/proofs/consistency?first={first}&second={n}", headers=cast.amina.auth).get_json()
+        proof = client.get(
+            f"/api/v1/ledger/proofs/consistency?first={first}&second={n}", headers=cast.amina.auth
+        ).get_json()
         assert proof["first_root"] == mth(leaves[:first]).hex() and proof["second_root"] == mth(leaves).hex()
 
 
@@ -139,9 +154,15 @@ def test_a_receipt_verifies_against_the_latest_signed_checkpoint(client, vault_,
     assert key_id == sha256(name.encode() + b"\n" + b"\xb1" + pinned_public_key)[:4]
     assert G2ProofOfPossession.Verify(pinned_public_key, body, signature)
 
-    proof = client.get(f"/api/v1/ledger/proofs/inclusion?leaf_index={receipt['leaf_index']}&tree_size={size}",
-                       headers=cast.clinic.auth).get_json()
-    computed = root_from_path(receipt["leaf_index"], size, bytes.fromhex(receipt["leaf_hash"]), [bytes.fromhex(h) for h in proof["audit_path"]])
+    proof = client.get(
+        f"/api/v1/ledger/proofs/inclusion?leaf_index={receipt['leaf_index']}&tree_size={size}", headers=cast.clinic.auth
+    ).get_json()
+    computed = root_from_path(
+        receipt["leaf_index"],
+        size,
+        bytes.fromhex(receipt["leaf_hash"]),
+        [bytes.fromhex(h) for h in proof["audit_path"]],
+    )
     assert computed == root
     # A checkpoint body with another root does not carry the node's signature.
     forged = body.replace(root_b64.encode(), base64.b64encode(bytes(32)))

@@ -6,7 +6,9 @@ from tests.api.helpers import assert_problem
 
 ALLERGY = {
     "resourceType": "AllergyIntolerance",
-    "code": {"coding": [{"system": "http://www.nlm.nih.gov/research/umls/rxnorm", "code": "7980", "display": "Penicillin G"}]},
+    "code": {
+        "coding": [{"system": "http://www.nlm.nih.gov/research/umls/rxnorm", "code": "7980", "display": "Penicillin G"}]
+    },
     "criticality": "high",
 }
 
@@ -56,7 +58,9 @@ def test_list_shows_metadata_and_filters_by_category(client, resident):
     assert listing["total"] == 2
     assert {item["category"] for item in listing["items"]} == {"health.allergies", "tenancy.lease"}
     assert all("content" not in item for item in listing["items"])
-    only = client.get(f"/api/v1/subjects/{resident.id}/records?category=tenancy.lease", headers=resident.auth).get_json()
+    only = client.get(
+        f"/api/v1/subjects/{resident.id}/records?category=tenancy.lease", headers=resident.auth
+    ).get_json()
     assert only["total"] == 1 and only["items"][0]["category"] == "tenancy.lease"
 
 
@@ -76,9 +80,13 @@ def test_put_adds_a_version_and_keeps_the_old_one(client, resident):
 
 def test_put_with_a_stale_expected_version_conflicts(client, resident):
     record_id = create(client, resident).get_json()["id"]
-    ok = client.put(f"/api/v1/records/{record_id}", json={"content": {"v": 2}, "expected_version": 1}, headers=resident.auth)
+    ok = client.put(
+        f"/api/v1/records/{record_id}", json={"content": {"v": 2}, "expected_version": 1}, headers=resident.auth
+    )
     assert ok.status_code == 200
-    stale = client.put(f"/api/v1/records/{record_id}", json={"content": {"v": 3}, "expected_version": 1}, headers=resident.auth)
+    stale = client.put(
+        f"/api/v1/records/{record_id}", json={"content": {"v": 3}, "expected_version": 1}, headers=resident.auth
+    )
     assert_problem(stale, 409)
     assert client.get(f"/api/v1/records/{record_id}", headers=resident.auth).get_json()["content"] == {"v": 2}
 
@@ -117,10 +125,13 @@ def test_other_principals_get_the_same_404_as_for_unknown_ids(client, make_actor
     assert_problem(foreign_list, 404)
     assert foreign_list.get_json() == unknown_list.get_json()
 
-    foreign_put = client.put(f"/api/v1/records/{record_id}", json={"content": {"x": 1}, "purpose": "treatment"}, headers=other.auth)
+    foreign_put = client.put(
+        f"/api/v1/records/{record_id}", json={"content": {"x": 1}, "purpose": "treatment"}, headers=other.auth
+    )
     assert_problem(foreign_put, 404)
     foreign_post = client.post(
-        f"/api/v1/subjects/{resident.id}/records", json={"category": "health.notes", "content": {"x": 1}, "purpose": "treatment"},
+        f"/api/v1/subjects/{resident.id}/records",
+        json={"category": "health.notes", "content": {"x": 1}, "purpose": "treatment"},
         headers=other.auth,
     )
     assert_problem(foreign_post, 404)
@@ -150,7 +161,9 @@ def test_put_title_null_removes_it_and_omitted_keeps_it(client, resident):
     record_id = create(client, resident, title="Keep me").get_json()["id"]
     kept = client.put(f"/api/v1/records/{record_id}", json={"content": {"v": 2}}, headers=resident.auth).get_json()
     assert kept["title"] == "Keep me"
-    removed = client.put(f"/api/v1/records/{record_id}", json={"content": {"v": 3}, "title": None}, headers=resident.auth).get_json()
+    removed = client.put(
+        f"/api/v1/records/{record_id}", json={"content": {"v": 3}, "title": None}, headers=resident.auth
+    ).get_json()
     assert removed["title"] is None
     assert client.get(f"/api/v1/records/{record_id}", headers=resident.auth).get_json()["title"] is None
     assert client.get(f"/api/v1/records/{record_id}?version=2", headers=resident.auth).get_json()["title"] == "Keep me"
@@ -161,7 +174,9 @@ def test_an_old_version_reports_when_it_was_written(client, resident):
     v2 = client.put(f"/api/v1/records/{record_id}", json={"content": {"v": 2}}, headers=resident.auth).get_json()
     first = client.get(f"/api/v1/records/{record_id}?version=1", headers=resident.auth).get_json()
     assert first["updated_at"] == first["created_at"] <= v2["updated_at"]
-    assert client.get(f"/api/v1/records/{record_id}", headers=resident.auth).get_json()["updated_at"] == v2["updated_at"]
+    assert (
+        client.get(f"/api/v1/records/{record_id}", headers=resident.auth).get_json()["updated_at"] == v2["updated_at"]
+    )
 
 
 def test_authentication_and_health_do_not_wait_for_a_writer(client, vault_, resident, database_url):

@@ -1,5 +1,6 @@
 """The real thing: ``civicvault init``, ``demo`` and ``serve`` (gunicorn), driven over HTTP."""
 
+import contextlib
 import http.client
 import json
 import os
@@ -40,16 +41,24 @@ def request(port, method, path, *, token=None, body=None, headers=None, raw=None
 
 @pytest.fixture
 def server(tmp_path, database_url):
-    env = {**os.environ, "CIVICVAULT_HOME": str(tmp_path / "home"), "CIVICVAULT_DATABASE_URL": database_url,
-           "CIVICVAULT_MASTER_KEY": new_master_key()}
+    env = {
+        **os.environ,
+        "CIVICVAULT_HOME": str(tmp_path / "home"),
+        "CIVICVAULT_DATABASE_URL": database_url,
+        "CIVICVAULT_MASTER_KEY": new_master_key(),
+    }
     subprocess.run([*CLI, "init"], env=env, check=True, capture_output=True)
     demo = subprocess.run([*CLI, "demo", "--if-new"], env=env, check=True, capture_output=True, text=True)
     assert "Demo data loaded" in demo.stdout
     people = json.loads((tmp_path / "home" / "demo-tokens.json").read_text())
     assert oct((tmp_path / "home" / "demo-tokens.json").stat().st_mode & 0o777) == "0o600"
     port = free_port()
-    proc = subprocess.Popen([*CLI, "serve", "--port", str(port), "--workers", "2"], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(
+        [*CLI, "serve", "--port", str(port), "--workers", "2"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
     deadline = time.monotonic() + 30
     while True:
         try:
@@ -80,10 +89,17 @@ def test_served_api_stores_and_reads_a_record(server):
     status, _, body = request(port, "GET", f"/api/v1/subjects/{amina['id']}/records", token=amina["token"])
     listing = json.loads(body)
     assert status == 200 and listing["total"] == 5
-    assert {"health.allergies", "health.medications", "tenancy.lease", "tenancy.income"} <= {i["category"] for i in listing["items"]}
+    assert {"health.allergies", "health.medications", "tenancy.lease", "tenancy.income"} <= {
+        i["category"] for i in listing["items"]
+    }
 
-    status, _, body = request(port, "POST", f"/api/v1/subjects/{amina['id']}/records", token=amina["token"],
-                              body={"category": "health.immunizations", "content": {"vaccine": "MMR", "dose": 2}})
+    status, _, body = request(
+        port,
+        "POST",
+        f"/api/v1/subjects/{amina['id']}/records",
+        token=amina["token"],
+        body={"category": "health.immunizations", "content": {"vaccine": "MMR", "dose": 2}},
+    )
     assert status == 201
     record_id = json.loads(body)["id"]
     status, _, body = request(port, "GET", f"/api/v1/records/{record_id}", token=amina["token"])
@@ -91,7 +107,9 @@ def test_served_api_stores_and_reads_a_record(server):
 
     # The demo's landlord holds tenancy.income consent only: a health record does not exist for it.
     landlord = next(p for p in people if p["role"] == "landlord")
-    status, ctype, body = request(port, "GET", f"/api/v1/records/{record_id}?purpose=tenancy-screening", token=landlord["token"])
+    status, ctype, body = request(
+        port, "GET", f"/api/v1/records/{record_id}?purpose=tenancy-screening", token=landlord["token"]
+    )
     assert status == 404 and ctype == "application/problem+json" and b"MMR" not in body
 
 
@@ -105,10 +123,9 @@ def test_served_api_refuses_an_oversized_chunked_body(server):
     conn.putheader("Transfer-Encoding", "chunked")
     conn.endheaders()
     chunk = b'{"category": "health.notes", "content": {"blob": "' + b"x" * (2 * 1024 * 1024) + b'"}}'
-    try:
+    # The server may answer and close before reading everything.
+    with contextlib.suppress(BrokenPipeError, ConnectionResetError):
         conn.send(hex(len(chunk))[2:].encode() + b"\r\n" + chunk + b"\r\n0\r\n\r\n")
-    except (BrokenPipeError, ConnectionResetError):
-        pass  # the server may answer and close before reading everything
     response = conn.getresponse()
     assert response.status == 413
     assert response.getheader("Content-Type") == "application/problem+json"
@@ -120,12 +137,19 @@ def test_two_workers_take_concurrent_writes(server, database_url):
     amina = people[0]
 
     def post(i):
-        return request(port, "POST", f"/api/v1/subjects/{amina['id']}/records", token=amina["token"],
-                       body={"category": "health.notes", "content": {"i": i}})[0]
+        return request(
+            port,
+            "POST",
+            f"/api/v1/subjects/{amina['id']}/records",
+            token=amina["token"],
+            body={"category": "health.notes", "content": {"i": i}},
+        )[0]
 
     with ThreadPoolExecutor(max_workers=8) as pool:
         assert list(pool.map(post, range(24))) == [201] * 24
-    status, _, body = request(port, "GET", f"/api/v1/subjects/{amina['id']}/records?category=health.notes", token=amina["token"])
+    status, _, body = request(
+        port, "GET", f"/api/v1/subjects/{amina['id']}/records?category=health.notes", token=amina["token"]
+    )
     assert json.loads(body)["total"] == 24
     # The ledger's indices stayed unique and gap-free across both workers.
     from sqlalchemy import text
@@ -143,15 +167,31 @@ def test_two_workers_take_concurrent_writes(server, database_url):
 def test_the_demo_story_holds_over_http(server):
     port, people = server
     by_name = {p["name"]: p for p in people}
-    amina, clinic, landlord = by_name["Amina Yusuf"], by_name["Riverside Community Clinic"], by_name["Harbour Housing Association"]
+    amina, clinic, landlord = (
+        by_name["Amina Yusuf"],
+        by_name["Riverside Community Clinic"],
+        by_name["Harbour Housing Association"],
+    )
     grants = json.loads(request(port, "GET", "/api/v1/consents", token=amina["token"])[2])["items"]
-    assert sorted((g["grantee_id"], g["status"]) for g in grants) == sorted([(clinic["id"], "active"), (landlord["id"], "active")])
-    status, _, body = request(port, "GET", f"/api/v1/subjects/{amina['id']}/records?purpose=treatment", token=clinic["token"])
-    assert status == 200 and {i["category"] for i in json.loads(body)["items"]} == {"health.allergies", "health.medications", "health.conditions"}
-    status, _, body = request(port, "GET", f"/api/v1/subjects/{amina['id']}/records?purpose=tenancy-screening", token=landlord["token"])
+    assert sorted((g["grantee_id"], g["status"]) for g in grants) == sorted(
+        [(clinic["id"], "active"), (landlord["id"], "active")]
+    )
+    status, _, body = request(
+        port, "GET", f"/api/v1/subjects/{amina['id']}/records?purpose=treatment", token=clinic["token"]
+    )
+    assert status == 200 and {i["category"] for i in json.loads(body)["items"]} == {
+        "health.allergies",
+        "health.medications",
+        "health.conditions",
+    }
+    status, _, body = request(
+        port, "GET", f"/api/v1/subjects/{amina['id']}/records?purpose=tenancy-screening", token=landlord["token"]
+    )
     income = json.loads(body)["items"]
     assert status == 200 and [i["category"] for i in income] == ["tenancy.income"]
-    status, _, body = request(port, "GET", f"/api/v1/records/{income[0]['id']}?purpose=tenancy-screening", token=landlord["token"])
+    status, _, body = request(
+        port, "GET", f"/api/v1/records/{income[0]['id']}?purpose=tenancy-screening", token=landlord["token"]
+    )
     assert status == 200 and json.loads(body)["content"]["type"] == "income-statement"
     grace = by_name["Grace Okafor"]
     revoked = json.loads(request(port, "GET", "/api/v1/consents?status=revoked", token=grace["token"])[2])

@@ -14,7 +14,9 @@ def resident(make_actor):
 
 def create(client, actor, content, title=None, category="health.notes"):
     response = client.post(
-        f"/api/v1/subjects/{actor.id}/records", json={"category": category, "content": content, "title": title}, headers=actor.auth
+        f"/api/v1/subjects/{actor.id}/records",
+        json={"category": category, "content": content, "title": title},
+        headers=actor.auth,
     )
     assert response.status_code == 201
     return response.get_json()["id"]
@@ -29,7 +31,9 @@ def envelope(vault_, record_id, column="content_sealed", version=1) -> bytes:
 def store(vault_, record_id, data: bytes, column="content_sealed", version=1) -> None:
     with vault_.transaction() as session:
         session.execute(
-            update(RecordVersion).where(RecordVersion.record_id == record_id, RecordVersion.version == version).values({column: data})
+            update(RecordVersion)
+            .where(RecordVersion.record_id == record_id, RecordVersion.version == version)
+            .values({column: data})
         )
 
 

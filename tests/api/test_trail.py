@@ -48,9 +48,13 @@ def story(client, cast, clock, make_actor):
     assert read(client, cast.landlord, lease, purpose="tenancy-screening").status_code == 404  # refused: no grant
     assert read(client, cast.clinic, labs, purpose="research").status_code == 403  # refused: wrong purpose
     clock.advance(minutes=1)
-    put = client.put(f"/api/v1/records/{labs}", json={"content": {"hb": 12.9}, "purpose": "treatment"}, headers=cast.clinic.auth)
+    put = client.put(
+        f"/api/v1/records/{labs}", json={"content": {"hb": 12.9}, "purpose": "treatment"}, headers=cast.clinic.auth
+    )
     assert put.status_code == 200, put.get_json()  # a write, not a disclosure
-    declared = client.post(f"/api/v1/subjects/{cast.amina.id}/break-glass", json={"reason": "Unconscious in the ER"}, headers=er.auth)
+    declared = client.post(
+        f"/api/v1/subjects/{cast.amina.id}/break-glass", json={"reason": "Unconscious in the ER"}, headers=er.auth
+    )
     assert declared.status_code == 201, declared.get_json()
     clock.advance(minutes=1)
     note(read(client, er, labs, purpose="emergency"), "third_party_reads")
@@ -94,7 +98,9 @@ def test_the_resident_sees_every_access_and_attempt_newest_first(client, cast, s
 def test_access_log_pages_back_with_exact_totals(client, cast, story):
     seen, before = [], None
     while True:
-        url = f"/api/v1/subjects/{cast.amina.id}/access-log?limit=3" + (f"&before={before}" if before is not None else "")
+        url = f"/api/v1/subjects/{cast.amina.id}/access-log?limit=3" + (
+            f"&before={before}" if before is not None else ""
+        )
         page = client.get(url, headers=cast.compliance.auth).get_json()
         assert page["total"] == 10
         seen += [i["ledger_index"] for i in page["items"]]
@@ -109,11 +115,16 @@ def test_access_log_is_for_the_resident_their_delegate_and_compliance_only(clien
     url = f"/api/v1/subjects/{cast.amina.id}/access-log"
     for outsider in (cast.tomasz, cast.clinic, cast.landlord, cast.admin, cast.witness, story["er"]):
         assert_problem(client.get(url, headers=outsider.auth), 404)
-    unknown = assert_problem(client.get("/api/v1/subjects/p-aaaaaaaaaaaaaaaaaaaaaaaaaa/access-log", headers=cast.compliance.auth), 404)
+    unknown = assert_problem(
+        client.get("/api/v1/subjects/p-aaaaaaaaaaaaaaaaaaaaaaaaaa/access-log", headers=cast.compliance.auth), 404
+    )
     foreign = assert_problem(client.get(url, headers=cast.tomasz.auth), 404)
     assert unknown["detail"] == foreign["detail"]
-    delegated = client.post("/api/v1/delegations", json={"delegate_id": cast.tomasz.id, "expires_at": clock.at(days=10)},
-                            headers=cast.amina.auth)
+    delegated = client.post(
+        "/api/v1/delegations",
+        json={"delegate_id": cast.tomasz.id, "expires_at": clock.at(days=10)},
+        headers=cast.amina.auth,
+    )
     assert delegated.status_code == 201
     assert client.get(url, headers=cast.tomasz.auth).status_code == 200
     # Tomasz's log holds none of Amina's lines.
@@ -132,8 +143,13 @@ def test_access_log_refuses_malformed_queries(client, cast, story, query):
 def _verify_line(client, auth, item, report):
     proof = client.get(item["proof"], headers=auth).get_json()
     assert proof["leaf_hash"] == item["leaf_hash"] and proof["root_hash"] == report["root_hash"]
-    crypto.verify_inclusion(item["ledger_index"], report["tree_size"], bytes.fromhex(item["leaf_hash"]),
-                            [bytes.fromhex(h) for h in proof["audit_path"]], bytes.fromhex(report["root_hash"]))
+    crypto.verify_inclusion(
+        item["ledger_index"],
+        report["tree_size"],
+        bytes.fromhex(item["leaf_hash"]),
+        [bytes.fromhex(h) for h in proof["audit_path"]],
+        bytes.fromhex(report["root_hash"]),
+    )
 
 
 def test_disclosures_list_every_third_party_read_and_nothing_else(client, cast, story):
@@ -161,11 +177,13 @@ def test_disclosures_cover_six_years_only(client, cast, clock, vault_):
     recent = read(client, cast.clinic, record).get_json()["receipt"]["leaf_index"]
     clock.advance(days=30)
     report = client.get(f"/api/v1/subjects/{cast.amina.id}/disclosures", headers=cast.compliance.auth).get_json()
-    assert [i["ledger_index"] for i in report["items"]] == [recent] and old not in [i["ledger_index"] for i in report["items"]]
+    assert [i["ledger_index"] for i in report["items"]] == [recent] and old not in [
+        i["ledger_index"] for i in report["items"]
+    ]
 
 
 def test_disclosures_as_csv_hold_the_same_lines_and_cannot_run_formulas(client, cast, clock, make_actor):
-    sly = make_actor("clinic", "=HYPERLINK(\"http://x\",\"click\")")
+    sly = make_actor("clinic", '=HYPERLINK("http://x","click")')
     record = add_record(client, cast.amina, "health.labs")
     grant(client, cast.amina, sly, clock, categories=["health.labs"])
     assert read(client, sly, record).status_code == 200
@@ -212,7 +230,9 @@ def test_export_holds_everything_about_the_resident_and_is_on_the_ledger(client,
     assert len(document["grants"]) == 1 and document["grants"][0]["fhir"]["resourceType"] == "Consent"
     assert len(document["break_glass"]) == 1 and document["break_glass"][0]["reason"] == "Unconscious in the ER"
     assert len(document["access_log"]) == 10
-    assert story["other"] not in response.get_data(as_text=True) and cast.tomasz.id not in response.get_data(as_text=True)
+    assert story["other"] not in response.get_data(as_text=True) and cast.tomasz.id not in response.get_data(
+        as_text=True
+    )
     receipt = document["receipt"]
     with vault_.read_transaction() as session:
         event = session.get(Event, receipt["leaf_index"])
@@ -223,7 +243,11 @@ def test_export_holds_everything_about_the_resident_and_is_on_the_ledger(client,
 
 def test_only_the_resident_may_export(client, cast, story, clock):
     url = f"/api/v1/subjects/{cast.amina.id}/export"
-    client.post("/api/v1/delegations", json={"delegate_id": cast.tomasz.id, "expires_at": clock.at(days=10)}, headers=cast.amina.auth)
+    client.post(
+        "/api/v1/delegations",
+        json={"delegate_id": cast.tomasz.id, "expires_at": clock.at(days=10)},
+        headers=cast.amina.auth,
+    )
     for other in (cast.tomasz, cast.clinic, cast.compliance, cast.admin, story["er"]):
         assert_problem(client.get(url, headers=other.auth), 404)
     assert_problem(client.get("/api/v1/subjects/not-an-id/export", headers=cast.amina.auth), 404)

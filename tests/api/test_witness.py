@@ -31,14 +31,25 @@ def cli(env, *args, check=True):
 
 @pytest.fixture
 def served(tmp_path, database_url):
-    env = {**os.environ, "CIVICVAULT_HOME": str(tmp_path / "home"), "CIVICVAULT_DATABASE_URL": database_url,
-           "CIVICVAULT_MASTER_KEY": new_master_key()}
+    env = {
+        **os.environ,
+        "CIVICVAULT_HOME": str(tmp_path / "home"),
+        "CIVICVAULT_DATABASE_URL": database_url,
+        "CIVICVAULT_MASTER_KEY": new_master_key(),
+    }
     cli(env, "init")
     cli(env, "demo")
-    witness = json.loads(cli(env, "principal", "add", "--role", "witness", "--name", "County Records Office", "--json").stdout)
+    witness = json.loads(
+        cli(env, "principal", "add", "--role", "witness", "--name", "County Records Office", "--json").stdout
+    )
     log_key = cli(env, "checkpoint", "--show-key").stdout.strip()
     port = free_port()
-    proc = subprocess.Popen([*CLI, "serve", "--port", str(port), "--workers", "1"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [*CLI, "serve", "--port", str(port), "--workers", "1"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     import time
 
     for _ in range(150):
@@ -48,16 +59,35 @@ def served(tmp_path, database_url):
         except OSError:
             time.sleep(0.2)
     try:
-        yield {"env": env, "port": port, "witness": witness, "log_key": log_key, "state": tmp_path / "witness", "db": database_url,
-               "people": json.loads((tmp_path / "home" / "demo-tokens.json").read_text())}
+        yield {
+            "env": env,
+            "port": port,
+            "witness": witness,
+            "log_key": log_key,
+            "state": tmp_path / "witness",
+            "db": database_url,
+            "people": json.loads((tmp_path / "home" / "demo-tokens.json").read_text()),
+        }
     finally:
         proc.terminate()
         proc.wait(timeout=15)
 
 
 def run_witness(s, *, log_key=None):
-    return cli(s["env"], "witness", "--url", f"http://127.0.0.1:{s['port']}", "--token", s["witness"]["token"],
-               "--log-key", log_key or s["log_key"], "--state", str(s["state"]), "--once", check=False)
+    return cli(
+        s["env"],
+        "witness",
+        "--url",
+        f"http://127.0.0.1:{s['port']}",
+        "--token",
+        s["witness"]["token"],
+        "--log-key",
+        log_key or s["log_key"],
+        "--state",
+        str(s["state"]),
+        "--once",
+        check=False,
+    )
 
 
 def forge_history(database_url):
@@ -82,7 +112,10 @@ def forge_history(database_url):
             nodes[(level, position)] = node
     with engine.begin() as connection:
         for (level, index), value in nodes.items():
-            connection.execute(text("INSERT INTO ledger_nodes (level, idx, hash) VALUES (:l, :i, :h)"), {"l": level, "i": index, "h": value})
+            connection.execute(
+                text("INSERT INTO ledger_nodes (level, idx, hash) VALUES (:l, :i, :h)"),
+                {"l": level, "i": index, "h": value},
+            )
     engine.dispose()
 
 
@@ -93,7 +126,9 @@ def test_a_witness_cosigns_honest_checkpoints_and_refuses_a_forged_history(serve
     ok = run_witness(s)
     assert ok.returncode == 0 and f"cosigned size {size1}" in ok.stdout, ok.stderr
 
-    served_checkpoint = json.loads(request(s["port"], "GET", "/api/v1/ledger/checkpoint", token=s["witness"]["token"])[2])
+    served_checkpoint = json.loads(
+        request(s["port"], "GET", "/api/v1/ledger/checkpoint", token=s["witness"]["token"])[2]
+    )
     assert served_checkpoint["cosigners"] == 1 and served_checkpoint["witnessed"] is True
     body, signatures = notes.parse_note(served_checkpoint["note"])
     assert [sig.name for sig in signatures] == [body.origin, s["witness"]["id"]]
@@ -146,12 +181,18 @@ def test_the_vault_refuses_inconsistent_or_bad_cosignatures(client, vault_, sett
     def cosign(view, signer=key):
         body = notes.Checkpoint(origin=view.origin, size=view.tree_size, root=bytes.fromhex(view.root_hash))
         signature = base64.b64encode(signer.sign(body.body().encode())).decode()
-        return client.post("/api/v1/ledger/cosignatures", json={"tree_size": view.tree_size, "root_hash": view.root_hash, "signature": signature},
-                           headers=witness.auth)
+        return client.post(
+            "/api/v1/ledger/cosignatures",
+            json={"tree_size": view.tree_size, "root_hash": view.root_hash, "signature": signature},
+            headers=witness.auth,
+        )
 
     first = sign_node()
     assert_problem(cosign(first), 400)  # not registered yet
-    bad_pop = {"public_key": key.public_key.hex(), "proof_of_possession": SigningKey.generate().prove_possession().hex()}
+    bad_pop = {
+        "public_key": key.public_key.hex(),
+        "proof_of_possession": SigningKey.generate().prove_possession().hex(),
+    }
     assert_problem(client.post("/api/v1/ledger/witnesses", json=bad_pop, headers=witness.auth), 400)
     good = {"public_key": key.public_key.hex(), "proof_of_possession": key.prove_possession().hex()}
     assert client.post("/api/v1/ledger/witnesses", json=good, headers=witness.auth).status_code == 204
@@ -170,13 +211,24 @@ def test_the_vault_refuses_inconsistent_or_bad_cosignatures(client, vault_, sett
 def test_a_served_vault_signs_checkpoints_in_the_background(tmp_path, database_url):
     import time
 
-    env = {**os.environ, "CIVICVAULT_HOME": str(tmp_path / "home"), "CIVICVAULT_DATABASE_URL": database_url,
-           "CIVICVAULT_MASTER_KEY": new_master_key(), "CIVICVAULT_CHECKPOINT_SECONDS": "1", "CIVICVAULT_CHECKPOINT_EVERY": "1"}
+    env = {
+        **os.environ,
+        "CIVICVAULT_HOME": str(tmp_path / "home"),
+        "CIVICVAULT_DATABASE_URL": database_url,
+        "CIVICVAULT_MASTER_KEY": new_master_key(),
+        "CIVICVAULT_CHECKPOINT_SECONDS": "1",
+        "CIVICVAULT_CHECKPOINT_EVERY": "1",
+    }
     cli(env, "init")
     cli(env, "demo")
     people = json.loads((tmp_path / "home" / "demo-tokens.json").read_text())
     port = free_port()
-    proc = subprocess.Popen([*CLI, "serve", "--port", str(port), "--workers", "2"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [*CLI, "serve", "--port", str(port), "--workers", "2"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         deadline = time.monotonic() + 30
         seen = None

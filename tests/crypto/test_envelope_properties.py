@@ -112,7 +112,9 @@ def test_a_different_key_is_refused(case, other):
 def test_two_seals_of_the_same_plaintext_differ(key, plaintext, aad, key_id):
     first = crypto.seal(key, plaintext, key_id=key_id, aad=aad)
     second = crypto.seal(key, plaintext, key_id=key_id, aad=aad)
-    assert first[HEADER_SIZE : HEADER_SIZE + _aesgcm.NONCE_SIZE] != second[HEADER_SIZE : HEADER_SIZE + _aesgcm.NONCE_SIZE]
+    assert (
+        first[HEADER_SIZE : HEADER_SIZE + _aesgcm.NONCE_SIZE] != second[HEADER_SIZE : HEADER_SIZE + _aesgcm.NONCE_SIZE]
+    )
     assert first != second
     assert crypto.unseal(key, first, aad=aad) == crypto.unseal(key, second, aad=aad) == plaintext
 

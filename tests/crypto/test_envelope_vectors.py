@@ -120,7 +120,7 @@ def test_bitflip_vector_differs_from_the_base_by_one_bit_in_its_field(field):
     base = _bytes(_by_name("ok/short-content"), "envelope")
     flipped = _bytes(_by_name(f"bitflip/{field}"), "envelope")
     assert len(flipped) == len(base)
-    diff = bytes(a ^ b for a, b in zip(base, flipped))
+    diff = bytes(a ^ b for a, b in zip(base, flipped, strict=True))
     assert sum(bin(b).count("1") for b in diff) == 1
     start, end = FIELDS[field]
     assert any(diff[start:end])
@@ -155,7 +155,7 @@ def test_unknown_version_vectors_carry_a_valid_tag(version):
     key, aad, envelope = _bytes(vector, "key"), _bytes(vector, "aad"), _bytes(vector, "envelope")
     assert envelope[0] == version != crypto.ENVELOPE_VERSION
     header, nonce = envelope[:HEADER_SIZE], envelope[HEADER_SIZE:NONCE_END]
-    ciphertext, tag = envelope[NONCE_END:-_aesgcm.TAG_SIZE], envelope[-_aesgcm.TAG_SIZE:]
+    ciphertext, tag = envelope[NONCE_END : -_aesgcm.TAG_SIZE], envelope[-_aesgcm.TAG_SIZE :]
     plaintext = _aesgcm.decrypt(key, nonce, ciphertext, tag, header + aad)  # raises if the tag were bad
     assert plaintext == _bytes(_by_name("ok/short-content"), "plaintext")
 

@@ -40,7 +40,9 @@ def test_keys_of_the_wrong_length_are_refused(length):
         crypto.Keyring({1: bytes(length)})
 
 
-@pytest.mark.parametrize("key", [bytearray(32), "k" * 32, None, list(range(32))], ids=["bytearray", "str", "None", "list"])
+@pytest.mark.parametrize(
+    "key", [bytearray(32), "k" * 32, None, list(range(32))], ids=["bytearray", "str", "None", "list"]
+)
 def test_keys_that_are_not_bytes_are_refused(key):
     with pytest.raises(crypto.KeyringError):
         crypto.Keyring({1: key})

@@ -157,7 +157,7 @@ def test_published_roots_for_sizes_0_to_8():
 
 
 def test_hashes_are_prefixed_sha256():
-    assert merkle.EMPTY_ROOT == hashlib.sha256(b"").digest()
+    assert hashlib.sha256(b"").digest() == merkle.EMPTY_ROOT
     assert merkle.leaf_hash(b"") == hashlib.sha256(b"\x00").digest() == ROOT_HASHES[1]
     a, b = LEAF_HASHES[0], LEAF_HASHES[1]
     assert merkle.node_hash(a, b) == hashlib.sha256(b"\x01" + a + b).digest() == ROOT_HASHES[2]

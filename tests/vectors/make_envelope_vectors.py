@@ -107,22 +107,37 @@ def build_vectors() -> list[dict]:
     empty = ok(
         "ok/empty-content",
         "Empty plaintext, record content context, key id 1: the 33-byte minimum envelope.",
-        KEY_A, b"", key_id=1, aad=CONTENT_AAD, n=nonce(1),
+        KEY_A,
+        b"",
+        key_id=1,
+        aad=CONTENT_AAD,
+        n=nonce(1),
     )
     base = ok(
         "ok/short-content",
         "Short JSON record content under record_aad(part='content'), key id 1. Base of the invalid vectors.",
-        KEY_A, SHORT_PLAINTEXT, key_id=1, aad=CONTENT_AAD, n=nonce(2),
+        KEY_A,
+        SHORT_PLAINTEXT,
+        key_id=1,
+        aad=CONTENT_AAD,
+        n=nonce(2),
     )
     ok(
         "ok/title",
         "A record title under record_aad(part='title'), key id 1.",
-        KEY_A, b"Penicillin allergy", key_id=1, aad=TITLE_AAD, n=nonce(3),
+        KEY_A,
+        b"Penicillin allergy",
+        key_id=1,
+        aad=TITLE_AAD,
+        n=nonce(3),
     )
     ok(
         "ok/1kib-content",
         "1024 bytes (every byte value four times), record version 3 of a tenancy.lease record, key id 2.",
-        KEY_A, KIB_PLAINTEXT, key_id=2, n=nonce(4),
+        KEY_A,
+        KIB_PLAINTEXT,
+        key_id=2,
+        n=nonce(4),
         aad=record_aad(
             record_id="r_TestVectorRecord0002",
             subject_id=RECORD["subject_id"],
@@ -134,18 +149,29 @@ def build_vectors() -> list[dict]:
     wrapped = ok(
         "ok/subject-key",
         "A 32-byte subject key wrapped under master key version 1 with subject_key_aad(version=1).",
-        KEY_B, SUBJECT_KEY, key_id=1, aad=SUBJECT_KEY_AAD, n=nonce(5),
+        KEY_B,
+        SUBJECT_KEY,
+        key_id=1,
+        aad=SUBJECT_KEY_AAD,
+        n=nonce(5),
     )
     ok(
         "ok/principal-name",
         "A principal's display name under principal_name_aad; key id 0x01020304 pins the big-endian key id.",
-        KEY_B, "Ada Lovelace".encode("utf-8"), key_id=0x01020304, n=nonce(6),
+        KEY_B,
+        b"Ada Lovelace",
+        key_id=0x01020304,
+        n=nonce(6),
         aad=principal_name_aad(principal_id=RECORD["subject_id"]),
     )
     ok(
         "ok/no-context",
         "Empty caller context: the associated data is the 5-byte header alone. Key id 0xffffffff (the maximum).",
-        KEY_A, b"header-only associated data", key_id=0xFFFFFFFF, aad=b"", n=nonce(7),
+        KEY_A,
+        b"header-only associated data",
+        key_id=0xFFFFFFFF,
+        aad=b"",
+        n=nonce(7),
     )
 
     # --- Wrong key ------------------------------------------------------------
@@ -160,7 +186,13 @@ def build_vectors() -> list[dict]:
         ("ciphertext", HEADER_SIZE + _aesgcm.NONCE_SIZE, 0, "the lowest bit of the first ciphertext byte"),
         ("tag", tag_start + _aesgcm.TAG_SIZE - 1, 7, "the highest bit of the last tag byte"),
     ):
-        invalid(f"bitflip/{field}", f"ok/short-content with one bit flipped: {what}.", KEY_A, CONTENT_AAD, _flip(base, byte, bit))
+        invalid(
+            f"bitflip/{field}",
+            f"ok/short-content with one bit flipped: {what}.",
+            KEY_A,
+            CONTENT_AAD,
+            _flip(base, byte, bit),
+        )
 
     # --- Swapped associated data: the envelope is valid, the context is not ---
     swaps = (
@@ -176,17 +208,23 @@ def build_vectors() -> list[dict]:
     invalid(
         "aad/subject-key-other-subject",
         "ok/subject-key unwrapped for another subject.",
-        KEY_B, subject_key_aad(subject_id="p_TestVectorSubject009", version=1), wrapped,
+        KEY_B,
+        subject_key_aad(subject_id="p_TestVectorSubject009", version=1),
+        wrapped,
     )
     invalid(
         "aad/subject-key-other-version",
         "ok/subject-key unwrapped as subject key version 2.",
-        KEY_B, subject_key_aad(subject_id=RECORD["subject_id"], version=2), wrapped,
+        KEY_B,
+        subject_key_aad(subject_id=RECORD["subject_id"], version=2),
+        wrapped,
     )
     invalid(
         "aad/subject-key-as-principal-name",
         "ok/subject-key opened with a principal_name_aad for the same id (another kind of binding).",
-        KEY_B, principal_name_aad(principal_id=RECORD["subject_id"]), wrapped,
+        KEY_B,
+        principal_name_aad(principal_id=RECORD["subject_id"]),
+        wrapped,
     )
 
     # --- Truncated ------------------------------------------------------------
@@ -194,12 +232,16 @@ def build_vectors() -> list[dict]:
     invalid(
         "truncated/one-byte-below-minimum",
         "ok/empty-content without its last byte: 32 bytes, one short of the minimum.",
-        KEY_A, CONTENT_AAD, empty[:-1],
+        KEY_A,
+        CONTENT_AAD,
+        empty[:-1],
     )
     invalid(
         "truncated/header-and-nonce",
         "ok/short-content cut to its header and nonce (17 bytes).",
-        KEY_A, CONTENT_AAD, base[: HEADER_SIZE + _aesgcm.NONCE_SIZE],
+        KEY_A,
+        CONTENT_AAD,
+        base[: HEADER_SIZE + _aesgcm.NONCE_SIZE],
     )
     invalid("truncated/empty", "The empty byte string.", KEY_A, CONTENT_AAD, b"")
 
@@ -209,7 +251,9 @@ def build_vectors() -> list[dict]:
             f"version/0x{version:02x}-valid-tag",
             f"Version byte 0x{version:02x}, key id 1, tag computed correctly over that header: "
             "unknown versions are refused even when the tag verifies.",
-            KEY_A, CONTENT_AAD, _foreign_version(version, KEY_A, 1, SHORT_PLAINTEXT, CONTENT_AAD, nonce(8 + version)),
+            KEY_A,
+            CONTENT_AAD,
+            _foreign_version(version, KEY_A, 1, SHORT_PLAINTEXT, CONTENT_AAD, nonce(8 + version)),
         )
 
     # --- Trailing garbage -----------------------------------------------------

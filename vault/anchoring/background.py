@@ -39,8 +39,12 @@ class Anchorer:
         if self.chain is None:
             from vault.anchoring.chain import Chain
 
-            self.chain = Chain(self.settings.require_rpc(), contract=self.settings.require_contract(), timeout=self.settings.timeout,
-                               confirmations=self.settings.confirmations)
+            self.chain = Chain(
+                self.settings.require_rpc(),
+                contract=self.settings.require_contract(),
+                timeout=self.settings.timeout,
+                confirmations=self.settings.confirmations,
+            )
         return self.chain
 
     def backoff(self) -> float:
@@ -50,8 +54,13 @@ class Anchorer:
         """One round; the seconds to wait before the next."""
         try:
             outcome = service.anchor_if_due(
-                self.vault, chain=self._chain(), signer=self.signer, every=self.settings.every, minutes=self.settings.minutes,
-                holder=self.holder, expected_chain_id=self.settings.chain_id,
+                self.vault,
+                chain=self._chain(),
+                signer=self.signer,
+                every=self.settings.every,
+                minutes=self.settings.minutes,
+                holder=self.holder,
+                expected_chain_id=self.settings.chain_id,
                 lease_seconds=3 * self.settings.timeout + 60,
             )
         except (ChainUnavailable, AnchorError) as exc:
@@ -64,15 +73,22 @@ class Anchorer:
             wait = self.backoff()
             log.error("anchoring stopped: %s; retrying in %.0f s", exc.detail, wait)
             return wait
-        except Exception as exc:  # keep the worker serving; never print the exception's arguments (they could hold anything)
+        except (
+            Exception
+        ) as exc:  # keep the worker serving; never print the exception's arguments (they could hold anything)
             self.failures += 1
             wait = self.backoff()
             log.error("anchoring failed unexpectedly (%s); retrying in %.0f s", type(exc).__name__, wait)
             return wait
         self.failures = 0
         if outcome is not None and outcome.sent:
-            log.info("anchored checkpoint of size %d in block %d (tx 0x%s, gas %d)", outcome.anchor.tree_size,
-                     outcome.anchor.block_number, outcome.anchor.transaction_hash, outcome.anchor.gas_used)
+            log.info(
+                "anchored checkpoint of size %d in block %d (tx 0x%s, gas %d)",
+                outcome.anchor.tree_size,
+                outcome.anchor.block_number,
+                outcome.anchor.transaction_hash,
+                outcome.anchor.gas_used,
+            )
         return self.pause
 
     def run(self) -> None:

@@ -98,7 +98,9 @@ class Chain:
         try:
             return fn(*args, **kwargs)
         except (requests.RequestException, OSError, w3e.ProviderConnectionError, w3e.TimeExhausted) as exc:
-            raise ChainUnavailable(f"The Ethereum node at {self._url_for_messages} did not answer ({what}: {type(exc).__name__}).") from None
+            raise ChainUnavailable(
+                f"The Ethereum node at {self._url_for_messages} did not answer ({what}: {type(exc).__name__})."
+            ) from None
         except w3e.ContractLogicError as exc:  # ContractCustomError is one
             raise AnchorRefused(f"The anchor contract refused {what}: {self._decode_error(exc.data)}.") from None
         except w3e.Web3RPCError as exc:
@@ -146,17 +148,25 @@ class Chain:
         transaction = self._call(what, build, {"from": signer.address, "nonce": nonce, "chainId": self.chain_id()})
         raw = signer.sign_transaction(transaction)
         tx_hash = self._call(what, self.w3.eth.send_raw_transaction, raw)
-        receipt = self._call(what, self.w3.eth.wait_for_transaction_receipt, tx_hash, timeout=self.timeout, poll_latency=0.2)
+        receipt = self._call(
+            what, self.w3.eth.wait_for_transaction_receipt, tx_hash, timeout=self.timeout, poll_latency=0.2
+        )
         if receipt["status"] != 1:
             raise AnchorRefused(f"The transaction {bytes(tx_hash).hex()} for {what} was mined but failed.")
         deadline = time.monotonic() + self.timeout
         while self.confirmations and self.block_number() < receipt["blockNumber"] + self.confirmations:
             if time.monotonic() > deadline:
-                raise ChainUnavailable(f"{what}: {self.confirmations} confirmations did not come within {self.timeout} s.")
+                raise ChainUnavailable(
+                    f"{what}: {self.confirmations} confirmations did not come within {self.timeout} s."
+                )
             time.sleep(1.0)
-        return Sent(tx_hash=bytes(receipt["transactionHash"]), block_number=int(receipt["blockNumber"]),
-                    block_hash=bytes(receipt["blockHash"]), gas_used=int(receipt["gasUsed"]),
-                    contract=receipt.get("contractAddress"))
+        return Sent(
+            tx_hash=bytes(receipt["transactionHash"]),
+            block_number=int(receipt["blockNumber"]),
+            block_hash=bytes(receipt["blockHash"]),
+            gas_used=int(receipt["gasUsed"]),
+            contract=receipt.get("contractAddress"),
+        )
 
     # -- the contract -----------------------------------------------------------
 
@@ -177,7 +187,9 @@ class Chain:
         return self._call("owner()", self._need_contract().functions.owner().call)
 
     def anchor_of(self, origin: str, tree_size: int) -> OnChain:
-        root, block_number, timestamp = self._call(f"anchorOf({tree_size})", self._need_contract().functions.anchorOf(origin, tree_size).call)
+        root, block_number, timestamp = self._call(
+            f"anchorOf({tree_size})", self._need_contract().functions.anchorOf(origin, tree_size).call
+        )
         return OnChain(root=bytes(root), block_number=int(block_number), timestamp=int(timestamp))
 
     def latest(self, origin: str) -> tuple[int, bytes]:
@@ -189,10 +201,22 @@ class Chain:
         from web3 import Web3
 
         event = self._need_contract().events.Anchored
-        logs = self._call("eth_getLogs", event.get_logs, from_block=from_block, to_block="latest",
-                          argument_filters={"originHash": Web3.keccak(text=origin)})
-        return [Logged(tree_size=int(log["args"]["treeSize"]), root=bytes(log["args"]["root"]), tx_hash=bytes(log["transactionHash"]),
-                       block_number=int(log["blockNumber"])) for log in logs]
+        logs = self._call(
+            "eth_getLogs",
+            event.get_logs,
+            from_block=from_block,
+            to_block="latest",
+            argument_filters={"originHash": Web3.keccak(text=origin)},
+        )
+        return [
+            Logged(
+                tree_size=int(log["args"]["treeSize"]),
+                root=bytes(log["args"]["root"]),
+                tx_hash=bytes(log["transactionHash"]),
+                block_number=int(log["blockNumber"]),
+            )
+            for log in logs
+        ]
 
     def receipt(self, tx_hash: bytes):
         """The receipt of a transaction, or None when the node does not know it."""

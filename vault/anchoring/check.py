@@ -55,12 +55,14 @@ class AnchorReport:
 def _check_local(session: Session, anchor: AnchorView, ledger_size: int) -> None:
     if anchor.tree_size > ledger_size:
         raise LedgerIntegrityError(
-            f"The ledger holds {ledger_size} entries, fewer than the {anchor.label}: entries were removed after anchoring."
+            f"The ledger holds {ledger_size} entries, fewer than the {anchor.label}: entries were removed after "
+            "anchoring."
         )
     actual = ledger.root(session, anchor.tree_size)
     if actual.hex() != anchor.root_hash:
         raise LedgerIntegrityError(
-            f"The local ledger contradicts the {anchor.label}: its root at that size is {actual.hex()}, the anchored root is {anchor.root_hash}."
+            f"The local ledger contradicts the {anchor.label}: its root at that size is {actual.hex()}, the anchored "
+            f"root is {anchor.root_hash}."
         )
     _check_checkpoint(session, anchor.tree_size, bytes.fromhex(anchor.root_hash), anchor.label)
 
@@ -80,13 +82,23 @@ def _check_consistency(session: Session, older: AnchorView, newer: AnchorView) -
         return
     path = merkle.consistency_proof(older.tree_size, newer.tree_size, ledger.subtree_hasher(session))
     try:
-        merkle.verify_consistency(older.tree_size, newer.tree_size, bytes.fromhex(older.root_hash), bytes.fromhex(newer.root_hash), path)
+        merkle.verify_consistency(
+            older.tree_size, newer.tree_size, bytes.fromhex(older.root_hash), bytes.fromhex(newer.root_hash), path
+        )
     except ProofError as exc:
         raise LedgerIntegrityError(f"The {newer.label} is not consistent with the {older.label}: {exc}.") from None
 
 
-def _check_on_chain(session: Session, chain, anchors: list[AnchorView], ledger_size: int, *, origins: set[str], from_block: int,
-                    recorded: set[tuple[str, int]]) -> int:
+def _check_on_chain(
+    session: Session,
+    chain,
+    anchors: list[AnchorView],
+    ledger_size: int,
+    *,
+    origins: set[str],
+    from_block: int,
+    recorded: set[tuple[str, int]],
+) -> int:
     """Anchors of one contract against that contract; returns the anchors found only on chain."""
     chain_id = chain.chain_id()
     if not chain.has_code():
@@ -97,24 +109,37 @@ def _check_on_chain(session: Session, chain, anchors: list[AnchorView], ledger_s
             raise LedgerIntegrityError(f"Cannot check the {anchor.label}: the configured node is on chain {chain_id}.")
         held = chain.anchor_of(anchor.origin, anchor.tree_size)
         if not held.present:
-            raise LedgerIntegrityError(f"The {anchor.label} is no longer on chain: the contract holds no root for that size.")
+            raise LedgerIntegrityError(
+                f"The {anchor.label} is no longer on chain: the contract holds no root for that size."
+            )
         if held.root.hex() != anchor.root_hash:
-            raise LedgerIntegrityError(f"The chain holds root {held.root.hex()} where the {anchor.label} was recorded with {anchor.root_hash}.")
+            raise LedgerIntegrityError(
+                f"The chain holds root {held.root.hex()} where the {anchor.label} was recorded with {anchor.root_hash}."
+            )
         receipt = chain.receipt(bytes.fromhex(anchor.transaction_hash))
         if receipt is None:
-            raise LedgerIntegrityError(f"The {anchor.label} is no longer on chain: the node does not know its transaction.")
+            raise LedgerIntegrityError(
+                f"The {anchor.label} is no longer on chain: the node does not know its transaction."
+            )
         if bytes(receipt["blockHash"]).hex() != anchor.block_hash:
-            raise LedgerIntegrityError(f"The {anchor.label} moved to block {receipt['blockNumber']}: the chain was reorganised after it was recorded.")
+            raise LedgerIntegrityError(
+                f"The {anchor.label} moved to block {receipt['blockNumber']}: the chain was reorganised after it was "
+                "recorded."
+            )
     chain_only = 0
     for origin in sorted(origins):
         for event in chain.logged(origin, from_block=from_block):
-            label = f"on-chain anchor of size {event.tree_size} (chain {chain_id}, contract {chain.address}, tx 0x{event.tx_hash.hex()}, block {event.block_number})"
+            label = (
+                f"on-chain anchor of size {event.tree_size} (chain {chain_id}, contract {chain.address}, "
+                f"tx 0x{event.tx_hash.hex()}, block {event.block_number})"
+            )
             if event.tree_size > ledger_size:
                 raise LedgerIntegrityError(f"The ledger holds {ledger_size} entries, fewer than the {label}.")
             actual = ledger.root(session, event.tree_size)
             if actual != event.root:
                 raise LedgerIntegrityError(
-                    f"The local ledger contradicts the {label}: its root at that size is {actual.hex()}, the chain holds {event.root.hex()}."
+                    f"The local ledger contradicts the {label}: its root at that size is {actual.hex()}, the chain "
+                    f"holds {event.root.hex()}."
                 )
             _check_checkpoint(session, event.tree_size, event.root, label)
             if (origin, event.tree_size) not in recorded:
@@ -122,8 +147,14 @@ def _check_on_chain(session: Session, chain, anchors: list[AnchorView], ledger_s
     return chain_only
 
 
-def verify_anchors(session: Session, *, ledger_size: int, chain_for: Callable[[str], object] | None = None,
-                   configured: tuple[str, int] | None = None, origin: str | None = None) -> AnchorReport:
+def verify_anchors(
+    session: Session,
+    *,
+    ledger_size: int,
+    chain_for: Callable[[str], object] | None = None,
+    configured: tuple[str, int] | None = None,
+    origin: str | None = None,
+) -> AnchorReport:
     """Check every recorded anchor against the (already verified) ledger, and against the chain when a reader is given.
 
     ``configured``: the contract anchoring is set up with and its deployment
@@ -135,7 +166,7 @@ def verify_anchors(session: Session, *, ledger_size: int, chain_for: Callable[[s
         _check_local(session, anchor, ledger_size)
         by_origin.setdefault(anchor.origin, []).append(anchor)
     for series in by_origin.values():
-        for older, newer in zip(series, series[1:]):
+        for older, newer in zip(series, series[1:], strict=False):
             _check_consistency(session, older, newer)
     # Where to read each contract's events from: its deployment block when
     # known (the configured contract), else the chain's start, so that an
@@ -152,6 +183,7 @@ def verify_anchors(session: Session, *, ledger_size: int, chain_for: Callable[[s
     for contract, from_block in sorted(contracts.items()):
         mine = [a for a in anchors if a.contract == contract]
         origins = {a.origin for a in mine} | ({origin} if origin else set())
-        chain_only += _check_on_chain(session, chain_for(contract), mine, ledger_size, origins=origins, from_block=from_block,
-                                      recorded=recorded)
+        chain_only += _check_on_chain(
+            session, chain_for(contract), mine, ledger_size, origins=origins, from_block=from_block, recorded=recorded
+        )
     return AnchorReport(anchors=len(anchors), on_chain=True, chain_only=chain_only)

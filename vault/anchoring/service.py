@@ -44,7 +44,10 @@ class AnchorView:
     @property
     def label(self) -> str:
         """How messages name an anchor."""
-        return f"anchor of size {self.tree_size} (chain {self.chain_id}, contract {self.contract}, tx 0x{self.transaction_hash}, block {self.block_number})"
+        return (
+            f"anchor of size {self.tree_size} (chain {self.chain_id}, contract {self.contract}, "
+            f"tx 0x{self.transaction_hash}, block {self.block_number})"
+        )
 
 
 @dataclass(frozen=True)
@@ -54,9 +57,18 @@ class Outcome:
 
 
 def view(row: Anchor) -> AnchorView:
-    return AnchorView(origin=row.origin, tree_size=row.tree_size, root_hash=bytes(row.root).hex(), chain_id=row.chain_id,
-                      contract=row.contract, transaction_hash=bytes(row.tx_hash).hex(), block_number=row.block_number,
-                      block_hash=bytes(row.block_hash).hex(), gas_used=row.gas_used, anchored_at=row.anchored_at)
+    return AnchorView(
+        origin=row.origin,
+        tree_size=row.tree_size,
+        root_hash=bytes(row.root).hex(),
+        chain_id=row.chain_id,
+        contract=row.contract,
+        transaction_hash=bytes(row.tx_hash).hex(),
+        block_number=row.block_number,
+        block_hash=bytes(row.block_hash).hex(),
+        gas_used=row.gas_used,
+        anchored_at=row.anchored_at,
+    )
 
 
 def list_anchors(session: Session, *, limit: int = 100, before: int | None = None) -> list[AnchorView]:
@@ -75,29 +87,68 @@ def latest_anchor(session: Session) -> AnchorView:
 
 
 def _latest_checkpoint(session: Session) -> Checkpoint:
-    row = session.scalars(select(Checkpoint).order_by(Checkpoint.tree_size.desc(), Checkpoint.id.desc()).limit(1)).first()
+    row = session.scalars(
+        select(Checkpoint).order_by(Checkpoint.tree_size.desc(), Checkpoint.id.desc()).limit(1)
+    ).first()
     if row is None:
         raise InvalidInput("No checkpoint has been signed yet: run 'civicvault checkpoint' first.")
     return row
 
 
-def _record(session: Session, *, origin: str, tree_size: int, root: bytes, chain_id: int, contract: str, tx_hash: bytes,
-            block_number: int, block_hash: bytes, gas_used: int, now: datetime) -> AnchorView:
-    row = Anchor(origin=origin, tree_size=tree_size, root=root, chain_id=chain_id, contract=contract, tx_hash=tx_hash,
-                 block_number=block_number, block_hash=block_hash, gas_used=gas_used, anchored_at=now)
+def _record(
+    session: Session,
+    *,
+    origin: str,
+    tree_size: int,
+    root: bytes,
+    chain_id: int,
+    contract: str,
+    tx_hash: bytes,
+    block_number: int,
+    block_hash: bytes,
+    gas_used: int,
+    now: datetime,
+) -> AnchorView:
+    row = Anchor(
+        origin=origin,
+        tree_size=tree_size,
+        root=root,
+        chain_id=chain_id,
+        contract=contract,
+        tx_hash=tx_hash,
+        block_number=block_number,
+        block_hash=block_hash,
+        gas_used=gas_used,
+        anchored_at=now,
+    )
     session.add(row)
     session.flush()
-    emit(session, DomainEvent(kind=ANCHORED, occurred_at=now, actor_id=ACTOR, subject_id=None, data={
-        "tree_size": tree_size, "root_hash": root.hex(), "chain_id": chain_id, "contract": contract,
-        "tx_hash": tx_hash.hex(), "block_number": block_number,
-    }))
+    emit(
+        session,
+        DomainEvent(
+            kind=ANCHORED,
+            occurred_at=now,
+            actor_id=ACTOR,
+            subject_id=None,
+            data={
+                "tree_size": tree_size,
+                "root_hash": root.hex(),
+                "chain_id": chain_id,
+                "contract": contract,
+                "tx_hash": tx_hash.hex(),
+                "block_number": block_number,
+            },
+        ),
+    )
     return view(row)
 
 
 def check_chain_id(chain, expected: int | None) -> int:
     chain_id = chain.chain_id()
     if expected is not None and chain_id != expected:
-        raise ConfigError(f"The node is on chain {chain_id}, but CIVICVAULT_ANCHOR_CHAIN_ID says {expected}: not sending.")
+        raise ConfigError(
+            f"The node is on chain {chain_id}, but CIVICVAULT_ANCHOR_CHAIN_ID says {expected}: not sending."
+        )
     return chain_id
 
 
@@ -108,8 +159,14 @@ def anchor_latest(vault, *, chain, signer, expected_chain_id: int | None = None)
     with vault.read_transaction() as session:
         checkpoint = _latest_checkpoint(session)
         origin, size, root = checkpoint.origin, checkpoint.tree_size, bytes(checkpoint.root)
-        done = session.scalars(select(Anchor).where(Anchor.chain_id == chain_id, Anchor.contract == contract, Anchor.origin == origin,
-                                                    Anchor.tree_size == size)).first()
+        done = session.scalars(
+            select(Anchor).where(
+                Anchor.chain_id == chain_id,
+                Anchor.contract == contract,
+                Anchor.origin == origin,
+                Anchor.tree_size == size,
+            )
+        ).first()
         if done is not None:
             return Outcome(view(done), sent=False)
     held = chain.anchor_of(origin, size)
@@ -128,10 +185,27 @@ def anchor_latest(vault, *, chain, signer, expected_chain_id: int | None = None)
         sent = False
     else:
         result = chain.anchor(signer, origin=origin, tree_size=size, root=root)
-        tx_hash, block_number, block_hash, gas_used, sent = result.tx_hash, result.block_number, result.block_hash, result.gas_used, True
+        tx_hash, block_number, block_hash, gas_used, sent = (
+            result.tx_hash,
+            result.block_number,
+            result.block_hash,
+            result.gas_used,
+            True,
+        )
     with vault.transaction() as session:
-        anchored = _record(session, origin=origin, tree_size=size, root=root, chain_id=chain_id, contract=contract, tx_hash=tx_hash,
-                           block_number=block_number, block_hash=block_hash, gas_used=gas_used, now=vault.now())
+        anchored = _record(
+            session,
+            origin=origin,
+            tree_size=size,
+            root=root,
+            chain_id=chain_id,
+            contract=contract,
+            tx_hash=tx_hash,
+            block_number=block_number,
+            block_hash=block_hash,
+            gas_used=gas_used,
+            now=vault.now(),
+        )
     return Outcome(anchored, sent=sent)
 
 
@@ -147,8 +221,11 @@ def is_due(session: Session, *, every: int, minutes: int, now: datetime) -> bool
     # but that record is not worth another anchor (an idle vault would
     # otherwise anchor after every checkpoint, forever).
     latest_size = session.scalar(select(func.max(Checkpoint.tree_size)))
-    activity = session.scalar(select(Event.ledger_index).where(Event.ledger_index >= last_size, Event.ledger_index < latest_size,
-                                                                Event.kind != ANCHORED).limit(1))
+    activity = session.scalar(
+        select(Event.ledger_index)
+        .where(Event.ledger_index >= last_size, Event.ledger_index < latest_size, Event.kind != ANCHORED)
+        .limit(1)
+    )
     if activity is None:
         return False
     if every > 0 and newer >= every:
@@ -160,8 +237,10 @@ def take_lease(vault, *, holder: str, now: datetime, seconds: int) -> bool:
     """The single-row lease that lets one worker at a time send anchors."""
     with vault.transaction() as session:
         taken = session.execute(
-            update(AnchorLease).where(AnchorLease.id == 1, or_(AnchorLease.until.is_(None), AnchorLease.until < now))
-            .values(holder=holder, until=now + timedelta(seconds=seconds)).execution_options(synchronize_session=False)
+            update(AnchorLease)
+            .where(AnchorLease.id == 1, or_(AnchorLease.until.is_(None), AnchorLease.until < now))
+            .values(holder=holder, until=now + timedelta(seconds=seconds))
+            .execution_options(synchronize_session=False)
         ).rowcount
         if taken == 1:
             return True
@@ -177,12 +256,25 @@ def take_lease(vault, *, holder: str, now: datetime, seconds: int) -> bool:
 
 def release_lease(vault, *, holder: str) -> None:
     with vault.transaction() as session:
-        session.execute(update(AnchorLease).where(AnchorLease.id == 1, AnchorLease.holder == holder).values(until=None)
-                        .execution_options(synchronize_session=False))
+        session.execute(
+            update(AnchorLease)
+            .where(AnchorLease.id == 1, AnchorLease.holder == holder)
+            .values(until=None)
+            .execution_options(synchronize_session=False)
+        )
 
 
-def anchor_if_due(vault, *, chain, signer, every: int, minutes: int, holder: str, expected_chain_id: int | None = None,
-                  lease_seconds: int = 300) -> Outcome | None:
+def anchor_if_due(
+    vault,
+    *,
+    chain,
+    signer,
+    every: int,
+    minutes: int,
+    holder: str,
+    expected_chain_id: int | None = None,
+    lease_seconds: int = 300,
+) -> Outcome | None:
     """One round of periodic anchoring: anchor when due and this worker holds the lease."""
     now = vault.now()
     if not take_lease(vault, holder=holder, now=now, seconds=lease_seconds):
@@ -197,5 +289,7 @@ def anchor_if_due(vault, *, chain, signer, every: int, minutes: int, holder: str
 
 
 def describe(anchor: AnchorView) -> str:
-    return (f"size {anchor.tree_size}  root {anchor.root_hash}  chain {anchor.chain_id}  block {anchor.block_number}  "
-            f"tx 0x{anchor.transaction_hash}  gas {anchor.gas_used}  {rfc3339(anchor.anchored_at)}")
+    return (
+        f"size {anchor.tree_size}  root {anchor.root_hash}  chain {anchor.chain_id}  block {anchor.block_number}  "
+        f"tx 0x{anchor.transaction_hash}  gas {anchor.gas_used}  {rfc3339(anchor.anchored_at)}"
+    )

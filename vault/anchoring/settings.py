@@ -200,18 +200,37 @@ def read_contract_record(home: Path) -> ContractRecord | None:
         return None
     except (OSError, ValueError):
         raise ConfigError(f"The anchor contract file {path} is not readable JSON.") from None
-    if not isinstance(data, dict) or data.get("format") != CONTRACT_FORMAT or not _ADDRESS.match(str(data.get("address", ""))):
+    if (
+        not isinstance(data, dict)
+        or data.get("format") != CONTRACT_FORMAT
+        or not _ADDRESS.match(str(data.get("address", "")))
+    ):
         raise ConfigError(f"The anchor contract file {path} is not a CivicVault anchor contract record.")
-    return ContractRecord(address=data["address"], chain_id=data.get("chain_id"), block_number=int(data.get("block_number") or 0),
-                          tx_hash=data.get("tx_hash"))
+    return ContractRecord(
+        address=data["address"],
+        chain_id=data.get("chain_id"),
+        block_number=int(data.get("block_number") or 0),
+        tx_hash=data.get("tx_hash"),
+    )
 
 
 def write_contract_record(home: Path, record: ContractRecord) -> Path:
     """Record the deployed contract in the home (replacing any earlier record atomically)."""
     path = home / CONTRACT_FILE
     temporary = path.with_name(path.name + ".tmp")
-    payload = json.dumps({"format": CONTRACT_FORMAT, "address": record.address, "chain_id": record.chain_id,
-                          "block_number": record.block_number, "tx_hash": record.tx_hash}, indent=2) + "\n"
+    payload = (
+        json.dumps(
+            {
+                "format": CONTRACT_FORMAT,
+                "address": record.address,
+                "chain_id": record.chain_id,
+                "block_number": record.block_number,
+                "tx_hash": record.tx_hash,
+            },
+            indent=2,
+        )
+        + "\n"
+    )
     fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w", encoding="ascii") as handle:
         handle.write(payload)

@@ -22,7 +22,9 @@ from vault.core.errors import ConfigError, Conflict
 
 
 def _web3_missing() -> ConfigError:
-    return ConfigError("Anchoring needs the Ethereum client: install CivicVault with the 'ethereum' extra (pip install '.[ethereum]').")
+    return ConfigError(
+        "Anchoring needs the Ethereum client: install CivicVault with the 'ethereum' extra (pip install '.[ethereum]')."
+    )
 
 
 def _chain(anchor_settings: AnchorSettings, *, contract: str | None):
@@ -30,8 +32,12 @@ def _chain(anchor_settings: AnchorSettings, *, contract: str | None):
         from vault.anchoring.chain import Chain
     except ImportError:
         raise _web3_missing() from None
-    return Chain(anchor_settings.require_rpc(), contract=contract, timeout=anchor_settings.timeout,
-                 confirmations=anchor_settings.confirmations)
+    return Chain(
+        anchor_settings.require_rpc(),
+        contract=contract,
+        timeout=anchor_settings.timeout,
+        confirmations=anchor_settings.confirmations,
+    )
 
 
 def anchor_check_for(settings) -> AnchorCheck:
@@ -40,8 +46,11 @@ def anchor_check_for(settings) -> AnchorCheck:
     if anchor_settings.rpc_url is None:
         return AnchorCheck(origin=settings.ledger_origin)
     configured = (anchor_settings.contract, anchor_settings.contract_block) if anchor_settings.contract else None
-    return AnchorCheck(chain_for=lambda address: _chain(anchor_settings, contract=address), configured=configured,
-                       origin=settings.ledger_origin)
+    return AnchorCheck(
+        chain_for=lambda address: _chain(anchor_settings, contract=address),
+        configured=configured,
+        origin=settings.ledger_origin,
+    )
 
 
 def describe_check(report) -> str:
@@ -71,10 +80,17 @@ def register(cli: click.Group, *, home_option, settings_of) -> None:
         click.echo(f"account: {address}")
         click.echo(f"key file: {path}{' (created, mode 0600)' if created else ''}")
         if created:
-            click.echo("Fund this account on the chain you anchor to (on a zero-gas-price network, permit it to send).", err=True)
+            click.echo(
+                "Fund this account on the chain you anchor to (on a zero-gas-price network, permit it to send).",
+                err=True,
+            )
 
     @anchor.command("deploy")
-    @click.option("--replace", is_flag=True, help="Deploy a new contract although one is recorded (anchors on the old one stay checkable).")
+    @click.option(
+        "--replace",
+        is_flag=True,
+        help="Deploy a new contract although one is recorded (anchors on the old one stay checkable).",
+    )
     @home_option
     @click.pass_context
     def anchor_deploy(ctx, replace, home):
@@ -83,15 +99,26 @@ def register(cli: click.Group, *, home_option, settings_of) -> None:
         anchor_settings = AnchorSettings.from_env(settings.home)
         existing = read_contract_record(settings.home)
         if existing is not None and not replace:
-            raise Conflict(f"An anchor contract is already recorded ({existing.address}); pass --replace to deploy another.")
+            raise Conflict(
+                f"An anchor contract is already recorded ({existing.address}); pass --replace to deploy another."
+            )
         chain = _chain(anchor_settings, contract=None)
         signer = anchor_settings.signer()
         chain_id = service.check_chain_id(chain, anchor_settings.chain_id)
         sent = chain.deploy(signer)
-        path = write_contract_record(settings.home, ContractRecord(address=sent.contract, chain_id=chain_id, block_number=sent.block_number,
-                                                                    tx_hash="0x" + sent.tx_hash.hex()))
-        click.echo(f"contract: {sent.contract}\nchain: {chain_id}\nblock: {sent.block_number}\ntx: 0x{sent.tx_hash.hex()}\n"
-                   f"gas: {sent.gas_used}\nrecorded in: {path}")
+        path = write_contract_record(
+            settings.home,
+            ContractRecord(
+                address=sent.contract,
+                chain_id=chain_id,
+                block_number=sent.block_number,
+                tx_hash="0x" + sent.tx_hash.hex(),
+            ),
+        )
+        click.echo(
+            f"contract: {sent.contract}\nchain: {chain_id}\nblock: {sent.block_number}\ntx: 0x{sent.tx_hash.hex()}\n"
+            f"gas: {sent.gas_used}\nrecorded in: {path}"
+        )
 
     @anchor.command("now")
     @home_option
@@ -113,7 +140,9 @@ def register(cli: click.Group, *, home_option, settings_of) -> None:
         if not service.take_lease(vault, holder=holder, now=vault.now(), seconds=3 * anchor_settings.timeout + 60):
             raise Conflict("Another worker is anchoring right now; try again in a minute.")
         try:
-            outcome = service.anchor_latest(vault, chain=chain, signer=signer, expected_chain_id=anchor_settings.chain_id)
+            outcome = service.anchor_latest(
+                vault, chain=chain, signer=signer, expected_chain_id=anchor_settings.chain_id
+            )
         finally:
             service.release_lease(vault, holder=holder)
         verb = "anchored" if outcome.sent else "already on chain"
@@ -142,14 +171,31 @@ def register(cli: click.Group, *, home_option, settings_of) -> None:
             except ChainUnavailable:
                 head = None
         if as_json:
-            click.echo(json.dumps([{
-                "origin": a.origin, "tree_size": a.tree_size, "root_hash": a.root_hash, "chain_id": a.chain_id, "contract": a.contract,
-                "transaction_hash": "0x" + a.transaction_hash, "block_number": a.block_number, "gas_used": a.gas_used,
-                "anchored_at": rfc3339(a.anchored_at), "confirmations": None if head is None else max(0, head - a.block_number),
-            } for a in anchors]))
+            click.echo(
+                json.dumps(
+                    [
+                        {
+                            "origin": a.origin,
+                            "tree_size": a.tree_size,
+                            "root_hash": a.root_hash,
+                            "chain_id": a.chain_id,
+                            "contract": a.contract,
+                            "transaction_hash": "0x" + a.transaction_hash,
+                            "block_number": a.block_number,
+                            "gas_used": a.gas_used,
+                            "anchored_at": rfc3339(a.anchored_at),
+                            "confirmations": None if head is None else max(0, head - a.block_number),
+                        }
+                        for a in anchors
+                    ]
+                )
+            )
             return
-        click.echo(f"contract: {anchor_settings.contract or '(none: run anchor deploy)'}  node: "
-                   f"{'not configured' if anchor_settings.rpc_url is None else ('unreachable' if anchors and head is None else 'configured')}")
+        if anchor_settings.rpc_url is None:
+            node = "not configured"
+        else:
+            node = "unreachable" if anchors and head is None else "configured"
+        click.echo(f"contract: {anchor_settings.contract or '(none: run anchor deploy)'}  node: {node}")
         if not anchors:
             click.echo("nothing anchored yet")
         for a in anchors:

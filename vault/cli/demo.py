@@ -32,11 +32,21 @@ PEOPLE = (
 def _allergy(patient: str, substance: str, code: str, reaction: str) -> dict:
     return {
         "resourceType": "AllergyIntolerance",
-        "clinicalStatus": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/allergyintolerance-clinical", "code": "active"}]},
-        "verificationStatus": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/allergyintolerance-verification", "code": "confirmed"}]},
+        "clinicalStatus": {
+            "coding": [
+                {"system": "http://terminology.hl7.org/CodeSystem/allergyintolerance-clinical", "code": "active"}
+            ]
+        },
+        "verificationStatus": {
+            "coding": [
+                {"system": "http://terminology.hl7.org/CodeSystem/allergyintolerance-verification", "code": "confirmed"}
+            ]
+        },
         "category": ["medication"],
         "criticality": "high",
-        "code": {"coding": [{"system": "http://www.nlm.nih.gov/research/umls/rxnorm", "code": code, "display": substance}]},
+        "code": {
+            "coding": [{"system": "http://www.nlm.nih.gov/research/umls/rxnorm", "code": code, "display": substance}]
+        },
         "patient": {"reference": f"Patient/{patient}"},
         "reaction": [{"manifestation": [{"text": reaction}], "severity": "severe"}],
     }
@@ -46,7 +56,9 @@ def _medication(patient: str, drug: str, code: str, dose: str) -> dict:
     return {
         "resourceType": "MedicationStatement",
         "status": "active",
-        "medicationCodeableConcept": {"coding": [{"system": "http://www.nlm.nih.gov/research/umls/rxnorm", "code": code, "display": drug}]},
+        "medicationCodeableConcept": {
+            "coding": [{"system": "http://www.nlm.nih.gov/research/umls/rxnorm", "code": code, "display": drug}]
+        },
         "subject": {"reference": f"Patient/{patient}"},
         "dosage": [{"text": dose}],
     }
@@ -55,7 +67,9 @@ def _medication(patient: str, drug: str, code: str, dose: str) -> dict:
 def _condition(patient: str, text: str, snomed: str) -> dict:
     return {
         "resourceType": "Condition",
-        "clinicalStatus": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/condition-clinical", "code": "active"}]},
+        "clinicalStatus": {
+            "coding": [{"system": "http://terminology.hl7.org/CodeSystem/condition-clinical", "code": "active"}]
+        },
         "code": {"coding": [{"system": "http://snomed.info/sct", "code": snomed, "display": text}]},
         "subject": {"reference": f"Patient/{patient}"},
     }
@@ -89,7 +103,9 @@ def has_data(session: Session) -> bool:
     return session.scalar(select(Principal.id).limit(1)) is not None
 
 
-def load(session: Session, keys: KeyStore, *, now: datetime, limits: ConsentLimits | None = None) -> tuple[list[dict], list[str]]:
+def load(
+    session: Session, keys: KeyStore, *, now: datetime, limits: ConsentLimits | None = None
+) -> tuple[list[dict], list[str]]:
     """Create the demo principals, records and consent story.
 
     Returns each principal with its token, and the story as lines of text.
@@ -100,25 +116,56 @@ def load(session: Session, keys: KeyStore, *, now: datetime, limits: ConsentLimi
         created.append({"id": info.id, "role": role, "name": name, "token": token})
     amina, tomasz, grace = (p for p in created if p["role"] == "resident")
     for person, data in (
-        (amina, [
-            ("health.allergies", "Penicillin allergy", _allergy(amina["id"], "Penicillin G", "7980", "Anaphylaxis")),
-            ("health.medications", "Metformin", _medication(amina["id"], "Metformin 500 MG Oral Tablet", "861007", "500 mg twice daily with meals")),
-            ("health.conditions", "Type 2 diabetes", _condition(amina["id"], "Type 2 diabetes mellitus", "44054006")),
-            ("tenancy.lease", "Lease, Quay Street", _lease("Amina Yusuf", "12 Quay Street, Flat 3", 940, "2026-02-01")),
-            ("tenancy.income", "Income statement 2025", _income("Amina Yusuf", "Northgate Logistics", 41200, 2025)),
-        ]),
-        (tomasz, [
-            ("health.allergies", "Peanut allergy", _allergy(tomasz["id"], "Peanut", "1191", "Hives and swelling")),
-            ("tenancy.income", "Income statement 2025", _income("Tomasz Nowak", "Riverside Bakery", 29800, 2025)),
-        ]),
-        (grace, [
-            ("health.medications", "Salbutamol inhaler", _medication(grace["id"], "Albuterol 0.09 MG/ACTUAT inhaler", "745679", "2 puffs as needed")),
-            ("tenancy.lease", "Lease, Mill Lane", _lease("Grace Okafor", "4 Mill Lane", 780, "2025-09-01")),
-        ]),
+        (
+            amina,
+            [
+                (
+                    "health.allergies",
+                    "Penicillin allergy",
+                    _allergy(amina["id"], "Penicillin G", "7980", "Anaphylaxis"),
+                ),
+                (
+                    "health.medications",
+                    "Metformin",
+                    _medication(amina["id"], "Metformin 500 MG Oral Tablet", "861007", "500 mg twice daily with meals"),
+                ),
+                (
+                    "health.conditions",
+                    "Type 2 diabetes",
+                    _condition(amina["id"], "Type 2 diabetes mellitus", "44054006"),
+                ),
+                (
+                    "tenancy.lease",
+                    "Lease, Quay Street",
+                    _lease("Amina Yusuf", "12 Quay Street, Flat 3", 940, "2026-02-01"),
+                ),
+                ("tenancy.income", "Income statement 2025", _income("Amina Yusuf", "Northgate Logistics", 41200, 2025)),
+            ],
+        ),
+        (
+            tomasz,
+            [
+                ("health.allergies", "Peanut allergy", _allergy(tomasz["id"], "Peanut", "1191", "Hives and swelling")),
+                ("tenancy.income", "Income statement 2025", _income("Tomasz Nowak", "Riverside Bakery", 29800, 2025)),
+            ],
+        ),
+        (
+            grace,
+            [
+                (
+                    "health.medications",
+                    "Salbutamol inhaler",
+                    _medication(grace["id"], "Albuterol 0.09 MG/ACTUAT inhaler", "745679", "2 puffs as needed"),
+                ),
+                ("tenancy.lease", "Lease, Mill Lane", _lease("Grace Okafor", "4 Mill Lane", 780, "2025-09-01")),
+            ],
+        ),
     ):
         caller = Caller(id=person["id"], role="resident")
         for category, title, content in data:
-            records.create_record(session, keys, caller, subject_id=person["id"], category=category, content=content, title=title, now=now)
+            records.create_record(
+                session, keys, caller, subject_id=person["id"], category=category, content=content, title=title, now=now
+            )
     return created, _story(session, keys, created, now=now, limits=limits or ConsentLimits())
 
 
@@ -131,25 +178,52 @@ def _story(session: Session, keys: KeyStore, people: list[dict], *, now: datetim
     story = []
 
     treatment = consent.create_grant(
-        session, amina, grantee_id=clinic.id, categories=["health.*"], purpose="treatment", actions=["read"],
-        expires_at=now + timedelta(days=90), limits=limits, now=now,
+        session,
+        amina,
+        grantee_id=clinic.id,
+        categories=["health.*"],
+        purpose="treatment",
+        actions=["read"],
+        expires_at=now + timedelta(days=90),
+        limits=limits,
+        now=now,
     )
-    story.append(f"Amina Yusuf grants Riverside Community Clinic health.* for treatment until {treatment.expires_at:%Y-%m-%d} ({treatment.id})")
-    allergy = records.list_records(session, keys, clinic, subject_id=amina.id, category="health.allergies", purpose="treatment", now=now)[0]
+    story.append(
+        f"Amina Yusuf grants Riverside Community Clinic health.* for treatment until {treatment.expires_at:%Y-%m-%d} "
+        f"({treatment.id})"
+    )
+    allergy = records.list_records(
+        session, keys, clinic, subject_id=amina.id, category="health.allergies", purpose="treatment", now=now
+    )[0]
     records.read_record(session, keys, clinic, allergy.id, purpose="treatment", now=now)
     story.append(f"Riverside Community Clinic reads Amina's allergy record for treatment ({allergy.id})")
 
     request = access_requests.create_request(
-        session, keys, landlord, subject_id=amina.id, categories=["tenancy.income"], purpose="tenancy-screening",
-        reason="Tenancy application for 7 Harbour Row, flat 2", expires_at=now + timedelta(days=14), limits=limits, now=now,
+        session,
+        keys,
+        landlord,
+        subject_id=amina.id,
+        categories=["tenancy.income"],
+        purpose="tenancy-screening",
+        reason="Tenancy application for 7 Harbour Row, flat 2",
+        expires_at=now + timedelta(days=14),
+        limits=limits,
+        now=now,
     )
     story.append(f"Harbour Housing Association requests tenancy.income for tenancy-screening ({request.id})")
     approved = access_requests.approve_request(session, keys, amina, request.id, max_uses=3, limits=limits, now=now)
     story.append(f"Amina approves it: grant {approved.grant_id}, valid 14 days, at most 3 reads")
 
     lease_grant = consent.create_grant(
-        session, grace, grantee_id=landlord.id, categories=["tenancy.lease"], purpose="tenancy-management", actions=["read"],
-        expires_at=now + timedelta(days=30), limits=limits, now=now,
+        session,
+        grace,
+        grantee_id=landlord.id,
+        categories=["tenancy.lease"],
+        purpose="tenancy-management",
+        actions=["read"],
+        expires_at=now + timedelta(days=30),
+        limits=limits,
+        now=now,
     )
     consent.revoke_grant(session, grace, lease_grant.id, now=now)
     story.append(f"Grace Okafor grants Harbour Housing tenancy.lease, then revokes it ({lease_grant.id})")

@@ -42,7 +42,12 @@ def register(cli: click.Group, home_option, settings_of) -> None:
                 "source": "key file" if vault.keys.from_key_file else "CIVICVAULT_MASTER_KEY",
                 "current_version": ring.current_version,
                 "versions": [
-                    {"version": v, "in_keyring": v in ring.versions, "subject_keys": used.subject_keys.get(v, 0), "names": used.names.get(v, 0)}
+                    {
+                        "version": v,
+                        "in_keyring": v in ring.versions,
+                        "subject_keys": used.subject_keys.get(v, 0),
+                        "names": used.names.get(v, 0),
+                    }
                     for v in versions
                 ],
                 "unbound_subject_keys": used.unbound_subject_keys,
@@ -61,20 +66,30 @@ def register(cli: click.Group, home_option, settings_of) -> None:
         click.echo(f"master keyring: {status['source']}, current version {status['current_version']}")
         for row in status["versions"]:
             mark = "" if row["in_keyring"] else "  MISSING FROM THE KEYRING"
-            click.echo(f"  version {row['version']}: {row['subject_keys']} subject key(s), {row['names']} name(s){mark}")
+            click.echo(
+                f"  version {row['version']}: {row['subject_keys']} subject key(s), {row['names']} name(s){mark}"
+            )
         if status["unbound_subject_keys"] or status["unbound_resident_names"]:
-            click.echo(f"  not yet bound to a subject secret: {status['unbound_subject_keys']} subject key(s), "
-                       f"{status['unbound_resident_names']} resident name(s); 'civicvault keys rotate' binds them")
-        click.echo(f"subject keys: {status['subject_key_versions']} version(s), most used {status['subject_key_most_uses']} "
-                   f"of {status['subject_key_max_uses']} seals; {status['subject_secrets']} subject secret(s)")
+            click.echo(
+                f"  not yet bound to a subject secret: {status['unbound_subject_keys']} subject key(s), "
+                f"{status['unbound_resident_names']} resident name(s); 'civicvault keys rotate' binds them"
+            )
+        click.echo(
+            f"subject keys: {status['subject_key_versions']} version(s), most used {status['subject_key_most_uses']} "
+            f"of {status['subject_key_max_uses']} seals; {status['subject_secrets']} subject secret(s)"
+        )
         if status["residents_without_secret"]:
-            click.echo("residents whose secret is gone (erased after this database copy was taken, or an interrupted "
-                       "erasure); finish each with 'civicvault erase --subject ID':")
+            click.echo(
+                "residents whose secret is gone (erased after this database copy was taken, or an interrupted "
+                "erasure); finish each with 'civicvault erase --subject ID':"
+            )
             for subject_id in status["residents_without_secret"]:
                 click.echo(f"  {subject_id}")
 
     @keys.command("rotate")
-    @click.option("--retire", "then_retire", is_flag=True, help="Retire the old versions at the end if nothing uses them.")
+    @click.option(
+        "--retire", "then_retire", is_flag=True, help="Retire the old versions at the end if nothing uses them."
+    )
     @home_option
     @click.pass_context
     def keys_rotate(ctx, then_retire, home):
@@ -85,13 +100,21 @@ def register(cli: click.Group, home_option, settings_of) -> None:
         try:
             target, new = plan(vault)
             label = f"re-wrapping to new version {target}" if new else f"resuming: re-wrapping to version {target}"
-            with click.progressbar(length=total_work(vault, target), label=label, file=sys.stderr, show_pos=True) as bar:
+            with click.progressbar(
+                length=total_work(vault, target), label=label, file=sys.stderr, show_pos=True
+            ) as bar:
                 report = rotate(vault, progress=bar.update)
-            click.echo(f"master key version {report.version}{' (new)' if report.new_version else ' (resumed)'}: "
-                       f"{report.subject_keys} subject key(s) re-wrapped, {report.names} name(s) re-sealed")
+            click.echo(
+                f"master key version {report.version}{' (new)' if report.new_version else ' (resumed)'}: "
+                f"{report.subject_keys} subject key(s) re-wrapped, {report.names} name(s) re-sealed"
+            )
             if report.skipped:
-                click.echo(f"{report.skipped} subject key(s) belong to residents whose secret is gone (an interrupted erasure?): "
-                           "run 'civicvault erase --subject ID' for them.", err=True)
+                click.echo(
+                    f"{report.skipped} subject key(s) belong to residents whose secret is gone (an interrupted "
+                    "erasure?): "
+                    "run 'civicvault erase --subject ID' for them.",
+                    err=True,
+                )
             if report.remaining:
                 raise click.ClickException(
                     f"{report.remaining} item(s) are still under an old version; run 'civicvault keys rotate' again."
@@ -118,10 +141,15 @@ def register(cli: click.Group, home_option, settings_of) -> None:
 
     def _print_retired(report, from_file: bool) -> None:
         if report.retired and from_file:
-            click.echo(f"retired master key version(s) {list(report.retired)}; the key file now ends at version {report.current}")
+            click.echo(
+                f"retired master key version(s) {list(report.retired)}; the key file now ends at version "
+                f"{report.current}"
+            )
         elif report.retired:
-            click.echo(f"nothing uses master key version(s) {list(report.retired)} any more: remove them from "
-                       "CIVICVAULT_MASTER_KEY on every host")
+            click.echo(
+                f"nothing uses master key version(s) {list(report.retired)} any more: remove them from "
+                "CIVICVAULT_MASTER_KEY on every host"
+            )
         else:
             click.echo("no old master key version to retire")
         if report.in_use:
@@ -141,7 +169,9 @@ def register(cli: click.Group, home_option, settings_of) -> None:
         vault = Vault.open(settings_of(ctx, home))
         try:
             if not yes:
-                click.confirm(f"Erase resident {subject_id} for good? Nothing of theirs can be recovered afterwards", abort=True)
+                click.confirm(
+                    f"Erase resident {subject_id} for good? Nothing of theirs can be recovered afterwards", abort=True
+                )
             receipt = erase(vault, None, subject_id)
         finally:
             vault.close()

@@ -13,6 +13,7 @@ import click
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
 from vault.cli import demo
+from vault.cli.anchor import register as _register_anchor
 from vault.cli.keys import register as _register_key_commands
 from vault.core.clock import rfc3339, utcnow
 from vault.core.config import Settings
@@ -111,11 +112,19 @@ def principal_list(ctx, role, as_json, home):
     """List principals."""
     vault = Vault.open(_settings(ctx, home))
     with vault.transaction() as session:
-        rows = [(p, principals.live_token_count(session, p.id)) for p in principals.list_principals(session, vault.keys, role=role)]
+        rows = [
+            (p, principals.live_token_count(session, p.id))
+            for p in principals.list_principals(session, vault.keys, role=role)
+        ]
     if as_json:
-        click.echo(json.dumps([
-            {"id": p.id, "role": p.role, "name": p.name, "created_at": rfc3339(p.created_at), "live_tokens": n} for p, n in rows
-        ]))
+        click.echo(
+            json.dumps(
+                [
+                    {"id": p.id, "role": p.role, "name": p.name, "created_at": rfc3339(p.created_at), "live_tokens": n}
+                    for p, n in rows
+                ]
+            )
+        )
         return
     for p, n in rows:
         click.echo(f"{p.id}  {p.role:<10}  {rfc3339(p.created_at)}  tokens:{n}  {p.name}")
@@ -191,8 +200,12 @@ def demo_command(ctx, if_new, home):
 
 
 @cli.command()
-@click.option("--workers", type=click.IntRange(1, 64), default=None,
-              help="Processes that check the entries in parallel (default: the number of CPUs, at most 8).")
+@click.option(
+    "--workers",
+    type=click.IntRange(1, 64),
+    default=None,
+    help="Processes that check the entries in parallel (default: the number of CPUs, at most 8).",
+)
 @_home_option
 @click.pass_context
 def verify(ctx, workers, home):
@@ -207,10 +220,16 @@ def verify(ctx, workers, home):
     with vault.read_transaction() as session:
         size = ledger.size(session)
         with click.progressbar(length=size, label="verifying", file=sys.stderr, show_pos=True) as bar:
-            report = verify_ledger(session, public_key=public_key, progress=bar.update, anchors=anchors,
-                                   workers=workers or min(os.cpu_count() or 1, 8))
+            report = verify_ledger(
+                session,
+                public_key=public_key,
+                progress=bar.update,
+                anchors=anchors,
+                workers=workers or min(os.cpu_count() or 1, 8),
+            )
     click.echo(
-        f"ledger intact: {report.size} entries, {report.nodes} interior nodes, {report.checkpoints} signed checkpoints, root {report.root}"
+        f"ledger intact: {report.size} entries, {report.nodes} interior nodes, {report.checkpoints} signed "
+        f"checkpoints, root {report.root}"
     )
     click.echo(f"anchors: {describe_check(report.anchors)}")
     if report.erased:
@@ -241,7 +260,13 @@ def audit():
 
 @audit.command("export")
 @click.option("--subject", "subject_id", required=True, help="The resident's id")
-@click.option("--out", "out", required=True, type=click.Path(dir_okay=False, path_type=Path), help="Where to write the bundle (JSON)")
+@click.option(
+    "--out",
+    "out",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Where to write the bundle (JSON)",
+)
 @_home_option
 @click.pass_context
 def audit_export(ctx, subject_id, out, home):
@@ -254,8 +279,10 @@ def audit_export(ctx, subject_id, out, home):
     fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as handle:
         json.dump(bundle, handle, indent=1, ensure_ascii=False)
-    click.echo(f"{len(bundle['events'])} events proven against checkpoint size {bundle['checkpoint'].split(chr(10))[1]}; "
-               f"{bundle['pending']} newer events await the next checkpoint; written to {out}")
+    click.echo(
+        f"{len(bundle['events'])} events proven against checkpoint size {bundle['checkpoint'].split(chr(10))[1]}; "
+        f"{bundle['pending']} newer events await the next checkpoint; written to {out}"
+    )
 
 
 @audit.command("verify-bundle")
@@ -274,16 +301,26 @@ def audit_verify_bundle(bundle_file, log_key):
         checkpoint, count = verify_bundle(bundle, log_key=key)
     except BundleError as exc:
         raise click.ClickException(f"The bundle does not verify: {exc}.") from None
-    click.echo(f"bundle verified: {count} events of {bundle['subject_id']} are in the log signed at size {checkpoint.size}")
+    click.echo(
+        f"bundle verified: {count} events of {bundle['subject_id']} are in the log signed at size {checkpoint.size}"
+    )
 
 
 @cli.command()
 @click.option("--url", required=True, help="The vault's base URL, e.g. http://127.0.0.1:8080")
 @click.option("--token", required=True, help="This witness principal's bearer token")
 @click.option("--log-key", required=True, help="The vault's ledger public key (hex), pinned out of band")
-@click.option("--state", "state_dir", type=click.Path(file_okay=False, path_type=Path), default=Path("civicvault-witness"),
-              show_default=True, help="The witness's own key and state")
-@click.option("--interval", type=click.FloatRange(min=1), default=60.0, show_default=True, help="Seconds between rounds")
+@click.option(
+    "--state",
+    "state_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("civicvault-witness"),
+    show_default=True,
+    help="The witness's own key and state",
+)
+@click.option(
+    "--interval", type=click.FloatRange(min=1), default=60.0, show_default=True, help="Seconds between rounds"
+)
 @click.option("--once", is_flag=True, help="Do one round and exit (3 when the checkpoint is refused)")
 def witness(url, token, log_key, state_dir, interval, once):
     """Run a witness that checks and cosigns the vault's checkpoints."""
@@ -294,7 +331,9 @@ def witness(url, token, log_key, state_dir, interval, once):
     try:
         pinned = bytes.fromhex(log_key)
     except ValueError:
-        raise click.ClickException("--log-key must be the hex public key that 'civicvault checkpoint --show-key' prints.") from None
+        raise click.ClickException(
+            "--log-key must be the hex public key that 'civicvault checkpoint --show-key' prints."
+        ) from None
     try:
         client = WitnessClient(url=url, token=token, log_key=pinned, state_dir=state_dir)
     except WitnessError as exc:
@@ -333,8 +372,6 @@ def serve(ctx, host, port, workers, home):
 
 
 # --- anchoring on an EVM chain (vault/anchoring) ---------------------------------
-from vault.cli.anchor import register as _register_anchor
-
 _register_anchor(cli, home_option=_home_option, settings_of=_settings)
 # Key management and erasure (vault/cli_keys.py).
 _register_key_commands(cli, _home_option, _settings)

@@ -55,8 +55,13 @@ def _start_checkpointer() -> None:
         while True:
             try:
                 signed = checkpoints.sign_if_due(
-                    vault, key=key, origin=settings.ledger_origin, every=settings.checkpoint_every,
-                    seconds=settings.checkpoint_seconds, holder=holder, now=vault.now(),
+                    vault,
+                    key=key,
+                    origin=settings.ledger_origin,
+                    every=settings.checkpoint_every,
+                    seconds=settings.checkpoint_seconds,
+                    holder=holder,
+                    now=vault.now(),
                 )
                 if signed is not None:
                     log.info("signed checkpoint at size %d", signed.tree_size)

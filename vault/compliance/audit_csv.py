@@ -15,8 +15,19 @@ from collections.abc import Iterable, Iterator
 from vault.compliance.audit_search import EventLine
 from vault.core.clock import rfc3339
 
-COLUMNS = ("ledger_index", "leaf_hash", "occurred_at", "kind", "outcome", "actor_id", "subject_id", "purpose", "categories",
-           "erased", "data")
+COLUMNS = (
+    "ledger_index",
+    "leaf_hash",
+    "occurred_at",
+    "kind",
+    "outcome",
+    "actor_id",
+    "subject_id",
+    "purpose",
+    "categories",
+    "erased",
+    "data",
+)
 _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
@@ -29,8 +40,16 @@ def safe_cell(value) -> str:
 
 def row_of(line: EventLine) -> list[str]:
     values = (
-        line.ledger_index, line.leaf_hash, rfc3339(line.occurred_at), line.kind, line.outcome, line.actor_id, line.subject_id,
-        line.purpose, " ".join(line.categories), "true" if line.erased else "false",
+        line.ledger_index,
+        line.leaf_hash,
+        rfc3339(line.occurred_at),
+        line.kind,
+        line.outcome,
+        line.actor_id,
+        line.subject_id,
+        line.purpose,
+        " ".join(line.categories),
+        "true" if line.erased else "false",
         None if line.data is None else json.dumps(line.data, sort_keys=True, separators=(",", ":"), ensure_ascii=False),
     )
     return [safe_cell(v) for v in values]

@@ -66,9 +66,16 @@ class Flag:
 
 
 def _flag(rule: str, events: list[Seen], *, principal_id: str, subject_id: str | None, **detail) -> Flag:
-    return Flag(rule=rule, principal_id=principal_id, subject_id=subject_id, first_at=events[0].occurred_at,
-                last_at=events[-1].occurred_at, count=len(events), ledger_indices=tuple(e.ledger_index for e in events[:MAX_INDICES]),
-                detail=detail)
+    return Flag(
+        rule=rule,
+        principal_id=principal_id,
+        subject_id=subject_id,
+        first_at=events[0].occurred_at,
+        last_at=events[-1].occurred_at,
+        count=len(events),
+        ledger_indices=tuple(e.ledger_index for e in events[:MAX_INDICES]),
+        detail=detail,
+    )
 
 
 def _is_read_of_another(event: Seen) -> bool:
@@ -85,8 +92,17 @@ def break_glass_flags(events: list[Seen], since: datetime, until: datetime, ackn
         if event.kind == "break-glass.declared" and since <= event.occurred_at < until:
             declaration = event.data.get("break_glass_id")
             used = reads.get(declaration, [])
-            flags.append(_flag("break-glass", [event, *used], principal_id=event.actor_id, subject_id=event.subject_id,
-                               break_glass_id=declaration, reads=len(used), acknowledged=declaration in acknowledged))
+            flags.append(
+                _flag(
+                    "break-glass",
+                    [event, *used],
+                    principal_id=event.actor_id,
+                    subject_id=event.subject_id,
+                    break_glass_id=declaration,
+                    reads=len(used),
+                    acknowledged=declaration in acknowledged,
+                )
+            )
     return flags
 
 
@@ -111,7 +127,7 @@ def refusal_burst_flags(events: list[Seen], since: datetime, until: datetime, li
                 for i in range(start, end + 1):
                     marked[i] = True
         run: list[Seen] = []
-        for event, hit in zip(refusals, marked):
+        for event, hit in zip(refusals, marked, strict=True):
             if not hit:
                 continue
             if run and event.occurred_at - run[-1].occurred_at > span:
@@ -127,8 +143,17 @@ def _burst(run: list[Seen], actor: str, since: datetime, until: datetime) -> lis
         return []
     subjects = {e.subject_id for e in run}
     reasons = sorted({e.data.get("reason") for e in run if isinstance(e.data.get("reason"), str)})
-    return [_flag("refusal-burst", run, principal_id=actor, subject_id=next(iter(subjects)) if len(subjects) == 1 else None,
-                  subjects=len(subjects), reasons=reasons, minutes=_minutes(run))]
+    return [
+        _flag(
+            "refusal-burst",
+            run,
+            principal_id=actor,
+            subject_id=next(iter(subjects)) if len(subjects) == 1 else None,
+            subjects=len(subjects),
+            reasons=reasons,
+            minutes=_minutes(run),
+        )
+    ]
 
 
 def _minutes(run: list[Seen]) -> float:
@@ -163,9 +188,19 @@ def read_volume_flags(events: list[Seen], since: datetime, until: datetime, limi
             if history >= limits.volume_min_reads and len(reads) > limits.volume_factor * usual:
                 reads.sort(key=lambda e: e.ledger_index)
                 subjects = {e.subject_id for e in reads}
-                flags.append(_flag("read-volume", reads, principal_id=actor, subject_id=next(iter(subjects)) if len(subjects) == 1 else None,
-                                   window_start=rfc3339(until - (k + 1) * width), window_end=rfc3339(until - k * width),
-                                   usual=round(usual, 2), factor=limits.volume_factor, subjects=len(subjects)))
+                flags.append(
+                    _flag(
+                        "read-volume",
+                        reads,
+                        principal_id=actor,
+                        subject_id=next(iter(subjects)) if len(subjects) == 1 else None,
+                        window_start=rfc3339(until - (k + 1) * width),
+                        window_end=rfc3339(until - k * width),
+                        usual=round(usual, 2),
+                        factor=limits.volume_factor,
+                        subjects=len(subjects),
+                    )
+                )
     return flags
 
 
@@ -175,7 +210,9 @@ def _window_of(before_until: timedelta, width: timedelta) -> int:
     return (before_until // tick - 1) // (width // tick)
 
 
-def expiry_flags(events: list[Seen], since: datetime, until: datetime, grant_ends: dict[str, datetime], limits: FlagThresholds) -> list[Flag]:
+def expiry_flags(
+    events: list[Seen], since: datetime, until: datetime, grant_ends: dict[str, datetime], limits: FlagThresholds
+) -> list[Flag]:
     """Reads under a grant within ``expiry_hours`` of its end; accesses refused as expired."""
     near = timedelta(hours=limits.expiry_hours)
     close, expired = defaultdict(list), defaultdict(list)
@@ -188,18 +225,42 @@ def expiry_flags(events: list[Seen], since: datetime, until: datetime, grant_end
                 close[(event.actor_id, event.subject_id, event.data["grant_id"])].append(event)
         elif event.kind == "access.refused" and event.data.get("reason") == "expired":
             expired[(event.actor_id, event.subject_id)].append(event)
-    flags = [_flag("near-expiry", found, principal_id=actor, subject_id=subject, grant_id=grant, expires_at=rfc3339(grant_ends[grant]),
-                   hours=limits.expiry_hours) for (actor, subject, grant), found in close.items()]
-    flags += [_flag("after-expiry", found, principal_id=actor, subject_id=subject) for (actor, subject), found in expired.items()]
+    flags = [
+        _flag(
+            "near-expiry",
+            found,
+            principal_id=actor,
+            subject_id=subject,
+            grant_id=grant,
+            expires_at=rfc3339(grant_ends[grant]),
+            hours=limits.expiry_hours,
+        )
+        for (actor, subject, grant), found in close.items()
+    ]
+    flags += [
+        _flag("after-expiry", found, principal_id=actor, subject_id=subject)
+        for (actor, subject), found in expired.items()
+    ]
     return flags
 
 
-def evaluate(events: Iterable[Seen], *, since: datetime, until: datetime, limits: FlagThresholds,
-             acknowledged: set[str], grant_ends: dict[str, datetime]) -> list[Flag]:
+def evaluate(
+    events: Iterable[Seen],
+    *,
+    since: datetime,
+    until: datetime,
+    limits: FlagThresholds,
+    acknowledged: set[str],
+    grant_ends: dict[str, datetime],
+) -> list[Flag]:
     """Every rule over ``events``; flags ordered by time, then rule."""
     events = sorted(events, key=lambda e: e.ledger_index)
-    flags = (break_glass_flags(events, since, until, acknowledged) + refusal_burst_flags(events, since, until, limits)
-             + read_volume_flags(events, since, until, limits) + expiry_flags(events, since, until, grant_ends, limits))
+    flags = (
+        break_glass_flags(events, since, until, acknowledged)
+        + refusal_burst_flags(events, since, until, limits)
+        + read_volume_flags(events, since, until, limits)
+        + expiry_flags(events, since, until, grant_ends, limits)
+    )
     return sorted(flags, key=lambda f: (f.first_at, RULES.index(f.rule), f.ledger_indices))
 
 
@@ -213,8 +274,16 @@ def window(since: datetime | None, until: datetime | None, now: datetime) -> tup
     return since, until
 
 
-def compute(session: Session, caller, *, since: datetime | None, until: datetime | None, limits: FlagThresholds,
-            now: datetime, rules: tuple[str, ...] = ()) -> tuple[datetime, datetime, list[Flag]]:
+def compute(
+    session: Session,
+    caller,
+    *,
+    since: datetime | None,
+    until: datetime | None,
+    limits: FlagThresholds,
+    now: datetime,
+    rules: tuple[str, ...] = (),
+) -> tuple[datetime, datetime, list[Flag]]:
     """The flags over ``[since, until)`` (default: the last 7 days)."""
     require_compliance(caller)
     for rule in rules:
@@ -222,8 +291,10 @@ def compute(session: Session, caller, *, since: datetime | None, until: datetime
             raise InvalidInput(f"Unknown rule {rule!r}; expected one of: {', '.join(RULES)}.")
     since, until = window(since, until, now)
     # Reach back far enough for the rules that look at what came before the range.
-    before = max(timedelta(minutes=limits.refusal_minutes),
-                 timedelta(hours=limits.volume_window_hours) * (limits.volume_baseline_windows + 1))
+    before = max(
+        timedelta(minutes=limits.refusal_minutes),
+        timedelta(hours=limits.volume_window_hours) * (limits.volume_baseline_windows + 1),
+    )
     rows = session.execute(
         select(Event.ledger_index, Event.occurred_at, Event.kind, Event.actor_id, Event.subject_id, Event.data)
         .where(Event.kind.in_(_KINDS), Event.occurred_at >= since - before, Event.occurred_at < until)
@@ -234,15 +305,28 @@ def compute(session: Session, caller, *, since: datetime | None, until: datetime
         parsed = json.loads(data) if data else None
         if actor_id is None or not isinstance(parsed, dict) or not parsed:
             continue  # erased (data cleared to {}): nothing left to judge
-        events.append(Seen(ledger_index=index, occurred_at=occurred_at, kind=kind, actor_id=actor_id, subject_id=subject_id, data=parsed))
+        events.append(
+            Seen(
+                ledger_index=index,
+                occurred_at=occurred_at,
+                kind=kind,
+                actor_id=actor_id,
+                subject_id=subject_id,
+                data=parsed,
+            )
+        )
     grant_ids = {e.data["grant_id"] for e in events if e.kind == "access.permitted" and e.data.get("grant_id")}
     grant_ends = {}
     for chunk in _chunks(sorted(grant_ids), 500):
-        grant_ends.update((gid, ends) for gid, ends in session.execute(select(Grant.id, Grant.expires_at).where(Grant.id.in_(chunk))))
+        grant_ends.update(
+            (gid, ends) for gid, ends in session.execute(select(Grant.id, Grant.expires_at).where(Grant.id.in_(chunk)))
+        )
     declarations = {e.data.get("break_glass_id") for e in events if e.kind == "break-glass.declared"} - {None}
     acknowledged = set()
     for chunk in _chunks(sorted(declarations), 500):
-        acknowledged.update(session.scalars(select(BreakGlassReview.break_glass_id).where(BreakGlassReview.break_glass_id.in_(chunk))))
+        acknowledged.update(
+            session.scalars(select(BreakGlassReview.break_glass_id).where(BreakGlassReview.break_glass_id.in_(chunk)))
+        )
     flags = evaluate(events, since=since, until=until, limits=limits, acknowledged=acknowledged, grant_ends=grant_ends)
     if rules:
         flags = [f for f in flags if f.rule in rules]
@@ -251,4 +335,4 @@ def compute(session: Session, caller, *, since: datetime | None, until: datetime
 
 def _chunks(items: list, size: int):
     for start in range(0, len(items), size):
-        yield items[start:start + size]
+        yield items[start : start + size]

@@ -110,10 +110,12 @@ def _conditions(flt: EventFilter) -> list:
     if flt.purpose is not None:
         conditions.append(Event.purpose == flt.purpose)
     if flt.category is not None:
-        conditions.append(exists().where(
-            EventCategory.ledger_index == Event.ledger_index,
-            EventCategory.category.in_(audit_index.category_filter_values(flt.category)),
-        ))
+        conditions.append(
+            exists().where(
+                EventCategory.ledger_index == Event.ledger_index,
+                EventCategory.category.in_(audit_index.category_filter_values(flt.category)),
+            )
+        )
     return conditions
 
 
@@ -156,17 +158,30 @@ def _lines(session: Session, conditions: list, *, after: int | None, as_of: int,
     if after is not None:
         where.append(Event.ledger_index > after)
     rows = session.execute(
-        select(Event.ledger_index, Event.occurred_at, Event.kind, Event.outcome, Event.actor_id, Event.subject_id, Event.purpose,
-               Event.data, Event.erased_by, LedgerNode.hash)
+        select(
+            Event.ledger_index,
+            Event.occurred_at,
+            Event.kind,
+            Event.outcome,
+            Event.actor_id,
+            Event.subject_id,
+            Event.purpose,
+            Event.data,
+            Event.erased_by,
+            LedgerNode.hash,
+        )
         .outerjoin(LedgerNode, and_(LedgerNode.level == 0, LedgerNode.index == Event.ledger_index))
-        .where(*where).order_by(Event.ledger_index).limit(limit)
+        .where(*where)
+        .order_by(Event.ledger_index)
+        .limit(limit)
     ).all()
     categories: dict[int, list[str]] = {}
     if rows:
         indices = [row.ledger_index for row in rows]
         for index, category in session.execute(
             select(EventCategory.ledger_index, EventCategory.category)
-            .where(EventCategory.ledger_index.in_(indices)).order_by(EventCategory.ledger_index, EventCategory.category)
+            .where(EventCategory.ledger_index.in_(indices))
+            .order_by(EventCategory.ledger_index, EventCategory.category)
         ):
             categories.setdefault(index, []).append(category)
     lines = []
@@ -174,17 +189,32 @@ def _lines(session: Session, conditions: list, *, after: int | None, as_of: int,
         if row.hash is None:  # fail closed: a line that cannot be proved is not served
             raise LedgerIntegrityError(f"Ledger entry {row.ledger_index} has no stored leaf hash.")
         data = json.loads(row.data) if row.data and row.erased_by is None else None  # erasure leaves "{}"
-        lines.append(EventLine(
-            ledger_index=row.ledger_index, leaf_hash=bytes(row.hash).hex(),
-            occurred_at=row.occurred_at, kind=row.kind, outcome=row.outcome, actor_id=row.actor_id, subject_id=row.subject_id,
-            purpose=row.purpose, categories=tuple(categories.get(row.ledger_index, ())), data=data if isinstance(data, dict) else None,
-            erased=row.erased_by is not None or not isinstance(data, dict),
-        ))
+        lines.append(
+            EventLine(
+                ledger_index=row.ledger_index,
+                leaf_hash=bytes(row.hash).hex(),
+                occurred_at=row.occurred_at,
+                kind=row.kind,
+                outcome=row.outcome,
+                actor_id=row.actor_id,
+                subject_id=row.subject_id,
+                purpose=row.purpose,
+                categories=tuple(categories.get(row.ledger_index, ())),
+                data=data if isinstance(data, dict) else None,
+                erased=row.erased_by is not None or not isinstance(data, dict),
+            )
+        )
     return lines
 
 
 def search(
-    session: Session, caller: Caller, flt: EventFilter, *, limit: int = DEFAULT_PAGE, after: int | None = None, as_of: int | None = None
+    session: Session,
+    caller: Caller,
+    flt: EventFilter,
+    *,
+    limit: int = DEFAULT_PAGE,
+    after: int | None = None,
+    as_of: int | None = None,
 ) -> EventPage:
     """One page of the events matching ``flt``, in ledger order, with the exact total."""
     require_compliance(caller)
@@ -197,17 +227,27 @@ def search(
     lines = _lines(session, conditions, after=after, as_of=as_of, limit=limit + 1)
     more = len(lines) > limit
     lines = lines[:limit]
-    return EventPage(items=lines, total=total, as_of=as_of, after=after, next_after=lines[-1].ledger_index if more else None,
-                     limit=limit)
+    return EventPage(
+        items=lines,
+        total=total,
+        as_of=as_of,
+        after=after,
+        next_after=lines[-1].ledger_index if more else None,
+        limit=limit,
+    )
 
 
-def begin_export(session: Session, caller: Caller, flt: EventFilter, *, as_of: int | None = None) -> tuple[EventFilter, int]:
+def begin_export(
+    session: Session, caller: Caller, flt: EventFilter, *, as_of: int | None = None
+) -> tuple[EventFilter, int]:
     """Check the caller and the filter and pin the ledger size, before a streamed export starts."""
     require_compliance(caller)
     return flt.checked(), _pin(session, as_of)
 
 
-def export_batches(open_session, flt: EventFilter, *, as_of: int, after: int | None = None, batch: int = MAX_PAGE) -> Iterator[list[EventLine]]:
+def export_batches(
+    open_session, flt: EventFilter, *, as_of: int, after: int | None = None, batch: int = MAX_PAGE
+) -> Iterator[list[EventLine]]:
     """Every matching event up to ``as_of``, in batches, each read in its own short transaction.
 
     ``open_session`` is a context manager factory such as

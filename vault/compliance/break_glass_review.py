@@ -72,14 +72,18 @@ def check_note(note: str) -> str:
 
 def _note(keys: KeyStore, session: Session, row: BreakGlass, review: BreakGlassReview) -> str | None:
     try:
-        return open_text(keys, session, kind=NOTE_KIND, object_id=row.id, subject_id=row.subject_id, sealed=review.note_sealed)
+        return open_text(
+            keys, session, kind=NOTE_KIND, object_id=row.id, subject_id=row.subject_id, sealed=review.note_sealed
+        )
     except RecordUnreadable:
         return None  # the resident's keys are gone (erasure)
 
 
 def _reason(keys: KeyStore, session: Session, row: BreakGlass) -> str | None:
     try:
-        return open_text(keys, session, kind=REASON_KIND, object_id=row.id, subject_id=row.subject_id, sealed=row.reason_sealed)
+        return open_text(
+            keys, session, kind=REASON_KIND, object_id=row.id, subject_id=row.subject_id, sealed=row.reason_sealed
+        )
     except RecordUnreadable:
         return None  # the resident's keys are gone (erasure): the reason is unreadable by design
 
@@ -89,7 +93,8 @@ def _ledger_facts(session: Session, row: BreakGlass) -> tuple[int | None, int]:
     declared, uses = None, 0
     events = session.execute(
         select(Event.ledger_index, Event.kind, Event.data).where(
-            Event.subject_id == row.subject_id, Event.actor_id == row.clinic_id,
+            Event.subject_id == row.subject_id,
+            Event.actor_id == row.clinic_id,
             Event.kind.in_(("break-glass.declared", "access.permitted")),
         )
     )
@@ -106,8 +111,14 @@ def _ledger_facts(session: Session, row: BreakGlass) -> tuple[int | None, int]:
 def _view(session: Session, keys: KeyStore, row: BreakGlass, review: BreakGlassReview | None, now: datetime) -> Review:
     declared, uses = _ledger_facts(session, row)
     return Review(
-        id=row.id, subject_id=row.subject_id, clinic_id=row.clinic_id, reason=_reason(keys, session, row),
-        declared_at=row.declared_at, expires_at=row.expires_at, active=row.declared_at <= now < row.expires_at, uses=uses,
+        id=row.id,
+        subject_id=row.subject_id,
+        clinic_id=row.clinic_id,
+        reason=_reason(keys, session, row),
+        declared_at=row.declared_at,
+        expires_at=row.expires_at,
+        active=row.declared_at <= now < row.expires_at,
+        uses=uses,
         declaration=receipt_for(session, declared) if declared is not None else None,
         status="acknowledged" if review is not None else "pending",
         acknowledged_at=review.acknowledged_at if review else None,
@@ -118,7 +129,14 @@ def _view(session: Session, keys: KeyStore, row: BreakGlass, review: BreakGlassR
 
 
 def queue(
-    session: Session, keys: KeyStore, caller, *, status: str = "pending", limit: int = 100, offset: int = 0, now: datetime
+    session: Session,
+    keys: KeyStore,
+    caller,
+    *,
+    status: str = "pending",
+    limit: int = 100,
+    offset: int = 0,
+    now: datetime,
 ) -> tuple[list[Review], int]:
     """Declarations with ``status``, oldest first, and how many there are."""
     require_compliance(caller)
@@ -126,8 +144,14 @@ def queue(
         raise InvalidInput(f"status must be one of: {', '.join(STATUSES)}.")
     if not 1 <= limit <= MAX_PAGE or offset < 0:
         raise InvalidInput(f"limit must be between 1 and {MAX_PAGE}, offset at least 0.")
-    query = select(BreakGlass, BreakGlassReview).outerjoin(BreakGlassReview, BreakGlassReview.break_glass_id == BreakGlass.id)
-    query = query.where(BreakGlassReview.break_glass_id.is_(None) if status == "pending" else BreakGlassReview.break_glass_id.is_not(None))
+    query = select(BreakGlass, BreakGlassReview).outerjoin(
+        BreakGlassReview, BreakGlassReview.break_glass_id == BreakGlass.id
+    )
+    query = query.where(
+        BreakGlassReview.break_glass_id.is_(None)
+        if status == "pending"
+        else BreakGlassReview.break_glass_id.is_not(None)
+    )
     total = session.scalar(select(func.count()).select_from(query.subquery()))
     rows = session.execute(query.order_by(BreakGlass.declared_at, BreakGlass.id).limit(limit).offset(offset)).all()
     return [_view(session, keys, row, review, now) for row, review in rows], total
@@ -150,13 +174,23 @@ def acknowledge(session: Session, keys: KeyStore, caller, break_glass_id: str, *
     note = check_note(note)
     if session.get(BreakGlassReview, row.id) is not None:
         raise Conflict("This emergency access has already been acknowledged.")
-    receipt = emit(session, DomainEvent(
-        kind="break-glass.acknowledged", occurred_at=now, actor_id=caller.id, subject_id=row.subject_id,
-        data={"break_glass_id": row.id, "clinic_id": row.clinic_id},
-    ))
-    review = BreakGlassReview(break_glass_id=row.id, reviewer_id=caller.id, note_sealed=seal_text(keys, session, kind=NOTE_KIND, object_id=row.id,
-                                                                                                   subject_id=row.subject_id, text=note),
-                              acknowledged_at=now, ledger_index=receipt.leaf_index)
+    receipt = emit(
+        session,
+        DomainEvent(
+            kind="break-glass.acknowledged",
+            occurred_at=now,
+            actor_id=caller.id,
+            subject_id=row.subject_id,
+            data={"break_glass_id": row.id, "clinic_id": row.clinic_id},
+        ),
+    )
+    review = BreakGlassReview(
+        break_glass_id=row.id,
+        reviewer_id=caller.id,
+        note_sealed=seal_text(keys, session, kind=NOTE_KIND, object_id=row.id, subject_id=row.subject_id, text=note),
+        acknowledged_at=now,
+        ledger_index=receipt.leaf_index,
+    )
     session.add(review)
     # A concurrent acknowledgement of the same declaration fails here on the
     # primary key (409), and its ledger event rolls back with it.

@@ -38,16 +38,28 @@ class Facts:
 
 def grant_facts(row: Grant) -> policy.GrantFacts:
     return policy.GrantFacts(
-        id=row.id, subject_id=row.subject_id, grantee_id=row.grantee_id, categories=tuple(row.categories.split()),
-        purpose=row.purpose, actions=tuple(row.actions.split()), valid_from=row.valid_from, expires_at=row.expires_at,
-        max_uses=row.max_uses, uses=row.uses, revoked=row.revoked_at is not None,
+        id=row.id,
+        subject_id=row.subject_id,
+        grantee_id=row.grantee_id,
+        categories=tuple(row.categories.split()),
+        purpose=row.purpose,
+        actions=tuple(row.actions.split()),
+        valid_from=row.valid_from,
+        expires_at=row.expires_at,
+        max_uses=row.max_uses,
+        uses=row.uses,
+        revoked=row.revoked_at is not None,
     )
 
 
 def delegation_facts(row: Delegation) -> policy.DelegationFacts:
     return policy.DelegationFacts(
-        id=row.id, subject_id=row.subject_id, delegate_id=row.delegate_id, valid_from=row.valid_from,
-        expires_at=row.expires_at, revoked=row.revoked_at is not None,
+        id=row.id,
+        subject_id=row.subject_id,
+        delegate_id=row.delegate_id,
+        valid_from=row.valid_from,
+        expires_at=row.expires_at,
+        revoked=row.revoked_at is not None,
     )
 
 
@@ -62,19 +74,31 @@ def load_facts(session: Session, *, subject_id: str, actor_id: str, actor_role: 
     if actor_role == "resident" and actor_id == subject_id:
         return NO_FACTS
     grants = session.scalars(select(Grant).where(Grant.subject_id == subject_id, Grant.grantee_id == actor_id))
-    delegations = session.scalars(select(Delegation).where(Delegation.subject_id == subject_id, Delegation.delegate_id == actor_id))
-    declarations = session.scalars(select(BreakGlass).where(BreakGlass.subject_id == subject_id, BreakGlass.clinic_id == actor_id))
+    delegations = session.scalars(
+        select(Delegation).where(Delegation.subject_id == subject_id, Delegation.delegate_id == actor_id)
+    )
+    declarations = session.scalars(
+        select(BreakGlass).where(BreakGlass.subject_id == subject_id, BreakGlass.clinic_id == actor_id)
+    )
     return Facts(
         grants=tuple(grant_facts(g) for g in grants),
         delegations=tuple(delegation_facts(d) for d in delegations),
         break_glass=tuple(
-            policy.BreakGlassFacts(id=b.id, subject_id=b.subject_id, clinic_id=b.clinic_id, declared_at=b.declared_at, expires_at=b.expires_at)
+            policy.BreakGlassFacts(
+                id=b.id,
+                subject_id=b.subject_id,
+                clinic_id=b.clinic_id,
+                declared_at=b.declared_at,
+                expires_at=b.expires_at,
+            )
             for b in declarations
         ),
     )
 
 
-_STATE_PURPOSE = "State the purpose of this access (purpose=...); only residents acting on their own records may omit it."
+_STATE_PURPOSE = (
+    "State the purpose of this access (purpose=...); only residents acting on their own records may omit it."
+)
 
 
 def check_stated_purpose(caller: Caller, purpose: str | None) -> None:
@@ -93,14 +117,30 @@ def check_stated_purpose(caller: Caller, purpose: str | None) -> None:
 
 def _event(kind: str, caller: Caller, query: policy.AccessQuery, now: datetime, extra: dict) -> DomainEvent:
     return DomainEvent(
-        kind=kind, occurred_at=now, actor_id=caller.id, subject_id=query.subject_id,
-        data={"action": query.action, "category": query.category, "purpose": query.purpose, "actor_role": caller.role, **extra},
+        kind=kind,
+        occurred_at=now,
+        actor_id=caller.id,
+        subject_id=query.subject_id,
+        data={
+            "action": query.action,
+            "category": query.category,
+            "purpose": query.purpose,
+            "actor_role": caller.role,
+            **extra,
+        },
     )
 
 
-def permitted_event(caller: Caller, query: policy.AccessQuery, permit: policy.Permit, now: datetime, **extra) -> DomainEvent:
-    basis = {"basis": permit.basis, "grant_id": permit.grant_id, "delegation_id": permit.delegation_id,
-             "break_glass_id": permit.break_glass_id, "flagged": permit.flagged}
+def permitted_event(
+    caller: Caller, query: policy.AccessQuery, permit: policy.Permit, now: datetime, **extra
+) -> DomainEvent:
+    basis = {
+        "basis": permit.basis,
+        "grant_id": permit.grant_id,
+        "delegation_id": permit.delegation_id,
+        "break_glass_id": permit.break_glass_id,
+        "flagged": permit.flagged,
+    }
     return _event("access.permitted", caller, query, now, {**basis, **extra})
 
 
@@ -144,15 +184,32 @@ class Authorized:
 
 
 def authorize(
-    session: Session, caller: Caller, *, subject_id: str, category: str, purpose: str | None, action: str, now: datetime, **event_data
+    session: Session,
+    caller: Caller,
+    *,
+    subject_id: str,
+    category: str,
+    purpose: str | None,
+    action: str,
+    now: datetime,
+    **event_data,
 ) -> Authorized:
     """Permit one access to one record (or raise), count it, and commit its event to the ledger."""
     check_stated_purpose(caller, purpose)
-    query = policy.AccessQuery(subject_id=subject_id, actor_id=caller.id, actor_role=caller.role, category=category, purpose=purpose, action=action)
+    query = policy.AccessQuery(
+        subject_id=subject_id,
+        actor_id=caller.id,
+        actor_role=caller.role,
+        category=category,
+        purpose=purpose,
+        action=action,
+    )
     for _ in range(MAX_CONSUME_ATTEMPTS):
         facts = load_facts(session, subject_id=subject_id, actor_id=caller.id, actor_role=caller.role)
         try:
-            permit = policy.decide(grants=facts.grants, delegations=facts.delegations, break_glass=facts.break_glass, query=query, now=now)
+            permit = policy.decide(
+                grants=facts.grants, delegations=facts.delegations, break_glass=facts.break_glass, query=query, now=now
+            )
         except ConsentDenied as denial:
             raise refusal(caller, query, denial, now, **event_data) from None
         if permit.grant_id is None or _consume(session, permit.grant_id, now):
@@ -165,11 +222,21 @@ def authorize(
 
 
 # When nothing at all is visible, the refusal names the most specific reason.
-_REASON_PRECEDENCE = (policy.USED_UP, policy.EXPIRED, policy.NOT_YET_VALID, policy.REVOKED, policy.WRONG_PURPOSE,
-                      policy.WRONG_ACTION, policy.WRONG_CATEGORY, policy.NO_GRANT)
+_REASON_PRECEDENCE = (
+    policy.USED_UP,
+    policy.EXPIRED,
+    policy.NOT_YET_VALID,
+    policy.REVOKED,
+    policy.WRONG_PURPOSE,
+    policy.WRONG_ACTION,
+    policy.WRONG_CATEGORY,
+    policy.NO_GRANT,
+)
 
 
-def visible_categories(session: Session, caller: Caller, *, subject_id: str, purpose: str | None, now: datetime) -> tuple[str, ...]:
+def visible_categories(
+    session: Session, caller: Caller, *, subject_id: str, purpose: str | None, now: datetime
+) -> tuple[str, ...]:
     """The categories of ``subject_id``'s records that ``caller`` may read now.
 
     Listing counts no use of a grant; it is an access all the same, and leaves
@@ -179,13 +246,24 @@ def visible_categories(session: Session, caller: Caller, *, subject_id: str, pur
     facts = load_facts(session, subject_id=subject_id, actor_id=caller.id, actor_role=caller.role)
     visible, reasons = [], set()
     for category in CATEGORIES:
-        query = policy.AccessQuery(subject_id=subject_id, actor_id=caller.id, actor_role=caller.role, category=category, purpose=purpose, action=policy.READ)
+        query = policy.AccessQuery(
+            subject_id=subject_id,
+            actor_id=caller.id,
+            actor_role=caller.role,
+            category=category,
+            purpose=purpose,
+            action=policy.READ,
+        )
         try:
-            policy.decide(grants=facts.grants, delegations=facts.delegations, break_glass=facts.break_glass, query=query, now=now)
+            policy.decide(
+                grants=facts.grants, delegations=facts.delegations, break_glass=facts.break_glass, query=query, now=now
+            )
             visible.append(category)
         except ConsentDenied as denial:
             reasons.add(denial.reason)
-    list_query = policy.AccessQuery(subject_id=subject_id, actor_id=caller.id, actor_role=caller.role, category="*", purpose=purpose, action="list")
+    list_query = policy.AccessQuery(
+        subject_id=subject_id, actor_id=caller.id, actor_role=caller.role, category="*", purpose=purpose, action="list"
+    )
     if not visible:
         reason = next(r for r in _REASON_PRECEDENCE if r in reasons)
         raise refusal(caller, list_query, policy.denied(reason), now)

@@ -49,11 +49,21 @@ class RequestView:
 
 def _view(keys: KeyStore, session: Session, row: AccessRequest) -> RequestView:
     return RequestView(
-        id=row.id, subject_id=row.subject_id, requester_id=row.requester_id, categories=tuple(row.categories.split()),
-        purpose=row.purpose, actions=tuple(row.actions.split()),
-        reason=open_text(keys, session, kind=REASON_KIND, object_id=row.id, subject_id=row.subject_id, sealed=row.reason_sealed),
-        expires_at=row.expires_at, status=row.status, created_at=row.created_at, decided_at=row.decided_at,
-        decided_by=row.decided_by, grant_id=row.grant_id,
+        id=row.id,
+        subject_id=row.subject_id,
+        requester_id=row.requester_id,
+        categories=tuple(row.categories.split()),
+        purpose=row.purpose,
+        actions=tuple(row.actions.split()),
+        reason=open_text(
+            keys, session, kind=REASON_KIND, object_id=row.id, subject_id=row.subject_id, sealed=row.reason_sealed
+        ),
+        expires_at=row.expires_at,
+        status=row.status,
+        created_at=row.created_at,
+        decided_at=row.decided_at,
+        decided_by=row.decided_by,
+        grant_id=row.grant_id,
     )
 
 
@@ -83,15 +93,35 @@ def create_request(
         check_window(now, expires_at, now=now, max_days=limits.max_grant_days, what="The requested access")
     require_resident(session, subject_id)  # after the input checks, which say nothing about the target
     row = AccessRequest(
-        id=new_id("q"), subject_id=subject_id, requester_id=caller.id, categories=" ".join(cats), purpose=purpose,
-        actions=" ".join(acts), reason_sealed=b"", expires_at=expires_at, status="pending", created_at=now,
+        id=new_id("q"),
+        subject_id=subject_id,
+        requester_id=caller.id,
+        categories=" ".join(cats),
+        purpose=purpose,
+        actions=" ".join(acts),
+        reason_sealed=b"",
+        expires_at=expires_at,
+        status="pending",
+        created_at=now,
     )
     row.reason_sealed = seal_text(keys, session, kind=REASON_KIND, object_id=row.id, subject_id=subject_id, text=reason)
     session.add(row)
-    emit(session, DomainEvent(
-        kind="access-request.created", occurred_at=now, actor_id=caller.id, subject_id=subject_id,
-        data={"request_id": row.id, "categories": list(cats), "purpose": purpose, "actions": list(acts), "expires_at": expires_at},
-    ))
+    emit(
+        session,
+        DomainEvent(
+            kind="access-request.created",
+            occurred_at=now,
+            actor_id=caller.id,
+            subject_id=subject_id,
+            data={
+                "request_id": row.id,
+                "categories": list(cats),
+                "purpose": purpose,
+                "actions": list(acts),
+                "expires_at": expires_at,
+            },
+        ),
+    )
     session.flush()
     return _view(keys, session, row)
 
@@ -139,14 +169,30 @@ def approve_request(
     row = _decidable(session, caller, request_id, now)
     end = expires_at or row.expires_at or now + timedelta(days=limits.default_grant_days)
     grant = consent.create_grant(
-        session, caller, subject_id=row.subject_id, grantee_id=row.requester_id, categories=row.categories.split(),
-        purpose=row.purpose, actions=row.actions.split(), expires_at=end, max_uses=max_uses, limits=limits, now=now, request_id=row.id,
+        session,
+        caller,
+        subject_id=row.subject_id,
+        grantee_id=row.requester_id,
+        categories=row.categories.split(),
+        purpose=row.purpose,
+        actions=row.actions.split(),
+        expires_at=end,
+        max_uses=max_uses,
+        limits=limits,
+        now=now,
+        request_id=row.id,
     )
     row.status, row.decided_at, row.decided_by, row.grant_id = "approved", now, caller.id, grant.id
-    emit(session, DomainEvent(
-        kind="access-request.approved", occurred_at=now, actor_id=caller.id, subject_id=row.subject_id,
-        data={"request_id": row.id, "grant_id": grant.id, "requester_id": row.requester_id},
-    ))
+    emit(
+        session,
+        DomainEvent(
+            kind="access-request.approved",
+            occurred_at=now,
+            actor_id=caller.id,
+            subject_id=row.subject_id,
+            data={"request_id": row.id, "grant_id": grant.id, "requester_id": row.requester_id},
+        ),
+    )
     session.flush()
     return _view(keys, session, row)
 
@@ -154,10 +200,16 @@ def approve_request(
 def deny_request(session: Session, keys: KeyStore, caller: Caller, request_id: str, *, now: datetime) -> RequestView:
     row = _decidable(session, caller, request_id, now)
     row.status, row.decided_at, row.decided_by = "denied", now, caller.id
-    emit(session, DomainEvent(
-        kind="access-request.denied", occurred_at=now, actor_id=caller.id, subject_id=row.subject_id,
-        data={"request_id": row.id, "requester_id": row.requester_id},
-    ))
+    emit(
+        session,
+        DomainEvent(
+            kind="access-request.denied",
+            occurred_at=now,
+            actor_id=caller.id,
+            subject_id=row.subject_id,
+            data={"request_id": row.id, "requester_id": row.requester_id},
+        ),
+    )
     session.flush()
     return _view(keys, session, row)
 
@@ -181,13 +233,23 @@ def list_requests(
     conditions = []
     if caller.role != "compliance":
         delegated = consent.managed_subjects(session, caller, now)
-        conditions.append(or_(AccessRequest.subject_id == caller.id, AccessRequest.requester_id == caller.id, AccessRequest.subject_id.in_(delegated)))
+        conditions.append(
+            or_(
+                AccessRequest.subject_id == caller.id,
+                AccessRequest.requester_id == caller.id,
+                AccessRequest.subject_id.in_(delegated),
+            )
+        )
     if subject_id is not None:
         conditions.append(AccessRequest.subject_id == subject_id)
     if status is not None:
         conditions.append(AccessRequest.status == status)
     total = session.scalar(select(func.count()).select_from(AccessRequest).where(*conditions))
     rows = session.scalars(
-        select(AccessRequest).where(*conditions).order_by(AccessRequest.created_at.desc(), AccessRequest.id).limit(limit).offset(offset)
+        select(AccessRequest)
+        .where(*conditions)
+        .order_by(AccessRequest.created_at.desc(), AccessRequest.id)
+        .limit(limit)
+        .offset(offset)
     )
     return [_view(keys, session, row) for row in rows], total

@@ -37,7 +37,9 @@ def acts_for(session: Session, caller: Caller, subject_id: str, now: datetime) -
         return None
     if caller.id == subject_id:
         return "self"
-    rows = session.scalars(select(Delegation).where(Delegation.subject_id == subject_id, Delegation.delegate_id == caller.id))
+    rows = session.scalars(
+        select(Delegation).where(Delegation.subject_id == subject_id, Delegation.delegate_id == caller.id)
+    )
     return "delegate" if any(policy.delegation_active(delegation_facts(d), now) for d in rows) else None
 
 

@@ -41,7 +41,14 @@ class BreakGlassView:
 
 
 def declare(
-    session: Session, keys: KeyStore, caller: Caller, *, subject_id: str, reason: str, limits: ConsentLimits, now: datetime
+    session: Session,
+    keys: KeyStore,
+    caller: Caller,
+    *,
+    subject_id: str,
+    reason: str,
+    limits: ConsentLimits,
+    now: datetime,
 ) -> BreakGlassView:
     if caller.role != "clinic":
         raise Forbidden("Only clinics can declare an emergency.")
@@ -50,15 +57,25 @@ def declare(
         raise InvalidInput("An emergency access needs a written reason.")
     require_resident(session, subject_id)
     row = BreakGlass(
-        id=new_id("b"), subject_id=subject_id, clinic_id=caller.id, reason_sealed=b"", declared_at=now,
+        id=new_id("b"),
+        subject_id=subject_id,
+        clinic_id=caller.id,
+        reason_sealed=b"",
+        declared_at=now,
         expires_at=now + timedelta(minutes=limits.break_glass_minutes),
     )
     row.reason_sealed = seal_text(keys, session, kind=REASON_KIND, object_id=row.id, subject_id=subject_id, text=reason)
     session.add(row)
-    emit(session, DomainEvent(
-        kind="break-glass.declared", occurred_at=now, actor_id=caller.id, subject_id=subject_id,
-        data={"break_glass_id": row.id, "expires_at": row.expires_at, "flagged": True},
-    ))
+    emit(
+        session,
+        DomainEvent(
+            kind="break-glass.declared",
+            occurred_at=now,
+            actor_id=caller.id,
+            subject_id=subject_id,
+            data={"break_glass_id": row.id, "expires_at": row.expires_at, "flagged": True},
+        ),
+    )
     session.flush()
     return _view(keys, session, row, now, uses=0)
 
@@ -67,7 +84,9 @@ def _uses(session: Session, subject_id: str, clinic_ids: set[str]) -> dict[str, 
     """Permitted accesses per declaration, from the declaring clinics' events."""
     counts: dict[str, int] = {}
     rows = session.scalars(
-        select(Event.data).where(Event.subject_id == subject_id, Event.actor_id.in_(clinic_ids), Event.kind == "access.permitted")
+        select(Event.data).where(
+            Event.subject_id == subject_id, Event.actor_id.in_(clinic_ids), Event.kind == "access.permitted"
+        )
     )
     for data in rows:
         declaration = json.loads(data).get("break_glass_id")
@@ -78,20 +97,33 @@ def _uses(session: Session, subject_id: str, clinic_ids: set[str]) -> dict[str, 
 
 def _view(keys: KeyStore, session: Session, row: BreakGlass, now: datetime, *, uses: int) -> BreakGlassView:
     return BreakGlassView(
-        id=row.id, subject_id=row.subject_id, clinic_id=row.clinic_id,
-        reason=open_text(keys, session, kind=REASON_KIND, object_id=row.id, subject_id=row.subject_id, sealed=row.reason_sealed),
-        declared_at=row.declared_at, expires_at=row.expires_at, active=row.declared_at <= now < row.expires_at, uses=uses,
+        id=row.id,
+        subject_id=row.subject_id,
+        clinic_id=row.clinic_id,
+        reason=open_text(
+            keys, session, kind=REASON_KIND, object_id=row.id, subject_id=row.subject_id, sealed=row.reason_sealed
+        ),
+        declared_at=row.declared_at,
+        expires_at=row.expires_at,
+        active=row.declared_at <= now < row.expires_at,
+        uses=uses,
     )
 
 
-def list_declarations(session: Session, keys: KeyStore, caller: Caller, *, subject_id: str, now: datetime) -> list[BreakGlassView]:
+def list_declarations(
+    session: Session, keys: KeyStore, caller: Caller, *, subject_id: str, now: datetime
+) -> list[BreakGlassView]:
     """Emergency declarations about a resident, with how often each was used.
 
     Seen by the resident, their delegates and compliance officers; a clinic
     sees its own declarations.
     """
     require_resident(session, subject_id)
-    query = select(BreakGlass).where(BreakGlass.subject_id == subject_id).order_by(BreakGlass.declared_at.desc(), BreakGlass.id)
+    query = (
+        select(BreakGlass)
+        .where(BreakGlass.subject_id == subject_id)
+        .order_by(BreakGlass.declared_at.desc(), BreakGlass.id)
+    )
     if caller.role == "clinic":
         query = query.where(BreakGlass.clinic_id == caller.id)
     elif caller.role != "compliance" and acts_for(session, caller, subject_id, now) is None:

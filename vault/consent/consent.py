@@ -52,10 +52,22 @@ class GrantView:
 def view(row: Grant, grantee_role: str, now: datetime) -> GrantView:
     facts = grant_facts(row)
     return GrantView(
-        id=row.id, subject_id=row.subject_id, grantee_id=row.grantee_id, grantee_role=grantee_role,
-        categories=facts.categories, purpose=row.purpose, actions=facts.actions, valid_from=row.valid_from,
-        expires_at=row.expires_at, max_uses=row.max_uses, uses=row.uses, status=policy.grant_status(facts, now),
-        created_at=row.created_at, created_by=row.created_by, revoked_at=row.revoked_at, request_id=row.request_id,
+        id=row.id,
+        subject_id=row.subject_id,
+        grantee_id=row.grantee_id,
+        grantee_role=grantee_role,
+        categories=facts.categories,
+        purpose=row.purpose,
+        actions=facts.actions,
+        valid_from=row.valid_from,
+        expires_at=row.expires_at,
+        max_uses=row.max_uses,
+        uses=row.uses,
+        status=policy.grant_status(facts, now),
+        created_at=row.created_at,
+        created_by=row.created_by,
+        revoked_at=row.revoked_at,
+        request_id=row.request_id,
     )
 
 
@@ -125,16 +137,42 @@ def create_grant(
     if grantee.id == subject_id:
         raise InvalidInput("A resident needs no consent to reach their own records.")
     row = Grant(
-        id=new_id("g"), subject_id=subject_id, grantee_id=grantee.id, categories=" ".join(cats), purpose=purpose,
-        actions=" ".join(acts), valid_from=valid_from, expires_at=expires_at, max_uses=max_uses, uses=0,
-        created_by=caller.id, created_at=now, request_id=request_id,
+        id=new_id("g"),
+        subject_id=subject_id,
+        grantee_id=grantee.id,
+        categories=" ".join(cats),
+        purpose=purpose,
+        actions=" ".join(acts),
+        valid_from=valid_from,
+        expires_at=expires_at,
+        max_uses=max_uses,
+        uses=0,
+        created_by=caller.id,
+        created_at=now,
+        request_id=request_id,
     )
     session.add(row)
-    emit(session, DomainEvent(
-        kind="consent.granted", occurred_at=now, actor_id=caller.id, subject_id=subject_id,
-        data={"grant_id": row.id, "grantee_id": grantee.id, "categories": list(cats), "purpose": purpose, "actions": list(acts),
-              "valid_from": valid_from, "expires_at": expires_at, "max_uses": max_uses, "acting_as": acting, "request_id": request_id},
-    ))
+    emit(
+        session,
+        DomainEvent(
+            kind="consent.granted",
+            occurred_at=now,
+            actor_id=caller.id,
+            subject_id=subject_id,
+            data={
+                "grant_id": row.id,
+                "grantee_id": grantee.id,
+                "categories": list(cats),
+                "purpose": purpose,
+                "actions": list(acts),
+                "valid_from": valid_from,
+                "expires_at": expires_at,
+                "max_uses": max_uses,
+                "acting_as": acting,
+                "request_id": request_id,
+            },
+        ),
+    )
     session.flush()
     return view(row, grantee.role, now)
 
@@ -166,10 +204,16 @@ def revoke_grant(session: Session, caller: Caller, grant_id: str, *, now: dateti
         raise NotFound()
     if row.revoked_at is None:
         row.revoked_at, row.revoked_by = now, caller.id
-        emit(session, DomainEvent(
-            kind="consent.revoked", occurred_at=now, actor_id=caller.id, subject_id=row.subject_id,
-            data={"grant_id": row.id, "grantee_id": row.grantee_id},
-        ))
+        emit(
+            session,
+            DomainEvent(
+                kind="consent.revoked",
+                occurred_at=now,
+                actor_id=caller.id,
+                subject_id=row.subject_id,
+                data={"grant_id": row.id, "grantee_id": row.grantee_id},
+            ),
+        )
         session.flush()
     return view(row, _role(session, row.grantee_id), now)
 
@@ -206,7 +250,9 @@ def list_grants(
     conditions = []
     if caller.role != "compliance":
         delegated = managed_subjects(session, caller, now)
-        conditions.append(or_(Grant.subject_id == caller.id, Grant.grantee_id == caller.id, Grant.subject_id.in_(delegated)))
+        conditions.append(
+            or_(Grant.subject_id == caller.id, Grant.grantee_id == caller.id, Grant.subject_id.in_(delegated))
+        )
     if subject_id is not None:
         conditions.append(Grant.subject_id == subject_id)
     if grantee_id is not None:

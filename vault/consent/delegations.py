@@ -36,14 +36,26 @@ class DelegationView:
 
 def _view(row: Delegation, now: datetime) -> DelegationView:
     return DelegationView(
-        id=row.id, subject_id=row.subject_id, delegate_id=row.delegate_id, valid_from=row.valid_from, expires_at=row.expires_at,
-        status=policy.delegation_status(delegation_facts(row), now), created_at=row.created_at, revoked_at=row.revoked_at,
+        id=row.id,
+        subject_id=row.subject_id,
+        delegate_id=row.delegate_id,
+        valid_from=row.valid_from,
+        expires_at=row.expires_at,
+        status=policy.delegation_status(delegation_facts(row), now),
+        created_at=row.created_at,
+        revoked_at=row.revoked_at,
     )
 
 
 def create_delegation(
-    session: Session, caller: Caller, *, delegate_id: str, expires_at: datetime, valid_from: datetime | None = None,
-    limits: ConsentLimits, now: datetime,
+    session: Session,
+    caller: Caller,
+    *,
+    delegate_id: str,
+    expires_at: datetime,
+    valid_from: datetime | None = None,
+    limits: ConsentLimits,
+    now: datetime,
 ) -> DelegationView:
     if caller.role != "resident":
         raise Forbidden("Only residents appoint delegates.")
@@ -54,12 +66,30 @@ def create_delegation(
         raise InvalidInput("The delegate must be a known resident principal.")
     if delegate.id == caller.id:
         raise InvalidInput("A resident cannot be their own delegate.")
-    row = Delegation(id=new_id("d"), subject_id=caller.id, delegate_id=delegate.id, valid_from=valid_from, expires_at=expires_at, created_at=now)
+    row = Delegation(
+        id=new_id("d"),
+        subject_id=caller.id,
+        delegate_id=delegate.id,
+        valid_from=valid_from,
+        expires_at=expires_at,
+        created_at=now,
+    )
     session.add(row)
-    emit(session, DomainEvent(
-        kind="delegation.granted", occurred_at=now, actor_id=caller.id, subject_id=caller.id,
-        data={"delegation_id": row.id, "delegate_id": delegate.id, "valid_from": valid_from, "expires_at": expires_at},
-    ))
+    emit(
+        session,
+        DomainEvent(
+            kind="delegation.granted",
+            occurred_at=now,
+            actor_id=caller.id,
+            subject_id=caller.id,
+            data={
+                "delegation_id": row.id,
+                "delegate_id": delegate.id,
+                "valid_from": valid_from,
+                "expires_at": expires_at,
+            },
+        ),
+    )
     session.flush()
     return _view(row, now)
 
@@ -82,10 +112,16 @@ def revoke_delegation(session: Session, caller: Caller, delegation_id: str, *, n
         raise Forbidden("Only the resident or the delegate can end a delegation.")
     if row.revoked_at is None:
         row.revoked_at, row.revoked_by = now, caller.id
-        emit(session, DomainEvent(
-            kind="delegation.revoked", occurred_at=now, actor_id=caller.id, subject_id=row.subject_id,
-            data={"delegation_id": row.id, "delegate_id": row.delegate_id},
-        ))
+        emit(
+            session,
+            DomainEvent(
+                kind="delegation.revoked",
+                occurred_at=now,
+                actor_id=caller.id,
+                subject_id=row.subject_id,
+                data={"delegation_id": row.id, "delegate_id": row.delegate_id},
+            ),
+        )
         session.flush()
     return _view(row, now)
 
@@ -101,5 +137,11 @@ def list_delegations(
     if subject_id is not None:
         conditions.append(Delegation.subject_id == subject_id)
     total = session.scalar(select(func.count()).select_from(Delegation).where(*conditions))
-    rows = session.scalars(select(Delegation).where(*conditions).order_by(Delegation.created_at.desc(), Delegation.id).limit(limit).offset(offset))
+    rows = session.scalars(
+        select(Delegation)
+        .where(*conditions)
+        .order_by(Delegation.created_at.desc(), Delegation.id)
+        .limit(limit)
+        .offset(offset)
+    )
     return [_view(row, now) for row in rows], total

@@ -82,17 +82,32 @@ def consent_resource(grant: GrantView) -> dict:
         codes.append(code)
     reason_code, reason_display = PURPOSE_CODES[grant.purpose]
     # Given by the resident, or by a delegate acting for them.
-    performer = f"Patient/{grant.subject_id}" if grant.created_by == grant.subject_id else f"RelatedPerson/{grant.created_by}"
+    performer = (
+        f"Patient/{grant.subject_id}" if grant.created_by == grant.subject_id else f"RelatedPerson/{grant.created_by}"
+    )
     provision = {
         "type": "permit",
         "period": {"start": rfc3339(grant.valid_from), "end": rfc3339(grant.expires_at)},
         "actor": [
             {
-                "role": {"coding": [_coding("http://terminology.hl7.org/CodeSystem/v3-ParticipationType", "IRCP", "information recipient")]},
-                "reference": {"reference": f"{_ROLE_RESOURCE.get(grant.grantee_role, 'Organization')}/{grant.grantee_id}"},
+                "role": {
+                    "coding": [
+                        _coding(
+                            "http://terminology.hl7.org/CodeSystem/v3-ParticipationType",
+                            "IRCP",
+                            "information recipient",
+                        )
+                    ]
+                },
+                "reference": {
+                    "reference": f"{_ROLE_RESOURCE.get(grant.grantee_role, 'Organization')}/{grant.grantee_id}"
+                },
             }
         ],
-        "action": [{"coding": [_coding("http://terminology.hl7.org/CodeSystem/consentaction", ACTION_CODES[a])]} for a in grant.actions],
+        "action": [
+            {"coding": [_coding("http://terminology.hl7.org/CodeSystem/consentaction", ACTION_CODES[a])]}
+            for a in grant.actions
+        ],
         "purpose": [_coding(ACT_REASON, reason_code, reason_display), _coding(CIVICVAULT_PURPOSE, grant.purpose)],
         "code": codes,
     }
@@ -102,7 +117,11 @@ def consent_resource(grant: GrantView) -> dict:
         "resourceType": "Consent",
         "id": grant.id,
         "status": "active" if grant.status in ("active", "not-yet-valid") else "inactive",
-        "scope": {"coding": [_coding("http://terminology.hl7.org/CodeSystem/consentscope", "patient-privacy", "Privacy Consent")]},
+        "scope": {
+            "coding": [
+                _coding("http://terminology.hl7.org/CodeSystem/consentscope", "patient-privacy", "Privacy Consent")
+            ]
+        },
         "category": [{"coding": [_coding(LOINC, "59284-0", "Patient Consent")]}],
         "patient": {"reference": f"Patient/{grant.subject_id}"},
         "dateTime": rfc3339(grant.created_at),
@@ -138,20 +157,27 @@ def health_bundle(subject_id: str, subject_name: str | None, records, *, generat
         _, loinc, display = HEALTH_CATEGORIES[record.category]
         attachment = {
             "contentType": "application/json",
-            "data": base64.b64encode(json.dumps(current.content, ensure_ascii=False, sort_keys=True).encode("utf-8")).decode("ascii"),
+            "data": base64.b64encode(
+                json.dumps(current.content, ensure_ascii=False, sort_keys=True).encode("utf-8")
+            ).decode("ascii"),
             "creation": rfc3339(current.created_at),
         }
         if current.title:
             attachment["title"] = current.title
-        entries.append({"fullUrl": f"urn:civicvault:DocumentReference:{record.id}", "resource": {
-            "resourceType": "DocumentReference",
-            "id": record.id,
-            "meta": {"versionId": str(current.version), "lastUpdated": rfc3339(record.updated_at)},
-            "status": "current",
-            "type": {"coding": [_coding(LOINC, loinc, display)]},
-            "category": [{"coding": [_coding(CIVICVAULT_CATEGORY, record.category)]}],
-            "subject": {"reference": f"Patient/{subject_id}"},
-            "date": rfc3339(record.updated_at),
-            "content": [{"attachment": attachment}],
-        }})
+        entries.append(
+            {
+                "fullUrl": f"urn:civicvault:DocumentReference:{record.id}",
+                "resource": {
+                    "resourceType": "DocumentReference",
+                    "id": record.id,
+                    "meta": {"versionId": str(current.version), "lastUpdated": rfc3339(record.updated_at)},
+                    "status": "current",
+                    "type": {"coding": [_coding(LOINC, loinc, display)]},
+                    "category": [{"coding": [_coding(CIVICVAULT_CATEGORY, record.category)]}],
+                    "subject": {"reference": f"Patient/{subject_id}"},
+                    "date": rfc3339(record.updated_at),
+                    "content": [{"attachment": attachment}],
+                },
+            }
+        )
     return {"resourceType": "Bundle", "type": "collection", "timestamp": rfc3339(generated_at), "entry": entries}

@@ -152,7 +152,10 @@ def grant_checks(grant: GrantFacts, query: AccessQuery, now: datetime) -> tuple[
 def grant_status(grant: GrantFacts, now: datetime) -> str:
     """active | revoked | not-yet-valid | expired | used-up, as of ``now``."""
     _, reason = _first_failure(
-        [*_lifecycle(grant.revoked, grant.valid_from, grant.expires_at, now), (grant.max_uses is None or grant.uses < grant.max_uses, USED_UP)]
+        [
+            *_lifecycle(grant.revoked, grant.valid_from, grant.expires_at, now),
+            (grant.max_uses is None or grant.uses < grant.max_uses, USED_UP),
+        ]
     )
     return reason or "active"
 
@@ -162,13 +165,19 @@ def delegation_active(delegation: DelegationFacts, now: datetime) -> bool:
 
 
 def delegation_status(delegation: DelegationFacts, now: datetime) -> str:
-    return _first_failure(_lifecycle(delegation.revoked, delegation.valid_from, delegation.expires_at, now))[1] or "active"
+    return (
+        _first_failure(_lifecycle(delegation.revoked, delegation.valid_from, delegation.expires_at, now))[1] or "active"
+    )
 
 
 def _delegation_checks(delegation: DelegationFacts, query: AccessQuery, now: datetime) -> tuple[int, str | None]:
     return _first_failure(
-        [(True, WRONG_CATEGORY), (query.action == READ, WRONG_ACTION), (query.purpose is not None, WRONG_PURPOSE),
-         *_lifecycle(delegation.revoked, delegation.valid_from, delegation.expires_at, now)]
+        [
+            (True, WRONG_CATEGORY),
+            (query.action == READ, WRONG_ACTION),
+            (query.purpose is not None, WRONG_PURPOSE),
+            *_lifecycle(delegation.revoked, delegation.valid_from, delegation.expires_at, now),
+        ]
     )
 
 

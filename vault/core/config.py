@@ -74,7 +74,9 @@ class FlagThresholds:
     refusal_count: int = 5  # CIVICVAULT_FLAG_REFUSAL_COUNT: refusals of one principal ...
     refusal_minutes: int = 10  # CIVICVAULT_FLAG_REFUSAL_MINUTES: ... within this many minutes
     volume_window_hours: int = 24  # CIVICVAULT_FLAG_VOLUME_WINDOW_HOURS: the window whose reads are counted
-    volume_baseline_windows: int = 7  # CIVICVAULT_FLAG_VOLUME_BASELINE_WINDOWS: windows before it that make the usual volume
+    volume_baseline_windows: int = (
+        7  # CIVICVAULT_FLAG_VOLUME_BASELINE_WINDOWS: windows before it that make the usual volume
+    )
     volume_factor: float = 5.0  # CIVICVAULT_FLAG_VOLUME_FACTOR: fires above factor x the usual volume ...
     volume_min_reads: int = 20  # CIVICVAULT_FLAG_VOLUME_MIN_READS: ... once the baseline windows hold this many reads
     expiry_hours: int = 24  # CIVICVAULT_FLAG_EXPIRY_HOURS: reads this close to their grant's end
@@ -85,7 +87,9 @@ class FlagThresholds:
             refusal_count=_positive_int(env, "CIVICVAULT_FLAG_REFUSAL_COUNT", cls.refusal_count, minimum=2),
             refusal_minutes=_positive_int(env, "CIVICVAULT_FLAG_REFUSAL_MINUTES", cls.refusal_minutes),
             volume_window_hours=_positive_int(env, "CIVICVAULT_FLAG_VOLUME_WINDOW_HOURS", cls.volume_window_hours),
-            volume_baseline_windows=_positive_int(env, "CIVICVAULT_FLAG_VOLUME_BASELINE_WINDOWS", cls.volume_baseline_windows),
+            volume_baseline_windows=_positive_int(
+                env, "CIVICVAULT_FLAG_VOLUME_BASELINE_WINDOWS", cls.volume_baseline_windows
+            ),
             volume_factor=_positive_number(env, "CIVICVAULT_FLAG_VOLUME_FACTOR", cls.volume_factor),
             volume_min_reads=_positive_int(env, "CIVICVAULT_FLAG_VOLUME_MIN_READS", cls.volume_min_reads),
             expiry_hours=_positive_int(env, "CIVICVAULT_FLAG_EXPIRY_HOURS", cls.expiry_hours),
@@ -102,10 +106,14 @@ class Settings:
     ledger_origin: str = "civicvault"  # CIVICVAULT_LEDGER_ORIGIN: the first line of every checkpoint
     witness_threshold: int = 1  # CIVICVAULT_WITNESS_THRESHOLD: cosignatures a checkpoint needs to count as witnessed
     checkpoint_every: int = 1000  # CIVICVAULT_CHECKPOINT_EVERY: sign once this many entries are new
-    checkpoint_seconds: int = 300  # CIVICVAULT_CHECKPOINT_SECONDS: or once this old, if anything is new; 0: never in the background
+    checkpoint_seconds: int = (
+        300  # CIVICVAULT_CHECKPOINT_SECONDS: or once this old, if anything is new; 0: never in the background
+    )
     flags: FlagThresholds = FlagThresholds()  # CIVICVAULT_FLAG_*: compliance flag thresholds
     # Key management (docs/operations.md).
-    subject_key_max_uses: int = DEFAULT_SUBJECT_KEY_MAX_USES  # CIVICVAULT_SUBJECT_KEY_MAX_USES: seals per subject key version
+    subject_key_max_uses: int = (
+        DEFAULT_SUBJECT_KEY_MAX_USES  # CIVICVAULT_SUBJECT_KEY_MAX_USES: seals per subject key version
+    )
     secrets_url: str | None = None  # CIVICVAULT_SECRETS_DATABASE_URL: the erasable subject-secret store
 
     @classmethod
@@ -124,7 +132,9 @@ class Settings:
             home=home_path,
             database_url=url,
             master_key=env.get("CIVICVAULT_MASTER_KEY") or None,
-            max_request_bytes=_positive_int(env, "CIVICVAULT_MAX_REQUEST_BYTES", DEFAULT_MAX_REQUEST_BYTES, minimum=1024),
+            max_request_bytes=_positive_int(
+                env, "CIVICVAULT_MAX_REQUEST_BYTES", DEFAULT_MAX_REQUEST_BYTES, minimum=1024
+            ),
             limits=limits,
             ledger_origin=_origin(env.get("CIVICVAULT_LEDGER_ORIGIN") or "civicvault"),
             witness_threshold=_positive_int(env, "CIVICVAULT_WITNESS_THRESHOLD", 1),

@@ -53,9 +53,7 @@ def read_keyring(path: Path) -> Keyring:
     try:
         raw = path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise ConfigError(
-            f"No master key at {path}: run 'civicvault init' or set CIVICVAULT_MASTER_KEY."
-        ) from None
+        raise ConfigError(f"No master key at {path}: run 'civicvault init' or set CIVICVAULT_MASTER_KEY.") from None
     except OSError as exc:
         raise ConfigError(f"Cannot read the master key file {path}: {exc.strerror}.") from None
     try:

@@ -39,15 +39,24 @@ def _check_name(name: str) -> str:
     return name
 
 
-def create_principal(session: Session, keys: KeyStore, *, role: str, name: str, now: datetime) -> tuple[PrincipalInfo, str]:
+def create_principal(
+    session: Session, keys: KeyStore, *, role: str, name: str, now: datetime
+) -> tuple[PrincipalInfo, str]:
     """Create a principal and its first token; returns the token once."""
     role = check_role(role)
     name = _check_name(name)
     principal_id = new_id("p")
     # A resident's name is bound to their secret, so erasure destroys it in every copy.
     scheme = keys.new_scheme() if role == "resident" else 1
-    session.add(Principal(id=principal_id, role=role, name_sealed=keys.seal_name(principal_id, name, scheme=scheme),
-                          name_scheme=scheme, created_at=now))
+    session.add(
+        Principal(
+            id=principal_id,
+            role=role,
+            name_sealed=keys.seal_name(principal_id, name, scheme=scheme),
+            name_scheme=scheme,
+            created_at=now,
+        )
+    )
     session.flush()
     if role == "resident":
         keys.create_subject_key(session, principal_id, now=now)

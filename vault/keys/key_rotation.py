@@ -57,7 +57,9 @@ class Usage:
 
     def pending(self, target: int) -> int:
         """Items a rotation to ``target`` still has to re-seal."""
-        old = sum(n for v, n in self.subject_keys.items() if v != target) + sum(n for v, n in self.names.items() if v != target)
+        old = sum(n for v, n in self.subject_keys.items() if v != target) + sum(
+            n for v, n in self.names.items() if v != target
+        )
         return old + self.unbound_subject_keys + self.unbound_resident_names
 
 
@@ -71,13 +73,17 @@ def _name_version(sealed: bytes) -> int:
 def usage(session: Session) -> Usage:
     result = Usage()
     for version, scheme, count in session.execute(
-        select(SubjectKey.master_key_version, SubjectKey.wrap_scheme, func.count()).group_by(SubjectKey.master_key_version, SubjectKey.wrap_scheme)
+        select(SubjectKey.master_key_version, SubjectKey.wrap_scheme, func.count()).group_by(
+            SubjectKey.master_key_version, SubjectKey.wrap_scheme
+        )
     ):
         result.subject_keys[version] += count
         if scheme != BOUND:
             result.unbound_subject_keys += count
     rows = session.execute(
-        select(Principal.role, Principal.name_scheme, Principal.name_sealed).where(Principal.erased_at.is_(None)).execution_options(yield_per=2000)
+        select(Principal.role, Principal.name_scheme, Principal.name_sealed)
+        .where(Principal.erased_at.is_(None))
+        .execution_options(yield_per=2000)
     )
     for role, scheme, sealed in rows:
         result.names[_name_version(sealed)] += 1
@@ -90,10 +96,14 @@ def residents_without_secret(vault, *, limit: int = 1000) -> list[str]:
     """Residents not marked erased whose secret is gone: erased after a restored backup was taken,
     or an interrupted erasure. ``civicvault erase --subject ID`` finishes each."""
     with vault.read_transaction() as session:
-        ids = list(session.scalars(
-            select(SubjectKey.subject_id).join(Principal, Principal.id == SubjectKey.subject_id)
-            .where(SubjectKey.wrap_scheme == BOUND, Principal.erased_at.is_(None)).distinct()
-        ))
+        ids = list(
+            session.scalars(
+                select(SubjectKey.subject_id)
+                .join(Principal, Principal.id == SubjectKey.subject_id)
+                .where(SubjectKey.wrap_scheme == BOUND, Principal.erased_at.is_(None))
+                .distinct()
+            )
+        )
     found = vault.keys.secrets.get_many(ids)
     return sorted(i for i in ids if i not in found)[:limit]
 
@@ -108,7 +118,9 @@ class RotationReport:
     remaining: int  # items still under an old version or unbound afterwards
 
 
-def _subject_key_batch(vault, target: int, after: tuple[str, int] | None) -> tuple[int, int, tuple[str, int] | None, int]:
+def _subject_key_batch(
+    vault, target: int, after: tuple[str, int] | None
+) -> tuple[int, int, tuple[str, int] | None, int]:
     """Re-wrap up to BATCH subject keys after ``after``; returns (done, skipped, last, seen).
 
     The batch is read and re-wrapped outside any write transaction; the
@@ -119,7 +131,11 @@ def _subject_key_batch(vault, target: int, after: tuple[str, int] | None) -> tup
     wanted = or_(SubjectKey.master_key_version != target, SubjectKey.wrap_scheme != BOUND)
     query = select(SubjectKey).where(wanted).order_by(SubjectKey.subject_id, SubjectKey.version).limit(BATCH)
     if after is not None:
-        query = query.where(or_(SubjectKey.subject_id > after[0], and_(SubjectKey.subject_id == after[0], SubjectKey.version > after[1])))
+        query = query.where(
+            or_(
+                SubjectKey.subject_id > after[0], and_(SubjectKey.subject_id == after[0], SubjectKey.version > after[1])
+            )
+        )
     with vault.read_transaction() as session:
         rows = session.scalars(query).all()
     if not rows:
@@ -140,20 +156,29 @@ def _subject_key_batch(vault, target: int, after: tuple[str, int] | None) -> tup
             skipped += 1
             continue
         bound = ring.bound_to(secret, subject_id=row.subject_id)
-        updates.append({
-            "b_subject": row.subject_id, "b_version": row.version, "b_old_master": row.master_key_version,
-            "b_old_scheme": row.wrap_scheme, "b_old_wrapped": row.wrapped,
-            "b_wrapped": crypto.wrap_key(bound, plain, subject_id=row.subject_id, version=row.version),
-        })
+        updates.append(
+            {
+                "b_subject": row.subject_id,
+                "b_version": row.version,
+                "b_old_master": row.master_key_version,
+                "b_old_scheme": row.wrap_scheme,
+                "b_old_wrapped": row.wrapped,
+                "b_wrapped": crypto.wrap_key(bound, plain, subject_id=row.subject_id, version=row.version),
+            }
+        )
     if updates:
         table = SubjectKey.__table__
         with vault.transaction() as session:
             # Only a row still as it was read is changed: a key erased or re-wrapped meanwhile stays as it is.
             session.connection().execute(
                 update(table)
-                .where(table.c.subject_id == bindparam("b_subject"), table.c.version == bindparam("b_version"),
-                       table.c.master_key_version == bindparam("b_old_master"), table.c.wrap_scheme == bindparam("b_old_scheme"),
-                       table.c.wrapped == bindparam("b_old_wrapped"))
+                .where(
+                    table.c.subject_id == bindparam("b_subject"),
+                    table.c.version == bindparam("b_version"),
+                    table.c.master_key_version == bindparam("b_old_master"),
+                    table.c.wrap_scheme == bindparam("b_old_scheme"),
+                    table.c.wrapped == bindparam("b_old_wrapped"),
+                )
                 .values(wrapped=bindparam("b_wrapped"), master_key_version=target, wrap_scheme=BOUND),
                 updates,
             )
@@ -167,30 +192,43 @@ def _name_batch(vault, target: int, after: str) -> tuple[int, str | None, int]:
     with vault.read_transaction() as session:
         rows = session.execute(
             select(Principal.id, Principal.role, Principal.name_scheme, Principal.name_sealed)
-            .where(Principal.erased_at.is_(None), Principal.id > after).order_by(Principal.id).limit(BATCH)
+            .where(Principal.erased_at.is_(None), Principal.id > after)
+            .order_by(Principal.id)
+            .limit(BATCH)
         ).all()
     if not rows:
         return 0, None, 0
-    secrets = keys.secrets.get_many(pid for pid, role, _, _ in rows if role == "resident") if keys.secrets is not None else {}
+    secrets = (
+        keys.secrets.get_many(pid for pid, role, _, _ in rows if role == "resident") if keys.secrets is not None else {}
+    )
     updates = []
     for pid, role, scheme, sealed in rows:
         new_scheme = BOUND if role == "resident" and keys.secrets is not None else scheme
         if _name_version(sealed) == target and scheme == new_scheme:
             continue
         try:
-            name = keys.open_name(pid, bytes(sealed), scheme=scheme, secret=secrets.get(pid) if scheme == BOUND else None)
+            name = keys.open_name(
+                pid, bytes(sealed), scheme=scheme, secret=secrets.get(pid) if scheme == BOUND else None
+            )
             secret = secrets.get(pid) if new_scheme == BOUND else None
             if new_scheme == BOUND and secret is None:
                 secret = secrets[pid] = keys.secrets.ensure(pid)  # a pre-0005 resident
         except RecordUnreadable:
             continue  # a resident mid-erasure: nothing to re-seal
-        updates.append({"b_id": pid, "b_old": sealed, "b_scheme": new_scheme,
-                        "b_sealed": keys.seal_name(pid, name, scheme=new_scheme, secret=secret)})
+        updates.append(
+            {
+                "b_id": pid,
+                "b_old": sealed,
+                "b_scheme": new_scheme,
+                "b_sealed": keys.seal_name(pid, name, scheme=new_scheme, secret=secret),
+            }
+        )
     if updates:
         table = Principal.__table__
         with vault.transaction() as session:
             session.connection().execute(
-                update(table).where(table.c.id == bindparam("b_id"), table.c.name_sealed == bindparam("b_old"))
+                update(table)
+                .where(table.c.id == bindparam("b_id"), table.c.name_sealed == bindparam("b_old"))
                 .values(name_sealed=bindparam("b_sealed"), name_scheme=bindparam("b_scheme")),
                 updates,
             )
@@ -207,16 +245,22 @@ def plan(vault) -> tuple[int, bool]:
     if not vault.keys.from_key_file:
         raise ConfigError(
             "The master keyring comes from CIVICVAULT_MASTER_KEY, which the vault cannot change: add a new version "
-            "there (VERSION:base64, comma-separated, e.g. '1:OLD,2:NEW') on every host, then run 'civicvault keys rotate' again."
+            "there (VERSION:base64, comma-separated, e.g. '1:OLD,2:NEW') on every host, then run 'civicvault keys "
+            "rotate' again."
         )
     return ring.current_version + 1, True
 
 
 def total_work(vault, target: int) -> int:
     with vault.read_transaction() as session:
-        keys = session.scalar(
-            select(func.count()).select_from(SubjectKey).where(or_(SubjectKey.master_key_version != target, SubjectKey.wrap_scheme != BOUND))
-        ) or 0
+        keys = (
+            session.scalar(
+                select(func.count())
+                .select_from(SubjectKey)
+                .where(or_(SubjectKey.master_key_version != target, SubjectKey.wrap_scheme != BOUND))
+            )
+            or 0
+        )
         names = session.scalar(select(func.count()).select_from(Principal).where(Principal.erased_at.is_(None))) or 0
     return keys + names
 
@@ -249,12 +293,30 @@ def rotate(vault, *, progress: Callable[[int], None] = lambda n: None) -> Rotati
         progress(seen)
     with vault.transaction() as session:
         remaining = usage(session).pending(target)
-        emit(session, DomainEvent(
-            kind="keys.rotated", occurred_at=vault.now(), actor_id=SYSTEM_ACTOR, subject_id=None,
-            data={"master_key_version": target, "new_version": needs_new, "subject_keys_rewrapped": rewrapped,
-                  "names_resealed": resealed, "remaining": remaining},
-        ))
-    return RotationReport(version=target, new_version=needs_new, subject_keys=rewrapped, names=resealed, skipped=skipped, remaining=remaining)
+        emit(
+            session,
+            DomainEvent(
+                kind="keys.rotated",
+                occurred_at=vault.now(),
+                actor_id=SYSTEM_ACTOR,
+                subject_id=None,
+                data={
+                    "master_key_version": target,
+                    "new_version": needs_new,
+                    "subject_keys_rewrapped": rewrapped,
+                    "names_resealed": resealed,
+                    "remaining": remaining,
+                },
+            ),
+        )
+    return RotationReport(
+        version=target,
+        new_version=needs_new,
+        subject_keys=rewrapped,
+        names=resealed,
+        skipped=skipped,
+        remaining=remaining,
+    )
 
 
 @dataclass(frozen=True)
@@ -278,8 +340,14 @@ def retire(vault) -> RetireReport:
         write_keyring(vault.settings.key_file, kept, replace=True)
         vault.keys.reload()
         with vault.transaction() as session:
-            emit(session, DomainEvent(
-                kind="keys.retired", occurred_at=vault.now(), actor_id=SYSTEM_ACTOR, subject_id=None,
-                data={"retired_versions": list(retired), "master_key_version": current},
-            ))
+            emit(
+                session,
+                DomainEvent(
+                    kind="keys.retired",
+                    occurred_at=vault.now(),
+                    actor_id=SYSTEM_ACTOR,
+                    subject_id=None,
+                    data={"retired_versions": list(retired), "master_key_version": current},
+                ),
+            )
     return RetireReport(retired=retired, in_use=still, current=current)

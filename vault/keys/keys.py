@@ -54,8 +54,15 @@ def _stamp(path: Path | None) -> tuple | None:
 class KeyStore:
     """Seals and opens data for the services; holds the master keyring."""
 
-    def __init__(self, keyring: crypto.Keyring, *, secrets=None, source: Path | None = None,
-                 max_uses: int = DEFAULT_SUBJECT_KEY_MAX_USES, clock: Callable[[], datetime] = utcnow) -> None:
+    def __init__(
+        self,
+        keyring: crypto.Keyring,
+        *,
+        secrets=None,
+        source: Path | None = None,
+        max_uses: int = DEFAULT_SUBJECT_KEY_MAX_USES,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
         self._keyring = keyring
         self._source = source
         self._stamp = _stamp(source)
@@ -85,7 +92,9 @@ class KeyStore:
     def new_scheme(self) -> int:
         return BOUND if self.secrets is not None else MASTER_ONLY
 
-    def subject_keyring(self, subject_id: str, scheme: int, *, secret: bytes | None = None, create: bool = False) -> crypto.Keyring:
+    def subject_keyring(
+        self, subject_id: str, scheme: int, *, secret: bytes | None = None, create: bool = False
+    ) -> crypto.Keyring:
         ring = self.keyring
         if scheme == MASTER_ONLY:
             return ring
@@ -98,11 +107,15 @@ class KeyStore:
         return ring.bound_to(secret, subject_id=subject_id)
 
     # Principal names are sealed under the master keyring (bound for residents).
-    def seal_name(self, principal_id: str, name: str, *, scheme: int = MASTER_ONLY, secret: bytes | None = None) -> bytes:
+    def seal_name(
+        self, principal_id: str, name: str, *, scheme: int = MASTER_ONLY, secret: bytes | None = None
+    ) -> bytes:
         ring = self.subject_keyring(principal_id, scheme, secret=secret, create=True)
         return ring.seal(name.encode("utf-8"), aad=crypto.principal_name_aad(principal_id=principal_id))
 
-    def open_name(self, principal_id: str, sealed: bytes, *, scheme: int = MASTER_ONLY, secret: bytes | None = None) -> str:
+    def open_name(
+        self, principal_id: str, sealed: bytes, *, scheme: int = MASTER_ONLY, secret: bytes | None = None
+    ) -> str:
         ring = self.subject_keyring(principal_id, scheme, secret=secret)
         try:
             plain = ring.unseal(sealed, aad=crypto.principal_name_aad(principal_id=principal_id))
@@ -111,9 +124,13 @@ class KeyStore:
         return plain.decode("utf-8")
 
     # -- subject keys ---------------------------------------------------------
-    def create_subject_key(self, session: Session, subject_id: str, *, now: datetime, version: int | None = None, uses: int = 0) -> SubjectKey:
+    def create_subject_key(
+        self, session: Session, subject_id: str, *, now: datetime, version: int | None = None, uses: int = 0
+    ) -> SubjectKey:
         if version is None:
-            version = 1 + (session.scalar(select(func.max(SubjectKey.version)).where(SubjectKey.subject_id == subject_id)) or 0)
+            version = 1 + (
+                session.scalar(select(func.max(SubjectKey.version)).where(SubjectKey.subject_id == subject_id)) or 0
+            )
         scheme = self.new_scheme()
         ring = self.subject_keyring(subject_id, scheme, create=True)
         row = SubjectKey(
@@ -150,7 +167,9 @@ class KeyStore:
                 raise RecordUnreadable()  # a resident without a key: nothing can be sealed for them
             taken = session.execute(
                 update(SubjectKey)
-                .where(SubjectKey.subject_id == subject_id, SubjectKey.version == version, SubjectKey.uses < self.max_uses)
+                .where(
+                    SubjectKey.subject_id == subject_id, SubjectKey.version == version, SubjectKey.uses < self.max_uses
+                )
                 .values(uses=SubjectKey.uses + 1)
                 .returning(SubjectKey.version)
                 .execution_options(synchronize_session=False)
@@ -163,8 +182,16 @@ class KeyStore:
                     row = self.create_subject_key(session, subject_id, now=now, version=version + 1, uses=1)
             except IntegrityError:
                 continue  # another writer started the next version first: use it
-            emit(session, DomainEvent(kind="subject-key.rotated", occurred_at=now, actor_id=SYSTEM_ACTOR, subject_id=subject_id,
-                                      data={"version": version + 1, "retired_version": version, "uses": self.max_uses}))
+            emit(
+                session,
+                DomainEvent(
+                    kind="subject-key.rotated",
+                    occurred_at=now,
+                    actor_id=SYSTEM_ACTOR,
+                    subject_id=subject_id,
+                    data={"version": version + 1, "retired_version": version, "uses": self.max_uses},
+                ),
+            )
             return row
         raise Conflict("The subject key is being replaced by another request; try again.")
 

@@ -72,7 +72,9 @@ class SecretStore:
         with self.read_sessions.begin() as session:
             for start in range(0, len(ids), 500):
                 rows = session.execute(
-                    select(SubjectSecret.subject_id, SubjectSecret.secret).where(SubjectSecret.subject_id.in_(ids[start : start + 500]))
+                    select(SubjectSecret.subject_id, SubjectSecret.secret).where(
+                        SubjectSecret.subject_id.in_(ids[start : start + 500])
+                    )
                 )
                 found.update((sid, bytes(secret)) for sid, secret in rows)
         return found
@@ -96,7 +98,9 @@ class SecretStore:
         """Bulk creation, for tools that create many residents at once."""
         now = utcnow()
         with self.sessions.begin() as session:
-            session.add_all(SubjectSecret(subject_id=sid, secret=os.urandom(SECRET_SIZE), created_at=now) for sid in subject_ids)
+            session.add_all(
+                SubjectSecret(subject_id=sid, secret=os.urandom(SECRET_SIZE), created_at=now) for sid in subject_ids
+            )
 
     def destroy(self, subject_id: str) -> bool:
         """Delete the subject's secret; True when there was one."""

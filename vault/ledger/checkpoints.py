@@ -3,7 +3,8 @@
 Signing costs a few hundred milliseconds with py-ecc, so it never runs on a
 request path: ``civicvault checkpoint`` signs, and so does a background
 thread in each server worker (``sign_if_due``), one worker at a time through
-a lease in the database; requests only read the latest stored checkpoint. ``verify`` checks every stored checkpoint against
+a lease in the database; requests only read the latest stored checkpoint.
+``verify`` checks every stored checkpoint against
 the ledger: its signature, that its size is not beyond the ledger's (a
 truncated tail shows here), and that its root is the ledger's root at that
 size (so every checkpoint is consistent with every other and with the rows).
@@ -53,9 +54,15 @@ def _view(row: Checkpoint, *, session: Session | None = None, threshold: int = 1
     roster: dict[str, bytes] = {}
     if session is not None:
         roster = {w.principal_id: bytes(w.public_key) for w in session.scalars(select(WitnessKey))}
-        for cosig in session.scalars(select(Cosignature).where(Cosignature.checkpoint_id == row.id).order_by(Cosignature.witness_id)):
+        for cosig in session.scalars(
+            select(Cosignature).where(Cosignature.checkpoint_id == row.id).order_by(Cosignature.witness_id)
+        ):
             cosigned[cosig.witness_id] = bytes(cosig.signature)
-            signatures.append(notes.NoteSignature(cosig.witness_id, notes.key_id(cosig.witness_id, roster[cosig.witness_id]), bytes(cosig.signature)))
+            signatures.append(
+                notes.NoteSignature(
+                    cosig.witness_id, notes.key_id(cosig.witness_id, roster[cosig.witness_id]), bytes(cosig.signature)
+                )
+            )
     witnessed, aggregate = False, None
     if cosigned:
         aggregate = base64.b64encode(bls.aggregate(list(cosigned.values()))).decode()
@@ -65,9 +72,19 @@ def _view(row: Checkpoint, *, session: Session | None = None, threshold: int = 1
         except notes.CheckpointError:
             witnessed = False
     return CheckpointView(
-        origin=row.origin, tree_size=row.tree_size, root_hash=bytes(row.root).hex(), note=notes.note(body, signatures),
-        signatures=[SignatureView(name=s.name, key_id=s.key_id.hex(), signature=base64.b64encode(s.signature).decode()) for s in signatures],
-        created_at=row.created_at, cosigners=len(cosigned), threshold=threshold, witnessed=witnessed, aggregate_signature=aggregate,
+        origin=row.origin,
+        tree_size=row.tree_size,
+        root_hash=bytes(row.root).hex(),
+        note=notes.note(body, signatures),
+        signatures=[
+            SignatureView(name=s.name, key_id=s.key_id.hex(), signature=base64.b64encode(s.signature).decode())
+            for s in signatures
+        ],
+        created_at=row.created_at,
+        cosigners=len(cosigned),
+        threshold=threshold,
+        witnessed=witnessed,
+        aggregate_signature=aggregate,
     )
 
 
@@ -78,8 +95,15 @@ def sign_now(session: Session, *, key: SigningKey, origin: str, now: datetime) -
         raise InvalidInput("The ledger is empty: there is nothing to checkpoint yet.")
     body = notes.Checkpoint(origin=origin, size=size, root=ledger.root(session, size))
     signature = notes.sign(body, name=origin, key=key)
-    row = Checkpoint(origin=origin, tree_size=size, root=body.root, signer=signature.name, key_id=signature.key_id,
-                     signature=signature.signature, created_at=now)
+    row = Checkpoint(
+        origin=origin,
+        tree_size=size,
+        root=body.root,
+        signer=signature.name,
+        key_id=signature.key_id,
+        signature=signature.signature,
+        created_at=now,
+    )
     session.add(row)
     session.flush()
     return _view(row)
@@ -87,7 +111,9 @@ def sign_now(session: Session, *, key: SigningKey, origin: str, now: datetime) -
 
 def latest(session: Session, *, threshold: int = 1) -> CheckpointView:
     """The latest node-signed checkpoint, with its witnesses' cosignatures."""
-    row = session.scalars(select(Checkpoint).order_by(Checkpoint.tree_size.desc(), Checkpoint.id.desc()).limit(1)).first()
+    row = session.scalars(
+        select(Checkpoint).order_by(Checkpoint.tree_size.desc(), Checkpoint.id.desc()).limit(1)
+    ).first()
     if row is None:
         raise NotFound("No checkpoint has been signed yet.")
     return _view(row, session=session, threshold=threshold)
@@ -100,16 +126,25 @@ def verify_all(session: Session, *, public_key: bytes, ledger_size: int) -> int:
         label = f"checkpoint {row.id} (size {row.tree_size}, {rfc3339(row.created_at)})"
         body = notes.Checkpoint(origin=row.origin, size=row.tree_size, root=bytes(row.root))
         try:
-            notes.verify(body, notes.NoteSignature(row.signer, bytes(row.key_id), bytes(row.signature)), name=row.signer, public_key=public_key)
+            notes.verify(
+                body,
+                notes.NoteSignature(row.signer, bytes(row.key_id), bytes(row.signature)),
+                name=row.signer,
+                public_key=public_key,
+            )
         except notes.CheckpointError as exc:
             raise LedgerIntegrityError(f"The signature of {label} does not verify: {exc}.") from None
         if row.tree_size > ledger_size:
             raise LedgerIntegrityError(
-                f"Ledger entry {ledger_size} is missing: {label} was signed over {row.tree_size} entries, the ledger holds {ledger_size}."
+                f"Ledger entry {ledger_size} is missing: {label} was signed over {row.tree_size} entries, the ledger "
+                f"holds {ledger_size}."
             )
         actual = ledger.root(session, row.tree_size)
         if actual != bytes(row.root):
-            raise LedgerIntegrityError(f"The ledger contradicts {label}: its root at that size is {actual.hex()}, the checkpoint signed {bytes(row.root).hex()}.")
+            raise LedgerIntegrityError(
+                f"The ledger contradicts {label}: its root at that size is {actual.hex()}, the checkpoint signed "
+                f"{bytes(row.root).hex()}."
+            )
         count += 1
     return count
 
@@ -135,12 +170,17 @@ BOOKKEEPING_KINDS = ("checkpoint.cosigned", "checkpoint.anchored")
 
 def _has_news(session: Session, since: int) -> bool:
     """Whether an entry at or after ``since`` records more than the checkpoints themselves."""
-    return session.scalar(
-        select(Event.ledger_index).where(Event.ledger_index >= since, Event.kind.not_in(BOOKKEEPING_KINDS)).limit(1)
-    ) is not None
+    return (
+        session.scalar(
+            select(Event.ledger_index).where(Event.ledger_index >= since, Event.kind.not_in(BOOKKEEPING_KINDS)).limit(1)
+        )
+        is not None
+    )
 
 
-def sign_if_due(vault, *, key: SigningKey, origin: str, every: int, seconds: int, holder: str, now: datetime) -> CheckpointView | None:
+def sign_if_due(
+    vault, *, key: SigningKey, origin: str, every: int, seconds: int, holder: str, now: datetime
+) -> CheckpointView | None:
     """Sign a checkpoint when ``every`` entries are new, or the last is ``seconds`` old and
     something other than cosignatures and anchors (``BOOKKEEPING_KINDS``) came since.
 
@@ -154,22 +194,42 @@ def sign_if_due(vault, *, key: SigningKey, origin: str, every: int, seconds: int
     try:
         with vault.read_transaction() as session:
             size = ledger.size(session)
-            last = session.scalars(select(Checkpoint).order_by(Checkpoint.tree_size.desc(), Checkpoint.id.desc()).limit(1)).first()
+            last = session.scalars(
+                select(Checkpoint).order_by(Checkpoint.tree_size.desc(), Checkpoint.id.desc()).limit(1)
+            ).first()
             last_size = last.tree_size if last else 0
             new = size - last_size
-            due = new > 0 and (last is None or new >= every or (seconds > 0 and now - last.created_at >= timedelta(seconds=seconds)
-                                                                 and _has_news(session, last_size)))
+            due = new > 0 and (
+                last is None
+                or new >= every
+                or (
+                    seconds > 0
+                    and now - last.created_at >= timedelta(seconds=seconds)
+                    and _has_news(session, last_size)
+                )
+            )
             if not due:
                 return None
             body = notes.Checkpoint(origin=origin, size=size, root=ledger.root(session, size))
         signature = notes.sign(body, name=origin, key=key)
         with vault.transaction() as session:
-            row = Checkpoint(origin=origin, tree_size=body.size, root=body.root, signer=signature.name, key_id=signature.key_id,
-                             signature=signature.signature, created_at=now)
+            row = Checkpoint(
+                origin=origin,
+                tree_size=body.size,
+                root=body.root,
+                signer=signature.name,
+                key_id=signature.key_id,
+                signature=signature.signature,
+                created_at=now,
+            )
             session.add(row)
             session.flush()
             return _view(row)
     finally:
         with vault.transaction() as session:
-            session.execute(update(CheckpointLease).where(CheckpointLease.id == 1, CheckpointLease.holder == holder)
-                            .values(until=None).execution_options(synchronize_session=False))
+            session.execute(
+                update(CheckpointLease)
+                .where(CheckpointLease.id == 1, CheckpointLease.holder == holder)
+                .values(until=None)
+                .execution_options(synchronize_session=False)
+            )

@@ -78,6 +78,11 @@ def emit(session: Session, event: DomainEvent) -> Receipt:
     action the event describes does not happen (fail closed).
     """
     return ledger.append(
-        session, kind=event.kind, occurred_at=event.occurred_at, actor_id=event.actor_id, subject_id=event.subject_id,
-        data_json=encode(event.data), data=event.data,
+        session,
+        kind=event.kind,
+        occurred_at=event.occurred_at,
+        actor_id=event.actor_id,
+        subject_id=event.subject_id,
+        data_json=encode(event.data),
+        data=event.data,
     )

@@ -54,8 +54,14 @@ class Receipt:
 
 def canonical_body(*, kind: str, occurred_at: datetime, actor_id: str, subject_id: str | None, data: dict) -> bytes:
     """The event as canonical JSON: sorted keys, no white space, UTF-8."""
-    document = {"v": BODY_VERSION, "kind": kind, "occurred_at": rfc3339(occurred_at), "actor_id": actor_id,
-                "subject_id": subject_id, "data": data}
+    document = {
+        "v": BODY_VERSION,
+        "kind": kind,
+        "occurred_at": rfc3339(occurred_at),
+        "actor_id": actor_id,
+        "subject_id": subject_id,
+        "data": data,
+    }
     return json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
 
 
@@ -72,8 +78,10 @@ def body_from_columns(*, kind: str, occurred_at: str, actor_id: str, subject_id:
     a test holds it equal to ``canonical_body``.
     """
     subject = "null" if subject_id is None else _quote(subject_id)
-    return (f'{{"actor_id":{_quote(actor_id)},"data":{data_json},"kind":{_quote(kind)},"occurred_at":"{occurred_at}",'
-            f'"subject_id":{subject},"v":{BODY_VERSION}}}').encode("utf-8")
+    return (
+        f'{{"actor_id":{_quote(actor_id)},"data":{data_json},"kind":{_quote(kind)},"occurred_at":"{occurred_at}",'
+        f'"subject_id":{subject},"v":{BODY_VERSION}}}'
+    ).encode()
 
 
 def commitment(salt: bytes, body: bytes) -> bytes:
@@ -153,9 +161,11 @@ class StoredNodes:
         cursor, mark = _cursor(self.session)
         try:
             for start in range(0, len(missing), self.CHUNK):
-                chunk = missing[start:start + self.CHUNK]
+                chunk = missing[start : start + self.CHUNK]
                 where = " OR ".join([f"(level = {mark} AND idx = {mark})"] * len(chunk))
-                cursor.execute(f"SELECT level, idx, hash FROM ledger_nodes WHERE {where}", tuple(v for key in chunk for v in key))
+                cursor.execute(
+                    f"SELECT level, idx, hash FROM ledger_nodes WHERE {where}", tuple(v for key in chunk for v in key)
+                )
                 for level, index, digest in cursor.fetchall():
                     self.known[(level, index)] = bytes(digest)
         finally:
@@ -163,7 +173,9 @@ class StoredNodes:
         if self.shared is not None:
             if len(self.shared) > SHARED_MAX:
                 self.shared.clear()
-            self.shared.update((key, self.known[key]) for key in missing if key[0] >= SHARED_LEVEL and key in self.known)
+            self.shared.update(
+                (key, self.known[key]) for key in missing if key[0] >= SHARED_LEVEL and key in self.known
+            )
 
     def prefetch_ranges(self, ranges) -> None:
         """Read every perfect subtree that the subtree ranges ``[start, end)`` are made of."""
@@ -196,15 +208,29 @@ class StoredNodes:
 _EVENTS, _NODES, _HEAD = Event.__table__, LedgerNode.__table__, LedgerHead.__table__
 
 
-def append(session: Session, *, kind: str, occurred_at: datetime, actor_id: str, subject_id: str | None, data_json: str,
-           data: Mapping[str, Any] | None = None) -> Receipt:
+def append(
+    session: Session,
+    *,
+    kind: str,
+    occurred_at: datetime,
+    actor_id: str,
+    subject_id: str | None,
+    data_json: str,
+    data: Mapping[str, Any] | None = None,
+) -> Receipt:
     """Commit one event to the log in the session's transaction.
 
     ``data_json`` is the event's data as canonical JSON (``events.encode``);
     ``data``, if given, the same data as a mapping (spares parsing it again
     for the search columns).
     """
-    event = {"kind": kind, "occurred_at": occurred_at, "actor_id": actor_id, "subject_id": subject_id, "data_json": data_json}
+    event = {
+        "kind": kind,
+        "occurred_at": occurred_at,
+        "actor_id": actor_id,
+        "subject_id": subject_id,
+        "data_json": data_json,
+    }
     if data is not None:
         event["data"] = data
     return append_many(session, [event])[0]
@@ -236,13 +262,28 @@ def append_many(session: Session, events: Sequence[Mapping[str, Any]]) -> list[R
     event_rows, node_rows, category_rows, receipts = [], [], [], []
     for index, event in enumerate(events, start):
         salt = os.urandom(SALT_SIZE)
-        body = body_from_columns(kind=event["kind"], occurred_at=rfc3339(event["occurred_at"]), actor_id=event["actor_id"],
-                                 subject_id=event["subject_id"], data_json=event["data_json"])
+        body = body_from_columns(
+            kind=event["kind"],
+            occurred_at=rfc3339(event["occurred_at"]),
+            actor_id=event["actor_id"],
+            subject_id=event["subject_id"],
+            data_json=event["data_json"],
+        )
         leaf = leaf_hash_of(salt, body)
         data = event["data"] if "data" in event else json.loads(event["data_json"])
-        event_rows.append({"ledger_index": index, "kind": event["kind"], "occurred_at": event["occurred_at"],
-                           "actor_id": event["actor_id"], "subject_id": event["subject_id"], "data": event["data_json"],
-                           "salt": salt, "body": body, **audit_index.columns_of(event["kind"], data)})
+        event_rows.append(
+            {
+                "ledger_index": index,
+                "kind": event["kind"],
+                "occurred_at": event["occurred_at"],
+                "actor_id": event["actor_id"],
+                "subject_id": event["subject_id"],
+                "data": event["data_json"],
+                "salt": salt,
+                "body": body,
+                **audit_index.columns_of(event["kind"], data),
+            }
+        )
         # Compliance search: the categories the event names (not part of the entry).
         category_rows.extend({"ledger_index": index, "category": c} for c in audit_index.categories_of(data))
         node_rows.append({"level": 0, "idx": index, "hash": leaf})
@@ -323,9 +364,14 @@ def inclusion(session: Session, *, leaf_index: int, tree_size: int | None = None
     if not 0 <= leaf_index < tree_size:
         raise InvalidInput(f"leaf_index must be between 0 and {tree_size - 1}.")
     leaf, root, *path = StoredNodes(session, shared=True).ranges(
-        [(leaf_index, leaf_index + 1), (0, tree_size), *merkle.inclusion_proof_ranges(leaf_index, tree_size)])
+        [(leaf_index, leaf_index + 1), (0, tree_size), *merkle.inclusion_proof_ranges(leaf_index, tree_size)]
+    )
     return InclusionProof(
-        leaf_index=leaf_index, tree_size=tree_size, leaf_hash=leaf.hex(), audit_path=[h.hex() for h in path], root_hash=root.hex(),
+        leaf_index=leaf_index,
+        tree_size=tree_size,
+        leaf_hash=leaf.hex(),
+        audit_path=[h.hex() for h in path],
+        root_hash=root.hex(),
     )
 
 
@@ -343,9 +389,14 @@ def consistency(session: Session, *, first: int, second: int | None = None) -> C
     if not 1 <= first <= second:
         raise InvalidInput(f"first must be between 1 and second ({second}).")
     first_root, second_root, *path = StoredNodes(session, shared=True).ranges(
-        [(0, first), (0, second), *merkle.consistency_proof_ranges(first, second)])
+        [(0, first), (0, second), *merkle.consistency_proof_ranges(first, second)]
+    )
     return ConsistencyProof(
-        first=first, second=second, first_root=first_root.hex(), second_root=second_root.hex(), consistency_path=[h.hex() for h in path],
+        first=first,
+        second=second,
+        first_root=first_root.hex(),
+        second_root=second_root.hex(),
+        consistency_path=[h.hex() for h in path],
     )
 
 

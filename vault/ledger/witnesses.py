@@ -39,8 +39,16 @@ def register(session: Session, caller: Caller, *, public_key: bytes, proof: byte
             return
         raise Conflict("This witness already registered another key.")
     session.add(WitnessKey(principal_id=caller.id, public_key=public_key, registered_at=now))
-    emit(session, DomainEvent(kind="witness.registered", occurred_at=now, actor_id=caller.id, subject_id=None,
-                              data={"key_id": notes.key_id(caller.id, public_key).hex()}))
+    emit(
+        session,
+        DomainEvent(
+            kind="witness.registered",
+            occurred_at=now,
+            actor_id=caller.id,
+            subject_id=None,
+            data={"key_id": notes.key_id(caller.id, public_key).hex()},
+        ),
+    )
 
 
 def roster(session: Session) -> dict[str, bytes]:
@@ -58,7 +66,10 @@ def cosign(session: Session, caller: Caller, *, tree_size: int, root: bytes, sig
     if key is None:
         raise InvalidInput("Register a public key (POST /api/v1/ledger/witnesses) before cosigning.")
     row = session.scalars(
-        select(Checkpoint).where(Checkpoint.tree_size == tree_size, Checkpoint.root == root).order_by(Checkpoint.id.desc()).limit(1)
+        select(Checkpoint)
+        .where(Checkpoint.tree_size == tree_size, Checkpoint.root == root)
+        .order_by(Checkpoint.id.desc())
+        .limit(1)
     ).first()
     if row is None:
         raise NotFound("The node signed no checkpoint with this size and root.")
@@ -67,10 +78,17 @@ def cosign(session: Session, caller: Caller, *, tree_size: int, root: bytes, sig
         bls.verify_signature(bytes(key.public_key), body.body().encode("utf-8"), signature)
     except SignatureError:
         raise InvalidInput("The cosignature does not verify under this witness's key.") from None
-    previous = session.execute(
-        select(Checkpoint).join(Cosignature, Cosignature.checkpoint_id == Checkpoint.id)
-        .where(Cosignature.witness_id == caller.id).order_by(Checkpoint.tree_size.desc()).limit(1)
-    ).scalars().first()
+    previous = (
+        session.execute(
+            select(Checkpoint)
+            .join(Cosignature, Cosignature.checkpoint_id == Checkpoint.id)
+            .where(Cosignature.witness_id == caller.id)
+            .order_by(Checkpoint.tree_size.desc())
+            .limit(1)
+        )
+        .scalars()
+        .first()
+    )
     if previous is not None:
         if previous.tree_size > tree_size:
             raise Conflict(f"Rollback: this witness already cosigned a checkpoint of size {previous.tree_size}.")
@@ -82,7 +100,15 @@ def cosign(session: Session, caller: Caller, *, tree_size: int, root: bytes, sig
             raise Conflict("This checkpoint is not consistent with the one the witness cosigned before.") from None
     if session.get(Cosignature, (row.id, caller.id)) is None:
         session.add(Cosignature(checkpoint_id=row.id, witness_id=caller.id, signature=signature, created_at=now))
-        emit(session, DomainEvent(kind="checkpoint.cosigned", occurred_at=now, actor_id=caller.id, subject_id=None,
-                                  data={"tree_size": tree_size, "root_hash": root.hex()}))
+        emit(
+            session,
+            DomainEvent(
+                kind="checkpoint.cosigned",
+                occurred_at=now,
+                actor_id=caller.id,
+                subject_id=None,
+                data={"tree_size": tree_size, "root_hash": root.hex()},
+            ),
+        )
         session.flush()
     return session.scalar(select(func.count()).select_from(Cosignature).where(Cosignature.checkpoint_id == row.id))

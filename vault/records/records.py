@@ -58,7 +58,15 @@ def _aad(record: Record, version: int, part: str) -> bytes:
 
 
 def _seal_version(
-    session: Session, keys: KeyStore, record: Record, *, version: int, body: bytes, title: str | None, caller: Caller, now: datetime
+    session: Session,
+    keys: KeyStore,
+    record: Record,
+    *,
+    version: int,
+    body: bytes,
+    title: str | None,
+    caller: Caller,
+    now: datetime,
 ) -> RecordVersion:
     return RecordVersion(
         record_id=record.id,
@@ -66,7 +74,9 @@ def _seal_version(
         content_sealed=keys.seal_for_subject(session, record.subject_id, body, aad=_aad(record, version, "content")),
         title_sealed=None
         if title is None
-        else keys.seal_for_subject(session, record.subject_id, title.encode("utf-8"), aad=_aad(record, version, "title")),
+        else keys.seal_for_subject(
+            session, record.subject_id, title.encode("utf-8"), aad=_aad(record, version, "title")
+        ),
         created_by=caller.id,
         created_at=now,
     )
@@ -75,7 +85,9 @@ def _seal_version(
 def _open_title(session: Session, keys: KeyStore, record: Record, row: RecordVersion) -> str | None:
     if row.title_sealed is None:
         return None
-    return keys.open_for_subject(session, record.subject_id, row.title_sealed, aad=_aad(record, row.version, "title")).decode("utf-8")
+    return keys.open_for_subject(
+        session, record.subject_id, row.title_sealed, aad=_aad(record, row.version, "title")
+    ).decode("utf-8")
 
 
 def _meta(record: Record, title: str | None) -> RecordMeta:
@@ -111,10 +123,23 @@ def create_record(
     require_resident(session, subject_id)
     record_id = new_id("r")
     permit = authorize(
-        session, caller, subject_id=subject_id, category=category, purpose=purpose, action="write", now=now, record_id=record_id
+        session,
+        caller,
+        subject_id=subject_id,
+        category=category,
+        purpose=purpose,
+        action="write",
+        now=now,
+        record_id=record_id,
     ).permit
     record = Record(
-        id=record_id, subject_id=subject_id, category=category, current_version=1, created_by=caller.id, created_at=now, updated_at=now
+        id=record_id,
+        subject_id=subject_id,
+        category=category,
+        current_version=1,
+        created_by=caller.id,
+        created_at=now,
+        updated_at=now,
     )
     session.add(record)
     session.add(_seal_version(session, keys, record, version=1, body=body, title=title, caller=caller, now=now))
@@ -123,16 +148,34 @@ def create_record(
     return _meta(record, title)
 
 
-def _written(kind: str, caller: Caller, record: Record, version: int, permit, purpose: str | None, now: datetime) -> DomainEvent:
+def _written(
+    kind: str, caller: Caller, record: Record, version: int, permit, purpose: str | None, now: datetime
+) -> DomainEvent:
     return DomainEvent(
-        kind=kind, occurred_at=now, actor_id=caller.id, subject_id=record.subject_id,
-        data={"record_id": record.id, "category": record.category, "version": version, "purpose": purpose,
-              "basis": permit.basis, "grant_id": permit.grant_id},
+        kind=kind,
+        occurred_at=now,
+        actor_id=caller.id,
+        subject_id=record.subject_id,
+        data={
+            "record_id": record.id,
+            "category": record.category,
+            "version": version,
+            "purpose": purpose,
+            "basis": permit.basis,
+            "grant_id": permit.grant_id,
+        },
     )
 
 
 def list_records(
-    session: Session, keys: KeyStore, caller: Caller, *, subject_id: str, category: str | None = None, purpose: str | None = None, now: datetime
+    session: Session,
+    keys: KeyStore,
+    caller: Caller,
+    *,
+    subject_id: str,
+    category: str | None = None,
+    purpose: str | None = None,
+    now: datetime,
 ) -> list[RecordMeta]:
     """Metadata of the records ``caller`` may read, optionally of one category."""
     check_stated_purpose(caller, purpose)
@@ -160,15 +203,29 @@ def _load(session: Session, record_id: str) -> Record:
 
 
 def read_record(
-    session: Session, keys: KeyStore, caller: Caller, record_id: str, *, purpose: str | None = None, version: int | None = None, now: datetime
+    session: Session,
+    keys: KeyStore,
+    caller: Caller,
+    record_id: str,
+    *,
+    purpose: str | None = None,
+    version: int | None = None,
+    now: datetime,
 ) -> RecordContent:
     """The record's content at ``version`` (default: the current one)."""
     check_stated_purpose(caller, purpose)
     record = _load(session, record_id)
     wanted = record.current_version if version is None else version
     receipt = authorize(
-        session, caller, subject_id=record.subject_id, category=record.category, purpose=purpose, action="read", now=now,
-        record_id=record.id, version=wanted,
+        session,
+        caller,
+        subject_id=record.subject_id,
+        category=record.category,
+        purpose=purpose,
+        action="read",
+        now=now,
+        record_id=record.id,
+        version=wanted,
     ).receipt
     row = session.get(RecordVersion, (record.id, wanted))
     if row is None:
@@ -178,7 +235,9 @@ def read_record(
     # updated_at is when this version was written, which for an older version
     # is earlier than the record's last update.
     return RecordContent(
-        **{**meta.__dict__, "version": wanted, "updated_at": row.created_at}, content=decode_content(plain), receipt=receipt
+        **{**meta.__dict__, "version": wanted, "updated_at": row.created_at},
+        content=decode_content(plain),
+        receipt=receipt,
     )
 
 
@@ -207,11 +266,20 @@ def add_version(
         raise InvalidInput("expected_version starts at 1.")
     record = _load(session, record_id)
     permit = authorize(
-        session, caller, subject_id=record.subject_id, category=record.category, purpose=purpose, action="write", now=now, record_id=record.id
+        session,
+        caller,
+        subject_id=record.subject_id,
+        category=record.category,
+        purpose=purpose,
+        action="write",
+        now=now,
+        record_id=record.id,
     ).permit
     # Bump the version atomically in the database, so two concurrent writers
     # can never both take the same number (the row lock serialises them).
-    bump = update(Record).where(Record.id == record.id).values(current_version=Record.current_version + 1, updated_at=now)
+    bump = (
+        update(Record).where(Record.id == record.id).values(current_version=Record.current_version + 1, updated_at=now)
+    )
     if expected_version is not None:
         bump = bump.where(Record.current_version == expected_version)
     new_version = session.execute(bump.returning(Record.current_version)).scalar()
@@ -221,7 +289,9 @@ def add_version(
     if keep_title:
         previous = session.get(RecordVersion, (record.id, new_version - 1))
         title = _open_title(session, keys, record, previous)
-    session.add(_seal_version(session, keys, record, version=new_version, body=body, title=title, caller=caller, now=now))
+    session.add(
+        _seal_version(session, keys, record, version=new_version, body=body, title=title, caller=caller, now=now)
+    )
     emit(session, _written("record.version-added", caller, record, new_version, permit, purpose, now))
     session.flush()
     return _meta(record, title)
@@ -254,20 +324,32 @@ def history(session: Session, keys: KeyStore, subject_id: str) -> list[RecordHis
     no consent and writes no event of its own (the export does).
     """
     rows = session.execute(
-        select(Record, RecordVersion).join(RecordVersion, RecordVersion.record_id == Record.id)
-        .where(Record.subject_id == subject_id).order_by(Record.created_at, Record.id, RecordVersion.version)
+        select(Record, RecordVersion)
+        .join(RecordVersion, RecordVersion.record_id == Record.id)
+        .where(Record.subject_id == subject_id)
+        .order_by(Record.created_at, Record.id, RecordVersion.version)
     ).all()
     result: dict[str, RecordHistory] = {}
     for record, row in rows:
         entry = result.get(record.id)
         if entry is None:
             entry = result[record.id] = RecordHistory(
-                id=record.id, subject_id=record.subject_id, category=record.category, current_version=record.current_version,
-                created_at=record.created_at, updated_at=record.updated_at, versions=[],
+                id=record.id,
+                subject_id=record.subject_id,
+                category=record.category,
+                current_version=record.current_version,
+                created_at=record.created_at,
+                updated_at=record.updated_at,
+                versions=[],
             )
         plain = keys.open_for_subject(session, subject_id, row.content_sealed, aad=_aad(record, row.version, "content"))
-        entry.versions.append(VersionContent(
-            version=row.version, title=_open_title(session, keys, record, row), content=decode_content(plain),
-            created_at=row.created_at, created_by=row.created_by,
-        ))
+        entry.versions.append(
+            VersionContent(
+                version=row.version,
+                title=_open_title(session, keys, record, row),
+                content=decode_content(plain),
+                created_at=row.created_at,
+                created_by=row.created_by,
+            )
+        )
     return list(result.values())

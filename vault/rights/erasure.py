@@ -85,7 +85,14 @@ def erased_digest(entries: list[tuple[int, bytes, str, datetime]]) -> bytes:
     """
     h = hashlib.sha256(DIGEST_DOMAIN)
     for index, leaf, kind, occurred_at in sorted(entries, key=lambda e: e[0]):
-        h.update(index.to_bytes(8, "big") + bytes(leaf) + kind.encode("utf-8") + b"\x00" + rfc3339(occurred_at).encode("ascii") + b"\x00")
+        h.update(
+            index.to_bytes(8, "big")
+            + bytes(leaf)
+            + kind.encode("utf-8")
+            + b"\x00"
+            + rfc3339(occurred_at).encode("ascii")
+            + b"\x00"
+        )
     return h.digest()
 
 
@@ -122,12 +129,18 @@ def erase(vault, caller: Caller | None, subject_id: str) -> ErasureReceipt:
     now = vault.now()
     with vault.transaction() as session:
         claimed = session.execute(
-            update(Principal).where(Principal.id == subject_id, Principal.erased_at.is_(None))
-            .values(erased_at=now, name_sealed=b"", name_scheme=1).execution_options(synchronize_session=False)
+            update(Principal)
+            .where(Principal.id == subject_id, Principal.erased_at.is_(None))
+            .values(erased_at=now, name_sealed=b"", name_scheme=1)
+            .execution_options(synchronize_session=False)
         ).rowcount
         if claimed != 1:
             raise Conflict("This resident has already been erased.")
-        session.execute(update(ApiToken).where(ApiToken.principal_id == subject_id, ApiToken.revoked_at.is_(None)).values(revoked_at=now))
+        session.execute(
+            update(ApiToken)
+            .where(ApiToken.principal_id == subject_id, ApiToken.revoked_at.is_(None))
+            .values(revoked_at=now)
+        )
         keys = session.execute(delete(SubjectKey).where(SubjectKey.subject_id == subject_id)).rowcount
         record_ids = select(Record.id).where(Record.subject_id == subject_id).scalar_subquery()
         session.execute(delete(RecordVersion).where(RecordVersion.record_id.in_(record_ids)))
@@ -142,10 +155,16 @@ def erase(vault, caller: Caller | None, subject_id: str) -> ErasureReceipt:
             select(Delegation).where(Delegation.delegate_id == subject_id, Delegation.revoked_at.is_(None))
         ).all():
             delegation.revoked_at, delegation.revoked_by = now, subject_id
-            emit(session, DomainEvent(
-                kind="delegation.revoked", occurred_at=now, actor_id=subject_id, subject_id=delegation.subject_id,
-                data={"delegation_id": delegation.id, "delegate_id": subject_id},
-            ))
+            emit(
+                session,
+                DomainEvent(
+                    kind="delegation.revoked",
+                    occurred_at=now,
+                    actor_id=subject_id,
+                    subject_id=delegation.subject_id,
+                    data={"delegation_id": delegation.id, "delegate_id": subject_id},
+                ),
+            )
         session.flush()
         entries = [
             (index, bytes(leaf), kind, occurred_at)
@@ -157,25 +176,44 @@ def erase(vault, caller: Caller | None, subject_id: str) -> ErasureReceipt:
         ]
         nonce = os.urandom(32)
         erasure_id = new_id("e")
-        receipt = emit(session, DomainEvent(
-            kind="subject.erased", occurred_at=now, actor_id=SYSTEM_ACTOR, subject_id=None,
-            data={"erasure_id": erasure_id, "requested_by": "operator" if caller is None else "subject",
-                  "subject_commitment": subject_commitment(nonce, subject_id).hex(),
-                  "events_erased": len(entries), "erased_digest": erased_digest(entries).hex(),
-                  "records_deleted": records, "subject_keys_destroyed": keys},
-        ))
+        receipt = emit(
+            session,
+            DomainEvent(
+                kind="subject.erased",
+                occurred_at=now,
+                actor_id=SYSTEM_ACTOR,
+                subject_id=None,
+                data={
+                    "erasure_id": erasure_id,
+                    "requested_by": "operator" if caller is None else "subject",
+                    "subject_commitment": subject_commitment(nonce, subject_id).hex(),
+                    "events_erased": len(entries),
+                    "erased_digest": erased_digest(entries).hex(),
+                    "records_deleted": records,
+                    "subject_keys_destroyed": keys,
+                },
+            ),
+        )
         if entries:
             erased_indices = [e[0] for e in entries]
             session.execute(
-                update(Event).where(Event.ledger_index.in_(erased_indices)).values(**_blank_values(receipt.leaf_index))
+                update(Event)
+                .where(Event.ledger_index.in_(erased_indices))
+                .values(**_blank_values(receipt.leaf_index))
                 .execution_options(synchronize_session=False)
             )
             # The compliance search's categories go with the rest of the payload.
             session.execute(delete(EventCategory).where(EventCategory.ledger_index.in_(erased_indices)))
     return ErasureReceipt(
-        erasure_id=erasure_id, erased_at=now, leaf_index=receipt.leaf_index, leaf_hash=receipt.leaf_hash,
-        subject_commitment=subject_commitment(nonce, subject_id).hex(), commitment_nonce=nonce.hex(),
-        events_erased=len(entries), records_deleted=records, subject_keys_destroyed=keys,
+        erasure_id=erasure_id,
+        erased_at=now,
+        leaf_index=receipt.leaf_index,
+        leaf_hash=receipt.leaf_hash,
+        subject_commitment=subject_commitment(nonce, subject_id).hex(),
+        commitment_nonce=nonce.hex(),
+        events_erased=len(entries),
+        records_deleted=records,
+        subject_keys_destroyed=keys,
     )
 
 
@@ -199,9 +237,13 @@ def check_erased_entry(event: Event, stored_leaf: bytes, *, size: int) -> bytes:
         actual[name] = bytes(actual[name]) if actual[name] is not None else None
     if actual != expected:
         differing = sorted(k for k in expected if actual[k] != expected[k])
-        raise LedgerIntegrityError(f"Ledger entry {index}: it is marked erased but still holds data ({', '.join(differing)}).")
+        raise LedgerIntegrityError(
+            f"Ledger entry {index}: it is marked erased but still holds data ({', '.join(differing)})."
+        )
     if not index < event.erased_by < size:
-        raise LedgerIntegrityError(f"Ledger entry {index}: it names erasure entry {event.erased_by}, which cannot have erased it.")
+        raise LedgerIntegrityError(
+            f"Ledger entry {index}: it names erasure entry {event.erased_by}, which cannot have erased it."
+        )
     if len(bytes(stored_leaf)) != 32:
         raise LedgerIntegrityError(f"Ledger entry {index}: its stored leaf hash is not 32 bytes.")
     return bytes(stored_leaf)
@@ -218,11 +260,15 @@ def check_erasures(session: Session) -> int:
     )
     for erasure_index, index, leaf, kind, occurred_at in rows:
         erased.setdefault(erasure_index, []).append((index, bytes(leaf), kind, occurred_at))
-    events = session.execute(select(Event.ledger_index, Event.kind, Event.data, Event.erased_by).where(Event.ledger_index.in_(list(erased))))
+    events = session.execute(
+        select(Event.ledger_index, Event.kind, Event.data, Event.erased_by).where(Event.ledger_index.in_(list(erased)))
+    )
     found = set()
     for index, kind, data, erased_by in events:
         if kind != "subject.erased" or erased_by is not None:
-            raise LedgerIntegrityError(f"Ledger entry {index}: erased entries name it as their erasure, but it is not one.")
+            raise LedgerIntegrityError(
+                f"Ledger entry {index}: erased entries name it as their erasure, but it is not one."
+            )
         fields = json.loads(data)
         entries = erased[index]
         if fields.get("events_erased") != len(entries) or fields.get("erased_digest") != erased_digest(entries).hex():
@@ -233,9 +279,13 @@ def check_erasures(session: Session) -> int:
         found.add(index)
     missing = sorted(set(erased) - found)
     if missing:
-        raise LedgerIntegrityError(f"Ledger entry {missing[0]}: erased entries name it as their erasure, but it does not exist.")
+        raise LedgerIntegrityError(
+            f"Ledger entry {missing[0]}: erased entries name it as their erasure, but it does not exist."
+        )
     # And the other way round: an erasure whose entries are no longer all marked (unblanked or re-pointed).
-    for index, data in session.execute(select(Event.ledger_index, Event.data).where(Event.kind == "subject.erased", Event.erased_by.is_(None))):
+    for index, data in session.execute(
+        select(Event.ledger_index, Event.data).where(Event.kind == "subject.erased", Event.erased_by.is_(None))
+    ):
         fields = json.loads(data)
         if fields.get("events_erased", 0) and index not in found:
             raise LedgerIntegrityError(f"Ledger entry {index}: the entries it erased are no longer marked as erased.")

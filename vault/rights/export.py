@@ -72,15 +72,29 @@ def export(session: Session, keys: KeyStore, caller: Caller, *, subject_id: str,
     me = principals.get_principal(session, keys, subject_id)
     history = records.history(session, keys, subject_id)
     grants = _all_pages(lambda **page: consent.list_grants(session, caller, subject_id=subject_id, now=now, **page))
-    requests = _all_pages(lambda **page: access_requests.list_requests(session, keys, caller, subject_id=subject_id, now=now, **page))
-    delegated = _all_pages(lambda **page: delegations.list_delegations(session, caller, subject_id=subject_id, now=now, **page))
+    requests = _all_pages(
+        lambda **page: access_requests.list_requests(session, keys, caller, subject_id=subject_id, now=now, **page)
+    )
+    delegated = _all_pages(
+        lambda **page: delegations.list_delegations(session, caller, subject_id=subject_id, now=now, **page)
+    )
     declarations = break_glass.list_declarations(session, keys, caller, subject_id=subject_id, now=now)
     log = _whole_access_log(session, keys, caller, subject_id, now)
-    receipt = emit(session, DomainEvent(
-        kind="subject.exported", occurred_at=now, actor_id=caller.id, subject_id=subject_id,
-        data={"records": len(history), "versions": sum(len(r.versions) for r in history), "grants": len(grants),
-              "access_log_entries": len(log)},
-    ))
+    receipt = emit(
+        session,
+        DomainEvent(
+            kind="subject.exported",
+            occurred_at=now,
+            actor_id=caller.id,
+            subject_id=subject_id,
+            data={
+                "records": len(history),
+                "versions": sum(len(r.versions) for r in history),
+                "grants": len(grants),
+                "access_log_entries": len(log),
+            },
+        ),
+    )
     return {
         "format": FORMAT,
         "generated_at": rfc3339(now),

@@ -106,11 +106,22 @@ def _entry(row, actors: dict[str, Actor]) -> AccessEntry:
     index, kind, occurred_at, actor_id, data_json, leaf = row
     data = json.loads(data_json) if data_json else {}
     return AccessEntry(
-        ledger_index=index, leaf_hash=bytes(leaf).hex() if leaf is not None else "", occurred_at=occurred_at, kind=kind,
-        outcome=OUTCOMES[kind], actor=actors[actor_id], action=data.get("action"), record_id=data.get("record_id"),
-        version=data.get("version"), category=data.get("category"), purpose=data.get("purpose"),
-        basis=data.get("basis") or ("break-glass" if kind == "break-glass.declared" else None), grant_id=data.get("grant_id"),
-        delegation_id=data.get("delegation_id"), break_glass_id=data.get("break_glass_id"), flagged=bool(data.get("flagged")),
+        ledger_index=index,
+        leaf_hash=bytes(leaf).hex() if leaf is not None else "",
+        occurred_at=occurred_at,
+        kind=kind,
+        outcome=OUTCOMES[kind],
+        actor=actors[actor_id],
+        action=data.get("action"),
+        record_id=data.get("record_id"),
+        version=data.get("version"),
+        category=data.get("category"),
+        purpose=data.get("purpose"),
+        basis=data.get("basis") or ("break-glass" if kind == "break-glass.declared" else None),
+        grant_id=data.get("grant_id"),
+        delegation_id=data.get("delegation_id"),
+        break_glass_id=data.get("break_glass_id"),
+        flagged=bool(data.get("flagged")),
         reason=data.get("reason"),
     )
 
@@ -124,7 +135,14 @@ def _events(*conditions):
 
 
 def access_log(
-    session: Session, keys: KeyStore, caller: Caller, *, subject_id: str, limit: int = 100, before: int | None = None, now: datetime
+    session: Session,
+    keys: KeyStore,
+    caller: Caller,
+    *,
+    subject_id: str,
+    limit: int = 100,
+    before: int | None = None,
+    now: datetime,
 ) -> AccessLog:
     """Accesses and attempts concerning ``subject_id``, newest first; ``before`` pages back from a ledger index."""
     if not 1 <= limit <= MAX_PAGE:
@@ -181,15 +199,21 @@ def describe(category: str, record_id: str, version: int | None) -> str:
     return f"{label} ({category}): record {record_id}" + (f", version {version}" if version is not None else "")
 
 
-def disclosures(session: Session, keys: KeyStore, caller: Caller, *, subject_id: str, now: datetime) -> DisclosureReport:
+def disclosures(
+    session: Session, keys: KeyStore, caller: Caller, *, subject_id: str, now: datetime
+) -> DisclosureReport:
     """Every permitted read of ``subject_id``'s records by someone else in the last six years, oldest first."""
     require_viewer(session, caller, subject_id, now)
     start = years_before(now, DISCLOSURE_YEARS)
     tree_size = ledger.size(session)
     rows = session.execute(
-        _events(Event.subject_id == subject_id, Event.kind == "access.permitted", Event.actor_id != subject_id,
-                Event.occurred_at >= start, Event.ledger_index < tree_size)
-        .order_by(Event.ledger_index)
+        _events(
+            Event.subject_id == subject_id,
+            Event.kind == "access.permitted",
+            Event.actor_id != subject_id,
+            Event.occurred_at >= start,
+            Event.ledger_index < tree_size,
+        ).order_by(Event.ledger_index)
     ).all()
     actors = _actors(session, keys, (row[3] for row in rows))
     items = []
@@ -197,14 +221,28 @@ def disclosures(session: Session, keys: KeyStore, caller: Caller, *, subject_id:
         entry = _entry(row, actors)
         if entry.action != "read":
             continue
-        items.append(Disclosure(
-            date=entry.occurred_at, recipient=entry.actor, description=describe(entry.category or "", entry.record_id or "", entry.version),
-            purpose=entry.purpose or "", basis=entry.basis or "", record_id=entry.record_id or "", version=entry.version,
-            category=entry.category or "", ledger_index=entry.ledger_index, leaf_hash=entry.leaf_hash,
-        ))
+        items.append(
+            Disclosure(
+                date=entry.occurred_at,
+                recipient=entry.actor,
+                description=describe(entry.category or "", entry.record_id or "", entry.version),
+                purpose=entry.purpose or "",
+                basis=entry.basis or "",
+                record_id=entry.record_id or "",
+                version=entry.version,
+                category=entry.category or "",
+                ledger_index=entry.ledger_index,
+                leaf_hash=entry.leaf_hash,
+            )
+        )
     return DisclosureReport(
-        subject_id=subject_id, generated_at=now, period_start=start, period_end=now, tree_size=tree_size,
-        root_hash=ledger.root(session, tree_size).hex(), items=items,
+        subject_id=subject_id,
+        generated_at=now,
+        period_start=start,
+        period_end=now,
+        tree_size=tree_size,
+        root_hash=ledger.root(session, tree_size).hex(),
+        items=items,
     )
 
 
@@ -212,8 +250,18 @@ def proof_reference(leaf_index: int, tree_size: int) -> str:
     return f"/api/v1/ledger/proofs/inclusion?leaf_index={leaf_index}&tree_size={tree_size}"
 
 
-CSV_COLUMNS = ("date", "recipient_id", "recipient_role", "recipient_name", "description", "purpose", "basis",
-               "ledger_index", "leaf_hash", "proof")
+CSV_COLUMNS = (
+    "date",
+    "recipient_id",
+    "recipient_role",
+    "recipient_name",
+    "description",
+    "purpose",
+    "basis",
+    "ledger_index",
+    "leaf_hash",
+    "proof",
+)
 
 
 def _cell(value) -> str:
@@ -227,8 +275,21 @@ def disclosures_csv(report: DisclosureReport) -> str:
     writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow(CSV_COLUMNS)
     for item in report.items:
-        writer.writerow([_cell(v) for v in (
-            rfc3339(item.date), item.recipient.id, item.recipient.role, item.recipient.name, item.description, item.purpose,
-            item.basis, item.ledger_index, item.leaf_hash, proof_reference(item.ledger_index, report.tree_size),
-        )])
+        writer.writerow(
+            [
+                _cell(v)
+                for v in (
+                    rfc3339(item.date),
+                    item.recipient.id,
+                    item.recipient.role,
+                    item.recipient.name,
+                    item.description,
+                    item.purpose,
+                    item.basis,
+                    item.ledger_index,
+                    item.leaf_hash,
+                    proof_reference(item.ledger_index, report.tree_size),
+                )
+            ]
+        )
     return out.getvalue()

@@ -115,7 +115,10 @@ class Grant(Base):
     """
 
     __tablename__ = "grants"
-    __table_args__ = (Index("ix_grants_subject_grantee", "subject_id", "grantee_id"), Index("ix_grants_grantee", "grantee_id"))
+    __table_args__ = (
+        Index("ix_grants_subject_grantee", "subject_id", "grantee_id"),
+        Index("ix_grants_grantee", "grantee_id"),
+    )
 
     id: Mapped[str] = mapped_column(ID, primary_key=True)
     subject_id: Mapped[str] = mapped_column(ForeignKey("principals.id", ondelete="CASCADE"))
@@ -138,7 +141,10 @@ class AccessRequest(Base):
     """A clinic's or landlord's request for access, decided by the resident."""
 
     __tablename__ = "access_requests"
-    __table_args__ = (Index("ix_access_requests_subject_status", "subject_id", "status"), Index("ix_access_requests_requester", "requester_id"))
+    __table_args__ = (
+        Index("ix_access_requests_subject_status", "subject_id", "status"),
+        Index("ix_access_requests_requester", "requester_id"),
+    )
 
     id: Mapped[str] = mapped_column(ID, primary_key=True)
     subject_id: Mapped[str] = mapped_column(ForeignKey("principals.id", ondelete="CASCADE"))
@@ -198,9 +204,12 @@ class Event(Base):
 
     __tablename__ = "events"
     __table_args__ = (
-        Index("ix_events_subject", "subject_id", "ledger_index"), Index("ix_events_actor", "actor_id", "ledger_index"),
-        Index("ix_events_kind", "kind", "ledger_index"), Index("ix_events_outcome", "outcome", "ledger_index"),
-        Index("ix_events_purpose", "purpose", "ledger_index"), Index("ix_events_occurred_at", "occurred_at"),
+        Index("ix_events_subject", "subject_id", "ledger_index"),
+        Index("ix_events_actor", "actor_id", "ledger_index"),
+        Index("ix_events_kind", "kind", "ledger_index"),
+        Index("ix_events_outcome", "outcome", "ledger_index"),
+        Index("ix_events_purpose", "purpose", "ledger_index"),
+        Index("ix_events_occurred_at", "occurred_at"),
     )
 
     ledger_index: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
@@ -333,7 +342,9 @@ class EventCategory(Base):
     __tablename__ = "event_categories"
     __table_args__ = (Index("ix_event_categories_category", "category", "ledger_index"),)
 
-    ledger_index: Mapped[int] = mapped_column(ForeignKey("events.ledger_index", ondelete="CASCADE"), primary_key=True, autoincrement=False)
+    ledger_index: Mapped[int] = mapped_column(
+        ForeignKey("events.ledger_index", ondelete="CASCADE"), primary_key=True, autoincrement=False
+    )
     category: Mapped[str] = mapped_column(String(40), primary_key=True)
 
 

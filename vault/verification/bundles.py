@@ -44,14 +44,24 @@ def export(session: Session, *, subject_id: str) -> dict:
     subtree = ledger.subtree_hasher(session)
     events = []
     rows = session.scalars(
-        select(Event).where(Event.subject_id == subject_id, Event.ledger_index < latest.tree_size).order_by(Event.ledger_index)
+        select(Event)
+        .where(Event.subject_id == subject_id, Event.ledger_index < latest.tree_size)
+        .order_by(Event.ledger_index)
     )
     for event in rows:
         path = merkle.inclusion_proof(event.ledger_index, latest.tree_size, subtree)
-        events.append({"leaf_index": event.ledger_index, "salt": bytes(event.salt).hex(), "body": bytes(event.body).decode("utf-8"),
-                       "audit_path": [h.hex() for h in path]})
+        events.append(
+            {
+                "leaf_index": event.ledger_index,
+                "salt": bytes(event.salt).hex(),
+                "body": bytes(event.body).decode("utf-8"),
+                "audit_path": [h.hex() for h in path],
+            }
+        )
     pending = session.scalar(
-        select(func.count()).select_from(Event).where(Event.subject_id == subject_id, Event.ledger_index >= latest.tree_size)
+        select(func.count())
+        .select_from(Event)
+        .where(Event.subject_id == subject_id, Event.ledger_index >= latest.tree_size)
     )
     return {"format": FORMAT, "subject_id": subject_id, "checkpoint": latest.note, "events": events, "pending": pending}
 

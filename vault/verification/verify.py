@@ -75,8 +75,14 @@ def _check_columns(index: int, kind, moment: str, actor_id, subject_id, data, bo
         columns_data = json.loads(data)
     except (TypeError, json.JSONDecodeError):
         raise _fail(index, "its data column is not JSON.") from None
-    expected = {"v": ledger.BODY_VERSION, "kind": kind, "occurred_at": moment, "actor_id": actor_id,
-                "subject_id": subject_id, "data": columns_data}
+    expected = {
+        "v": ledger.BODY_VERSION,
+        "kind": kind,
+        "occurred_at": moment,
+        "actor_id": actor_id,
+        "subject_id": subject_id,
+        "data": columns_data,
+    }
     if parsed != expected:
         differing = sorted(k for k in set(parsed) | set(expected) if parsed.get(k) != expected.get(k))
         raise _fail(index, f"its columns do not match its body ({', '.join(differing)}).")
@@ -132,9 +138,13 @@ class _Levels:
     def stream(self, level: int) -> Iterator[tuple]:
         while len(self.streams) <= level:
             at = len(self.streams)
-            self.streams.append(_driver_rows(
-                self.session, "SELECT idx, hash FROM ledger_nodes WHERE level = ? AND idx >= ? AND idx < ? ORDER BY idx",
-                (at, self.start >> at, self.end >> at)))
+            self.streams.append(
+                _driver_rows(
+                    self.session,
+                    "SELECT idx, hash FROM ledger_nodes WHERE level = ? AND idx >= ? AND idx < ? ORDER BY idx",
+                    (at, self.start >> at, self.end >> at),
+                )
+            )
         return self.streams[level]
 
     def close(self) -> None:
@@ -163,7 +173,9 @@ def _check_entry(index: int, kind, occurred_at, actor_id, subject_id, data, salt
         moment = f"{occurred_at[:10]}T{occurred_at[11:23]}Z"  # SQLite's text, as _moment_text does it
     else:
         moment = _moment_text(occurred_at)
-    if body != ledger.body_from_columns(kind=kind, occurred_at=moment, actor_id=actor_id, subject_id=subject_id, data_json=data):
+    if body != ledger.body_from_columns(
+        kind=kind, occurred_at=moment, actor_id=actor_id, subject_id=subject_id, data_json=data
+    ):
         _check_columns(index, kind, moment, actor_id, subject_id, data, bytes(body))
     return leaf
 
@@ -176,8 +188,15 @@ class _Range:
     checked: int  # interior nodes compared with the stored ones
 
 
-def _check_range(session: Session, start: int, end: int, *, size: int, top: int = 64,
-                 progress: Callable[[int], None] = lambda n: None) -> _Range:
+def _check_range(
+    session: Session,
+    start: int,
+    end: int,
+    *,
+    size: int,
+    top: int = 64,
+    progress: Callable[[int], None] = lambda n: None,
+) -> _Range:
     """One pass over the entries ``[start, end)`` in index order: leaves, columns and interior nodes.
 
     Each entry's leaf is recomputed from its salt and body (``ledger.leaf_hash_of``,
@@ -190,11 +209,24 @@ def _check_range(session: Session, start: int, end: int, *, size: int, top: int 
     the driver (``_driver_rows``, ``_moment_text``). ``start`` must be a
     multiple of ``2^top`` (0 for the whole ledger).
     """
-    rows = _driver_rows(session, "SELECT ledger_index, kind, occurred_at, actor_id, subject_id, data, salt, body, outcome, purpose, "
-                                 "erased_by FROM events WHERE ledger_index >= ? AND ledger_index < ? ORDER BY ledger_index", (start, end))
-    categories = _driver_rows(session, "SELECT ledger_index, category FROM event_categories WHERE ledger_index >= ? AND ledger_index < ? "
-                                       "ORDER BY ledger_index, category", (start, end))
-    outcome_of, purpose_of, categories_of, loads = audit_index.outcome_of, audit_index.purpose_of, audit_index.categories_of, json.loads
+    rows = _driver_rows(
+        session,
+        "SELECT ledger_index, kind, occurred_at, actor_id, subject_id, data, salt, body, outcome, purpose, "
+        "erased_by FROM events WHERE ledger_index >= ? AND ledger_index < ? ORDER BY ledger_index",
+        (start, end),
+    )
+    categories = _driver_rows(
+        session,
+        "SELECT ledger_index, category FROM event_categories WHERE ledger_index >= ? AND ledger_index < ? "
+        "ORDER BY ledger_index, category",
+        (start, end),
+    )
+    outcome_of, purpose_of, categories_of, loads = (
+        audit_index.outcome_of,
+        audit_index.purpose_of,
+        audit_index.categories_of,
+        json.loads,
+    )
     sha256 = hashlib.sha256
     levels = _Levels(session, start, end)
     stream = levels.stream
@@ -206,7 +238,7 @@ def _check_range(session: Session, start: int, end: int, *, size: int, top: int 
         category = next(categories, None)
         for index, kind, occurred_at, actor_id, subject_id, data, salt, body, outcome, purpose, erased_by in rows:
             if index != expected:
-                raise _fail(expected, "is missing (the next stored entry is %d)." % index)
+                raise _fail(expected, f"is missing (the next stored entry is {index}).")
             leaf_index, stored = next(leaves, (None, None))
             if leaf_index != expected:
                 raise _fail(expected, "has no stored leaf hash.")
@@ -245,8 +277,12 @@ def _check_range(session: Session, start: int, end: int, *, size: int, top: int 
             if not expected % BATCH:
                 progress(BATCH)
         if expected != end:
-            raise _fail(expected, f"is missing: the ledger's size is {end} but only {expected} entries are stored."
-                        if top == 64 else "is missing.")
+            raise _fail(
+                expected,
+                f"is missing: the ledger's size is {end} but only {expected} entries are stored."
+                if top == 64
+                else "is missing.",
+            )
         if category is not None:
             raise _fail(category[0], "a search category is stored for an event that does not exist.")
         progress(expected % BATCH)
@@ -254,20 +290,26 @@ def _check_range(session: Session, start: int, end: int, *, size: int, top: int 
         rows.close()
         categories.close()
         levels.close()
-    return _Range(peaks=list(zip(heights, peaks)), checked=checked)
+    return _Range(peaks=list(zip(heights, peaks, strict=True)), checked=checked)
 
 
 def _check_nothing_beyond(session: Session, size: int, checked: int) -> None:
     """No event, leaf or interior node is stored that a ledger of ``size`` entries does not have."""
-    event = session.scalar(select(Event.ledger_index).where(Event.ledger_index >= size).order_by(Event.ledger_index).limit(1))
+    event = session.scalar(
+        select(Event.ledger_index).where(Event.ledger_index >= size).order_by(Event.ledger_index).limit(1)
+    )
     if event is not None:
         raise _fail(event, f"lies beyond the ledger's size, {size}.")
-    leaf = session.scalar(select(_NODES.c.idx).where(_NODES.c.level == 0, _NODES.c.idx >= size).order_by(_NODES.c.idx).limit(1))
+    leaf = session.scalar(
+        select(_NODES.c.idx).where(_NODES.c.level == 0, _NODES.c.idx >= size).order_by(_NODES.c.idx).limit(1)
+    )
     if leaf is not None:
         raise _fail(leaf, f"a leaf is stored at index {leaf}, beyond the ledger's size, {size}.")
     stored = session.scalar(select(func.count()).select_from(_NODES).where(_NODES.c.level > 0))
     if stored != checked:
-        raise _fail(size, f"{stored - checked} interior node(s) are stored that a ledger of {size} entries does not have.")
+        raise _fail(
+            size, f"{stored - checked} interior node(s) are stored that a ledger of {size} entries does not have."
+        )
 
 
 def _fold(peaks: list[bytes]) -> bytes:
@@ -309,7 +351,9 @@ def _verify_chunk(task: tuple[str, int, int, int, int]):
         return exc.detail  # exceptions with our constructor do not cross processes; their message does
 
 
-def _parallel_peaks(session: Session, size: int, workers: int, progress: Callable[[int], None]) -> tuple[list[bytes], int]:
+def _parallel_peaks(
+    session: Session, size: int, workers: int, progress: Callable[[int], None]
+) -> tuple[list[bytes], int]:
     import multiprocessing
 
     level = _chunk_level(size, workers)
@@ -321,7 +365,7 @@ def _parallel_peaks(session: Session, size: int, workers: int, progress: Callabl
     checked = 0
     # "spawn": a forked child must not inherit this process's open database connections.
     with multiprocessing.get_context("spawn").Pool(workers) as pool:
-        for (_, start, end, _, _), result in zip(tasks, pool.imap(_verify_chunk, tasks)):
+        for (_, start, end, _, _), result in zip(tasks, pool.imap(_verify_chunk, tasks), strict=True):
             if isinstance(result, str):
                 raise LedgerIntegrityError(result)
             checked += result.checked
@@ -362,7 +406,9 @@ def _check_links(session: Session) -> None:
             granted.add(fields["grant_id"])
         else:
             written.add((fields["record_id"], fields["version"]))
-    for record_id, version in session.execute(select(RecordVersion.record_id, RecordVersion.version).execution_options(yield_per=BATCH)):
+    for record_id, version in session.execute(
+        select(RecordVersion.record_id, RecordVersion.version).execution_options(yield_per=BATCH)
+    ):
         if (record_id, version) not in written:
             raise _fail(None, f"record {record_id} version {version} has no record event in the ledger.")
     for (grant_id,) in session.execute(select(Grant.id).execution_options(yield_per=BATCH)):
@@ -370,8 +416,14 @@ def _check_links(session: Session) -> None:
             raise _fail(None, f"grant {grant_id} has no consent.granted event in the ledger.")
 
 
-def verify(session: Session, *, public_key: bytes | None = None, progress: Callable[[int], None] = lambda n: None,
-           workers: int = 1, anchors: anchor_check.AnchorCheck | None = None) -> Report:
+def verify(
+    session: Session,
+    *,
+    public_key: bytes | None = None,
+    progress: Callable[[int], None] = lambda n: None,
+    workers: int = 1,
+    anchors: anchor_check.AnchorCheck | None = None,
+) -> Report:
     """Check the whole ledger; raise ``LedgerIntegrityError`` at the first fault.
 
     With the node's ``public_key``, every signed checkpoint is checked too.
@@ -389,7 +441,9 @@ def verify(session: Session, *, public_key: bytes | None = None, progress: Calla
     root = _fold(peaks)
     served = ledger.root(session, size)
     if served != root:
-        raise _fail(None, f"the root served from stored nodes ({served.hex()}) differs from the recomputed root ({root.hex()}).")
+        raise _fail(
+            None, f"the root served from stored nodes ({served.hex()}) differs from the recomputed root ({root.hex()})."
+        )
     _check_links(session)
     erased = erasure.check_erasures(session)
     signed = checkpoints.verify_all(session, public_key=public_key, ledger_size=size) if public_key is not None else 0

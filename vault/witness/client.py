@@ -84,8 +84,12 @@ class WitnessClient:
     # --- HTTP ----------------------------------------------------------------
     def _call(self, method: str, path: str, body: dict | None = None) -> dict:
         data = None if body is None else json.dumps(body).encode()
-        request = urllib.request.Request(self.url + path, data=data, method=method,
-                                         headers={"Authorization": f"Bearer {self.token}", "Content-Type": "application/json"})
+        request = urllib.request.Request(
+            self.url + path,
+            data=data,
+            method=method,
+            headers={"Authorization": f"Bearer {self.token}", "Content-Type": "application/json"},
+        )
         try:
             with urllib.request.urlopen(request, timeout=self.timeout) as response:
                 payload = response.read()
@@ -104,8 +108,11 @@ class WitnessClient:
 
     def register(self) -> None:
         if not self._registered:
-            self._call("POST", "/api/v1/ledger/witnesses", {"public_key": self.key.public_key.hex(),
-                                                            "proof_of_possession": self.key.prove_possession().hex()})
+            self._call(
+                "POST",
+                "/api/v1/ledger/witnesses",
+                {"public_key": self.key.public_key.hex(), "proof_of_possession": self.key.prove_possession().hex()},
+            )
             self._registered = True
 
     # --- one round -------------------------------------------------------------
@@ -121,20 +128,35 @@ class WitnessClient:
         root_hex = body.root.hex()
         if state is not None:
             if body.size < state["tree_size"]:
-                raise Refused(f"rollback: the vault shows size {body.size}, this witness cosigned size {state['tree_size']}")
+                raise Refused(
+                    f"rollback: the vault shows size {body.size}, this witness cosigned size {state['tree_size']}"
+                )
             if body.size == state["tree_size"] and root_hex != state["root_hash"]:
                 raise Refused(f"split view: two different roots for size {body.size}")
             if body.size > state["tree_size"]:
-                proof = self._call("GET", f"/api/v1/ledger/proofs/consistency?first={state['tree_size']}&second={body.size}")
+                proof = self._call(
+                    "GET", f"/api/v1/ledger/proofs/consistency?first={state['tree_size']}&second={body.size}"
+                )
                 try:
-                    merkle.verify_consistency(state["tree_size"], body.size, bytes.fromhex(state["root_hash"]), body.root,
-                                              [bytes.fromhex(h) for h in proof["consistency_path"]])
+                    merkle.verify_consistency(
+                        state["tree_size"],
+                        body.size,
+                        bytes.fromhex(state["root_hash"]),
+                        body.root,
+                        [bytes.fromhex(h) for h in proof["consistency_path"]],
+                    )
                 except (ProofError, KeyError, ValueError):
-                    raise Refused(f"split view: size {body.size} does not extend the size {state['tree_size']} this witness cosigned") from None
+                    raise Refused(
+                        f"split view: size {body.size} does not extend the size {state['tree_size']} this witness "
+                        "cosigned"
+                    ) from None
         self.register()
         signature = self.key.sign(body.body().encode("utf-8"))
-        answer = self._call("POST", "/api/v1/ledger/cosignatures",
-                            {"tree_size": body.size, "root_hash": root_hex, "signature": base64.b64encode(signature).decode()})
+        answer = self._call(
+            "POST",
+            "/api/v1/ledger/cosignatures",
+            {"tree_size": body.size, "root_hash": root_hex, "signature": base64.b64encode(signature).decode()},
+        )
         new = state is None or state["tree_size"] != body.size
         self._save(body.size, root_hex)
         return Round(tree_size=body.size, root_hash=root_hex, cosigners=answer.get("cosigners", 0), new=new)

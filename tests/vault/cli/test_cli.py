@@ -25,7 +25,9 @@ def run_process(*args, env=None):
     """The installed entry point, as a user runs it."""
     full_env = {k: v for k, v in os.environ.items() if not k.startswith("CIVICVAULT_")}
     full_env.update(env or {})
-    return subprocess.run([sys.executable, "-m", "vault.cli", *map(str, args)], capture_output=True, text=True, env=full_env)
+    return subprocess.run(
+        [sys.executable, "-m", "vault.cli", *map(str, args)], capture_output=True, text=True, env=full_env
+    )
 
 
 def assert_one_sentence_error(result):
@@ -50,7 +52,9 @@ def test_principal_add_json_list_and_revoke(home):
     added = run("principal", "add", "--role", "clinic", "--name", "Riverside Clinic", "--json", "--home", home)
     assert added.exit_code == 0
     data = json.loads(added.stdout)
-    assert set(data) == {"id", "role", "name", "token"} and data["role"] == "clinic" and data["token"].startswith("cvt_")
+    assert (
+        set(data) == {"id", "role", "name", "token"} and data["role"] == "clinic" and data["token"].startswith("cvt_")
+    )
 
     listing = json.loads(run("principal", "list", "--json", "--home", home).stdout)
     assert [(p["id"], p["name"], p["live_tokens"]) for p in listing] == [(data["id"], "Riverside Clinic", 1)]
@@ -67,8 +71,12 @@ def test_demo_loads_once_and_reprints_saved_tokens(home):
     run("init", "--home", home)
     first = run("demo", "--if-new", "--home", home)
     assert first.exit_code == 0 and "Demo data loaded" in first.output
-    for step in ("grants Riverside Community Clinic health.* for treatment", "requests tenancy.income", "Amina approves it",
-                 "then revokes it"):
+    for step in (
+        "grants Riverside Community Clinic health.* for treatment",
+        "requests tenancy.income",
+        "Amina approves it",
+        "then revokes it",
+    ):
         assert step in first.output
     people = json.loads((home / "demo-tokens.json").read_text())
     assert {p["role"] for p in people} == {"resident", "clinic", "landlord", "compliance", "admin"}

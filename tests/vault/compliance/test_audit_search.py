@@ -36,13 +36,18 @@ def reference_match(event: dict, flt: EventFilter) -> bool:
         return False
     if flt.actor_id is not None and event["actor_id"] != flt.actor_id:
         return False
-    if flt.kinds and not any(event["kind"] == k or (k.endswith(".*") and event["kind"].split(".")[0] == k[:-2]) for k in flt.kinds):
+    if flt.kinds and not any(
+        event["kind"] == k or (k.endswith(".*") and event["kind"].split(".")[0] == k[:-2]) for k in flt.kinds
+    ):
         return False
     if flt.since is not None and event["occurred_at"] < flt.since:
         return False
     if flt.until is not None and event["occurred_at"] >= flt.until:
         return False
-    if flt.outcome is not None and {"access.permitted": "permitted", "access.refused": "refused"}.get(event["kind"]) != flt.outcome:
+    if (
+        flt.outcome is not None
+        and {"access.permitted": "permitted", "access.refused": "refused"}.get(event["kind"]) != flt.outcome
+    ):
         return False
     if flt.purpose is not None and data.get("purpose") != flt.purpose:
         return False
@@ -78,15 +83,41 @@ def big_trail(vault_):
     with vault_.transaction() as session:
         append_many(session, events)
         for n in range(20):  # through the real emit(), on top
-            emit(session, DomainEvent(kind="access.refused", occurred_at=START + timedelta(days=30, minutes=n), actor_id=cast.clinics[0],
-                                      subject_id=cast.residents[0], data={"action": "read", "category": "health.labs", "purpose": "research",
-                                                                          "actor_role": "clinic", "reason": "expired", "record_id": "r-x"}))
+            emit(
+                session,
+                DomainEvent(
+                    kind="access.refused",
+                    occurred_at=START + timedelta(days=30, minutes=n),
+                    actor_id=cast.clinics[0],
+                    subject_id=cast.residents[0],
+                    data={
+                        "action": "read",
+                        "category": "health.labs",
+                        "purpose": "research",
+                        "actor_role": "clinic",
+                        "reason": "expired",
+                        "record_id": "r-x",
+                    },
+                ),
+            )
     built = time.perf_counter() - started
     with vault_.read_transaction() as session:
-        rows = session.execute(select(Event.ledger_index, Event.kind, Event.occurred_at, Event.actor_id, Event.subject_id, Event.data)
-                               .order_by(Event.ledger_index)).all()
-    reference = [{"ledger_index": r[0], "kind": r[1], "occurred_at": r[2], "actor_id": r[3], "subject_id": r[4], "data": json.loads(r[5])}
-                 for r in rows]
+        rows = session.execute(
+            select(
+                Event.ledger_index, Event.kind, Event.occurred_at, Event.actor_id, Event.subject_id, Event.data
+            ).order_by(Event.ledger_index)
+        ).all()
+    reference = [
+        {
+            "ledger_index": r[0],
+            "kind": r[1],
+            "occurred_at": r[2],
+            "actor_id": r[3],
+            "subject_id": r[4],
+            "data": json.loads(r[5]),
+        }
+        for r in rows
+    ]
     assert len(reference) == COUNT + 20
     return cast, reference, built
 
@@ -137,18 +168,33 @@ def test_search_returns_exactly_the_matching_events_with_exact_totals(vault_, bi
 def test_search_columns_are_derived_the_same_by_emit(vault_):
     """emit() fills outcome, purpose and categories from the data, as audit_index says."""
     samples = [
-        ("access.permitted", {"action": "list", "category": "*", "purpose": "treatment", "categories": ["health.labs", "health.notes"]}),
-        ("access.refused", {"action": "read", "category": "tenancy.lease", "purpose": "tenancy-screening", "reason": "no-grant"}),
+        (
+            "access.permitted",
+            {"action": "list", "category": "*", "purpose": "treatment", "categories": ["health.labs", "health.notes"]},
+        ),
+        (
+            "access.refused",
+            {"action": "read", "category": "tenancy.lease", "purpose": "tenancy-screening", "reason": "no-grant"},
+        ),
         ("consent.granted", {"grant_id": "g-1", "categories": ["health.*", "tenancy.income"], "purpose": "legal"}),
         ("consent.revoked", {"grant_id": "g-1", "grantee_id": "p-x"}),
         ("record.created", {"record_id": "r-1", "category": "health.labs", "version": 1, "purpose": None}),
     ]
     with vault_.transaction() as session:
-        indices = [emit(session, DomainEvent(kind=k, occurred_at=START, actor_id="p-a", subject_id="p-b", data=d)).leaf_index for k, d in samples]
+        indices = [
+            emit(session, DomainEvent(kind=k, occurred_at=START, actor_id="p-a", subject_id="p-b", data=d)).leaf_index
+            for k, d in samples
+        ]
     with vault_.read_transaction() as session:
-        for index, (kind, data) in zip(indices, samples):
+        for index, (kind, data) in zip(indices, samples, strict=True):
             row = session.get(Event, index)
-            cats = tuple(session.scalars(select(EventCategory.category).where(EventCategory.ledger_index == index).order_by(EventCategory.category)))
+            cats = tuple(
+                session.scalars(
+                    select(EventCategory.category)
+                    .where(EventCategory.ledger_index == index)
+                    .order_by(EventCategory.category)
+                )
+            )
             assert (row.outcome, row.purpose) == (audit_index.outcome_of(kind), audit_index.purpose_of(data))
             assert cats == audit_index.categories_of(data)
     assert audit_index.categories_of(samples[0][1]) == ("health.labs", "health.notes")
@@ -192,16 +238,19 @@ def test_only_compliance_officers_search(vault_):
                 audit_search.search(session, Caller(id="p-x", role=role), EventFilter())
 
 
-@pytest.mark.parametrize("flt, message", [
-    (EventFilter(kinds=("access.granted",)), "Unknown event kind"),
-    (EventFilter(kinds=("nope.*",)), "Unknown event kind"),
-    (EventFilter(outcome="maybe"), "outcome"),
-    (EventFilter(purpose="curiosity"), "purpose"),
-    (EventFilter(category="health.everything"), "category"),
-    (EventFilter(subject_id="p-' OR 1=1 --"), "well-formed"),
-    (EventFilter(since=START, until=START - timedelta(seconds=1)), "from"),
-    (EventFilter(since=datetime(2026, 1, 1)), "time zone"),
-])
+@pytest.mark.parametrize(
+    "flt, message",
+    [
+        (EventFilter(kinds=("access.granted",)), "Unknown event kind"),
+        (EventFilter(kinds=("nope.*",)), "Unknown event kind"),
+        (EventFilter(outcome="maybe"), "outcome"),
+        (EventFilter(purpose="curiosity"), "purpose"),
+        (EventFilter(category="health.everything"), "category"),
+        (EventFilter(subject_id="p-' OR 1=1 --"), "well-formed"),
+        (EventFilter(since=START, until=START - timedelta(seconds=1)), "from"),
+        (EventFilter(since=datetime(2026, 1, 1)), "time zone"),
+    ],
+)
 def test_malformed_filters_are_invalid_input(vault_, flt, message):
     with vault_.read_transaction() as session, pytest.raises(InvalidInput, match=message):
         audit_search.search(session, OFFICER, flt)
@@ -225,26 +274,49 @@ def test_verify_catches_edited_search_columns(vault_):
     with vault_.transaction() as session:
         append_many(session, generate(rng, make_cast(rng, residents=3), 300, start=START, span=timedelta(days=1)))
     with vault_.read_transaction() as session:
-        refusal = session.scalar(select(Event.ledger_index).where(Event.kind == "access.refused").order_by(Event.ledger_index))
-        granted = session.scalar(select(Event.ledger_index).where(Event.kind == "consent.granted").order_by(Event.ledger_index))
+        refusal = session.scalar(
+            select(Event.ledger_index).where(Event.kind == "access.refused").order_by(Event.ledger_index)
+        )
+        granted = session.scalar(
+            select(Event.ledger_index).where(Event.kind == "consent.granted").order_by(Event.ledger_index)
+        )
         verify.verify(session)
     edits = [
         ("UPDATE events SET outcome = NULL WHERE ledger_index = :i", refusal, "search columns"),
-        ("UPDATE events SET purpose = CASE WHEN purpose = 'legal' THEN 'treatment' ELSE 'legal' END WHERE ledger_index = :i", refusal,
-         "search columns"),
+        (
+            "UPDATE events SET purpose = CASE WHEN purpose = 'legal' THEN 'treatment' ELSE 'legal' END WHERE "
+            "ledger_index = :i",
+            refusal,
+            "search columns",
+        ),
         ("DELETE FROM event_categories WHERE ledger_index = :i", granted, "search categories"),
-        ("INSERT INTO event_categories (ledger_index, category) VALUES (:i, 'tenancy.zzz')", granted, "search categories"),
+        (
+            "INSERT INTO event_categories (ledger_index, category) VALUES (:i, 'tenancy.zzz')",
+            granted,
+            "search categories",
+        ),
     ]
     for statement, index, message in edits:
         with vault_.engine.begin() as connection:
-            saved_outcome, saved_purpose = connection.execute(text("SELECT outcome, purpose FROM events WHERE ledger_index = :i"), {"i": index}).one()
-            saved_categories = connection.execute(text("SELECT category FROM event_categories WHERE ledger_index = :i"), {"i": index}).scalars().all()
+            saved_outcome, saved_purpose = connection.execute(
+                text("SELECT outcome, purpose FROM events WHERE ledger_index = :i"), {"i": index}
+            ).one()
+            saved_categories = (
+                connection.execute(text("SELECT category FROM event_categories WHERE ledger_index = :i"), {"i": index})
+                .scalars()
+                .all()
+            )
             assert connection.execute(text(statement), {"i": index}).rowcount >= 1
-        with vault_.read_transaction() as session, pytest.raises(LedgerIntegrityError, match=f"entry {index}: its {message}"):
+        with (
+            vault_.read_transaction() as session,
+            pytest.raises(LedgerIntegrityError, match=f"entry {index}: its {message}"),
+        ):
             verify.verify(session)
         with vault_.engine.begin() as connection:  # put it back
-            connection.execute(text("UPDATE events SET outcome = :o, purpose = :p WHERE ledger_index = :i"),
-                               {"o": saved_outcome, "p": saved_purpose, "i": index})
+            connection.execute(
+                text("UPDATE events SET outcome = :o, purpose = :p WHERE ledger_index = :i"),
+                {"o": saved_outcome, "p": saved_purpose, "i": index},
+            )
             connection.execute(text("DELETE FROM event_categories WHERE ledger_index = :i"), {"i": index})
             for category in saved_categories:
                 connection.execute(text("INSERT INTO event_categories VALUES (:i, :c)"), {"i": index, "c": category})

@@ -88,7 +88,12 @@ PURPOSES = ("treatment", "research", "tenancy-screening")
 READ_PURPOSES = (None, *PURPOSES, "emergency")
 ACTION_SETS = (("read",), ("read", "write"), ("write",))
 
-FAKE_GRANT, FAKE_REQUEST, FAKE_DELEGATION, FAKE_RECORD = "g-nosuchgrant", "q-nosuchrequest", "d-nosuchdelegation", "r-nosuchrecord"
+FAKE_GRANT, FAKE_REQUEST, FAKE_DELEGATION, FAKE_RECORD = (
+    "g-nosuchgrant",
+    "q-nosuchrequest",
+    "d-nosuchdelegation",
+    "r-nosuchrecord",
+)
 
 CHECK_ORDER = (WRONG_CATEGORY, WRONG_ACTION, WRONG_PURPOSE, REVOKED, NOT_YET_VALID, EXPIRED, USED_UP)
 LIST_PRECEDENCE = (USED_UP, EXPIRED, NOT_YET_VALID, REVOKED, WRONG_PURPOSE, WRONG_ACTION, WRONG_CATEGORY, NO_GRANT)
@@ -226,7 +231,10 @@ class Model:
         return self.roles.get(pid) == "resident"
 
     def active_delegate(self, actor: str, subject: str) -> bool:
-        return any(d.subject == subject and d.delegate == actor and d.status(self.now) == "active" for d in self.delegations.values())
+        return any(
+            d.subject == subject and d.delegate == actor and d.status(self.now) == "active"
+            for d in self.delegations.values()
+        )
 
     def manages(self, actor: str, subject: str) -> bool:
         """The resident themself, or their active delegate (who must be a resident)."""
@@ -255,15 +263,17 @@ class Model:
 
         mine = [g for g in self.grants.values() if g.subject == subject and g.grantee == actor]
         for g in sorted(mine, key=lambda g: (g.expires_at, g.id)):
-            failed = first_failure([
-                any(covers(p, category) for p in g.patterns),
-                action in g.actions,
-                purpose == g.purpose,
-                not g.revoked,
-                g.valid_from <= self.now,
-                self.now < g.expires_at,
-                g.max_uses is None or g.uses < g.max_uses,
-            ])
+            failed = first_failure(
+                [
+                    any(covers(p, category) for p in g.patterns),
+                    action in g.actions,
+                    purpose == g.purpose,
+                    not g.revoked,
+                    g.valid_from <= self.now,
+                    self.now < g.expires_at,
+                    g.max_uses is None or g.uses < g.max_uses,
+                ]
+            )
             if failed is None:
                 return Expect("ok", basis="grant", grant_id=g.id)
             tried.append((failed, CHECK_ORDER[failed]))
@@ -271,9 +281,16 @@ class Model:
             permitting = []
             for d in self.delegations.values():
                 if d.subject == subject and d.delegate == actor:
-                    failed = first_failure([
-                        True, action == "read", purpose is not None, not d.revoked, d.valid_from <= self.now, self.now < d.expires_at,
-                    ])
+                    failed = first_failure(
+                        [
+                            True,
+                            action == "read",
+                            purpose is not None,
+                            not d.revoked,
+                            d.valid_from <= self.now,
+                            self.now < d.expires_at,
+                        ]
+                    )
                     if failed is None:
                         permitting.append(d.id)
                     else:
@@ -283,10 +300,16 @@ class Model:
         if role == "clinic":
             mine_glass = [b for b in self.glass.values() if b.subject == subject and b.clinic == actor]
             for b in sorted(mine_glass, key=lambda b: (b.expires_at, b.id)):
-                failed = first_failure([
-                    covers("health.*", category), action == "read", purpose == "emergency", True,
-                    b.declared_at <= self.now, self.now < b.expires_at,
-                ])
+                failed = first_failure(
+                    [
+                        covers("health.*", category),
+                        action == "read",
+                        purpose == "emergency",
+                        True,
+                        b.declared_at <= self.now,
+                        self.now < b.expires_at,
+                    ]
+                )
                 if failed is None:
                     return Expect("ok", basis="break-glass", glass_id=b.id)
                 tried.append((failed, CHECK_ORDER[failed]))
@@ -386,7 +409,10 @@ EVENT_ORDER = next(iter(Event.__table__.primary_key.columns))
 def snapshot(engine) -> list[tuple]:
     """Every row of a freshly initialised database (what the migrations seed), table by table."""
     with engine.begin() as connection:
-        return [(table, [dict(row._mapping) for row in connection.execute(table.select())]) for table in Base.metadata.sorted_tables]
+        return [
+            (table, [dict(row._mapping) for row in connection.execute(table.select())])
+            for table in Base.metadata.sorted_tables
+        ]
 
 
 def restore(engine, rows: list[tuple]) -> None:
@@ -414,7 +440,9 @@ class ConsentMachine(RuleBasedStateMachine):
         self.ids: dict[str, str] = {}
         with self.vault.transaction() as session:
             for name, role in CAST.items():
-                info, _ = principals.create_principal(session, self.vault.keys, role=role, name=f"Cast {name}", now=T0 - HOUR)
+                info, _ = principals.create_principal(
+                    session, self.vault.keys, role=role, name=f"Cast {name}", now=T0 - HOUR
+                )
                 self.ids[name] = info.id
         self.names = {pid: name for name, pid in self.ids.items()}
         self.model = Model(roles={self.ids[n]: r for n, r in CAST.items()})
@@ -442,7 +470,7 @@ class ConsentMachine(RuleBasedStateMachine):
     def new_events(self) -> list[tuple[str, str, str | None, dict]]:
         query = select(Event, EVENT_ORDER).order_by(EVENT_ORDER)
         if self.last_event is not None:
-            query = query.where(EVENT_ORDER > self.last_event)
+            query = query.where(self.last_event < EVENT_ORDER)
         with self.vault.transaction() as session:
             rows = session.execute(query).all()
             found = [(e.kind, e.actor_id, e.subject_id, json.loads(e.data)) for e, _ in rows]
@@ -457,7 +485,10 @@ class ConsentMachine(RuleBasedStateMachine):
             assert kinds == ["access.permitted", *after_permit], events
             data = events[0][3]
             assert data["basis"] == expect.basis and data["grant_id"] == expect.grant_id, (expect, data)
-            assert data["break_glass_id"] == expect.glass_id and data["flagged"] == (expect.basis == "break-glass"), (expect, data)
+            assert data["break_glass_id"] == expect.glass_id and data["flagged"] == (expect.basis == "break-glass"), (
+                expect,
+                data,
+            )
             assert data["delegation_id"] in (expect.delegation_ids or (None,)), (expect, data)
         elif expect.reason is not None:
             assert kinds == ["access.refused"], events
@@ -480,8 +511,14 @@ class ConsentMachine(RuleBasedStateMachine):
                 when = T0 - 30 * MINUTE + i * timedelta(seconds=1)
                 content = {"owner": resident, "category": category, "i": i}
                 meta = records.create_record(
-                    session, self.vault.keys, self.caller(resident), subject_id=self.ids[resident], category=category,
-                    content=content, title=f"{category} of {resident}", now=when,
+                    session,
+                    self.vault.keys,
+                    self.caller(resident),
+                    subject_id=self.ids[resident],
+                    category=category,
+                    content=content,
+                    title=f"{category} of {resident}",
+                    now=when,
                 )
                 self.model.records[meta.id] = MRecord(meta.id, self.ids[resident], category, [content], when)
                 made.append(meta.id)
@@ -491,12 +528,22 @@ class ConsentMachine(RuleBasedStateMachine):
     # -- grants
 
     @rule(
-        target=grants, subject=st.sampled_from(RESIDENTS), acting=mostly(("self", "self", "self", "delegate"), ("C", "O")),
-        omit_subject=st.booleans(), grantee=mostly(("C", "L", "other"), ("self", "O")),
-        patterns=st.lists(st.sampled_from(PATTERNS), min_size=1, max_size=3), purpose=st.sampled_from(PURPOSES),
-        actions=mostly(ACTION_SETS[:2], ACTION_SETS[2:]), lifetime=lifetimes, start=starts, max_uses=max_uses_values, zone=zones,
+        target=grants,
+        subject=st.sampled_from(RESIDENTS),
+        acting=mostly(("self", "self", "self", "delegate"), ("C", "O")),
+        omit_subject=st.booleans(),
+        grantee=mostly(("C", "L", "other"), ("self", "O")),
+        patterns=st.lists(st.sampled_from(PATTERNS), min_size=1, max_size=3),
+        purpose=st.sampled_from(PURPOSES),
+        actions=mostly(ACTION_SETS[:2], ACTION_SETS[2:]),
+        lifetime=lifetimes,
+        start=starts,
+        max_uses=max_uses_values,
+        zone=zones,
     )
-    def grant(self, subject, acting, omit_subject, grantee, patterns, purpose, actions, lifetime, start, max_uses, zone):
+    def grant(
+        self, subject, acting, omit_subject, grantee, patterns, purpose, actions, lifetime, start, max_uses, zone
+    ):
         """The resident, someone acting for them (maybe not an active delegate), or a stranger gives consent."""
         m, now = self.model, self.now
         other = {"A": "B", "B": "A"}[subject]
@@ -512,23 +559,49 @@ class ConsentMachine(RuleBasedStateMachine):
         if not (m.is_resident(effective) and m.manages(actor_id, effective)):
             expected = "not-found"
         elif (
-            expires_at <= now or expires_at <= starts_at or expires_at > now + timedelta(days=MAX_GRANT_DAYS)
-            or (max_uses is not None and max_uses < 1) or CAST[grantee] not in ("clinic", "landlord", "resident")
+            expires_at <= now
+            or expires_at <= starts_at
+            or expires_at > now + timedelta(days=MAX_GRANT_DAYS)
+            or (max_uses is not None and max_uses < 1)
+            or CAST[grantee] not in ("clinic", "landlord", "resident")
             or grantee_id == effective
         ):
             expected = "invalid-input"
         else:
             expected = "ok"
-        outcome, view = self.attempt(lambda s: consent.create_grant(
-            s, self.caller(actor), subject_id=subject_param, grantee_id=grantee_id, categories=list(patterns), purpose=purpose,
-            actions=list(actions), expires_at=expires_at, valid_from=valid_from, max_uses=max_uses, limits=self.vault.limits, now=now,
-        ))
+        outcome, view = self.attempt(
+            lambda s: consent.create_grant(
+                s,
+                self.caller(actor),
+                subject_id=subject_param,
+                grantee_id=grantee_id,
+                categories=list(patterns),
+                purpose=purpose,
+                actions=list(actions),
+                expires_at=expires_at,
+                valid_from=valid_from,
+                max_uses=max_uses,
+                limits=self.vault.limits,
+                now=now,
+            )
+        )
         assert outcome == expected, (outcome, expected)
         if outcome != "ok":
             self.check_plain_events([])
             return multiple()
-        g = MGrant(view.id, effective, grantee_id, tuple(sorted(set(patterns))), purpose, tuple(sorted(set(actions))), starts_at,
-                   expires_at, max_uses, actor_id, created_at=now)
+        g = MGrant(
+            view.id,
+            effective,
+            grantee_id,
+            tuple(sorted(set(patterns))),
+            purpose,
+            tuple(sorted(set(actions))),
+            starts_at,
+            expires_at,
+            max_uses,
+            actor_id,
+            created_at=now,
+        )
         m.grants[g.id] = g
         self.assert_grant_view(view, g)
         assert view.grantee_role == CAST[grantee]
@@ -540,8 +613,13 @@ class ConsentMachine(RuleBasedStateMachine):
         return {"A": "B", "B": "A"}.get(self.names[pid], "A")
 
     @rule(
-        target=grants, grant=grants, same_expiry=st.booleans(), lifetime=valid_lifetimes, max_uses=max_uses_values,
-        patterns=st.one_of(st.none(), st.lists(st.sampled_from(PATTERNS), min_size=1, max_size=2)), then_read=st.booleans(),
+        target=grants,
+        grant=grants,
+        same_expiry=st.booleans(),
+        lifetime=valid_lifetimes,
+        max_uses=max_uses_values,
+        patterns=st.one_of(st.none(), st.lists(st.sampled_from(PATTERNS), min_size=1, max_size=2)),
+        then_read=st.booleans(),
     )
     def regrant(self, grant, same_expiry, lifetime, max_uses, patterns, then_read):
         """The resident gives the same grantee consent for the same purpose again (then maybe the grantee reads).
@@ -554,11 +632,23 @@ class ConsentMachine(RuleBasedStateMachine):
         if same_expiry and g.expires_at > self.now:
             lifetime = g.expires_at - self.now
         made = self.grant(
-            subject=self.names[g.subject], acting="self", omit_subject=False, grantee=self.names[g.grantee],
+            subject=self.names[g.subject],
+            acting="self",
+            omit_subject=False,
+            grantee=self.names[g.grantee],
             patterns=patterns or list(g.patterns),
-            purpose=g.purpose, actions=g.actions, lifetime=lifetime, start=None, max_uses=max_uses, zone=UTC,
+            purpose=g.purpose,
+            actions=g.actions,
+            lifetime=lifetime,
+            start=None,
+            max_uses=max_uses,
+            zone=UTC,
         )
-        covered = [r.id for r in self.model.records.values() if r.subject == g.subject and any(covers(p, r.category) for p in g.patterns)]
+        covered = [
+            r.id
+            for r in self.model.records.values()
+            if r.subject == g.subject and any(covers(p, r.category) for p in g.patterns)
+        ]
         if then_read and covered:
             self.read_and_check(self.names[g.grantee], covered[0], g.purpose)
         return made
@@ -568,7 +658,11 @@ class ConsentMachine(RuleBasedStateMachine):
         """The resident, the other resident (a delegate or not), the grantee or a stranger revokes."""
         m = self.model
         g = m.grants[grant]
-        actor = {"subject": self.names[g.subject], "other": self.other_resident(g.subject), "grantee": self.names[g.grantee]}.get(who, who)
+        actor = {
+            "subject": self.names[g.subject],
+            "other": self.other_resident(g.subject),
+            "grantee": self.names[g.grantee],
+        }.get(who, who)
         actor_id = self.ids[actor]
         if m.manages(actor_id, g.subject):
             expected = "ok"
@@ -601,11 +695,21 @@ class ConsentMachine(RuleBasedStateMachine):
     @rule(actor=st.sampled_from(ACTORS), status=st.sampled_from((None, *consent.STATUSES)))
     def list_grants(self, actor, status):
         m, actor_id = self.model, self.ids[actor]
-        expected = {g.id for g in m.grants.values() if m.sees_grant(actor_id, g) and (status is None or g.status(self.now) == status)}
-        outcome, result = self.attempt(lambda s: consent.list_grants(s, self.caller(actor), status=status, limit=500, now=self.now))
+        expected = {
+            g.id
+            for g in m.grants.values()
+            if m.sees_grant(actor_id, g) and (status is None or g.status(self.now) == status)
+        }
+        outcome, result = self.attempt(
+            lambda s: consent.list_grants(s, self.caller(actor), status=status, limit=500, now=self.now)
+        )
         assert outcome == "ok"
         views, total = result
-        assert [v.id for v in views] == newest_first(m.grants, expected) and total == len(expected), (status, expected, views)
+        assert [v.id for v in views] == newest_first(m.grants, expected) and total == len(expected), (
+            status,
+            expected,
+            views,
+        )
         for v in views:
             self.assert_grant_view(v, m.grants[v.id])
 
@@ -614,13 +718,25 @@ class ConsentMachine(RuleBasedStateMachine):
         """Requests to the caller (or those they manage as an active delegate) or by the caller; compliance sees all."""
         m, actor_id = self.model, self.ids[actor]
         expected = {
-            r.id for r in m.requests.values()
-            if (CAST[actor] == "compliance" or actor_id in (r.subject, r.requester) or m.active_delegate(actor_id, r.subject))
+            r.id
+            for r in m.requests.values()
+            if (
+                CAST[actor] == "compliance"
+                or actor_id in (r.subject, r.requester)
+                or m.active_delegate(actor_id, r.subject)
+            )
             and status in (None, r.status)
         }
-        outcome, result = self.attempt(lambda s: access_requests.list_requests(
-            s, self.vault.keys, self.caller(actor), status=status, limit=500, now=self.now,
-        ))
+        outcome, result = self.attempt(
+            lambda s: access_requests.list_requests(
+                s,
+                self.vault.keys,
+                self.caller(actor),
+                status=status,
+                limit=500,
+                now=self.now,
+            )
+        )
         assert outcome == "ok"
         views, total = result
         assert [v.id for v in views] == newest_first(m.requests, expected) and total == len(expected), (expected, views)
@@ -631,20 +747,31 @@ class ConsentMachine(RuleBasedStateMachine):
     def list_delegations(self, actor):
         """A resident's delegations, given or received (any status); compliance sees all."""
         m, actor_id = self.model, self.ids[actor]
-        expected = {d.id for d in m.delegations.values() if CAST[actor] == "compliance" or actor_id in (d.subject, d.delegate)}
-        outcome, result = self.attempt(lambda s: delegations.list_delegations(s, self.caller(actor), limit=500, now=self.now))
+        expected = {
+            d.id for d in m.delegations.values() if CAST[actor] == "compliance" or actor_id in (d.subject, d.delegate)
+        }
+        outcome, result = self.attempt(
+            lambda s: delegations.list_delegations(s, self.caller(actor), limit=500, now=self.now)
+        )
         assert outcome == "ok"
         views, total = result
-        assert [v.id for v in views] == newest_first(m.delegations, expected) and total == len(expected), (expected, views)
+        assert [v.id for v in views] == newest_first(m.delegations, expected) and total == len(expected), (
+            expected,
+            views,
+        )
         for v in views:
             self.assert_delegation_view(v, m.delegations[v.id])
 
     # -- access requests
 
     @rule(
-        target=requests, actor=mostly(("C", "L"), ("A", "O")), subject=mostly(RESIDENTS, ("C",)),
-        patterns=st.lists(st.sampled_from(PATTERNS), min_size=1, max_size=3), purpose=st.sampled_from(PURPOSES),
-        actions=st.sampled_from((None, *ACTION_SETS)), lifetime=st.one_of(st.none(), lifetimes),
+        target=requests,
+        actor=mostly(("C", "L"), ("A", "O")),
+        subject=mostly(RESIDENTS, ("C",)),
+        patterns=st.lists(st.sampled_from(PATTERNS), min_size=1, max_size=3),
+        purpose=st.sampled_from(PURPOSES),
+        actions=st.sampled_from((None, *ACTION_SETS)),
+        lifetime=st.one_of(st.none(), lifetimes),
     )
     def request(self, actor, subject, patterns, purpose, actions, lifetime):
         m, now = self.model, self.now
@@ -658,23 +785,47 @@ class ConsentMachine(RuleBasedStateMachine):
         else:
             expected = "ok"
         reason = f"Needed by {actor} at {now.isoformat()}"
-        outcome, view = self.attempt(lambda s: access_requests.create_request(
-            s, self.vault.keys, self.caller(actor), subject_id=self.ids[subject], categories=list(patterns), purpose=purpose,
-            reason=reason, actions=None if actions is None else list(actions), expires_at=expires_at, limits=self.vault.limits, now=now,
-        ))
+        outcome, view = self.attempt(
+            lambda s: access_requests.create_request(
+                s,
+                self.vault.keys,
+                self.caller(actor),
+                subject_id=self.ids[subject],
+                categories=list(patterns),
+                purpose=purpose,
+                reason=reason,
+                actions=None if actions is None else list(actions),
+                expires_at=expires_at,
+                limits=self.vault.limits,
+                now=now,
+            )
+        )
         assert outcome == expected, (outcome, expected)
         if outcome != "ok":
             self.check_plain_events([])
             return multiple()
-        r = MRequest(view.id, self.ids[subject], self.ids[actor], tuple(sorted(set(patterns))), purpose,
-                     tuple(sorted(set(actions or ("read",)))), expires_at, reason, created_at=now)
+        r = MRequest(
+            view.id,
+            self.ids[subject],
+            self.ids[actor],
+            tuple(sorted(set(patterns))),
+            purpose,
+            tuple(sorted(set(actions or ("read",)))),
+            expires_at,
+            reason,
+            created_at=now,
+        )
         m.requests[r.id] = r
         self.assert_request_view(view, r)
         self.check_plain_events(["access-request.created"])
         return view.id
 
     def decider(self, r: MRequest, who: str) -> str:
-        named = {"subject": self.names[r.subject], "other": self.other_resident(r.subject), "requester": self.names[r.requester]}
+        named = {
+            "subject": self.names[r.subject],
+            "other": self.other_resident(r.subject),
+            "requester": self.names[r.requester],
+        }
         return named.get(who, who)
 
     def expect_decision(self, r: MRequest, actor_id: str) -> str:
@@ -689,8 +840,11 @@ class ConsentMachine(RuleBasedStateMachine):
         return "ok"
 
     @rule(
-        target=grants, request=requests, who=deciders,
-        shorten=mostly(st.one_of(st.none(), st.none(), valid_lifetimes), st.just(timedelta(0))), max_uses=max_uses_values,
+        target=grants,
+        request=requests,
+        who=deciders,
+        shorten=mostly(st.one_of(st.none(), st.none(), valid_lifetimes), st.just(timedelta(0))),
+        max_uses=max_uses_values,
     )
     def approve(self, request, who, shorten, max_uses):
         """Approve (maybe shortened, maybe capped), by the resident, a delegate or not, the requester or a stranger."""
@@ -704,15 +858,36 @@ class ConsentMachine(RuleBasedStateMachine):
             end = override or r.expires_at or now + timedelta(days=DEFAULT_GRANT_DAYS)
             if end <= now or end > now + timedelta(days=MAX_GRANT_DAYS) or (max_uses is not None and max_uses < 1):
                 expected = "invalid-input"
-        outcome, view = self.attempt(lambda s: access_requests.approve_request(
-            s, self.vault.keys, self.caller(actor), request, expires_at=override, max_uses=max_uses, limits=self.vault.limits, now=now,
-        ))
+        outcome, view = self.attempt(
+            lambda s: access_requests.approve_request(
+                s,
+                self.vault.keys,
+                self.caller(actor),
+                request,
+                expires_at=override,
+                max_uses=max_uses,
+                limits=self.vault.limits,
+                now=now,
+            )
+        )
         assert outcome == expected, (outcome, expected)
         if outcome != "ok":
             self.check_plain_events([])
             return multiple()
-        g = MGrant(view.grant_id, r.subject, r.requester, r.patterns, r.purpose, r.actions, now, end, max_uses, actor_id, request_id=r.id,
-                   created_at=now)
+        g = MGrant(
+            view.grant_id,
+            r.subject,
+            r.requester,
+            r.patterns,
+            r.purpose,
+            r.actions,
+            now,
+            end,
+            max_uses,
+            actor_id,
+            request_id=r.id,
+            created_at=now,
+        )
         m.grants[g.id] = g
         r.status, r.grant_id = "approved", g.id
         self.assert_request_view(view, r)
@@ -728,7 +903,9 @@ class ConsentMachine(RuleBasedStateMachine):
         actor = self.decider(r, who)
         actor_id = self.ids[actor]
         expected = self.expect_decision(r, actor_id)
-        outcome, view = self.attempt(lambda s: access_requests.deny_request(s, self.vault.keys, self.caller(actor), request, now=self.now))
+        outcome, view = self.attempt(
+            lambda s: access_requests.deny_request(s, self.vault.keys, self.caller(actor), request, now=self.now)
+        )
         assert outcome == expected, (outcome, expected)
         if outcome != "ok":
             self.check_plain_events([])
@@ -741,7 +918,11 @@ class ConsentMachine(RuleBasedStateMachine):
     # -- delegations and break-glass
 
     @rule(
-        target=delegations, actor=mostly(RESIDENTS, ("C",)), delegate=mostly(("other",), ("self", "L")), lifetime=lifetimes, start=starts,
+        target=delegations,
+        actor=mostly(RESIDENTS, ("C",)),
+        delegate=mostly(("other",), ("self", "L")),
+        lifetime=lifetimes,
+        start=starts,
         zone=zones,
     )
     def delegate(self, actor, delegate, lifetime, start, zone):
@@ -753,16 +934,26 @@ class ConsentMachine(RuleBasedStateMachine):
         if CAST[actor] != "resident":
             expected = "forbidden"
         elif (
-            expires_at <= now or expires_at <= starts_at or expires_at > now + timedelta(days=MAX_DELEGATION_DAYS)
-            or CAST[delegate] != "resident" or delegate == actor
+            expires_at <= now
+            or expires_at <= starts_at
+            or expires_at > now + timedelta(days=MAX_DELEGATION_DAYS)
+            or CAST[delegate] != "resident"
+            or delegate == actor
         ):
             expected = "invalid-input"
         else:
             expected = "ok"
-        outcome, view = self.attempt(lambda s: delegations.create_delegation(
-            s, self.caller(actor), delegate_id=self.ids[delegate], expires_at=expires_at, valid_from=valid_from,
-            limits=self.vault.limits, now=now,
-        ))
+        outcome, view = self.attempt(
+            lambda s: delegations.create_delegation(
+                s,
+                self.caller(actor),
+                delegate_id=self.ids[delegate],
+                expires_at=expires_at,
+                valid_from=valid_from,
+                limits=self.vault.limits,
+                now=now,
+            )
+        )
         assert outcome == expected, (outcome, expected)
         if outcome != "ok":
             self.check_plain_events([])
@@ -785,7 +976,9 @@ class ConsentMachine(RuleBasedStateMachine):
             expected = "forbidden"
         else:
             expected = "ok"
-        outcome, view = self.attempt(lambda s: delegations.revoke_delegation(s, self.caller(actor), delegation, now=self.now))
+        outcome, view = self.attempt(
+            lambda s: delegations.revoke_delegation(s, self.caller(actor), delegation, now=self.now)
+        )
         assert outcome == expected, (outcome, expected)
         if outcome != "ok":
             self.check_plain_events([])
@@ -804,17 +997,29 @@ class ConsentMachine(RuleBasedStateMachine):
             expected = "not-found"
         else:
             expected = "ok"
-        outcome, view = self.attempt(lambda s: break_glass.declare(
-            s, self.vault.keys, self.caller(actor), subject_id=self.ids[subject], reason="Unconscious in the ER", limits=self.vault.limits,
-            now=now,
-        ))
+        outcome, view = self.attempt(
+            lambda s: break_glass.declare(
+                s,
+                self.vault.keys,
+                self.caller(actor),
+                subject_id=self.ids[subject],
+                reason="Unconscious in the ER",
+                limits=self.vault.limits,
+                now=now,
+            )
+        )
         assert outcome == expected, (outcome, expected)
         if outcome != "ok":
             self.check_plain_events([])
             return
         b = MGlass(view.id, self.ids[subject], self.ids[actor], now, now + timedelta(minutes=BREAK_GLASS_MINUTES))
         self.model.glass[b.id] = b
-        assert (view.subject_id, view.clinic_id, view.declared_at, view.expires_at) == (b.subject, b.clinic, b.declared_at, b.expires_at)
+        assert (view.subject_id, view.clinic_id, view.declared_at, view.expires_at) == (
+            b.subject,
+            b.clinic,
+            b.declared_at,
+            b.expires_at,
+        )
         assert view.active and view.uses == 0 and view.reason == "Unconscious in the ER"
         self.check_plain_events(["break-glass.declared"])
 
@@ -829,15 +1034,25 @@ class ConsentMachine(RuleBasedStateMachine):
         """
         m = self.model
         bases = [(g.subject, g.grantee, g.purpose, g.patterns) for g in m.grants.values()]
-        bases += [(d.subject, d.delegate, purpose or "research", ("health.*", "tenancy.*")) for d in m.delegations.values()]
+        bases += [
+            (d.subject, d.delegate, purpose or "research", ("health.*", "tenancy.*")) for d in m.delegations.values()
+        ]
         bases += [(b.subject, b.clinic, "emergency", ("health.*",)) for b in m.glass.values()]
         if aim is None or not bases:
             return None
         subject_id, who, fitting, patterns = bases[aim % len(bases)]
         k = aim // len(bases)
-        return subject_id, self.names[who], purpose if k % 4 == 0 else fitting, lambda c: any(covers(p, c) for p in patterns), k // 4
+        return (
+            subject_id,
+            self.names[who],
+            purpose if k % 4 == 0 else fitting,
+            lambda c: any(covers(p, c) for p in patterns),
+            k // 4,
+        )
 
-    def aimed_record(self, aim: int | None, actor: str, record: str, purpose: str | None) -> tuple[str, str, str | None]:
+    def aimed_record(
+        self, aim: int | None, actor: str, record: str, purpose: str | None
+    ) -> tuple[str, str, str | None]:
         target = self.aimed(aim, actor, purpose)
         if target is None:
             return actor, record, purpose
@@ -847,7 +1062,10 @@ class ConsentMachine(RuleBasedStateMachine):
 
     @rule(actor=st.sampled_from(ACTORS), subject=mostly(RESIDENTS, ("L",)))
     def list_declarations(self, actor, subject):
-        """Emergency declarations: the resident, their delegates and compliance see all; a clinic its own; others nothing."""
+        """Emergency declarations: the resident, their delegates and compliance see all.
+
+        A clinic sees its own; others nothing.
+        """
         m, actor_id, subject_id = self.model, self.ids[actor], self.ids[subject]
         about = [b for b in m.glass.values() if b.subject == subject_id]
         if not m.is_resident(subject_id):
@@ -859,18 +1077,30 @@ class ConsentMachine(RuleBasedStateMachine):
             expected, shown = "ok", about
         else:
             expected, shown = "not-found", []
-        outcome, views = self.attempt(lambda s: break_glass.list_declarations(
-            s, self.vault.keys, self.caller(actor), subject_id=subject_id, now=self.now,
-        ))
+        outcome, views = self.attempt(
+            lambda s: break_glass.list_declarations(
+                s,
+                self.vault.keys,
+                self.caller(actor),
+                subject_id=subject_id,
+                now=self.now,
+            )
+        )
         assert outcome == expected, (outcome, expected)
         if outcome == "ok":
             order = sorted(sorted(shown, key=lambda b: b.id), key=lambda b: b.declared_at, reverse=True)
             got = [(v.id, v.clinic_id, v.declared_at, v.expires_at, v.active, v.uses) for v in views]
-            want = [(b.id, b.clinic, b.declared_at, b.expires_at, b.declared_at <= self.now < b.expires_at, b.uses) for b in order]
+            want = [
+                (b.id, b.clinic, b.declared_at, b.expires_at, b.declared_at <= self.now < b.expires_at, b.uses)
+                for b in order
+            ]
             assert got == want, (got, want)
 
     @rule(
-        actor=st.sampled_from(ACTORS), record=records, purpose=st.sampled_from(READ_PURPOSES), aim=aims,
+        actor=st.sampled_from(ACTORS),
+        record=records,
+        purpose=st.sampled_from(READ_PURPOSES),
+        aim=aims,
         version=mostly(("current",), ("first", "previous", "next")),
     )
     def read(self, actor, record, purpose, aim, version):
@@ -894,11 +1124,20 @@ class ConsentMachine(RuleBasedStateMachine):
         wanted = {"current": None, "first": 1, "previous": max(rec.version - 1, 1), "next": rec.version + 1}[version]
         expect = m.expect_access(actor_id, rec, purpose, "read")
         if expect.ok and wanted is not None and wanted > rec.version:
-            # Permitted, but there is no such version: NotFound, and the transaction (the use, the event) is rolled back.
+            # Permitted, but there is no such version: NotFound, and the transaction
+            # (the use, the event) is rolled back.
             expect = Expect("not-found")
-        outcome, content = self.attempt(lambda s: records.read_record(
-            s, self.vault.keys, self.caller(actor), record, purpose=purpose, version=wanted, now=self.now,
-        ))
+        outcome, content = self.attempt(
+            lambda s: records.read_record(
+                s,
+                self.vault.keys,
+                self.caller(actor),
+                record,
+                purpose=purpose,
+                version=wanted,
+                now=self.now,
+            )
+        )
         assert outcome == expect.outcome, (outcome, expect)
         if expect.ok:
             m.consume(expect)
@@ -908,8 +1147,12 @@ class ConsentMachine(RuleBasedStateMachine):
         self.check_access_events(expect, actor_id, rec.subject)
 
     @rule(
-        actor=st.sampled_from(ACTORS), record=records, purpose=st.sampled_from(READ_PURPOSES),
-        content=contents, aim=aims, expected=mostly((None, "current"), ("stale", "zero")),
+        actor=st.sampled_from(ACTORS),
+        record=records,
+        purpose=st.sampled_from(READ_PURPOSES),
+        content=contents,
+        aim=aims,
+        expected=mostly((None, "current"), ("stale", "zero")),
     )
     def write(self, actor, record, purpose, content, aim, expected):
         """Add a version, optionally naming the version expected (current, stale, or an invalid 0)."""
@@ -924,10 +1167,18 @@ class ConsentMachine(RuleBasedStateMachine):
             expect = m.expect_access(actor_id, rec, purpose, "write")
             if expect.ok and expected_version not in (None, rec.version):
                 expect = Expect("conflict")  # after the permit; the rollback takes the use and the event with it
-        outcome, meta = self.attempt(lambda s: records.add_version(
-            s, self.vault.keys, self.caller(actor), record, content=content, expected_version=expected_version, purpose=purpose,
-            now=self.now,
-        ))
+        outcome, meta = self.attempt(
+            lambda s: records.add_version(
+                s,
+                self.vault.keys,
+                self.caller(actor),
+                record,
+                content=content,
+                expected_version=expected_version,
+                purpose=purpose,
+                now=self.now,
+            )
+        )
         assert outcome == expect.outcome, (outcome, expect)
         if expect.ok:
             m.consume(expect)
@@ -936,8 +1187,12 @@ class ConsentMachine(RuleBasedStateMachine):
         self.check_access_events(expect, actor_id, rec.subject, after_permit=("record.version-added",))
 
     @rule(
-        target=records, actor=st.sampled_from(ACTORS), subject=st.sampled_from(RESIDENTS),
-        category=st.sampled_from((*RECORD_CATEGORIES, "health.notes")), purpose=st.sampled_from(READ_PURPOSES), content=contents,
+        target=records,
+        actor=st.sampled_from(ACTORS),
+        subject=st.sampled_from(RESIDENTS),
+        category=st.sampled_from((*RECORD_CATEGORIES, "health.notes")),
+        purpose=st.sampled_from(READ_PURPOSES),
+        content=contents,
         aim=aims,
     )
     def create_record(self, actor, subject, category, purpose, content, aim):
@@ -951,9 +1206,18 @@ class ConsentMachine(RuleBasedStateMachine):
         actor_id = self.ids[actor]
         new = MRecord("(new)", subject_id, category, [content], now)  # the target of a creation is the subject
         expect = m.expect_access(actor_id, new, purpose, "write")
-        outcome, meta = self.attempt(lambda s: records.create_record(
-            s, self.vault.keys, self.caller(actor), subject_id=subject_id, category=category, content=content, purpose=purpose, now=now,
-        ))
+        outcome, meta = self.attempt(
+            lambda s: records.create_record(
+                s,
+                self.vault.keys,
+                self.caller(actor),
+                subject_id=subject_id,
+                category=category,
+                content=content,
+                purpose=purpose,
+                now=now,
+            )
+        )
         assert outcome == expect.outcome, (outcome, expect)
         self.check_access_events(expect, actor_id, subject_id, after_permit=("record.created",))
         if not expect.ok:
@@ -964,8 +1228,11 @@ class ConsentMachine(RuleBasedStateMachine):
         return meta.id
 
     @rule(
-        actor=st.sampled_from(ACTORS), subject=mostly(RESIDENTS, ("C",)), purpose=st.sampled_from(READ_PURPOSES),
-        category=st.sampled_from((None, None, *RECORD_CATEGORIES)), aim=aims,
+        actor=st.sampled_from(ACTORS),
+        subject=mostly(RESIDENTS, ("C",)),
+        purpose=st.sampled_from(READ_PURPOSES),
+        category=st.sampled_from((None, None, *RECORD_CATEGORIES)),
+        aim=aims,
     )
     def list_records(self, actor, subject, purpose, category, aim):
         subject_id = self.ids[subject]
@@ -984,8 +1251,13 @@ class ConsentMachine(RuleBasedStateMachine):
         assert triples
 
     @rule(
-        target=grants, subject=st.sampled_from(RESIDENTS), grantee=st.sampled_from(("C", "L", "other")), purpose=st.sampled_from(PURPOSES),
-        states=st.lists(st.sampled_from(("not-yet-valid", "revoked", "used-up", "expired", "active")), min_size=2, max_size=2),
+        target=grants,
+        subject=st.sampled_from(RESIDENTS),
+        grantee=st.sampled_from(("C", "L", "other")),
+        purpose=st.sampled_from(PURPOSES),
+        states=st.lists(
+            st.sampled_from(("not-yet-valid", "revoked", "used-up", "expired", "active")), min_size=2, max_size=2
+        ),
     )
     def two_families_in_two_states_then_list(self, subject, grantee, purpose, states):
         """The resident gives a grantee health.* and tenancy.* (same purpose) in chosen states, then the grantee lists.
@@ -996,16 +1268,30 @@ class ConsentMachine(RuleBasedStateMachine):
         """
         grantee = {"other": {"A": "B", "B": "A"}[subject]}.get(grantee, grantee)
         made = []
-        for family, state in zip(("health.*", "tenancy.*"), states):
-            made.append(self.grant(
-                subject=subject, acting="self", omit_subject=False, grantee=grantee, patterns=[family], purpose=purpose, actions=("read",),
-                lifetime=MINUTE if state == "expired" else 2 * DAY, start=HOUR if state == "not-yet-valid" else None,
-                max_uses=1 if state == "used-up" else None, zone=UTC,
-            ))
+        for family, state in zip(("health.*", "tenancy.*"), states, strict=True):
+            made.append(
+                self.grant(
+                    subject=subject,
+                    acting="self",
+                    omit_subject=False,
+                    grantee=grantee,
+                    patterns=[family],
+                    purpose=purpose,
+                    actions=("read",),
+                    lifetime=MINUTE if state == "expired" else 2 * DAY,
+                    start=HOUR if state == "not-yet-valid" else None,
+                    max_uses=1 if state == "used-up" else None,
+                    zone=UTC,
+                )
+            )
             if state == "revoked":
                 self.revoke_grant(made[-1], "subject")
             if state == "used-up":
-                record = next(r.id for r in self.model.records.values() if r.subject == self.ids[subject] and covers(family, r.category))
+                record = next(
+                    r.id
+                    for r in self.model.records.values()
+                    if r.subject == self.ids[subject] and covers(family, r.category)
+                )
                 self.read_and_check(grantee, record, purpose)
         if "expired" in states:
             self.model.now += MINUTE
@@ -1016,13 +1302,25 @@ class ConsentMachine(RuleBasedStateMachine):
         m = self.model
         actor_id = self.ids[actor]
         expect, visible = m.expect_listing(actor_id, subject_id, purpose)
-        outcome, metas = self.attempt(lambda s: records.list_records(
-            s, self.vault.keys, self.caller(actor), subject_id=subject_id, category=category, purpose=purpose, now=self.now,
-        ))
+        outcome, metas = self.attempt(
+            lambda s: records.list_records(
+                s,
+                self.vault.keys,
+                self.caller(actor),
+                subject_id=subject_id,
+                category=category,
+                purpose=purpose,
+                now=self.now,
+            )
+        )
         assert outcome == expect.outcome, (outcome, expect)
         events = self.new_events()
         if expect.ok:
-            mine = [r for r in m.records.values() if r.subject == subject_id and r.category in visible and category in (None, r.category)]
+            mine = [
+                r
+                for r in m.records.values()
+                if r.subject == subject_id and r.category in visible and category in (None, r.category)
+            ]
             newest_first = sorted(sorted(mine, key=lambda r: r.id), key=lambda r: r.created_at, reverse=True)
             assert [meta.id for meta in metas] == [r.id for r in newest_first], (visible, metas)
             assert [e[0] for e in events] == ["access.permitted"] and events[0][3]["categories"] == visible, events
@@ -1040,11 +1338,20 @@ class ConsentMachine(RuleBasedStateMachine):
         calls = {
             "revoke_grant": (lambda s: consent.revoke_grant(s, caller, FAKE_GRANT, now=now), "not-found"),
             "get_grant": (lambda s: consent.get_grant(s, caller, FAKE_GRANT, now=now), "not-found"),
-            "approve": (lambda s: access_requests.approve_request(s, keys, caller, FAKE_REQUEST, limits=limits, now=now), "not-found"),
+            "approve": (
+                lambda s: access_requests.approve_request(s, keys, caller, FAKE_REQUEST, limits=limits, now=now),
+                "not-found",
+            ),
             "deny": (lambda s: access_requests.deny_request(s, keys, caller, FAKE_REQUEST, now=now), "not-found"),
-            "revoke_delegation": (lambda s: delegations.revoke_delegation(s, caller, FAKE_DELEGATION, now=now), "not-found"),
+            "revoke_delegation": (
+                lambda s: delegations.revoke_delegation(s, caller, FAKE_DELEGATION, now=now),
+                "not-found",
+            ),
             "read": (lambda s: records.read_record(s, keys, caller, FAKE_RECORD, purpose=purpose, now=now), by_id),
-            "write": (lambda s: records.add_version(s, keys, caller, FAKE_RECORD, content={}, purpose=purpose, now=now), by_id),
+            "write": (
+                lambda s: records.add_version(s, keys, caller, FAKE_RECORD, content={}, purpose=purpose, now=now),
+                by_id,
+            ),
         }
         outcomes = {name: self.attempt(call)[0] for name, (call, _) in calls.items()}
         assert outcomes == {name: expected for name, (_, expected) in calls.items()}, outcomes
@@ -1074,7 +1381,9 @@ class ConsentMachine(RuleBasedStateMachine):
         if target + nudge > self.now:
             target += nudge
         self.model.now = target
-        expiring = [g for g in self.model.grants.values() if g.expires_at == target and not g.revoked and g.valid_from <= target]
+        expiring = [
+            g for g in self.model.grants.values() if g.expires_at == target and not g.revoked and g.valid_from <= target
+        ]
         with self.vault.transaction() as session:
             for g in expiring:  # at expires_at itself a grant has expired
                 assert consent.get_grant(session, Caller(g.subject, "resident"), g.id, now=target).status == "expired"
@@ -1093,7 +1402,12 @@ class ConsentMachine(RuleBasedStateMachine):
 
     def assert_request_view(self, view, r: MRequest) -> None:
         assert (view.id, view.subject_id, view.requester_id) == (r.id, r.subject, r.requester)
-        assert (view.categories, view.purpose, view.actions, view.expires_at) == (r.patterns, r.purpose, r.actions, r.expires_at)
+        assert (view.categories, view.purpose, view.actions, view.expires_at) == (
+            r.patterns,
+            r.purpose,
+            r.actions,
+            r.expires_at,
+        )
         assert (view.status, view.grant_id, view.reason) == (r.status, r.grant_id, r.reason)
 
     def assert_delegation_view(self, view, d: MDelegation) -> None:
@@ -1120,10 +1434,14 @@ class ConsentMachine(RuleBasedStateMachine):
             for g in m.grants.values():
                 self.assert_grant_view(consent.get_grant(session, Caller(g.subject, "resident"), g.id, now=now), g)
             for r in m.requests.values():
-                view = access_requests.get_request(session, self.vault.keys, Caller(r.subject, "resident"), r.id, now=now)
+                view = access_requests.get_request(
+                    session, self.vault.keys, Caller(r.subject, "resident"), r.id, now=now
+                )
                 self.assert_request_view(view, r)
             for d in m.delegations.values():
-                self.assert_delegation_view(delegations.get_delegation(session, Caller(d.subject, "resident"), d.id, now=now), d)
+                self.assert_delegation_view(
+                    delegations.get_delegation(session, Caller(d.subject, "resident"), d.id, now=now), d
+                )
 
     @invariant()
     def storage_matches_the_model(self):
@@ -1132,8 +1450,16 @@ class ConsentMachine(RuleBasedStateMachine):
 
 def test_consent_services_agree_with_the_reference_model(vault_):
     limits = vault_.limits
-    assert (limits.max_grant_days, limits.default_grant_days, limits.max_delegation_days, limits.break_glass_minutes) == (
-        MAX_GRANT_DAYS, DEFAULT_GRANT_DAYS, MAX_DELEGATION_DAYS, BREAK_GLASS_MINUTES,
+    assert (
+        limits.max_grant_days,
+        limits.default_grant_days,
+        limits.max_delegation_days,
+        limits.break_glass_minutes,
+    ) == (
+        MAX_GRANT_DAYS,
+        DEFAULT_GRANT_DAYS,
+        MAX_DELEGATION_DAYS,
+        BREAK_GLASS_MINUTES,
     )
     machine = type("ConsentMachineOnThisVault", (ConsentMachine,), {"vault": vault_, "fresh": snapshot(vault_.engine)})
     # PostgreSQL round trips cost more: fewer examples there keep it under a minute (the model is the same).

@@ -12,10 +12,26 @@ NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 MS = timedelta(milliseconds=1)
 
 GRANT = policy.GrantFacts(
-    id="g-1", subject_id="p-amina", grantee_id="p-clinic", categories=("health.*",), purpose="treatment", actions=("read",),
-    valid_from=NOW - timedelta(days=1), expires_at=NOW + timedelta(days=1), max_uses=None, uses=0, revoked=False,
+    id="g-1",
+    subject_id="p-amina",
+    grantee_id="p-clinic",
+    categories=("health.*",),
+    purpose="treatment",
+    actions=("read",),
+    valid_from=NOW - timedelta(days=1),
+    expires_at=NOW + timedelta(days=1),
+    max_uses=None,
+    uses=0,
+    revoked=False,
 )
-READ = policy.AccessQuery(subject_id="p-amina", actor_id="p-clinic", actor_role="clinic", category="health.labs", purpose="treatment", action="read")
+READ = policy.AccessQuery(
+    subject_id="p-amina",
+    actor_id="p-clinic",
+    actor_role="clinic",
+    category="health.labs",
+    purpose="treatment",
+    action="read",
+)
 
 
 def reason(**kwargs) -> str:
@@ -95,8 +111,14 @@ def test_content_blind_roles_are_refused_whatever_they_hold(role):
 
 
 def delegation(**change):
-    base = policy.DelegationFacts(id="d-1", subject_id="p-amina", delegate_id="p-tomasz", valid_from=NOW - MS,
-                                  expires_at=NOW + timedelta(days=1), revoked=False)
+    base = policy.DelegationFacts(
+        id="d-1",
+        subject_id="p-amina",
+        delegate_id="p-tomasz",
+        valid_from=NOW - MS,
+        expires_at=NOW + timedelta(days=1),
+        revoked=False,
+    )
     return replace(base, **change)
 
 
@@ -110,12 +132,19 @@ def test_a_live_delegation_permits_reads_for_any_purpose():
 
 @pytest.mark.parametrize(
     "change, query_change, expected",
-    [({"revoked": True}, {}, "revoked"), ({"expires_at": NOW}, {}, "expired"), ({"valid_from": NOW + MS}, {}, "not-yet-valid"),
-     ({}, {"action": "write"}, "wrong-action"), ({}, {"purpose": None}, "wrong-purpose")],
+    [
+        ({"revoked": True}, {}, "revoked"),
+        ({"expires_at": NOW}, {}, "expired"),
+        ({"valid_from": NOW + MS}, {}, "not-yet-valid"),
+        ({}, {"action": "write"}, "wrong-action"),
+        ({}, {"purpose": None}, "wrong-purpose"),
+    ],
 )
 def test_delegation_refusals(change, query_change, expected):
     with pytest.raises(ConsentDenied) as info:
-        policy.decide(grants=[], delegations=[delegation(**change)], query=replace(DELEGATE_READ, **query_change), now=NOW)
+        policy.decide(
+            grants=[], delegations=[delegation(**change)], query=replace(DELEGATE_READ, **query_change), now=NOW
+        )
     assert info.value.reason == expected
 
 
@@ -127,7 +156,9 @@ def test_delegations_only_count_for_residents():
 
 
 def declaration(**change):
-    base = policy.BreakGlassFacts(id="b-1", subject_id="p-amina", clinic_id="p-clinic", declared_at=NOW - MS, expires_at=NOW + timedelta(hours=4))
+    base = policy.BreakGlassFacts(
+        id="b-1", subject_id="p-amina", clinic_id="p-clinic", declared_at=NOW - MS, expires_at=NOW + timedelta(hours=4)
+    )
     return replace(base, **change)
 
 
@@ -140,8 +171,13 @@ def test_break_glass_permits_health_reads_for_emergencies_and_is_flagged():
 
 @pytest.mark.parametrize(
     "query_change, decl_change, expected",
-    [({"category": "tenancy.lease"}, {}, "wrong-category"), ({"purpose": "treatment"}, {}, "wrong-purpose"),
-     ({"action": "write"}, {}, "wrong-action"), ({}, {"expires_at": NOW}, "expired"), ({"actor_role": "landlord"}, {}, "no-grant")],
+    [
+        ({"category": "tenancy.lease"}, {}, "wrong-category"),
+        ({"purpose": "treatment"}, {}, "wrong-purpose"),
+        ({"action": "write"}, {}, "wrong-action"),
+        ({}, {"expires_at": NOW}, "expired"),
+        ({"actor_role": "landlord"}, {}, "no-grant"),
+    ],
 )
 def test_break_glass_refusals(query_change, decl_change, expected):
     query = replace(READ, **{"purpose": "emergency", **query_change})

@@ -33,7 +33,11 @@ def test_home_option_beats_the_environment(tmp_path):
 
 
 def test_database_url_and_limits_from_the_environment(tmp_path):
-    env = {"CIVICVAULT_HOME": str(tmp_path), "CIVICVAULT_DATABASE_URL": "postgresql://x@y/z", "CIVICVAULT_MAX_REQUEST_BYTES": "4096"}
+    env = {
+        "CIVICVAULT_HOME": str(tmp_path),
+        "CIVICVAULT_DATABASE_URL": "postgresql://x@y/z",
+        "CIVICVAULT_MAX_REQUEST_BYTES": "4096",
+    }
     settings = Settings.from_env(environ=env)
     assert settings.database_url == "postgresql://x@y/z" and settings.max_request_bytes == 4096
     with pytest.raises(ConfigError, match="MAX_REQUEST_BYTES"):
@@ -72,8 +76,13 @@ def test_a_corrupt_key_file_is_an_error_not_replaced(tmp_path):
 
 @pytest.mark.parametrize(
     "payload",
-    [{"format": "other", "keys": {}}, {"format": "civicvault-keyring/1", "keys": {"1": "short"}},
-     {"format": "civicvault-keyring/1", "keys": {"x": b64(bytes(32))}}, {"format": "civicvault-keyring/1", "keys": {}}, []],
+    [
+        {"format": "other", "keys": {}},
+        {"format": "civicvault-keyring/1", "keys": {"1": "short"}},
+        {"format": "civicvault-keyring/1", "keys": {"x": b64(bytes(32))}},
+        {"format": "civicvault-keyring/1", "keys": {}},
+        [],
+    ],
 )
 def test_malformed_key_files_are_refused(tmp_path, payload):
     path = tmp_path / "master.key"
@@ -95,7 +104,9 @@ def test_env_key_single_and_versioned_forms():
     assert versioned.versions == (1, 3) and versioned.current_version == 3
 
 
-@pytest.mark.parametrize("value", ["", "not base64!", b64(bytes(31)), "0:" + b64(bytes(32)), "a:" + b64(bytes(32)), "1:" + b64(bytes(16))])
+@pytest.mark.parametrize(
+    "value", ["", "not base64!", b64(bytes(31)), "0:" + b64(bytes(32)), "a:" + b64(bytes(32)), "1:" + b64(bytes(16))]
+)
 def test_bad_env_keys_are_refused(value):
     with pytest.raises(ConfigError):
         keyring_from_env(value)
@@ -121,13 +132,17 @@ def test_write_keyring_replace_is_atomic_and_keeps_mode(tmp_path):
 
 
 def test_unsupported_database_is_a_clear_error(tmp_path):
-    settings = Settings.from_env(tmp_path, environ={"CIVICVAULT_DATABASE_URL": "mysql://x/y", "CIVICVAULT_MASTER_KEY": b64(bytes(32))})
+    settings = Settings.from_env(
+        tmp_path, environ={"CIVICVAULT_DATABASE_URL": "mysql://x/y", "CIVICVAULT_MASTER_KEY": b64(bytes(32))}
+    )
     with pytest.raises(ConfigError, match="Unsupported database"):
         Vault.open(settings)
 
 
 def test_empty_variables_count_as_unset(tmp_path):
-    settings = Settings.from_env(environ={"CIVICVAULT_HOME": str(tmp_path), "CIVICVAULT_MAX_REQUEST_BYTES": "", "CIVICVAULT_MASTER_KEY": ""})
+    settings = Settings.from_env(
+        environ={"CIVICVAULT_HOME": str(tmp_path), "CIVICVAULT_MAX_REQUEST_BYTES": "", "CIVICVAULT_MASTER_KEY": ""}
+    )
     assert settings.max_request_bytes == 1024 * 1024 and settings.master_key is None
 
 
@@ -137,8 +152,14 @@ def test_a_version_named_twice_is_refused():
 
 
 def test_consent_limits_from_the_environment(tmp_path):
-    settings = Settings.from_env(tmp_path, environ={"CIVICVAULT_MAX_GRANT_DAYS": "10", "CIVICVAULT_MAX_DELEGATION_DAYS": "20",
-                                                   "CIVICVAULT_BREAK_GLASS_MINUTES": "15"})
+    settings = Settings.from_env(
+        tmp_path,
+        environ={
+            "CIVICVAULT_MAX_GRANT_DAYS": "10",
+            "CIVICVAULT_MAX_DELEGATION_DAYS": "20",
+            "CIVICVAULT_BREAK_GLASS_MINUTES": "15",
+        },
+    )
     assert settings.limits.max_grant_days == 10 and settings.limits.default_grant_days == 10
     assert settings.limits.max_delegation_days == 20 and settings.limits.break_glass_minutes == 15
     with pytest.raises(ConfigError, match="BREAK_GLASS"):

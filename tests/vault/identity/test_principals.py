@@ -45,7 +45,9 @@ def test_residents_get_a_subject_key_and_others_do_not(vault_):
     assert [(k.subject_id, k.version, k.master_key_version) for k in keys] == [(resident.id, 1, 1)]
 
 
-@pytest.mark.parametrize("role, name", [("mayor", "X"), ("resident", ""), ("resident", "   "), ("resident", "a\x00b"), ("clinic", "x" * 201)])
+@pytest.mark.parametrize(
+    "role, name", [("mayor", "X"), ("resident", ""), ("resident", "   "), ("resident", "a\x00b"), ("clinic", "x" * 201)]
+)
 def test_bad_principals_are_refused_and_nothing_is_stored(vault_, role, name):
     with pytest.raises(InvalidInput):
         with vault_.transaction() as session:
@@ -57,6 +59,8 @@ def test_bad_principals_are_refused_and_nothing_is_stored(vault_, role, name):
 def test_list_principals_opens_names_and_filters_by_role(vault_):
     with vault_.transaction() as session:
         principals.create_principal(session, vault_.keys, role="resident", name="Amina", now=NOW)
-        principals.create_principal(session, vault_.keys, role="clinic", name="Riverside", now=NOW + timedelta(seconds=1))
+        principals.create_principal(
+            session, vault_.keys, role="clinic", name="Riverside", now=NOW + timedelta(seconds=1)
+        )
         assert [p.name for p in principals.list_principals(session, vault_.keys)] == ["Amina", "Riverside"]
         assert [p.name for p in principals.list_principals(session, vault_.keys, role="clinic")] == ["Riverside"]

@@ -60,10 +60,26 @@ def bulk_residents(vault: Vault, count: int) -> list[str]:
     people, keys = [], []
     for pid in ids:
         bound = ring.bound_to(secrets[pid], subject_id=pid)
-        people.append({"id": pid, "role": "resident", "name_sealed": vault.keys.seal_name(pid, f"R {pid[-4:]}", scheme=2, secret=secrets[pid]),
-                       "name_scheme": 2, "created_at": now})
-        keys.append({"subject_id": pid, "version": 1, "wrapped": crypto.wrap_key(bound, crypto.new_key(), subject_id=pid, version=1),
-                     "master_key_version": ring.current_version, "created_at": now, "wrap_scheme": 2, "uses": 0})
+        people.append(
+            {
+                "id": pid,
+                "role": "resident",
+                "name_sealed": vault.keys.seal_name(pid, f"R {pid[-4:]}", scheme=2, secret=secrets[pid]),
+                "name_scheme": 2,
+                "created_at": now,
+            }
+        )
+        keys.append(
+            {
+                "subject_id": pid,
+                "version": 1,
+                "wrapped": crypto.wrap_key(bound, crypto.new_key(), subject_id=pid, version=1),
+                "master_key_version": ring.current_version,
+                "created_at": now,
+                "wrap_scheme": 2,
+                "uses": 0,
+            }
+        )
     with vault.transaction() as session:
         for start in range(0, count, 2000):
             session.execute(insert(Principal), people[start : start + 2000])
@@ -79,7 +95,9 @@ def make_resident(vault: Vault, name: str = "Amina") -> Caller:
 
 def write(vault: Vault, who: Caller, content: dict) -> str:
     with vault.transaction() as session:
-        return records.create_record(session, vault.keys, who, subject_id=who.id, category="health.labs", content=content, now=utcnow()).id
+        return records.create_record(
+            session, vault.keys, who, subject_id=who.id, category="health.labs", content=content, now=utcnow()
+        ).id
 
 
 def read(vault: Vault, who: Caller, record_id: str) -> dict:
@@ -127,6 +145,7 @@ def test_rotation_over_10000_residents_while_others_read_and_write(fsettings, fv
                     writes[0] += 1
             except Exception:
                 import traceback
+
                 errors.append(traceback.format_exc())
             i += 1
             time.sleep(0.005)  # a busy client, not a spin loop fighting the rotation for the interpreter
@@ -141,7 +160,10 @@ def test_rotation_over_10000_residents_while_others_read_and_write(fsettings, fv
         elapsed = time.perf_counter() - started
         done.set()
         thread.join()
-    print(f"\nrotation of {count + 2} residents on {backend}: {elapsed:.1f} s; concurrent reads {reads[0]}, writes {writes[0]}")
+    print(
+        f"\nrotation of {count + 2} residents on {backend}: {elapsed:.1f} s; concurrent reads {reads[0]}, writes "
+        f"{writes[0]}"
+    )
     assert errors == []
     assert reads[0] > 0 and writes[0] > 0
     assert report.version == 2 and report.new_version and report.remaining == 0 and report.skipped == 0
@@ -152,10 +174,17 @@ def test_rotation_over_10000_residents_while_others_read_and_write(fsettings, fv
     with fvault.read_transaction() as session:
         rows = session.scalars(select(SubjectKey)).all()
         assert {r.master_key_version for r in rows} == {2}
-        assert all(bytes(r.wrapped) != before[(r.subject_id, r.version)] for r in rows if (r.subject_id, r.version) in before)
+        assert all(
+            bytes(r.wrapped) != before[(r.subject_id, r.version)] for r in rows if (r.subject_id, r.version) in before
+        )
         event = session.scalars(select(Event).where(Event.kind == "keys.rotated")).one()
-    assert json.loads(event.data) == {"master_key_version": 2, "new_version": True, "subject_keys_rewrapped": count + 2,
-                                      "names_resealed": count + 2, "remaining": 0}
+    assert json.loads(event.data) == {
+        "master_key_version": 2,
+        "new_version": True,
+        "subject_keys_rewrapped": count + 2,
+        "names_resealed": count + 2,
+        "remaining": 0,
+    }
     assert event.subject_id is None
     assert every_subject_key_opens(fvault) == count + 2
     for record_id, content in written.items():
@@ -168,8 +197,12 @@ def test_rotation_over_10000_residents_while_others_read_and_write(fsettings, fv
     row = next(r for r in rows if (r.subject_id, r.version) in before)
     secret = fvault.keys.secrets.get(row.subject_id)
     with pytest.raises(crypto.InvalidEnvelope):
-        crypto.unwrap_key(v2_only.bound_to(secret, subject_id=row.subject_id), before[(row.subject_id, row.version)],
-                          subject_id=row.subject_id, version=row.version)
+        crypto.unwrap_key(
+            v2_only.bound_to(secret, subject_id=row.subject_id),
+            before[(row.subject_id, row.version)],
+            subject_id=row.subject_id,
+            version=row.version,
+        )
     # ... and after it, version 1 retires and everything still opens, in a vault opened afresh.
     retired = key_rotation.retire(fvault)
     assert retired.retired == (1,) and retired.in_use == ()
@@ -305,7 +338,9 @@ def test_cli_keys_status_rotate_retire(fsettings, fvault):
     status = runner.invoke(cli, ["keys", "status", "--json", *home], env=env)
     assert status.exit_code == 0, status.output
     body = json.loads(status.stdout)
-    assert body["current_version"] == 1 and body["versions"] == [{"version": 1, "in_keyring": True, "subject_keys": 1, "names": 1}]
+    assert body["current_version"] == 1 and body["versions"] == [
+        {"version": 1, "in_keyring": True, "subject_keys": 1, "names": 1}
+    ]
     rotated = runner.invoke(cli, ["keys", "rotate", *home], env=env)
     assert rotated.exit_code == 0, rotated.output
     assert "master key version 2 (new): 1 subject key(s) re-wrapped" in rotated.stdout
@@ -318,11 +353,20 @@ def test_cli_keys_status_rotate_retire(fsettings, fvault):
     assert both.exit_code == 0 and "retired master key version(s) [2]" in both.stdout
     assert read_keyring(fsettings.key_file).versions == (3,)
     with fvault.read_transaction() as session:
-        retirements = [json.loads(e.data) for e in session.scalars(select(Event).where(Event.kind == "keys.retired").order_by(Event.ledger_index))]
-    assert retirements == [{"retired_versions": [1], "master_key_version": 2}, {"retired_versions": [2], "master_key_version": 3}]
+        retirements = [
+            json.loads(e.data)
+            for e in session.scalars(select(Event).where(Event.kind == "keys.retired").order_by(Event.ledger_index))
+        ]
+    assert retirements == [
+        {"retired_versions": [1], "master_key_version": 2},
+        {"retired_versions": [2], "master_key_version": 3},
+    ]
     assert read(fvault, amina, record_id) == {"a": 1}  # this running vault followed the key file
-    with_env = runner.invoke(cli, ["keys", "rotate", *home],
-                             env={**env, "CIVICVAULT_MASTER_KEY": f"3:{base64.b64encode(read_keyring(fsettings.key_file).key(3)).decode()}"})
+    with_env = runner.invoke(
+        cli,
+        ["keys", "rotate", *home],
+        env={**env, "CIVICVAULT_MASTER_KEY": f"3:{base64.b64encode(read_keyring(fsettings.key_file).key(3)).decode()}"},
+    )
     assert with_env.exit_code == 1 and "CIVICVAULT_MASTER_KEY, which the vault cannot change" in with_env.stderr
     assert "Traceback" not in with_env.output
 

@@ -36,7 +36,9 @@ def resident(vault):
 
 def write(vault, who, content):
     with vault.transaction() as session:
-        return records.create_record(session, vault.keys, who, subject_id=who.id, category="health.labs", content=content, now=utcnow()).id
+        return records.create_record(
+            session, vault.keys, who, subject_id=who.id, category="health.labs", content=content, now=utcnow()
+        ).id
 
 
 def read(vault, who, record_id):
@@ -60,10 +62,13 @@ def test_a_new_subject_key_version_takes_over_at_the_limit(small_vault):
     assert [key_version_of(small_vault, r) for r in later] == [2, 2, 2, 3]
     with small_vault.read_transaction() as session:
         rows = {r.version: r.uses for r in session.scalars(select(SubjectKey).where(SubjectKey.subject_id == amina.id))}
-        events = session.scalars(select(Event).where(Event.kind == "subject-key.rotated").order_by(Event.ledger_index)).all()
+        events = session.scalars(
+            select(Event).where(Event.kind == "subject-key.rotated").order_by(Event.ledger_index)
+        ).all()
     assert rows == {1: LIMIT, 2: LIMIT, 3: 1}
     assert [json.loads(e.data) for e in events] == [
-        {"version": 2, "retired_version": 1, "uses": LIMIT}, {"version": 3, "retired_version": 2, "uses": LIMIT},
+        {"version": 2, "retired_version": 1, "uses": LIMIT},
+        {"version": 3, "retired_version": 2, "uses": LIMIT},
     ]
     assert all(e.subject_id == amina.id and e.actor_id == "system" for e in events)
     # Old data stays readable under the old versions.

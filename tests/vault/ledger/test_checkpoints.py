@@ -35,7 +35,9 @@ def amina(vault_):
 def write(vault_, caller, n):
     with vault_.transaction() as session:
         for i in range(n):
-            records.create_record(session, vault_.keys, caller, subject_id=caller.id, category="health.notes", content={"i": i}, now=T0)
+            records.create_record(
+                session, vault_.keys, caller, subject_id=caller.id, category="health.notes", content={"i": i}, now=T0
+            )
 
 
 def sign(vault_, key):
@@ -64,7 +66,9 @@ def test_a_signed_checkpoint_verifies_and_is_served(vault_, app, key, amina):
 
 def test_no_checkpoint_yet_is_404_and_an_empty_ledger_cannot_be_signed(vault_, app, key, amina):
     _, token = amina
-    assert_problem(app.test_client().get("/api/v1/ledger/checkpoint", headers={"Authorization": f"Bearer {token}"}), 404)
+    assert_problem(
+        app.test_client().get("/api/v1/ledger/checkpoint", headers={"Authorization": f"Bearer {token}"}), 404
+    )
     with pytest.raises(InvalidInput):
         sign(vault_, key)
 
@@ -119,8 +123,14 @@ def test_note_parsing_refuses_malformed_notes(key):
     body = notes.Checkpoint(origin="o", size=3, root=bytes(32))
     good = notes.note(body, [notes.sign(body, name="o", key=key)])
     notes.parse_note(good)
-    for bad in [good.replace("\n\n", "\n"), good.replace("\n3\n", "\n03\n"), good.replace("\n3\n", "\n-3\n"),
-                good.replace("\u2014", "-"), good[:-10] + "\n", good.replace("o\n", "o x\n", 1)]:
+    for bad in [
+        good.replace("\n\n", "\n"),
+        good.replace("\n3\n", "\n03\n"),
+        good.replace("\n3\n", "\n-3\n"),
+        good.replace("\u2014", "-"),
+        good[:-10] + "\n",
+        good.replace("o\n", "o x\n", 1),
+    ]:
         with pytest.raises(SignatureError):
             parsed, sigs = notes.parse_note(bad)
             notes.verify(parsed, sigs[0], name="o", public_key=key.public_key)
@@ -182,7 +192,14 @@ def test_cosignatures_and_anchors_alone_do_not_make_a_checkpoint_due(vault_, key
     assert first is not None
     for kind in checkpoints.BOOKKEEPING_KINDS:
         with vault_.transaction() as session:
-            ledger.append(session, kind=kind, occurred_at=T0, actor_id="system", subject_id=None, data_json=encode({"tree_size": first.tree_size}))
+            ledger.append(
+                session,
+                kind=kind,
+                occurred_at=T0,
+                actor_id="system",
+                subject_id=None,
+                data_json=encode({"tree_size": first.tree_size}),
+            )
     assert due(T0 + timedelta(minutes=10)) is None  # only bookkeeping since: not news
     write(vault_, caller, 1)
     later = due(T0 + timedelta(minutes=11))

@@ -10,6 +10,8 @@ from vault.identity import principals
 from vault.records import records
 
 NOW = datetime(2026, 11, 25, 9, 30, tzinfo=UTC)
+
+
 @pytest.fixture
 def amina(vault_):
     with vault_.transaction() as session:
@@ -20,7 +22,14 @@ def amina(vault_):
 def test_record_life_cycle(vault_, amina):
     with vault_.transaction() as session:
         meta = records.create_record(
-            session, vault_.keys, amina, subject_id=amina.id, category="tenancy.lease", content={"rent": 940}, title=" Lease ", now=NOW
+            session,
+            vault_.keys,
+            amina,
+            subject_id=amina.id,
+            category="tenancy.lease",
+            content={"rent": 940},
+            title=" Lease ",
+            now=NOW,
         )
     assert meta.title == "Lease" and meta.version == 1 and meta.created_at == NOW
     later = NOW + timedelta(days=1)
@@ -38,7 +47,9 @@ def test_record_life_cycle(vault_, amina):
 
 def test_stale_expected_version_is_a_conflict_and_changes_nothing(vault_, amina):
     with vault_.transaction() as session:
-        meta = records.create_record(session, vault_.keys, amina, subject_id=amina.id, category="health.labs", content={}, now=NOW)
+        meta = records.create_record(
+            session, vault_.keys, amina, subject_id=amina.id, category="health.labs", content={}, now=NOW
+        )
     with pytest.raises(Conflict):
         with vault_.transaction() as session:
             records.add_version(session, vault_.keys, amina, meta.id, content={"x": 1}, expected_version=2, now=NOW)
@@ -48,8 +59,15 @@ def test_stale_expected_version_is_a_conflict_and_changes_nothing(vault_, amina)
 
 @pytest.mark.parametrize(
     "kwargs",
-    [{"category": "health.*"}, {"category": "Health.Labs"}, {"content": []}, {"content": {"x": float("nan")}},
-     {"content": {"x": object()}}, {"title": "t\x07"}, {"content": {"big": "x" * (800 * 1024)}}],
+    [
+        {"category": "health.*"},
+        {"category": "Health.Labs"},
+        {"content": []},
+        {"content": {"x": float("nan")}},
+        {"content": {"x": object()}},
+        {"title": "t\x07"},
+        {"content": {"big": "x" * (800 * 1024)}},
+    ],
 )
 def test_invalid_records_are_refused(vault_, amina, kwargs):
     args = {"category": "health.labs", "content": {}, "title": None, **kwargs}
@@ -62,7 +80,9 @@ def test_invalid_records_are_refused(vault_, amina, kwargs):
 
 def test_other_callers_cannot_tell_foreign_from_unknown(vault_, amina):
     with vault_.transaction() as session:
-        meta = records.create_record(session, vault_.keys, amina, subject_id=amina.id, category="health.labs", content={}, now=NOW)
+        meta = records.create_record(
+            session, vault_.keys, amina, subject_id=amina.id, category="health.labs", content={}, now=NOW
+        )
         clinic, _ = principals.create_principal(session, vault_.keys, role="clinic", name="C", now=NOW)
     caller = Caller(id=clinic.id, role="clinic")
     with vault_.transaction() as session:

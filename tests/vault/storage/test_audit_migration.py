@@ -17,9 +17,15 @@ from vault.storage import audit_index, schema
 from vault.storage.models import Base
 
 OLD_EVENTS = sa.table(
-    "events", sa.column("ledger_index", sa.BigInteger()), sa.column("kind", sa.String()), sa.column("occurred_at", sa.DateTime()),
-    sa.column("actor_id", sa.String()), sa.column("subject_id", sa.String()), sa.column("data", sa.String()),
-    sa.column("salt", sa.LargeBinary()), sa.column("body", sa.LargeBinary()),
+    "events",
+    sa.column("ledger_index", sa.BigInteger()),
+    sa.column("kind", sa.String()),
+    sa.column("occurred_at", sa.DateTime()),
+    sa.column("actor_id", sa.String()),
+    sa.column("subject_id", sa.String()),
+    sa.column("data", sa.String()),
+    sa.column("salt", sa.LargeBinary()),
+    sa.column("body", sa.LargeBinary()),
 )
 
 
@@ -36,29 +42,56 @@ def test_upgrade_backfills_and_downgrade_removes(vault_):
     with engine.connect() as connection:
         assert "event_categories" not in sa.inspect(connection).get_table_names()
     rng = random.Random(4)
-    events = generate(rng, make_cast(rng, residents=4, clinics=2, landlords=2), 2500, start=datetime(2026, 9, 1, tzinfo=UTC),
-                      span=timedelta(days=5))
+    events = generate(
+        rng,
+        make_cast(rng, residents=4, clinics=2, landlords=2),
+        2500,
+        start=datetime(2026, 9, 1, tzinfo=UTC),
+        span=timedelta(days=5),
+    )
     rows = []
     for index, event in enumerate(events):
         data_json = encode(event.data)
-        body = ledger.canonical_body(kind=event.kind, occurred_at=event.occurred_at, actor_id=event.actor_id, subject_id=event.subject_id,
-                                     data=json.loads(data_json))
-        rows.append({"ledger_index": index, "kind": event.kind, "occurred_at": event.occurred_at.replace(tzinfo=None), "actor_id": event.actor_id,
-                     "subject_id": event.subject_id, "data": data_json, "salt": os.urandom(32), "body": body})
+        body = ledger.canonical_body(
+            kind=event.kind,
+            occurred_at=event.occurred_at,
+            actor_id=event.actor_id,
+            subject_id=event.subject_id,
+            data=json.loads(data_json),
+        )
+        rows.append(
+            {
+                "ledger_index": index,
+                "kind": event.kind,
+                "occurred_at": event.occurred_at.replace(tzinfo=None),
+                "actor_id": event.actor_id,
+                "subject_id": event.subject_id,
+                "data": data_json,
+                "salt": os.urandom(32),
+                "body": body,
+            }
+        )
     with engine.begin() as connection:
         connection.execute(sa.insert(OLD_EVENTS), rows)
 
     schema.upgrade(engine)  # 0003 -> 0004, in batches of 2000
     with engine.connect() as connection:
-        stored = {r.ledger_index: r for r in connection.execute(sa.text("SELECT ledger_index, outcome, purpose FROM events"))}
+        stored = {
+            r.ledger_index: r for r in connection.execute(sa.text("SELECT ledger_index, outcome, purpose FROM events"))
+        }
         categories: dict[int, list[str]] = {}
-        for index, category in connection.execute(sa.text("SELECT ledger_index, category FROM event_categories ORDER BY ledger_index, category")):
+        for index, category in connection.execute(
+            sa.text("SELECT ledger_index, category FROM event_categories ORDER BY ledger_index, category")
+        ):
             categories.setdefault(index, []).append(category)
         assert compare_metadata(MigrationContext.configure(connection), Base.metadata) == []
     assert len(stored) == len(events)
     for index, event in enumerate(events):
         data = json.loads(encode(event.data))
-        assert (stored[index].outcome, stored[index].purpose) == (audit_index.outcome_of(event.kind), audit_index.purpose_of(data))
+        assert (stored[index].outcome, stored[index].purpose) == (
+            audit_index.outcome_of(event.kind),
+            audit_index.purpose_of(data),
+        )
         assert tuple(categories.get(index, ())) == audit_index.categories_of(data)
     assert sum(len(c) for c in categories.values()) > len(events) // 2
     assert {r.outcome for r in stored.values()} == {None, "permitted", "refused"}

@@ -30,12 +30,27 @@ def setup(vault_, settings):
         caller = Caller(person.id, "resident")
         with vault_.transaction() as session:
             for i in range(3):
-                records.create_record(session, vault_.keys, caller, subject_id=person.id, category="health.notes", content={"i": i}, now=T0)
+                records.create_record(
+                    session,
+                    vault_.keys,
+                    caller,
+                    subject_id=person.id,
+                    category="health.notes",
+                    content={"i": i},
+                    now=T0,
+                )
     with vault_.transaction() as session:
         checkpoints.sign_now(session, key=key, origin="civicvault", now=T0)
     with vault_.transaction() as session:  # after the checkpoint: pending
-        records.create_record(session, vault_.keys, Caller(amina.id, "resident"), subject_id=amina.id,
-                              category="health.notes", content={"late": True}, now=T0)
+        records.create_record(
+            session,
+            vault_.keys,
+            Caller(amina.id, "resident"),
+            subject_id=amina.id,
+            category="health.notes",
+            content={"late": True},
+            now=T0,
+        )
     with vault_.read_transaction() as session:
         bundle = bundles.export(session, subject_id=amina.id)
     return bundle, key, amina, tomasz
@@ -58,7 +73,10 @@ def mutate(bundle, change):
 @pytest.mark.parametrize(
     "change, expected",
     [
-        (lambda b: b["events"][2].update(body=b["events"][2]["body"].replace("health.notes", "health.labs")), "event 2"),
+        (
+            lambda b: b["events"][2].update(body=b["events"][2]["body"].replace("health.notes", "health.labs")),
+            "event 2",
+        ),
         (lambda b: b["events"][1].update(salt="00" * 32), "event 1"),
         (lambda b: b["events"][0].update(leaf_index=b["events"][0]["leaf_index"] + 1), "event 0"),
         (lambda b: b["events"][3]["audit_path"].pop(), "event 3"),
@@ -92,16 +110,39 @@ def test_the_commands_round_trip(setup, settings, tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith("CIVICVAULT_")}
     env.update({"CIVICVAULT_DATABASE_URL": settings.database_url, "CIVICVAULT_MASTER_KEY": settings.master_key})
     out = tmp_path / "bundle.json"
-    exported = subprocess.run([sys.executable, "-m", "vault.cli", "audit", "export", "--subject", amina.id, "--out", str(out),
-                               "--home", str(settings.home)], capture_output=True, text=True, env=env)
+    exported = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "vault.cli",
+            "audit",
+            "export",
+            "--subject",
+            amina.id,
+            "--out",
+            str(out),
+            "--home",
+            str(settings.home),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
     assert exported.returncode == 0, exported.stderr
     assert oct(out.stat().st_mode & 0o777) == "0o600"
-    checked = subprocess.run([sys.executable, "-m", "vault.cli", "audit", "verify-bundle", str(out), "--log-key", key.public_key.hex()],
-                             capture_output=True, text=True, env={"PATH": os.environ.get("PATH", "")})
+    checked = subprocess.run(
+        [sys.executable, "-m", "vault.cli", "audit", "verify-bundle", str(out), "--log-key", key.public_key.hex()],
+        capture_output=True,
+        text=True,
+        env={"PATH": os.environ.get("PATH", "")},
+    )
     assert checked.returncode == 0 and "6 events" in checked.stdout
     data = json.loads(out.read_text())
     data["events"][0]["body"] = data["events"][0]["body"].replace("resident", "clinic")
     out.write_text(json.dumps(data))
-    refused = subprocess.run([sys.executable, "-m", "vault.cli", "audit", "verify-bundle", str(out), "--log-key", key.public_key.hex()],
-                             capture_output=True, text=True)
+    refused = subprocess.run(
+        [sys.executable, "-m", "vault.cli", "audit", "verify-bundle", str(out), "--log-key", key.public_key.hex()],
+        capture_output=True,
+        text=True,
+    )
     assert refused.returncode == 1 and "event 0" in refused.stderr and "Traceback" not in refused.stderr

@@ -10,7 +10,7 @@ from sqlalchemy import text
 from tests.api.conftest import T0
 from vault.consent import access_requests, consent
 from vault.core.caller import Caller
-from vault.core.errors import LedgerIntegrityError
+from vault.core.errors import ConsentDenied, LedgerIntegrityError
 from vault.identity import principals
 from vault.keys import ledger_key
 from vault.records import records
@@ -26,18 +26,40 @@ def history(vault_):
         clinic, _ = principals.create_principal(session, vault_.keys, role="clinic", name="Clinic", now=now)
     a, c = Caller(amina.id, "resident"), Caller(clinic.id, "clinic")
     with vault_.transaction() as session:
-        ids = [records.create_record(session, vault_.keys, a, subject_id=a.id, category="health.labs", content={"i": i}, now=now).id
-               for i in range(5)]
+        ids = [
+            records.create_record(
+                session, vault_.keys, a, subject_id=a.id, category="health.labs", content={"i": i}, now=now
+            ).id
+            for i in range(5)
+        ]
         records.add_version(session, vault_.keys, a, ids[0], content={"i": 99}, now=now)
-        consent.create_grant(session, a, grantee_id=c.id, categories=["health.*"], purpose="treatment", actions=["read"],
-                             expires_at=now.replace(year=2027), limits=vault_.limits, now=now)
-        request = access_requests.create_request(session, vault_.keys, c, subject_id=a.id, categories=["health.labs"],
-                                                 purpose="research", reason="Study", limits=vault_.limits, now=now)
+        consent.create_grant(
+            session,
+            a,
+            grantee_id=c.id,
+            categories=["health.*"],
+            purpose="treatment",
+            actions=["read"],
+            expires_at=now.replace(year=2027),
+            limits=vault_.limits,
+            now=now,
+        )
+        request = access_requests.create_request(
+            session,
+            vault_.keys,
+            c,
+            subject_id=a.id,
+            categories=["health.labs"],
+            purpose="research",
+            reason="Study",
+            limits=vault_.limits,
+            now=now,
+        )
         access_requests.deny_request(session, vault_.keys, a, request.id, now=now)
     for record_id in ids:
         with vault_.transaction() as session:
             records.read_record(session, vault_.keys, c, record_id, purpose="treatment", now=now)
-    with pytest.raises(Exception):
+    with pytest.raises(ConsentDenied):
         with vault_.transaction() as session:
             records.read_record(session, vault_.keys, c, ids[0], purpose="research", now=now)
     return ids
@@ -81,20 +103,47 @@ def tamper_delete(vault_, index):
 
 def tamper_insert(vault_, index):
     # A forged event copied from a real one, slipped in at the end.
-    execute(vault_, ("INSERT INTO events (ledger_index, kind, occurred_at, actor_id, subject_id, data, salt, body) "
-                     "SELECT :n, kind, occurred_at, actor_id, subject_id, data, salt, body FROM events WHERE ledger_index = :i",
-                     {"n": size(vault_), "i": index}))
+    execute(
+        vault_,
+        (
+            "INSERT INTO events (ledger_index, kind, occurred_at, actor_id, subject_id, data, salt, body) "
+            "SELECT :n, kind, occurred_at, actor_id, subject_id, data, salt, body FROM events WHERE ledger_index = :i",
+            {"n": size(vault_), "i": index},
+        ),
+    )
 
 
 def tamper_swap(vault_, index):
     with vault_.engine.connect() as connection:
-        rows = {r[0]: r for r in connection.execute(text(
-            "SELECT ledger_index, kind, occurred_at, actor_id, subject_id, data, salt, body FROM events WHERE ledger_index IN (:a, :b)"),
-            {"a": index, "b": index + 1})}
+        rows = {
+            r[0]: r
+            for r in connection.execute(
+                text(
+                    "SELECT ledger_index, kind, occurred_at, actor_id, subject_id, data, salt, body FROM events "
+                    "WHERE ledger_index IN (:a, :b)"
+                ),
+                {"a": index, "b": index + 1},
+            )
+        }
     for target, source in ((index, rows[index + 1]), (index + 1, rows[index])):
-        execute(vault_, ("UPDATE events SET kind = :k, occurred_at = :o, actor_id = :a, subject_id = :s, data = :d, salt = :salt, body = :body "
-                         "WHERE ledger_index = :i", {"k": source[1], "o": source[2], "a": source[3], "s": source[4], "d": source[5],
-                                                     "salt": source[6], "body": source[7], "i": target}))
+        execute(
+            vault_,
+            (
+                "UPDATE events SET kind = :k, occurred_at = :o, actor_id = :a, subject_id = :s, data = :d, salt = "
+                ":salt, body = :body "
+                "WHERE ledger_index = :i",
+                {
+                    "k": source[1],
+                    "o": source[2],
+                    "a": source[3],
+                    "s": source[4],
+                    "d": source[5],
+                    "salt": source[6],
+                    "body": source[7],
+                    "i": target,
+                },
+            ),
+        )
 
 
 def tamper_truncate(vault_, index):
@@ -106,7 +155,9 @@ def tamper_column(vault_, index):
 
 
 def tamper_node(vault_, index):
-    execute(vault_, ("UPDATE ledger_nodes SET hash = :h WHERE level = 1 AND idx = :i", {"h": bytes(32), "i": index // 2}))
+    execute(
+        vault_, ("UPDATE ledger_nodes SET hash = :h WHERE level = 1 AND idx = :i", {"h": bytes(32), "i": index // 2})
+    )
 
 
 @pytest.mark.parametrize(
@@ -131,18 +182,33 @@ def test_tampering_is_detected_and_named(vault_, history, tamper, position, expe
 
 def test_a_record_version_or_grant_without_its_event_is_detected(vault_, history):
     # An operator slipping a version in behind the ledger's back.
-    execute(vault_, ("INSERT INTO record_versions (record_id, version, content_sealed, title_sealed, created_by, created_at) "
-                     "SELECT record_id, 7, content_sealed, NULL, created_by, created_at FROM record_versions WHERE record_id = :r AND version = 1",
-                     {"r": history[1]}))
+    execute(
+        vault_,
+        (
+            "INSERT INTO record_versions (record_id, version, content_sealed, title_sealed, created_by, created_at) "
+            "SELECT record_id, 7, content_sealed, NULL, created_by, created_at FROM record_versions WHERE record_id "
+            "= :r AND version = 1",
+            {"r": history[1]},
+        ),
+    )
     with pytest.raises(LedgerIntegrityError) as info:
         run_verify(vault_)
     assert f"record {history[1]} version 7 has no record event" in info.value.detail
     execute(vault_, ("DELETE FROM record_versions WHERE version = 7", {}))
     run_verify(vault_)
-    execute(vault_, ("INSERT INTO grants (id, subject_id, grantee_id, categories, purpose, actions, valid_from, expires_at, max_uses, uses, "
-                     "created_by, created_at, revoked_at, revoked_by, request_id) SELECT 'g-forged', subject_id, grantee_id, categories, "
-                     "purpose, actions, valid_from, expires_at, max_uses, uses, created_by, created_at, revoked_at, revoked_by, request_id "
-                     "FROM grants", {}))
+    execute(
+        vault_,
+        (
+            "INSERT INTO grants (id, subject_id, grantee_id, categories, purpose, actions, valid_from, expires_at, "
+            "max_uses, uses, "
+            "created_by, created_at, revoked_at, revoked_by, request_id) SELECT 'g-forged', subject_id, grantee_id, "
+            "categories, "
+            "purpose, actions, valid_from, expires_at, max_uses, uses, created_by, created_at, revoked_at, "
+            "revoked_by, request_id "
+            "FROM grants",
+            {},
+        ),
+    )
     with pytest.raises(LedgerIntegrityError) as info:
         run_verify(vault_)
     assert "grant g-forged has no consent.granted event" in info.value.detail
@@ -152,10 +218,20 @@ def test_the_command_line_exits_non_zero_naming_the_entry(vault_, history, setti
     ledger_key.create(settings.ledger_key_file)
     env = {k: v for k, v in os.environ.items() if not k.startswith("CIVICVAULT_")}
     env.update({"CIVICVAULT_DATABASE_URL": settings.database_url, "CIVICVAULT_MASTER_KEY": settings.master_key})
-    ok = subprocess.run([sys.executable, "-m", "vault.cli", "verify", "--home", str(settings.home)], capture_output=True, text=True, env=env)
+    ok = subprocess.run(
+        [sys.executable, "-m", "vault.cli", "verify", "--home", str(settings.home)],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
     assert ok.returncode == 0 and "ledger intact" in ok.stdout
     tamper_byte(vault_, 5)
-    bad = subprocess.run([sys.executable, "-m", "vault.cli", "verify", "--home", str(settings.home)], capture_output=True, text=True, env=env)
+    bad = subprocess.run(
+        [sys.executable, "-m", "vault.cli", "verify", "--home", str(settings.home)],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
     assert bad.returncode == 1 and "Ledger entry 5" in bad.stderr and "Traceback" not in bad.stderr
 
 
@@ -168,15 +244,28 @@ def longer_history(vault_, history):
     from vault.ledger.events import encode
 
     with vault_.transaction() as session:
-        ledger.append_many(session, [{"kind": "access.refused", "occurred_at": T0 + timedelta(seconds=i), "actor_id": f"p-actor{i % 7}",
-                                      "subject_id": f"p-subject{i % 5}", "data_json": encode({"reason": "no-grant", "n": i})}
-                                     for i in range(83)])
+        ledger.append_many(
+            session,
+            [
+                {
+                    "kind": "access.refused",
+                    "occurred_at": T0 + timedelta(seconds=i),
+                    "actor_id": f"p-actor{i % 7}",
+                    "subject_id": f"p-subject{i % 5}",
+                    "data_json": encode({"reason": "no-grant", "n": i}),
+                }
+                for i in range(83)
+            ],
+        )
     return history
 
 
 @pytest.fixture
 def small_chunks(monkeypatch):
-    """Parallel verification from 8 entries on, in chunks of 4 or more (the workers get the chunk level with each task)."""
+    """Parallel verification from 8 entries on, in chunks of 4 or more.
+
+    The workers get the chunk level with each task.
+    """
     from vault.verification import verify as module
 
     monkeypatch.setattr(module, "MIN_CHUNK_LEVEL", 2)
@@ -203,7 +292,9 @@ def test_parallel_verification_agrees_with_the_single_pass(vault_, longer_histor
         (tamper_node, 70, "node (level 1, index 35) does not match its children"),
     ],
 )
-def test_parallel_verification_names_the_same_first_bad_entry(vault_, longer_history, small_chunks, tamper, position, expected):
+def test_parallel_verification_names_the_same_first_bad_entry(
+    vault_, longer_history, small_chunks, tamper, position, expected
+):
     tamper(vault_, position)
     tamper_byte(vault_, position + 5) if tamper is tamper_column else None  # a later fault must not be the one named
     for workers in (1, 2):
@@ -228,7 +319,14 @@ def test_a_record_event_that_names_no_record_is_reported_not_a_crash(vault_):
     from vault.ledger.events import encode
 
     with vault_.transaction() as session:
-        ledger.append(session, kind="record.created", occurred_at=T0, actor_id="p-x", subject_id="p-y", data_json=encode({"version": 1}))
+        ledger.append(
+            session,
+            kind="record.created",
+            occurred_at=T0,
+            actor_id="p-x",
+            subject_id="p-y",
+            data_json=encode({"version": 1}),
+        )
     with pytest.raises(LedgerIntegrityError) as info:
         run_verify(vault_)
     assert "Ledger entry 0: its record.created event does not name its record_id and version" in info.value.detail

@@ -19,7 +19,9 @@ ID = sa.String(40)
 
 
 def _principal(name, nullable=False, cascade=True):
-    return sa.Column(name, ID, sa.ForeignKey("principals.id", ondelete="CASCADE" if cascade else None), nullable=nullable)
+    return sa.Column(
+        name, ID, sa.ForeignKey("principals.id", ondelete="CASCADE" if cascade else None), nullable=nullable
+    )
 
 
 def upgrade() -> None:
@@ -113,11 +115,15 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     for index, table in (
-        ("ix_events_actor", "events"), ("ix_events_subject", "events"),
+        ("ix_events_actor", "events"),
+        ("ix_events_subject", "events"),
         ("ix_break_glass_subject_clinic", "break_glass"),
-        ("ix_delegations_delegate", "delegations"), ("ix_delegations_subject", "delegations"),
-        ("ix_access_requests_requester", "access_requests"), ("ix_access_requests_subject_status", "access_requests"),
-        ("ix_grants_grantee", "grants"), ("ix_grants_subject_grantee", "grants"),
+        ("ix_delegations_delegate", "delegations"),
+        ("ix_delegations_subject", "delegations"),
+        ("ix_access_requests_requester", "access_requests"),
+        ("ix_access_requests_subject_status", "access_requests"),
+        ("ix_grants_grantee", "grants"),
+        ("ix_grants_subject_grantee", "grants"),
     ):
         op.drop_index(index, table_name=table)
     for table in ("ledger_nodes", "ledger_head", "events", "break_glass", "delegations", "access_requests", "grants"):

@@ -35,14 +35,21 @@ def upgrade() -> None:
     op.create_index("ix_events_occurred_at", "events", ["occurred_at"])
     op.create_table(
         "event_categories",
-        sa.Column("ledger_index", sa.BigInteger(), sa.ForeignKey("events.ledger_index", ondelete="CASCADE"), primary_key=True,
-                  autoincrement=False),
+        sa.Column(
+            "ledger_index",
+            sa.BigInteger(),
+            sa.ForeignKey("events.ledger_index", ondelete="CASCADE"),
+            primary_key=True,
+            autoincrement=False,
+        ),
         sa.Column("category", sa.String(40), primary_key=True),
     )
     op.create_index("ix_event_categories_category", "event_categories", ["category", "ledger_index"])
     op.create_table(
         "break_glass_reviews",
-        sa.Column("break_glass_id", sa.String(40), sa.ForeignKey("break_glass.id", ondelete="CASCADE"), primary_key=True),
+        sa.Column(
+            "break_glass_id", sa.String(40), sa.ForeignKey("break_glass.id", ondelete="CASCADE"), primary_key=True
+        ),
         sa.Column("reviewer_id", sa.String(40), sa.ForeignKey("principals.id"), nullable=False),
         sa.Column("note_sealed", sa.LargeBinary(), nullable=False),
         sa.Column("acknowledged_at", UTCDateTime(), nullable=False),
@@ -52,18 +59,29 @@ def upgrade() -> None:
 
 
 def _backfill(connection) -> None:
-    events = sa.table("events", sa.column("ledger_index", sa.BigInteger()), sa.column("kind", sa.String()),
-                      sa.column("data", sa.String()), sa.column("outcome", sa.String()), sa.column("purpose", sa.String()))
-    categories = sa.table("event_categories", sa.column("ledger_index", sa.BigInteger()), sa.column("category", sa.String()))
+    events = sa.table(
+        "events",
+        sa.column("ledger_index", sa.BigInteger()),
+        sa.column("kind", sa.String()),
+        sa.column("data", sa.String()),
+        sa.column("outcome", sa.String()),
+        sa.column("purpose", sa.String()),
+    )
+    categories = sa.table(
+        "event_categories", sa.column("ledger_index", sa.BigInteger()), sa.column("category", sa.String())
+    )
     update = (
-        sa.update(events).where(events.c.ledger_index == sa.bindparam("index"))
+        sa.update(events)
+        .where(events.c.ledger_index == sa.bindparam("index"))
         .values(outcome=sa.bindparam("new_outcome"), purpose=sa.bindparam("new_purpose"))
     )
     after = -1
     while True:
         rows = connection.execute(
             sa.select(events.c.ledger_index, events.c.kind, events.c.data)
-            .where(events.c.ledger_index > after).order_by(events.c.ledger_index).limit(BATCH)
+            .where(events.c.ledger_index > after)
+            .order_by(events.c.ledger_index)
+            .limit(BATCH)
         ).all()
         if not rows:
             return
