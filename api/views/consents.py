@@ -26,7 +26,8 @@ from api.schemas_consent import (
     RequestOut,
     RequestQuery,
 )
-from vault.consent import access_requests, break_glass, consent, delegations, fhir
+from vault.consent import access_requests, break_glass, consent, delegations
+from vault.records import fhir
 
 blp = Blueprint(
     "consents", __name__, url_prefix="/api/v1", description="Consent: grants, requests, delegation, break-glass"

@@ -9,7 +9,7 @@ from fhir.resources.fhirabstractbase import FHIRValidationError
 
 from tests.api.conftest import grant
 from tests.api.helpers import assert_problem
-from vault.consent.fhir import HEALTH_CATEGORIES, PURPOSE_CODES
+from vault.records.fhir import HEALTH_CATEGORIES, PURPOSE_CODES
 
 # FHIR R4 dateTime (http://hl7.org/fhir/R4/datatypes.html#dateTime); the model
 # library accepts malformed dates with a warning, so we check the pattern here.

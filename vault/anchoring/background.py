@@ -9,14 +9,21 @@ daemon thread until ``stop`` is set. Requests never wait for any of it: they
 do not share a transaction, a lock or a thread with the anchorer.
 """
 
+from __future__ import annotations
+
 import logging
 import threading
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from vault.anchoring import service
 from vault.anchoring.chain import AnchorError, ChainUnavailable
 from vault.anchoring.settings import AnchorSettings, Signer
 from vault.core.errors import VaultError
+
+if TYPE_CHECKING:
+    from vault.anchoring.chain import Chain
+    from vault.runtime import Vault
 
 log = logging.getLogger("civicvault.anchoring")
 
@@ -26,16 +33,16 @@ BACKOFF_CAP = 600.0
 
 @dataclass
 class Anchorer:
-    vault: object
+    vault: Vault
     settings: AnchorSettings
     signer: Signer
     holder: str
-    chain: object = None  # built on first use; tests may give one
+    chain: Chain | None = None  # built on first use; tests may give one
     pause: float = 15.0
     failures: int = 0
     stop: threading.Event = field(default_factory=threading.Event)
 
-    def _chain(self):
+    def _chain(self) -> Chain:
         if self.chain is None:
             from vault.anchoring.chain import Chain
 
@@ -101,7 +108,7 @@ class Anchorer:
         return thread
 
 
-def start_in_worker(vault, settings: AnchorSettings, *, holder: str) -> Anchorer | None:
+def start_in_worker(vault: Vault, settings: AnchorSettings, *, holder: str) -> Anchorer | None:
     """Start the background anchorer when periodic anchoring is configured; None when it is not."""
     if not settings.background:
         return None

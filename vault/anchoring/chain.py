@@ -175,8 +175,10 @@ class Chain:
         sent = self._send(signer, factory.constructor().build_transaction, "the deployment")
         if not sent.contract:
             raise AnchorError("The deployment was mined but created no contract.")
-        self.address = sent.contract
-        self._contract = self.w3.eth.contract(address=sent.contract, abi=self._artifact["abi"])
+        from web3 import Web3
+
+        self.address = Web3.to_checksum_address(sent.contract)
+        self._contract = self.w3.eth.contract(address=self.address, abi=self._artifact["abi"])
         return sent
 
     def anchor(self, signer: Signer, *, origin: str, tree_size: int, root: bytes) -> Sent:

@@ -22,8 +22,11 @@ On chain, when a node is configured (``chain_for(contract)`` gives a reader):
 The first failure raises ``LedgerIntegrityError`` naming the anchor.
 """
 
+from __future__ import annotations
+
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -34,6 +37,9 @@ from vault.anchoring.service import AnchorView, view
 from vault.core.errors import LedgerIntegrityError
 from vault.ledger import ledger
 from vault.storage.models import Anchor, Checkpoint
+
+if TYPE_CHECKING:
+    from vault.anchoring.chain import Chain
 
 
 @dataclass(frozen=True)
@@ -91,7 +97,7 @@ def _check_consistency(session: Session, older: AnchorView, newer: AnchorView) -
 
 def _check_on_chain(
     session: Session,
-    chain,
+    chain: Chain,
     anchors: list[AnchorView],
     ledger_size: int,
     *,
@@ -151,7 +157,7 @@ def verify_anchors(
     session: Session,
     *,
     ledger_size: int,
-    chain_for: Callable[[str], object] | None = None,
+    chain_for: Callable[[str], Chain] | None = None,
     configured: tuple[str, int] | None = None,
     origin: str | None = None,
 ) -> AnchorReport:

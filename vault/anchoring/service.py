@@ -12,8 +12,11 @@ it from the contract's event instead of sending it again. A chain that holds
 a different root for the size is an integrity failure, never overwritten.
 """
 
+from __future__ import annotations
+
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 from sqlalchemy import func, or_, select, update
 from sqlalchemy.exc import IntegrityError
@@ -22,7 +25,13 @@ from sqlalchemy.orm import Session
 from vault.core.clock import rfc3339
 from vault.core.errors import ConfigError, InvalidInput, LedgerIntegrityError, NotFound
 from vault.ledger.events import DomainEvent, emit
+from vault.storage.db import rowcount
 from vault.storage.models import Anchor, AnchorLease, Checkpoint, Event
+
+if TYPE_CHECKING:
+    from vault.anchoring.chain import Chain
+    from vault.anchoring.settings import Signer
+    from vault.runtime import Vault
 
 ACTOR = "system.anchorer"  # the actor of checkpoint.anchored events: the vault itself
 ANCHORED = "checkpoint.anchored"
@@ -143,7 +152,7 @@ def _record(
     return view(row)
 
 
-def check_chain_id(chain, expected: int | None) -> int:
+def check_chain_id(chain: Chain, expected: int | None) -> int:
     chain_id = chain.chain_id()
     if expected is not None and chain_id != expected:
         raise ConfigError(
@@ -152,10 +161,12 @@ def check_chain_id(chain, expected: int | None) -> int:
     return chain_id
 
 
-def anchor_latest(vault, *, chain, signer, expected_chain_id: int | None = None) -> Outcome:
+def anchor_latest(vault: Vault, *, chain: Chain, signer: Signer, expected_chain_id: int | None = None) -> Outcome:
     """Anchor the latest signed checkpoint unless it is anchored already on this contract."""
     chain_id = check_chain_id(chain, expected_chain_id)
     contract = chain.address
+    if contract is None:
+        raise ConfigError("No anchor contract is configured: run 'civicvault anchor deploy' first.")
     with vault.read_transaction() as session:
         checkpoint = _latest_checkpoint(session)
         origin, size, root = checkpoint.origin, checkpoint.tree_size, bytes(checkpoint.root)
@@ -233,15 +244,17 @@ def is_due(session: Session, *, every: int, minutes: int, now: datetime) -> bool
     return minutes > 0 and (last is None or now - last.anchored_at >= timedelta(minutes=minutes))
 
 
-def take_lease(vault, *, holder: str, now: datetime, seconds: int) -> bool:
+def take_lease(vault: Vault, *, holder: str, now: datetime, seconds: int) -> bool:
     """The single-row lease that lets one worker at a time send anchors."""
     with vault.transaction() as session:
-        taken = session.execute(
-            update(AnchorLease)
-            .where(AnchorLease.id == 1, or_(AnchorLease.until.is_(None), AnchorLease.until < now))
-            .values(holder=holder, until=now + timedelta(seconds=seconds))
-            .execution_options(synchronize_session=False)
-        ).rowcount
+        taken = rowcount(
+            session.execute(
+                update(AnchorLease)
+                .where(AnchorLease.id == 1, or_(AnchorLease.until.is_(None), AnchorLease.until < now))
+                .values(holder=holder, until=now + timedelta(seconds=seconds))
+                .execution_options(synchronize_session=False)
+            )
+        )
         if taken == 1:
             return True
         if session.get(AnchorLease, 1) is not None:
@@ -254,7 +267,7 @@ def take_lease(vault, *, holder: str, now: datetime, seconds: int) -> bool:
         return True
 
 
-def release_lease(vault, *, holder: str) -> None:
+def release_lease(vault: Vault, *, holder: str) -> None:
     with vault.transaction() as session:
         session.execute(
             update(AnchorLease)
@@ -265,10 +278,10 @@ def release_lease(vault, *, holder: str) -> None:
 
 
 def anchor_if_due(
-    vault,
+    vault: Vault,
     *,
-    chain,
-    signer,
+    chain: Chain,
+    signer: Signer,
     every: int,
     minutes: int,
     holder: str,

@@ -29,6 +29,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from vault.consent.authz import require_compliance
+from vault.core.caller import Caller
 from vault.core.clock import rfc3339
 from vault.core.config import FlagThresholds
 from vault.core.errors import InvalidInput
@@ -142,7 +143,7 @@ def _burst(run: list[Seen], actor: str, since: datetime, until: datetime) -> lis
     if not run or not any(since <= e.occurred_at < until for e in run):
         return []
     subjects = {e.subject_id for e in run}
-    reasons = sorted({e.data.get("reason") for e in run if isinstance(e.data.get("reason"), str)})
+    reasons = sorted({reason for e in run if isinstance(reason := e.data.get("reason"), str)})
     return [
         _flag(
             "refusal-burst",
@@ -220,7 +221,7 @@ def expiry_flags(
         if not since <= event.occurred_at < until:
             continue
         if event.kind == "access.permitted" and event.data.get("basis") == "grant":
-            ends = grant_ends.get(event.data.get("grant_id"))
+            ends = grant_ends.get(str(event.data.get("grant_id")))
             if ends is not None and ends - event.occurred_at <= near:
                 close[(event.actor_id, event.subject_id, event.data["grant_id"])].append(event)
         elif event.kind == "access.refused" and event.data.get("reason") == "expired":
@@ -276,7 +277,7 @@ def window(since: datetime | None, until: datetime | None, now: datetime) -> tup
 
 def compute(
     session: Session,
-    caller,
+    caller: Caller,
     *,
     since: datetime | None,
     until: datetime | None,
@@ -316,13 +317,13 @@ def compute(
             )
         )
     grant_ids = {e.data["grant_id"] for e in events if e.kind == "access.permitted" and e.data.get("grant_id")}
-    grant_ends = {}
+    grant_ends: dict[str, datetime] = {}
     for chunk in _chunks(sorted(grant_ids), 500):
         grant_ends.update(
             (gid, ends) for gid, ends in session.execute(select(Grant.id, Grant.expires_at).where(Grant.id.in_(chunk)))
         )
     declarations = {e.data.get("break_glass_id") for e in events if e.kind == "break-glass.declared"} - {None}
-    acknowledged = set()
+    acknowledged: set[str] = set()
     for chunk in _chunks(sorted(declarations), 500):
         acknowledged.update(
             session.scalars(select(BreakGlassReview.break_glass_id).where(BreakGlassReview.break_glass_id.in_(chunk)))

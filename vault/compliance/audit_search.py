@@ -223,7 +223,9 @@ def search(
         raise InvalidInput(f"limit must be between 1 and {MAX_PAGE}.")
     as_of = _pin(session, as_of)
     conditions = _conditions(flt)
-    total = session.scalar(select(func.count()).select_from(Event).where(*conditions, Event.ledger_index < as_of))
+    total = session.execute(
+        select(func.count()).select_from(Event).where(*conditions, Event.ledger_index < as_of)
+    ).scalar_one()
     lines = _lines(session, conditions, after=after, as_of=as_of, limit=limit + 1)
     more = len(lines) > limit
     lines = lines[:limit]

@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 from vault.consent.authz import require_compliance
 from vault.consent.break_glass import REASON_KIND
 from vault.core.bounds import MAX_PAGE
+from vault.core.caller import Caller
 from vault.core.errors import Conflict, InvalidInput, NotFound, RecordUnreadable
 from vault.core.ids import is_well_formed_id
 from vault.keys.keys import KeyStore, open_text, seal_text
@@ -131,7 +132,7 @@ def _view(session: Session, keys: KeyStore, row: BreakGlass, review: BreakGlassR
 def queue(
     session: Session,
     keys: KeyStore,
-    caller,
+    caller: Caller,
     *,
     status: str = "pending",
     limit: int = 100,
@@ -152,12 +153,12 @@ def queue(
         if status == "pending"
         else BreakGlassReview.break_glass_id.is_not(None)
     )
-    total = session.scalar(select(func.count()).select_from(query.subquery()))
+    total = session.execute(select(func.count()).select_from(query.subquery())).scalar_one()
     rows = session.execute(query.order_by(BreakGlass.declared_at, BreakGlass.id).limit(limit).offset(offset)).all()
     return [_view(session, keys, row, review, now) for row, review in rows], total
 
 
-def get(session: Session, keys: KeyStore, caller, break_glass_id: str, *, now: datetime) -> Review:
+def get(session: Session, keys: KeyStore, caller: Caller, break_glass_id: str, *, now: datetime) -> Review:
     require_compliance(caller)
     row = session.get(BreakGlass, break_glass_id) if is_well_formed_id(break_glass_id) else None
     if row is None:
@@ -165,7 +166,9 @@ def get(session: Session, keys: KeyStore, caller, break_glass_id: str, *, now: d
     return _view(session, keys, row, session.get(BreakGlassReview, row.id), now)
 
 
-def acknowledge(session: Session, keys: KeyStore, caller, break_glass_id: str, *, note: str, now: datetime) -> Review:
+def acknowledge(
+    session: Session, keys: KeyStore, caller: Caller, break_glass_id: str, *, note: str, now: datetime
+) -> Review:
     """Take a declaration off the queue with a sealed note; one acknowledgement per declaration."""
     require_compliance(caller)
     row = session.get(BreakGlass, break_glass_id) if is_well_formed_id(break_glass_id) else None

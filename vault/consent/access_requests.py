@@ -136,7 +136,7 @@ def _visible(session: Session, caller: Caller, row: AccessRequest | None, now: d
 
 def _load(session: Session, caller: Caller, request_id: str, now: datetime, *, lock: bool = False) -> AccessRequest:
     row = session.get(AccessRequest, request_id, with_for_update=lock) if is_well_formed_id(request_id) else None
-    if not _visible(session, caller, row, now):
+    if row is None or not _visible(session, caller, row, now):
         raise NotFound()
     return row
 
@@ -244,7 +244,7 @@ def list_requests(
         conditions.append(AccessRequest.subject_id == subject_id)
     if status is not None:
         conditions.append(AccessRequest.status == status)
-    total = session.scalar(select(func.count()).select_from(AccessRequest).where(*conditions))
+    total = session.execute(select(func.count()).select_from(AccessRequest).where(*conditions)).scalar_one()
     rows = session.scalars(
         select(AccessRequest)
         .where(*conditions)

@@ -187,7 +187,7 @@ def _visible(session: Session, caller: Caller, row: Grant | None, now: datetime)
 
 def get_grant(session: Session, caller: Caller, grant_id: str, *, now: datetime) -> GrantView:
     row = session.get(Grant, grant_id) if is_well_formed_id(grant_id) else None
-    if not _visible(session, caller, row, now):
+    if row is None or not _visible(session, caller, row, now):
         raise NotFound()
     return view(row, _role(session, row.grantee_id), now)
 
@@ -259,7 +259,7 @@ def list_grants(
         conditions.append(Grant.grantee_id == grantee_id)
     if status is not None:
         conditions.append(status_condition(status, now))
-    total = session.scalar(select(func.count()).select_from(Grant).where(*conditions))
+    total = session.execute(select(func.count()).select_from(Grant).where(*conditions)).scalar_one()
     rows = session.execute(
         select(Grant, Principal.role)
         .join(Principal, Principal.id == Grant.grantee_id)

@@ -136,7 +136,7 @@ def list_delegations(
         conditions.append(or_(Delegation.subject_id == caller.id, Delegation.delegate_id == caller.id))
     if subject_id is not None:
         conditions.append(Delegation.subject_id == subject_id)
-    total = session.scalar(select(func.count()).select_from(Delegation).where(*conditions))
+    total = session.execute(select(func.count()).select_from(Delegation).where(*conditions)).scalar_one()
     rows = session.scalars(
         select(Delegation)
         .where(*conditions)

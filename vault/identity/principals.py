@@ -18,6 +18,7 @@ from vault.core.errors import InvalidInput, NotFound, Unauthenticated
 from vault.core.ids import is_well_formed_id, new_id, new_token, token_hash
 from vault.core.vocabulary import check_role
 from vault.keys.keys import KeyStore
+from vault.storage.db import rowcount
 from vault.storage.models import ApiToken, Principal
 
 MAX_NAME_LENGTH = 200
@@ -79,7 +80,7 @@ def revoke_tokens(session: Session, principal_id: str, *, now: datetime) -> int:
         .where(ApiToken.principal_id == principal_id, ApiToken.revoked_at.is_(None))
         .values(revoked_at=now)
     )
-    return result.rowcount
+    return rowcount(result)
 
 
 def authenticate(session: Session, token: str) -> Caller:

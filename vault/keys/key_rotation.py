@@ -26,11 +26,14 @@ adds the new version to the variable (``1:OLD,2:NEW``) on every host, and
 removed from the variable.
 """
 
+from __future__ import annotations
+
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, cast
 
-from sqlalchemy import and_, bindparam, func, or_, select, update
+from sqlalchemy import Table, and_, bindparam, func, or_, select, update
 from sqlalchemy.orm import Session
 
 import crypto
@@ -39,6 +42,9 @@ from vault.core.keyfile import write_keyring
 from vault.keys.keys import BOUND, MASTER_ONLY, SYSTEM_ACTOR
 from vault.ledger.events import DomainEvent, emit
 from vault.storage.models import Principal, SubjectKey
+
+if TYPE_CHECKING:
+    from vault.runtime import Vault
 
 BATCH = 200
 
@@ -92,7 +98,7 @@ def usage(session: Session) -> Usage:
     return result
 
 
-def residents_without_secret(vault, *, limit: int = 1000) -> list[str]:
+def residents_without_secret(vault: Vault, *, limit: int = 1000) -> list[str]:
     """Residents not marked erased whose secret is gone: erased after a restored backup was taken,
     or an interrupted erasure. ``civicvault erase --subject ID`` finishes each."""
     with vault.read_transaction() as session:
@@ -119,7 +125,7 @@ class RotationReport:
 
 
 def _subject_key_batch(
-    vault, target: int, after: tuple[str, int] | None
+    vault: Vault, target: int, after: tuple[str, int] | None
 ) -> tuple[int, int, tuple[str, int] | None, int]:
     """Re-wrap up to BATCH subject keys after ``after``; returns (done, skipped, last, seen).
 
@@ -167,7 +173,7 @@ def _subject_key_batch(
             }
         )
     if updates:
-        table = SubjectKey.__table__
+        table = cast(Table, SubjectKey.__table__)
         with vault.transaction() as session:
             # Only a row still as it was read is changed: a key erased or re-wrapped meanwhile stays as it is.
             session.connection().execute(
@@ -186,7 +192,7 @@ def _subject_key_batch(
     return len(updates), skipped, (last.subject_id, last.version), len(rows)
 
 
-def _name_batch(vault, target: int, after: str) -> tuple[int, str | None, int]:
+def _name_batch(vault: Vault, target: int, after: str) -> tuple[int, str | None, int]:
     """Re-seal the names among the next BATCH principals after ``after``; returns (done, last, seen)."""
     keys = vault.keys
     with vault.read_transaction() as session:
@@ -224,7 +230,7 @@ def _name_batch(vault, target: int, after: str) -> tuple[int, str | None, int]:
             }
         )
     if updates:
-        table = Principal.__table__
+        table = cast(Table, Principal.__table__)
         with vault.transaction() as session:
             session.connection().execute(
                 update(table)
@@ -235,7 +241,7 @@ def _name_batch(vault, target: int, after: str) -> tuple[int, str | None, int]:
     return len(updates), rows[-1][0], len(rows)
 
 
-def plan(vault) -> tuple[int, bool]:
+def plan(vault: Vault) -> tuple[int, bool]:
     """(target version, whether a new version must be added first)."""
     ring = vault.keys.keyring
     with vault.read_transaction() as session:
@@ -251,7 +257,7 @@ def plan(vault) -> tuple[int, bool]:
     return ring.current_version + 1, True
 
 
-def total_work(vault, target: int) -> int:
+def total_work(vault: Vault, target: int) -> int:
     with vault.read_transaction() as session:
         keys = (
             session.scalar(
@@ -265,7 +271,7 @@ def total_work(vault, target: int) -> int:
     return keys + names
 
 
-def rotate(vault, *, progress: Callable[[int], None] = lambda n: None) -> RotationReport:
+def rotate(vault: Vault, *, progress: Callable[[int], None] = lambda n: None) -> RotationReport:
     """Rotate to a new master key version (or resume one); see the module's docstring."""
     target, needs_new = plan(vault)
     if needs_new:
@@ -286,9 +292,10 @@ def rotate(vault, *, progress: Callable[[int], None] = lambda n: None) -> Rotati
     resealed = 0
     last = ""
     while True:
-        done, last, seen = _name_batch(vault, target, last)
-        if not seen:
+        done, next_last, seen = _name_batch(vault, target, last)
+        if not seen or next_last is None:
             break
+        last = next_last
         resealed += done
         progress(seen)
     with vault.transaction() as session:
@@ -326,7 +333,7 @@ class RetireReport:
     current: int
 
 
-def retire(vault) -> RetireReport:
+def retire(vault: Vault) -> RetireReport:
     """Remove every old master key version nothing uses; never one still in use."""
     ring = vault.keys.keyring
     with vault.read_transaction() as session:

@@ -175,7 +175,7 @@ class KeyStore:
                 .execution_options(synchronize_session=False)
             ).first()
             if taken is not None:
-                return session.get(SubjectKey, (subject_id, version))
+                return session.get_one(SubjectKey, (subject_id, version))
             now = self.clock()
             try:
                 with session.begin_nested():

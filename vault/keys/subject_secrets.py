@@ -27,7 +27,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from crypto import SECRET_SIZE
 from vault.core.clock import utcnow
 from vault.core.errors import ConfigError
-from vault.storage.db import READ_ONLY, describe_db_error, make_engine, make_sessions
+from vault.storage.db import READ_ONLY, describe_db_error, make_engine, make_sessions, rowcount
 from vault.storage.models import UTCDateTime
 
 
@@ -105,7 +105,7 @@ class SecretStore:
     def destroy(self, subject_id: str) -> bool:
         """Delete the subject's secret; True when there was one."""
         with self.sessions.begin() as session:
-            return session.execute(delete(SubjectSecret).where(SubjectSecret.subject_id == subject_id)).rowcount > 0
+            return rowcount(session.execute(delete(SubjectSecret).where(SubjectSecret.subject_id == subject_id))) > 0
 
     def count(self) -> int:
         with self.read_sessions.begin() as session:

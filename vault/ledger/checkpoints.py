@@ -10,9 +10,12 @@ truncated tail shows here), and that its root is the ledger's root at that
 size (so every checkpoint is consistent with every other and with the rows).
 """
 
+from __future__ import annotations
+
 import base64
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
@@ -23,7 +26,11 @@ from crypto.bls import SigningKey
 from vault.core.clock import rfc3339
 from vault.core.errors import InvalidInput, LedgerIntegrityError, NotFound
 from vault.ledger import ledger
+from vault.storage.db import rowcount
 from vault.storage.models import Checkpoint, CheckpointLease, Cosignature, Event, WitnessKey
+
+if TYPE_CHECKING:
+    from vault.runtime import Vault
 
 
 @dataclass(frozen=True)
@@ -159,7 +166,7 @@ def _take_lease(session: Session, holder: str, now: datetime) -> bool:
         .values(holder=holder, until=now + LEASE)
         .execution_options(synchronize_session=False)
     )
-    return taken.rowcount == 1
+    return rowcount(taken) == 1
 
 
 # Entries that only record the checkpoints themselves: witnesses' cosignatures
@@ -179,7 +186,7 @@ def _has_news(session: Session, since: int) -> bool:
 
 
 def sign_if_due(
-    vault, *, key: SigningKey, origin: str, every: int, seconds: int, holder: str, now: datetime
+    vault: Vault, *, key: SigningKey, origin: str, every: int, seconds: int, holder: str, now: datetime
 ) -> CheckpointView | None:
     """Sign a checkpoint when ``every`` entries are new, or the last is ``seconds`` old and
     something other than cosignatures and anchors (``BOOKKEEPING_KINDS``) came since.

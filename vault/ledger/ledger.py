@@ -29,9 +29,9 @@ import weakref
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import insert, update
+from sqlalchemy import Engine, Table, insert, update
 from sqlalchemy.orm import Session
 
 from crypto import merkle
@@ -122,7 +122,7 @@ _shared_by_pool: "weakref.WeakKeyDictionary[object, dict[tuple[int, int], bytes]
 
 
 def _upper_nodes(session: Session) -> dict[tuple[int, int], bytes]:
-    pool = session.get_bind().pool  # one per database, shared by the engine and its read-only variant
+    pool = cast(Engine, session.get_bind()).pool  # one per database, shared by the engine and its read-only variant
     shared = _shared_by_pool.get(pool)
     if shared is None:
         shared = _shared_by_pool[pool] = {}
@@ -147,7 +147,8 @@ class StoredNodes:
         self.shared = _upper_nodes(session) if shared else None
 
     def prefetch(self, keys) -> None:
-        known, shared, missing = self.known, self.shared, set()
+        known, shared = self.known, self.shared
+        missing: set[tuple[int, int]] = set()
         for key in keys:
             if key in known:
                 continue
@@ -157,11 +158,11 @@ class StoredNodes:
                 missing.add(key)
         if not missing:
             return
-        missing = sorted(missing)
+        ordered = sorted(missing)
         cursor, mark = _cursor(self.session)
         try:
-            for start in range(0, len(missing), self.CHUNK):
-                chunk = missing[start : start + self.CHUNK]
+            for start in range(0, len(ordered), self.CHUNK):
+                chunk = ordered[start : start + self.CHUNK]
                 where = " OR ".join([f"(level = {mark} AND idx = {mark})"] * len(chunk))
                 cursor.execute(
                     f"SELECT level, idx, hash FROM ledger_nodes WHERE {where}", tuple(v for key in chunk for v in key)
@@ -205,7 +206,7 @@ class StoredNodes:
         return merkle.range_hash(start, end, self.get)
 
 
-_EVENTS, _NODES, _HEAD = Event.__table__, LedgerNode.__table__, LedgerHead.__table__
+_EVENTS, _NODES, _HEAD = (cast(Table, model.__table__) for model in (Event, LedgerNode, LedgerHead))
 
 
 def append(
@@ -259,7 +260,10 @@ def append_many(session: Session, events: Sequence[Mapping[str, Any]]) -> list[R
     peak_keys = merkle.perfect_subtrees(0, start) if start else []
     stored.prefetch(peak_keys)
     peaks = [stored.get(level, index) for level, index in peak_keys]  # largest (leftmost) first: a stack
-    event_rows, node_rows, category_rows, receipts = [], [], [], []
+    event_rows: list[dict[str, Any]] = []
+    node_rows: list[dict[str, Any]] = []
+    category_rows: list[dict[str, Any]] = []
+    receipts: list[Receipt] = []
     for index, event in enumerate(events, start):
         salt = os.urandom(SALT_SIZE)
         body = body_from_columns(
@@ -298,7 +302,7 @@ def append_many(session: Session, events: Sequence[Mapping[str, Any]]) -> list[R
     session.execute(insert(_EVENTS), event_rows)
     session.execute(insert(_NODES), node_rows)
     if category_rows:
-        session.execute(insert(EventCategory.__table__), category_rows)
+        session.execute(insert(cast(Table, EventCategory.__table__)), category_rows)
     return receipts
 
 

@@ -111,4 +111,6 @@ def cosign(session: Session, caller: Caller, *, tree_size: int, root: bytes, sig
             ),
         )
         session.flush()
-    return session.scalar(select(func.count()).select_from(Cosignature).where(Cosignature.checkpoint_id == row.id))
+    return session.execute(
+        select(func.count()).select_from(Cosignature).where(Cosignature.checkpoint_id == row.id)
+    ).scalar_one()

@@ -287,7 +287,7 @@ def add_version(
         raise Conflict("The record has changed since the version you expected; read it again and retry.")
     session.refresh(record)
     if keep_title:
-        previous = session.get(RecordVersion, (record.id, new_version - 1))
+        previous = session.get_one(RecordVersion, (record.id, new_version - 1))
         title = _open_title(session, keys, record, previous)
     session.add(
         _seal_version(session, keys, record, version=new_version, body=body, title=title, caller=caller, now=now)

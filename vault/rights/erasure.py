@@ -22,11 +22,14 @@ which ``civicvault verify`` recomputes (``check_erased_entry`` and
 ``check_erasures``), so blanking an entry outside an erasure is tampering.
 """
 
+from __future__ import annotations
+
 import hashlib
 import json
 import os
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
@@ -37,6 +40,7 @@ from vault.core.errors import Conflict, LedgerIntegrityError, NotFound
 from vault.core.ids import is_well_formed_id, new_id
 from vault.keys.keys import SYSTEM_ACTOR
 from vault.ledger.events import DomainEvent, emit
+from vault.storage.db import rowcount
 from vault.storage.models import (
     AccessRequest,
     ApiToken,
@@ -51,6 +55,9 @@ from vault.storage.models import (
     RecordVersion,
     SubjectKey,
 )
+
+if TYPE_CHECKING:
+    from vault.runtime import Vault
 
 ERASED_ACTOR = "erased"
 DIGEST_DOMAIN = b"civicvault-erasure-v1"
@@ -97,7 +104,7 @@ def erased_digest(entries: list[tuple[int, bytes, str, datetime]]) -> bytes:
 
 
 def _blank_values(erasure_index: int) -> dict:
-    values = {"erased_by": erasure_index}
+    values: dict[str, object] = {"erased_by": erasure_index}
     for column in Event.__table__.columns:
         if column.name in KEPT_EVENT_COLUMNS:
             continue
@@ -119,7 +126,7 @@ def _target(session: Session, caller: Caller | None, subject_id: str) -> Princip
     return row
 
 
-def erase(vault, caller: Caller | None, subject_id: str) -> ErasureReceipt:
+def erase(vault: Vault, caller: Caller | None, subject_id: str) -> ErasureReceipt:
     """Crypto-shred a resident; ``caller`` None is an operator acting through the CLI."""
     with vault.read_transaction() as session:
         if _target(session, caller, subject_id).erased_at is not None:
@@ -128,12 +135,14 @@ def erase(vault, caller: Caller | None, subject_id: str) -> ErasureReceipt:
     vault.keys.secrets.destroy(subject_id)
     now = vault.now()
     with vault.transaction() as session:
-        claimed = session.execute(
-            update(Principal)
-            .where(Principal.id == subject_id, Principal.erased_at.is_(None))
-            .values(erased_at=now, name_sealed=b"", name_scheme=1)
-            .execution_options(synchronize_session=False)
-        ).rowcount
+        claimed = rowcount(
+            session.execute(
+                update(Principal)
+                .where(Principal.id == subject_id, Principal.erased_at.is_(None))
+                .values(erased_at=now, name_sealed=b"", name_scheme=1)
+                .execution_options(synchronize_session=False)
+            )
+        )
         if claimed != 1:
             raise Conflict("This resident has already been erased.")
         session.execute(
@@ -141,10 +150,10 @@ def erase(vault, caller: Caller | None, subject_id: str) -> ErasureReceipt:
             .where(ApiToken.principal_id == subject_id, ApiToken.revoked_at.is_(None))
             .values(revoked_at=now)
         )
-        keys = session.execute(delete(SubjectKey).where(SubjectKey.subject_id == subject_id)).rowcount
+        keys = rowcount(session.execute(delete(SubjectKey).where(SubjectKey.subject_id == subject_id)))
         record_ids = select(Record.id).where(Record.subject_id == subject_id).scalar_subquery()
         session.execute(delete(RecordVersion).where(RecordVersion.record_id.in_(record_ids)))
-        records = session.execute(delete(Record).where(Record.subject_id == subject_id)).rowcount
+        records = rowcount(session.execute(delete(Record).where(Record.subject_id == subject_id)))
         # Pending requests are withdrawn with the rest; grants end by being deleted.
         session.execute(delete(AccessRequest).where(AccessRequest.subject_id == subject_id))
         session.execute(delete(Grant).where(Grant.subject_id == subject_id))
@@ -230,8 +239,10 @@ def check_erased_entry(event: Event, stored_leaf: bytes, *, size: int) -> bytes:
     Whether the leaf belongs there is proven by the digest in its erasure
     event (``check_erasures``) and by the tree and checkpoints above it.
     """
-    index = event.ledger_index
-    expected = {name: value for name, value in _blank_values(event.erased_by).items() if name != "erased_by"}
+    index, erased_by = event.ledger_index, event.erased_by
+    if erased_by is None:
+        raise LedgerIntegrityError(f"Ledger entry {index}: it is not marked erased.")
+    expected = {name: value for name, value in _blank_values(erased_by).items() if name != "erased_by"}
     actual = {name: getattr(event, name) for name in expected}
     for name in ("salt", "body"):
         actual[name] = bytes(actual[name]) if actual[name] is not None else None
@@ -240,7 +251,7 @@ def check_erased_entry(event: Event, stored_leaf: bytes, *, size: int) -> bytes:
         raise LedgerIntegrityError(
             f"Ledger entry {index}: it is marked erased but still holds data ({', '.join(differing)})."
         )
-    if not index < event.erased_by < size:
+    if not index < erased_by < size:
         raise LedgerIntegrityError(
             f"Ledger entry {index}: it names erasure entry {event.erased_by}, which cannot have erased it."
         )
@@ -259,6 +270,8 @@ def check_erasures(session: Session) -> int:
         .execution_options(yield_per=2000)
     )
     for erasure_index, index, leaf, kind, occurred_at in rows:
+        if erasure_index is None:  # excluded by the query; says so to the type checker
+            continue
         erased.setdefault(erasure_index, []).append((index, bytes(leaf), kind, occurred_at))
     events = session.execute(
         select(Event.ledger_index, Event.kind, Event.data, Event.erased_by).where(Event.ledger_index.in_(list(erased)))

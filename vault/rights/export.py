@@ -18,7 +18,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from vault.consent import access_requests, break_glass, consent, delegations, fhir
+from vault.consent import access_requests, break_glass, consent, delegations
 from vault.consent.authz import require_resident
 from vault.core.bounds import MAX_PAGE
 from vault.core.caller import Caller
@@ -27,7 +27,7 @@ from vault.core.errors import NotFound
 from vault.identity import principals
 from vault.keys.keys import KeyStore
 from vault.ledger.events import DomainEvent, emit
-from vault.records import records
+from vault.records import fhir, records
 from vault.rights import trail
 
 FORMAT = "civicvault-export-v1"

@@ -151,7 +151,7 @@ def access_log(
         raise InvalidInput("before must be a ledger index, 0 or more.")
     require_viewer(session, caller, subject_id, now)
     conditions = [Event.subject_id == subject_id, Event.kind.in_(ACCESS_KINDS)]
-    total = session.scalar(select(func.count()).select_from(Event).where(*conditions))
+    total = session.execute(select(func.count()).select_from(Event).where(*conditions)).scalar_one()
     if before is not None:
         conditions.append(Event.ledger_index < before)
     rows = session.execute(_events(*conditions).order_by(Event.ledger_index.desc()).limit(limit + 1)).all()

@@ -7,7 +7,9 @@ lets SQLite's busy timeout queue concurrent writers instead of failing them
 with "database is locked" when a reader tries to upgrade.
 """
 
-from sqlalchemy import Engine, create_engine, event
+from typing import Any, cast
+
+from sqlalchemy import CursorResult, Engine, Result, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 from sqlalchemy.orm import Session, sessionmaker
@@ -71,3 +73,8 @@ def describe_db_error(exc: Exception) -> str:
     """The first line of a driver's error message, for one-sentence reports."""
     text = str(getattr(exc, "orig", None) or exc).strip()
     return (text.splitlines() or [type(exc).__name__])[0].rstrip(".")
+
+
+def rowcount(result: Result[Any]) -> int:
+    """The rows an UPDATE or DELETE matched (``Session.execute`` is typed as returning a plain ``Result``)."""
+    return cast(CursorResult[Any], result).rowcount

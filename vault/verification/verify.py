@@ -30,11 +30,12 @@ The first failure raises ``LedgerIntegrityError`` naming the entry.
 import hashlib
 import itertools
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any, cast
 
-from sqlalchemy import func, select
+from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
 from crypto import merkle
@@ -91,7 +92,10 @@ def _check_columns(index: int, kind, moment: str, actor_id, subject_id, data, bo
 _cursors = itertools.count()
 
 
-def _driver_rows(session: Session, sql: str, params: tuple = ()) -> Iterator[tuple]:
+_NO_ROW: tuple[Any, Any] = (None, None)  # what a finished stream gives
+
+
+def _driver_rows(session: Session, sql: str, params: tuple = ()) -> Generator[tuple[Any, ...], None, None]:
     """Rows of ``sql`` straight from the driver, fetched ``BATCH`` at a time, in the session's transaction.
 
     The verify loop reads every row of the ledger; plain driver tuples cost a
@@ -100,12 +104,13 @@ def _driver_rows(session: Session, sql: str, params: tuple = ()) -> Iterator[tup
     rows are fetched. ``?`` in ``sql`` becomes the driver's parameter mark.
     """
     connection = session.connection()
+    raw: Any = connection.connection  # the DB-API connection
     if connection.dialect.name == "postgresql":
-        cursor = connection.connection.driver_connection.cursor(name=f"civicvault_verify_{next(_cursors)}")
+        cursor = raw.driver_connection.cursor(name=f"civicvault_verify_{next(_cursors)}")
         cursor.itersize = BATCH
         sql = sql.replace("?", "%s")
     else:
-        cursor = connection.connection.cursor()
+        cursor = raw.cursor()
     try:
         cursor.execute(sql, params)
         while rows := cursor.fetchmany(BATCH):
@@ -133,9 +138,9 @@ class _Levels:
 
     def __init__(self, session: Session, start: int, end: int):
         self.session, self.start, self.end = session, start, end
-        self.streams: list[Iterator[tuple]] = []
+        self.streams: list[Generator[tuple[Any, ...], None, None]] = []
 
-    def stream(self, level: int) -> Iterator[tuple]:
+    def stream(self, level: int) -> Generator[tuple[Any, ...], None, None]:
         while len(self.streams) <= level:
             at = len(self.streams)
             self.streams.append(
@@ -239,7 +244,7 @@ def _check_range(
         for index, kind, occurred_at, actor_id, subject_id, data, salt, body, outcome, purpose, erased_by in rows:
             if index != expected:
                 raise _fail(expected, f"is missing (the next stored entry is {index}).")
-            leaf_index, stored = next(leaves, (None, None))
+            leaf_index, stored = next(leaves, _NO_ROW)
             if leaf_index != expected:
                 raise _fail(expected, "has no stored leaf hash.")
             named = []
@@ -249,7 +254,7 @@ def _check_range(
                 named.append(category[1])
                 category = next(categories, None)
             if erased_by is not None:  # the payload was destroyed with its subject: structure only (vault/erasure.py)
-                erasure.check_erased_entry(session.get(Event, index), bytes(stored), size=size)
+                erasure.check_erased_entry(session.get_one(Event, index), bytes(stored), size=size)
                 if named:
                     raise _fail(index, "it is erased but still has search categories.")
                 leaf = bytes(stored)
@@ -305,7 +310,7 @@ def _check_nothing_beyond(session: Session, size: int, checked: int) -> None:
     )
     if leaf is not None:
         raise _fail(leaf, f"a leaf is stored at index {leaf}, beyond the ledger's size, {size}.")
-    stored = session.scalar(select(func.count()).select_from(_NODES).where(_NODES.c.level > 0))
+    stored = session.execute(select(func.count()).select_from(_NODES).where(_NODES.c.level > 0)).scalar_one()
     if stored != checked:
         raise _fail(
             size, f"{stored - checked} interior node(s) are stored that a ledger of {size} entries does not have."
@@ -358,7 +363,7 @@ def _parallel_peaks(
 
     level = _chunk_level(size, workers)
     width = 1 << level
-    url = session.get_bind().url.render_as_string(hide_password=False)
+    url = cast(Engine, session.get_bind()).url.render_as_string(hide_password=False)
     tasks = [(url, start, min(start + width, size), level, size) for start in range(0, size, width)]
     stored = ledger.StoredNodes(session)
     stack: list[tuple[int, bytes]] = []
@@ -385,7 +390,7 @@ def _parallel_peaks(
 
 
 def _can_fork_readers(session: Session) -> bool:
-    url = session.get_bind().url
+    url = cast(Engine, session.get_bind()).url
     return not (url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:"))
 
 

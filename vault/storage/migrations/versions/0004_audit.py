@@ -85,7 +85,8 @@ def _backfill(connection) -> None:
         ).all()
         if not rows:
             return
-        changes, category_rows = [], []
+        changes: list[dict] = []
+        category_rows: list[dict] = []
         for index, kind, data_json in rows:
             data = json.loads(data_json) if data_json else None
             if not isinstance(data, dict):

@@ -15,8 +15,13 @@ Mapping (docs/consent.md has the table):
   fits) and a ``code``.
 """
 
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any
+
 from vault.consent.consent import GrantView
 from vault.core.clock import rfc3339
+from vault.records.records import RecordHistory
 
 CIVICVAULT_PURPOSE = "urn:civicvault:purpose"
 CIVICVAULT_CATEGORY = "urn:civicvault:category"
@@ -75,7 +80,8 @@ def _category_codes(pattern: str) -> tuple[list[dict], dict]:
 
 
 def consent_resource(grant: GrantView) -> dict:
-    classes, codes = [], []
+    classes: list[dict[str, Any]] = []
+    codes: list[dict[str, Any]] = []
     for pattern in grant.categories:
         cls, code = _category_codes(pattern)
         classes.extend(c for c in cls if c not in classes)
@@ -85,7 +91,7 @@ def consent_resource(grant: GrantView) -> dict:
     performer = (
         f"Patient/{grant.subject_id}" if grant.created_by == grant.subject_id else f"RelatedPerson/{grant.created_by}"
     )
-    provision = {
+    provision: dict[str, Any] = {
         "type": "permit",
         "period": {"start": rfc3339(grant.valid_from), "end": rfc3339(grant.expires_at)},
         "actor": [
@@ -113,7 +119,7 @@ def consent_resource(grant: GrantView) -> dict:
     }
     if classes:
         provision["class"] = classes
-    resource = {
+    resource: dict[str, Any] = {
         "resourceType": "Consent",
         "id": grant.id,
         "status": "active" if grant.status in ("active", "not-yet-valid") else "inactive",
@@ -134,19 +140,21 @@ def consent_resource(grant: GrantView) -> dict:
     return resource
 
 
-def health_bundle(subject_id: str, subject_name: str | None, records, *, generated_at) -> dict:
+def health_bundle(
+    subject_id: str, subject_name: str | None, records: Iterable[RecordHistory], *, generated_at: datetime
+) -> dict:
     """A resident's health records as an R4 ``Bundle`` of type ``collection``.
 
     One ``Patient`` (the resident) and one ``DocumentReference`` per health
     record, at its current version: typed with the LOINC section code of its
     category, its JSON content carried as a base64 ``attachment`` (the
     vault stores free-form JSON, so no finer resource is claimed), the
-    version in ``meta.versionId``. ``records`` are ``vault.records.RecordHistory``.
+    version in ``meta.versionId``.
     """
     import base64
     import json
 
-    patient = {"resourceType": "Patient", "id": subject_id}
+    patient: dict[str, Any] = {"resourceType": "Patient", "id": subject_id}
     if subject_name:
         patient["name"] = [{"text": subject_name}]
     entries = [{"fullUrl": f"urn:civicvault:Patient:{subject_id}", "resource": patient}]
