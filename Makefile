@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: install serve test lint bench clean contracts node-deps
+.PHONY: install serve shell test lint bench clean contracts node-deps
 
 $(STAMP): setup.cfg pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "CivicVault needs Python 3.11 or newer")'
@@ -17,10 +17,21 @@ $(STAMP): setup.cfg pyproject.toml
 
 install: $(STAMP)
 
+# `make serve PORT=8081 HOST=0.0.0.0` serves elsewhere. Set with `=`, so that only the make
+# command line changes them: some shells export HOST as the machine's name.
+HOST = 127.0.0.1
+PORT = 8080
+
 serve: $(STAMP)
 	$(BIN)/civicvault init
 	$(BIN)/civicvault demo --if-new
-	$(BIN)/civicvault serve
+	$(BIN)/civicvault serve --host '$(HOST)' --port '$(PORT)'
+
+# An interactive bash with the virtualenv active (`civicvault` on the PATH); `exit` leaves it.
+shell: $(STAMP)
+	@printf '%s\n' '[ -f ~/.bashrc ] && . ~/.bashrc' '. "$(CURDIR)/$(BIN)/activate"' \
+		'echo "CivicVault shell: civicvault is on the PATH; exit to leave."' > $(VENV)/shellrc
+	@exec bash --init-file $(VENV)/shellrc -i
 
 test: lint node-deps
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

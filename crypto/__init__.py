@@ -1,14 +1,17 @@
 """Pure cryptographic recipes for CivicVault.
 
 Callers use the verbs exported here; the raw primitives live in private
-modules (``_aesgcm``), the only ones that import ``Cryptodome``. Nothing in
-this package does I/O, reads the clock or keeps global state.
+modules (``_aesgcm``, ``_bls``), the only ones that import ``Cryptodome`` and
+``py_ecc``. BLS signatures (``crypto.bls``, ``crypto.checkpoint``) load py-ecc
+on first use, not on import. Nothing in this package does I/O, reads the
+clock or keeps state beyond that loaded library.
 """
 
+from crypto._aesgcm import KEY_SIZE
 from crypto.aad import principal_name_aad, record_aad, sealed_text_aad, subject_key_aad
 from crypto.envelope import ENVELOPE_VERSION, envelope_key_id, seal, unseal
 from crypto.errors import CryptoError, InvalidEnvelope, KeyringError, ProofError
-from crypto.keyring import KEY_SIZE, SECRET_SIZE, Keyring, hkdf_sha256, new_key, unwrap_key, wrap_key
+from crypto.keyring import SECRET_SIZE, Keyring, hkdf_sha256, new_key, unwrap_key, wrap_key
 from crypto.merkle import (
     EMPTY_ROOT,
     consistency_proof,

@@ -49,7 +49,7 @@ def envelope_key_id(envelope: bytes) -> int:
     version, key_id = _HEADER.unpack_from(envelope)
     if version != ENVELOPE_VERSION:
         raise InvalidEnvelope()
-    return key_id
+    return int(key_id)
 
 
 def unseal(key: bytes, envelope: bytes, *, aad: bytes) -> bytes:

@@ -1,15 +1,19 @@
 """``civicvault anchor key|deploy|now|status``, and the chain reader ``civicvault verify`` uses.
 
-Registered on the main command group by ``vault/cli.py``. The sending key is
-never printed: ``anchor key`` shows the account's address only.
+Registered on the main command group by ``vault.cli.main``. The sending key is
+never printed: ``anchor key`` shows the account's address only. web3 and
+SQLAlchemy are imported by the commands that use them, not with this module.
 """
 
+from __future__ import annotations
+
 import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from vault.anchoring import service
-from vault.anchoring.check import AnchorCheck
 from vault.anchoring.settings import (
     AnchorSettings,
     ContractRecord,
@@ -17,8 +21,14 @@ from vault.anchoring.settings import (
     read_contract_record,
     write_contract_record,
 )
-from vault.core.clock import rfc3339
 from vault.core.errors import ConfigError, Conflict
+
+if TYPE_CHECKING:
+    from vault.anchoring.chain import Chain
+    from vault.anchoring.check import AnchorCheck, AnchorReport
+    from vault.core.config import Settings
+
+Decorator = Callable[[Callable[..., Any]], Callable[..., Any]]
 
 
 def _web3_missing() -> ConfigError:
@@ -27,7 +37,7 @@ def _web3_missing() -> ConfigError:
     )
 
 
-def _chain(anchor_settings: AnchorSettings, *, contract: str | None):
+def _chain(anchor_settings: AnchorSettings, *, contract: str | None) -> Chain:
     try:
         from vault.anchoring.chain import Chain
     except ImportError:
@@ -40,8 +50,10 @@ def _chain(anchor_settings: AnchorSettings, *, contract: str | None):
     )
 
 
-def anchor_check_for(settings) -> AnchorCheck:
+def anchor_check_for(settings: Settings) -> AnchorCheck:
     """The chain reader for ``verify``: the configured node, or none (anchors are then checked locally only)."""
+    from vault.anchoring.check import AnchorCheck
+
     anchor_settings = AnchorSettings.from_env(settings.home)
     if anchor_settings.rpc_url is None:
         return AnchorCheck(origin=settings.ledger_origin)
@@ -53,24 +65,29 @@ def anchor_check_for(settings) -> AnchorCheck:
     )
 
 
-def describe_check(report) -> str:
+def describe_check(report: AnchorReport | None) -> str:
     if report is None or (report.anchors == 0 and not report.on_chain):
         return "no anchors"
     where = "checked on chain" if report.on_chain else "checked locally only (CIVICVAULT_ANCHOR_RPC_URL is not set)"
     return f"{report.anchors} anchor{'' if report.anchors == 1 else 's'} {where}"
 
 
-def register(cli: click.Group, *, home_option, settings_of) -> None:
+def register(
+    cli: click.Group,
+    *,
+    home_option: Decorator,
+    settings_of: Callable[[click.Context, Path | None], Settings],
+) -> None:
     """Add the ``anchor`` group to ``cli``."""
 
     @cli.group()
-    def anchor():
+    def anchor() -> None:
         """Anchor ledger checkpoints on an Ethereum-compatible chain (docs/anchoring.md)."""
 
     @anchor.command("key")
     @home_option
     @click.pass_context
-    def anchor_key(ctx, home):
+    def anchor_key(ctx: click.Context, home: Path | None) -> None:
         """Create the anchoring key file (0600) if missing and print its account's address."""
         settings = settings_of(ctx, home)
         try:
@@ -93,8 +110,10 @@ def register(cli: click.Group, *, home_option, settings_of) -> None:
     )
     @home_option
     @click.pass_context
-    def anchor_deploy(ctx, replace, home):
+    def anchor_deploy(ctx: click.Context, replace: bool, home: Path | None) -> None:
         """Deploy the anchor contract and record its address in the home."""
+        from vault.anchoring import service
+
         settings = settings_of(ctx, home)
         anchor_settings = AnchorSettings.from_env(settings.home)
         existing = read_contract_record(settings.home)
@@ -106,6 +125,10 @@ def register(cli: click.Group, *, home_option, settings_of) -> None:
         signer = anchor_settings.signer()
         chain_id = service.check_chain_id(chain, anchor_settings.chain_id)
         sent = chain.deploy(signer)
+        if not sent.contract:  # Chain.deploy already refuses this; the record needs an address
+            from vault.anchoring.chain import AnchorError
+
+            raise AnchorError("The deployment was mined but created no contract.")
         path = write_contract_record(
             settings.home,
             ContractRecord(
@@ -123,11 +146,12 @@ def register(cli: click.Group, *, home_option, settings_of) -> None:
     @anchor.command("now")
     @home_option
     @click.pass_context
-    def anchor_now(ctx, home):
+    def anchor_now(ctx: click.Context, home: Path | None) -> None:
         """Anchor the latest signed checkpoint on chain."""
         import os
         import socket
 
+        from vault.anchoring import service
         from vault.runtime import Vault
 
         settings = settings_of(ctx, home)
@@ -153,8 +177,10 @@ def register(cli: click.Group, *, home_option, settings_of) -> None:
     @click.option("--limit", type=click.IntRange(1, 10000), default=20, show_default=True)
     @home_option
     @click.pass_context
-    def anchor_status(ctx, as_json, limit, home):
+    def anchor_status(ctx: click.Context, as_json: bool, limit: int, home: Path | None) -> None:
         """List the latest anchors with their blocks (and confirmations, when the node answers)."""
+        from vault.anchoring import service
+        from vault.core.clock import rfc3339
         from vault.runtime import Vault
 
         settings = settings_of(ctx, home)

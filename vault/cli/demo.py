@@ -6,6 +6,7 @@ statement. Every name and number is invented.
 """
 
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -29,7 +30,7 @@ PEOPLE = (
 )
 
 
-def _allergy(patient: str, substance: str, code: str, reaction: str) -> dict:
+def _allergy(patient: str, substance: str, code: str, reaction: str) -> dict[str, Any]:
     return {
         "resourceType": "AllergyIntolerance",
         "clinicalStatus": {
@@ -52,7 +53,7 @@ def _allergy(patient: str, substance: str, code: str, reaction: str) -> dict:
     }
 
 
-def _medication(patient: str, drug: str, code: str, dose: str) -> dict:
+def _medication(patient: str, drug: str, code: str, dose: str) -> dict[str, Any]:
     return {
         "resourceType": "MedicationStatement",
         "status": "active",
@@ -64,7 +65,7 @@ def _medication(patient: str, drug: str, code: str, dose: str) -> dict:
     }
 
 
-def _condition(patient: str, text: str, snomed: str) -> dict:
+def _condition(patient: str, text: str, snomed: str) -> dict[str, Any]:
     return {
         "resourceType": "Condition",
         "clinicalStatus": {
@@ -75,7 +76,7 @@ def _condition(patient: str, text: str, snomed: str) -> dict:
     }
 
 
-def _lease(tenant: str, address: str, rent: int, start: str) -> dict:
+def _lease(tenant: str, address: str, rent: int, start: str) -> dict[str, Any]:
     return {
         "type": "residential-lease",
         "tenant": tenant,
@@ -87,7 +88,7 @@ def _lease(tenant: str, address: str, rent: int, start: str) -> dict:
     }
 
 
-def _income(name: str, employer: str, annual: int, year: int) -> dict:
+def _income(name: str, employer: str, annual: int, year: int) -> dict[str, Any]:
     return {
         "type": "income-statement",
         "person": name,
@@ -105,12 +106,12 @@ def has_data(session: Session) -> bool:
 
 def load(
     session: Session, keys: KeyStore, *, now: datetime, limits: ConsentLimits | None = None
-) -> tuple[list[dict], list[str]]:
+) -> tuple[list[dict[str, str]], list[str]]:
     """Create the demo principals, records and consent story.
 
     Returns each principal with its token, and the story as lines of text.
     """
-    created = []
+    created: list[dict[str, str]] = []
     for role, name in PEOPLE:
         info, token = principals.create_principal(session, keys, role=role, name=name, now=now)
         created.append({"id": info.id, "role": role, "name": name, "token": token})
@@ -169,13 +170,15 @@ def load(
     return created, _story(session, keys, created, now=now, limits=limits or ConsentLimits())
 
 
-def _story(session: Session, keys: KeyStore, people: list[dict], *, now: datetime, limits: ConsentLimits) -> list[str]:
+def _story(
+    session: Session, keys: KeyStore, people: list[dict[str, str]], *, now: datetime, limits: ConsentLimits
+) -> list[str]:
     """The consent story: a grant, a request approved, a grant revoked."""
-    by_role = {}
+    by_role: dict[str, list[Caller]] = {}
     for person in people:
         by_role.setdefault(person["role"], []).append(Caller(id=person["id"], role=person["role"]))
     (amina, _tomasz, grace), clinic, landlord = by_role["resident"], by_role["clinic"][0], by_role["landlord"][0]
-    story = []
+    story: list[str] = []
 
     treatment = consent.create_grant(
         session,

@@ -4,33 +4,54 @@ Registered on the main group by ``vault.cli``; docs/operations.md is the
 operator's guide to them.
 """
 
+from __future__ import annotations
+
 import json
 import sys
+from collections.abc import Callable
 from dataclasses import asdict
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from vault.core.clock import rfc3339
-from vault.runtime import Vault
+if TYPE_CHECKING:
+    from vault.core.config import Settings
+    from vault.keys.key_rotation import RetireReport
+    from vault.runtime import Vault
+
+Decorator = Callable[[Callable[..., Any]], Callable[..., Any]]
 
 
-def register(cli: click.Group, home_option, settings_of) -> None:
+def _open(settings: Settings) -> Vault:
+    from vault.runtime import Vault
+
+    return Vault.open(settings)
+
+
+def register(
+    cli: click.Group,
+    home_option: Decorator,
+    settings_of: Callable[[click.Context, Path | None], Settings],
+) -> None:
+    """Add ``keys`` and ``erase`` to ``cli``; their libraries load when they run, not now."""
+
     @cli.group()
-    def keys():
+    def keys() -> None:
         """Master key rotation and retirement; key status."""
 
     @keys.command("status")
     @click.option("--json", "as_json", is_flag=True, help="Print the status as JSON.")
     @home_option
     @click.pass_context
-    def keys_status(ctx, as_json, home):
+    def keys_status(ctx: click.Context, as_json: bool, home: Path | None) -> None:
         """Master key versions and what each one still protects."""
         from sqlalchemy import func, select
 
         from vault.keys.key_rotation import residents_without_secret, usage
         from vault.storage.models import SubjectKey
 
-        vault = Vault.open(settings_of(ctx, home))
+        vault = _open(settings_of(ctx, home))
         try:
             ring = vault.keys.keyring
             with vault.read_transaction() as session:
@@ -92,11 +113,11 @@ def register(cli: click.Group, home_option, settings_of) -> None:
     )
     @home_option
     @click.pass_context
-    def keys_rotate(ctx, then_retire, home):
+    def keys_rotate(ctx: click.Context, then_retire: bool, home: Path | None) -> None:
         """New master key version; re-wrap subject keys and names in batches (resumable)."""
         from vault.keys.key_rotation import plan, retire, rotate, total_work
 
-        vault = Vault.open(settings_of(ctx, home))
+        vault = _open(settings_of(ctx, home))
         try:
             target, new = plan(vault)
             label = f"re-wrapping to new version {target}" if new else f"resuming: re-wrapping to version {target}"
@@ -129,17 +150,17 @@ def register(cli: click.Group, home_option, settings_of) -> None:
     @keys.command("retire")
     @home_option
     @click.pass_context
-    def keys_retire(ctx, home):
+    def keys_retire(ctx: click.Context, home: Path | None) -> None:
         """Remove old master key versions that nothing uses any more."""
         from vault.keys.key_rotation import retire
 
-        vault = Vault.open(settings_of(ctx, home))
+        vault = _open(settings_of(ctx, home))
         try:
             _print_retired(retire(vault), vault.keys.from_key_file)
         finally:
             vault.close()
 
-    def _print_retired(report, from_file: bool) -> None:
+    def _print_retired(report: RetireReport, from_file: bool) -> None:
         if report.retired and from_file:
             click.echo(
                 f"retired master key version(s) {list(report.retired)}; the key file now ends at version "
@@ -162,11 +183,12 @@ def register(cli: click.Group, home_option, settings_of) -> None:
     @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
     @home_option
     @click.pass_context
-    def erase_command(ctx, subject_id, yes, home):
+    def erase_command(ctx: click.Context, subject_id: str, yes: bool, home: Path | None) -> None:
         """Erase a resident by crypto-shredding (on a verified Art. 17 request)."""
+        from vault.core.clock import rfc3339
         from vault.rights.erasure import erase
 
-        vault = Vault.open(settings_of(ctx, home))
+        vault = _open(settings_of(ctx, home))
         try:
             if not yes:
                 click.confirm(

@@ -2,47 +2,73 @@
 
 Every command takes ``--home DIR``; user mistakes end with one sentence on
 stderr and a non-zero exit, never a traceback.
+
+This module imports click and nothing heavy: each command imports the
+services it needs (SQLAlchemy, py-ecc, web3, gunicorn) when it runs, so that
+``civicvault --help`` or a mistyped option answers at once.
+tests/vault/cli/test_startup.py keeps it so.
 """
+
+from __future__ import annotations
 
 import json
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
-from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
-from vault.cli import demo
 from vault.cli.anchor import register as _register_anchor
 from vault.cli.keys import register as _register_key_commands
-from vault.core.clock import rfc3339, utcnow
-from vault.core.config import Settings
 from vault.core.errors import VaultError
 from vault.core.vocabulary import ROLES
-from vault.identity import principals
-from vault.keys import ledger_key
-from vault.ledger import checkpoints, ledger
-from vault.runtime import Vault, init_home
-from vault.storage.db import describe_db_error
+
+if TYPE_CHECKING:
+    from vault.core.config import Settings
+    from vault.runtime import Vault
 
 DEMO_TOKENS_FILE = "demo-tokens.json"
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _database_failure(exc: Exception) -> str | None:
+    """One sentence for a database error, None for anything else.
+
+    A SQLAlchemy error exists only once SQLAlchemy is imported: other
+    failures are told apart without importing it.
+    """
+    if "sqlalchemy.exc" not in sys.modules:
+        return None
+    from sqlalchemy.exc import OperationalError, SQLAlchemyError
+
+    from vault.storage.db import describe_db_error
+
+    if isinstance(exc, OperationalError):
+        return f"The database failed: {describe_db_error(exc)}."
+    if isinstance(exc, SQLAlchemyError):
+        return f"The database refused the operation ({type(exc).__name__})."
+    return None
 
 
 class VaultGroup(click.Group):
     """Turns expected failures into one clear sentence and exit status 1."""
 
-    def invoke(self, ctx):
+    def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
         except VaultError as exc:
             raise click.ClickException(exc.detail) from None
-        except OperationalError as exc:
-            raise click.ClickException(f"The database failed: {describe_db_error(exc)}.") from None
-        except SQLAlchemyError as exc:
-            raise click.ClickException(f"The database refused the operation ({type(exc).__name__}).") from None
+        except Exception as exc:
+            sentence = _database_failure(exc)
+            if sentence is None:
+                raise
+            raise click.ClickException(sentence) from None
 
 
-def _home_option(func):
+def _home_option(func: F) -> F:
     return click.option(
         "--home",
         type=click.Path(file_okay=False, path_type=Path),
@@ -53,21 +79,31 @@ def _home_option(func):
 
 
 def _settings(ctx: click.Context, home: Path | None) -> Settings:
+    from vault.core.config import Settings
+
     return Settings.from_env(home or ctx.find_root().params.get("home"))
+
+
+def _open(ctx: click.Context, home: Path | None) -> Vault:
+    from vault.runtime import Vault
+
+    return Vault.open(_settings(ctx, home))
 
 
 @click.group(cls=VaultGroup)
 @_home_option
 @click.version_option(package_name="civicvault")
-def cli(home):
+def cli(home: Path | None) -> None:
     """CivicVault: residents' encrypted records, consent and access trail."""
 
 
 @cli.command()
 @_home_option
 @click.pass_context
-def init(ctx, home):
+def init(ctx: click.Context, home: Path | None) -> None:
     """Create the data home, master key and schema (idempotent)."""
+    from vault.runtime import init_home
+
     settings = _settings(ctx, home)
     report = init_home(settings)
     click.echo(f"home: {settings.home}{' (created)' if report.home_created else ''}")
@@ -81,7 +117,7 @@ def init(ctx, home):
 
 
 @cli.group()
-def principal():
+def principal() -> None:
     """Create and list principals, manage their tokens."""
 
 
@@ -91,9 +127,12 @@ def principal():
 @click.option("--json", "as_json", is_flag=True, help="Print {id, role, name, token} as JSON.")
 @_home_option
 @click.pass_context
-def principal_add(ctx, role, name, as_json, home):
+def principal_add(ctx: click.Context, role: str, name: str, as_json: bool, home: Path | None) -> None:
     """Create a principal and print its token (shown only once)."""
-    vault = Vault.open(_settings(ctx, home))
+    from vault.core.clock import utcnow
+    from vault.identity import principals
+
+    vault = _open(ctx, home)
     with vault.transaction() as session:
         info, token = principals.create_principal(session, vault.keys, role=role, name=name, now=utcnow())
     if as_json:
@@ -108,9 +147,12 @@ def principal_add(ctx, role, name, as_json, home):
 @click.option("--json", "as_json", is_flag=True)
 @_home_option
 @click.pass_context
-def principal_list(ctx, role, as_json, home):
+def principal_list(ctx: click.Context, role: str | None, as_json: bool, home: Path | None) -> None:
     """List principals."""
-    vault = Vault.open(_settings(ctx, home))
+    from vault.core.clock import rfc3339
+    from vault.identity import principals
+
+    vault = _open(ctx, home)
     with vault.transaction() as session:
         rows = [
             (p, principals.live_token_count(session, p.id))
@@ -134,9 +176,12 @@ def principal_list(ctx, role, as_json, home):
 @click.argument("principal_id")
 @_home_option
 @click.pass_context
-def principal_revoke_token(ctx, principal_id, home):
+def principal_revoke_token(ctx: click.Context, principal_id: str, home: Path | None) -> None:
     """Revoke every live token of a principal."""
-    vault = Vault.open(_settings(ctx, home))
+    from vault.core.clock import utcnow
+    from vault.identity import principals
+
+    vault = _open(ctx, home)
     with vault.transaction() as session:
         count = principals.revoke_tokens(session, principal_id, now=utcnow())
     click.echo(f"revoked {count} token(s) of {principal_id}")
@@ -146,15 +191,18 @@ def principal_revoke_token(ctx, principal_id, home):
 @click.argument("principal_id")
 @_home_option
 @click.pass_context
-def principal_token(ctx, principal_id, home):
+def principal_token(ctx: click.Context, principal_id: str, home: Path | None) -> None:
     """Issue a new token for a principal (shown only once)."""
-    vault = Vault.open(_settings(ctx, home))
+    from vault.core.clock import utcnow
+    from vault.identity import principals
+
+    vault = _open(ctx, home)
     with vault.transaction() as session:
         token = principals.issue_token(session, principal_id, now=utcnow())
     click.echo(token)
 
 
-def _write_demo_tokens(settings: Settings, people: list[dict]) -> Path:
+def _write_demo_tokens(settings: Settings, people: list[dict[str, str]]) -> Path:
     """Save demo tokens (added to any saved before), readable by the owner only."""
     path = settings.home / DEMO_TOKENS_FILE
     if path.exists():
@@ -165,7 +213,7 @@ def _write_demo_tokens(settings: Settings, people: list[dict]) -> Path:
     return path
 
 
-def _print_people(people: list[dict]) -> None:
+def _print_people(people: list[dict[str, str]]) -> None:
     for person in people:
         click.echo(f"  {person['role']:<10} {person['name']:<32} id={person['id']}")
         click.echo(f"             token={person['token']}")
@@ -175,8 +223,12 @@ def _print_people(people: list[dict]) -> None:
 @click.option("--if-new", is_flag=True, help="Load only into an empty vault; otherwise print the saved demo tokens.")
 @_home_option
 @click.pass_context
-def demo_command(ctx, if_new, home):
+def demo_command(ctx: click.Context, if_new: bool, home: Path | None) -> None:
     """Load a realistic demo data set and print its tokens."""
+    from vault.cli import demo
+    from vault.core.clock import utcnow
+    from vault.runtime import Vault
+
     settings = _settings(ctx, home)
     vault = Vault.open(settings)
     with vault.transaction() as session:
@@ -208,9 +260,12 @@ def demo_command(ctx, if_new, home):
 )
 @_home_option
 @click.pass_context
-def verify(ctx, workers, home):
+def verify(ctx: click.Context, workers: int | None, home: Path | None) -> None:
     """Check the whole ledger and its links to the data; name the first bad entry."""
     from vault.cli.anchor import anchor_check_for, describe_check
+    from vault.keys import ledger_key
+    from vault.ledger import ledger
+    from vault.runtime import Vault
     from vault.verification.verify import verify as verify_ledger
 
     settings = _settings(ctx, home)
@@ -240,8 +295,13 @@ def verify(ctx, workers, home):
 @click.option("--show-key", is_flag=True, help="Print the ledger's public key (hex) and sign nothing.")
 @_home_option
 @click.pass_context
-def checkpoint_command(ctx, show_key, home):
+def checkpoint_command(ctx: click.Context, show_key: bool, home: Path | None) -> None:
     """Sign a checkpoint of the ledger now and print it."""
+    from vault.core.clock import utcnow
+    from vault.keys import ledger_key
+    from vault.ledger import checkpoints
+    from vault.runtime import Vault
+
     settings = _settings(ctx, home)
     key = ledger_key.read(settings.ledger_key_file)
     if show_key:
@@ -254,7 +314,7 @@ def checkpoint_command(ctx, show_key, home):
 
 
 @cli.group()
-def audit():
+def audit() -> None:
     """Export a resident's audit bundle, verify one offline."""
 
 
@@ -269,11 +329,11 @@ def audit():
 )
 @_home_option
 @click.pass_context
-def audit_export(ctx, subject_id, out, home):
+def audit_export(ctx: click.Context, subject_id: str, out: Path, home: Path | None) -> None:
     """Write a self-contained bundle of a resident's events with inclusion proofs."""
     from vault.verification.bundles import export
 
-    vault = Vault.open(_settings(ctx, home))
+    vault = _open(ctx, home)
     with vault.read_transaction() as session:
         bundle = export(session, subject_id=subject_id)
     fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -288,7 +348,7 @@ def audit_export(ctx, subject_id, out, home):
 @audit.command("verify-bundle")
 @click.argument("bundle_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--log-key", required=True, help="The vault's ledger public key (hex), pinned out of band")
-def audit_verify_bundle(bundle_file, log_key):
+def audit_verify_bundle(bundle_file: Path, log_key: str) -> None:
     """Verify a bundle offline, with public keys only."""
     from vault.verification.bundles import BundleError, verify_bundle
 
@@ -322,7 +382,7 @@ def audit_verify_bundle(bundle_file, log_key):
     "--interval", type=click.FloatRange(min=1), default=60.0, show_default=True, help="Seconds between rounds"
 )
 @click.option("--once", is_flag=True, help="Do one round and exit (3 when the checkpoint is refused)")
-def witness(url, token, log_key, state_dir, interval, once):
+def witness(url: str, token: str, log_key: str, state_dir: Path, interval: float, once: bool) -> None:
     """Run a witness that checks and cosigns the vault's checkpoints."""
     import time
 
@@ -361,19 +421,27 @@ def witness(url, token, log_key, state_dir, interval, once):
 @click.option("--workers", default=2, show_default=True, type=click.IntRange(1, 64))
 @_home_option
 @click.pass_context
-def serve(ctx, host, port, workers, home):
+def serve(ctx: click.Context, host: str, port: int, workers: int, home: Path | None) -> None:
     """Serve the API with gunicorn."""
-    from vault.cli.server import run
+    from vault.cli.listen import display, listen
 
     settings = _settings(ctx, home)
-    Vault.open(settings).close()  # fail here, clearly, rather than in every worker
-    click.echo(f"CivicVault on http://{host}:{port}  (API /api/v1, docs /docs, OpenAPI /openapi.json)")
-    run(settings, host=host, port=port, workers=workers)
+    # Bind first: a taken port is one sentence now, not gunicorn retrying for seconds after the vault opened.
+    listener = listen(host, port)
+    try:
+        from vault.runtime import Vault
+
+        Vault.open(settings).close()  # fail here, clearly, rather than in every worker
+        from vault.cli.server import run
+    except BaseException:
+        listener.close()
+        raise
+    click.echo(f"CivicVault on http://{display(host, port)}  (API /api/v1, docs /docs, OpenAPI /openapi.json)")
+    run(settings, listener=listener, workers=workers)
 
 
-# --- anchoring on an EVM chain (vault/anchoring) ---------------------------------
+# Anchoring on an EVM chain (vault/anchoring), key management and erasure.
 _register_anchor(cli, home_option=_home_option, settings_of=_settings)
-# Key management and erasure (vault/cli_keys.py).
 _register_key_commands(cli, _home_option, _settings)
 
 

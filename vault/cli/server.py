@@ -2,10 +2,13 @@
 
 The app is named by string (``api:create_app()``), as gunicorn's own command
 line would, so the vault package keeps no import of the Flask shell. Settings
-reach the workers through the environment they inherit.
+reach the workers through the environment they inherit. Only ``civicvault
+serve`` imports this module (gunicorn, and Flask in the workers).
 """
 
 import os
+import socket
+from typing import Any
 
 from gunicorn.app.base import BaseApplication
 from gunicorn.util import import_app
@@ -16,7 +19,7 @@ APP = "api:create_app()"
 
 
 class _Server(BaseApplication):
-    def __init__(self, options: dict) -> None:
+    def __init__(self, options: dict[str, Any]) -> None:
         self._options = options
         super().__init__()
 
@@ -24,7 +27,7 @@ class _Server(BaseApplication):
         for key, value in self._options.items():
             self.cfg.set(key, value)
 
-    def load(self):
+    def load(self) -> Any:
         app = import_app(APP)
         _start_checkpointer()
         _start_anchorer()
@@ -93,12 +96,14 @@ def _start_anchorer() -> None:
         logging.getLogger("civicvault.anchoring").error("periodic anchoring is off: %s", detail)
 
 
-def run(settings: Settings, *, host: str, port: int, workers: int) -> None:
+def run(settings: Settings, *, listener: socket.socket, workers: int) -> None:
+    """Serve on ``listener`` (bound and listening, see ``vault.cli.listen``), which gunicorn takes over."""
     os.environ["CIVICVAULT_HOME"] = str(settings.home)
     os.environ["CIVICVAULT_DATABASE_URL"] = settings.database_url
     _Server(
         {
-            "bind": f"{host}:{port}",
+            # gunicorn adopts the socket and closes our descriptor: detach so that we never close it twice.
+            "bind": f"fd://{listener.detach()}",
             "workers": workers,
             "preload_app": False,  # one engine per worker, never shared across fork
             "accesslog": "-",
