@@ -16,6 +16,32 @@ def test_migrations_match_the_models(vault_):
     assert schema.is_current(vault_.engine)
 
 
+def test_head_names_the_newest_migration():
+    """is_current compares with schema.HEAD without Alembic: a new revision must move it."""
+    assert schema.alembic_head() == schema.HEAD
+
+
+def test_a_database_behind_or_without_a_schema_is_not_current(vault_):
+    assert schema.current_revision(vault_.engine) == schema.HEAD
+    with vault_.engine.begin() as connection:
+        connection.execute(text("UPDATE alembic_version SET version_num = '0005'"))
+    assert not schema.is_current(vault_.engine)
+    with vault_.engine.begin() as connection:
+        connection.execute(text("UPDATE alembic_version SET version_num = :head"), {"head": schema.HEAD})
+    assert schema.is_current(vault_.engine)
+
+
+def test_an_empty_database_is_not_current(tmp_path):
+    from sqlalchemy import create_engine
+
+    engine = create_engine(f"sqlite:///{tmp_path / 'empty.db'}")
+    try:
+        assert schema.current_revision(engine) is None
+        assert not schema.is_current(engine)
+    finally:
+        engine.dispose()
+
+
 def test_sqlite_runs_wal_full_sync_and_foreign_keys(vault_, database_url):
     if not database_url.startswith("sqlite"):
         pytest.skip("SQLite pragmas")
