@@ -73,7 +73,7 @@ def imports_of(path: Path, root: Path = ROOT) -> list[tuple[int, str, bool]]:
     tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
     typing_only = _type_checking_lines(tree)
     package = ".".join(path.relative_to(root).with_suffix("").parts[:-1])
-    found = []
+    found: list[str] = []
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
             found.extend((node.lineno, alias.name, node.lineno in typing_only) for alias in node.names)
@@ -99,7 +99,7 @@ def context_of(module: str) -> str | None:
 
 
 def violations(root: Path = ROOT) -> list[str]:
-    found = []
+    found: list[str] = []
     for top, allowed_tops in TOP_LEVEL.items():
         for path in sorted((root / top).rglob("*.py")):
             rel = path.relative_to(root)
