@@ -73,7 +73,7 @@ def imports_of(path: Path, root: Path = ROOT) -> list[tuple[int, str, bool]]:
     tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
     typing_only = _type_checking_lines(tree)
     package = ".".join(path.relative_to(root).with_suffix("").parts[:-1])
-    found: list[str] = []
+    found: list[tuple[int, str, bool]] = []
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
             found.extend((node.lineno, alias.name, node.lineno in typing_only) for alias in node.names)
