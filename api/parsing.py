@@ -9,11 +9,13 @@ webargs' Flask parser is close to what we want; we tighten it so that:
 * JSON that nests deeper than the interpreter can parse, or that uses the
   non-standard ``NaN``/``Infinity`` constants, is "invalid JSON" (400), never a
   ``RecursionError`` and a 500.
+
+The views' ``Blueprint`` (api/openapi.py) parses with ``StrictParser``.
 """
 
 import json
+from typing import Any, NoReturn
 
-import flask_smorest
 import marshmallow as ma
 from flask import Request
 from webargs import core
@@ -21,7 +23,7 @@ from webargs.flaskparser import FlaskParser, is_json_request
 from werkzeug.exceptions import RequestEntityTooLarge, UnsupportedMediaType
 
 
-def _reject_constant(name: str):
+def _reject_constant(name: str) -> NoReturn:
     raise ValueError(f"{name} is not valid JSON")
 
 
@@ -29,7 +31,7 @@ class StrictParser(FlaskParser):
     DEFAULT_VALIDATION_STATUS = 400
     DEFAULT_UNKNOWN_BY_LOCATION = dict.fromkeys(FlaskParser.DEFAULT_UNKNOWN_BY_LOCATION, ma.RAISE)
 
-    def _raw_load_json(self, req: Request):
+    def _raw_load_json(self, req: Request) -> Any:
         data = req.get_data(cache=True)  # 413 when Content-Length is over the limit
         # A chunked body (no Content-Length) is cut at the limit by Werkzeug's
         # LimitedStream without an error when it ends exactly there; a body that
@@ -52,7 +54,3 @@ class StrictParser(FlaskParser):
             raise
         except ValueError as exc:
             raise json.JSONDecodeError(str(exc), "<body>", 0) from None
-
-
-class Blueprint(flask_smorest.Blueprint):
-    ARGUMENTS_PARSER = StrictParser()

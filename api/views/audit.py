@@ -1,13 +1,21 @@
 """Compliance endpoints: search the trail (JSON pages or CSV), review break-glass use, flags."""
 
+from typing import Any
 from urllib.parse import urlencode
 
 from flask import Response, request
 from flask.views import MethodView
 
-from api.context import authenticate_request, caller, current_vault
-from api.parsing import Blueprint
-from api.schemas_audit import (
+from api.context import Body, Query, authenticate_request, current_vault, reading, writing
+from api.openapi import Blueprint
+from api.schemas.audit import (
+    ACKNOWLEDGE_IN_EXAMPLE,
+    EVENT_PAGE_EXAMPLE,
+    EVENTS_CSV_EXAMPLE,
+    FLAG_LIST_EXAMPLE,
+    REVIEW_ACKNOWLEDGED_EXAMPLE,
+    REVIEW_EXAMPLE,
+    REVIEW_LIST_EXAMPLE,
     AcknowledgeIn,
     EventPageOut,
     EventQuery,
@@ -18,6 +26,7 @@ from api.schemas_audit import (
     ReviewQuery,
 )
 from vault.compliance import audit_csv, audit_flags, audit_search, break_glass_review
+from vault.compliance.break_glass_review import Review
 from vault.core.errors import InvalidInput
 
 blp = Blueprint(
@@ -46,11 +55,18 @@ def _next_link(page: audit_search.EventPage) -> str | None:
 @blp.route("/events")
 class AuditEvents(MethodView):
     @blp.arguments(EventQuery, location="query")
-    @blp.response(200, EventPageOut)
-    @blp.doc(responses={"200": {"content": {CSV: {"schema": {"type": "string"}}}}})
-    def get(self, query):
+    @blp.response(200, EventPageOut, example=EVENT_PAGE_EXAMPLE)
+    @blp.alt_response(
+        200,
+        description="Every match as CSV, with format=csv or Accept: text/csv; the ledger size it is pinned to "
+        "is in the X-CivicVault-As-Of header",
+        content_type=CSV,
+        example=EVENTS_CSV_EXAMPLE,
+        success=True,
+    )
+    @blp.problems(400, 401, 403)
+    def get(self, query: Query) -> Response | dict[str, Any]:
         """Search every event by resident, actor, kind, outcome, purpose, category and time (compliance)"""
-        vault = current_vault()
         flt = audit_search.EventFilter(
             subject_id=query["subject_id"],
             actor_id=query["actor_id"],
@@ -64,9 +80,12 @@ class AuditEvents(MethodView):
         if _wants_csv(query["format"]):
             if "limit" in request.args:
                 raise InvalidInput("A CSV export holds every match; page with after and as_of instead of limit.")
-            with vault.read_transaction() as session:
-                flt, as_of = audit_search.begin_export(session, caller(), flt, as_of=query["as_of"])
-            batches = audit_search.export_batches(vault.read_transaction, flt, as_of=as_of, after=query["after"])
+            with reading() as call:
+                flt, as_of = audit_search.begin_export(call.session, call.caller, flt, as_of=query["as_of"])
+            # The batches are read as the response streams, each in a read-only transaction of its own.
+            batches = audit_search.export_batches(
+                current_vault().read_transaction, flt, as_of=as_of, after=query["after"]
+            )
             return Response(
                 audit_csv.stream(batches),
                 mimetype=CSV,
@@ -75,9 +94,9 @@ class AuditEvents(MethodView):
                     "X-CivicVault-As-Of": str(as_of),
                 },
             )
-        with vault.read_transaction() as session:
+        with reading() as call:
             page = audit_search.search(
-                session, caller(), flt, limit=query["limit"], after=query["after"], as_of=query["as_of"]
+                call.session, call.caller, flt, limit=query["limit"], after=query["after"], as_of=query["as_of"]
             )
         return {
             "items": page.items,
@@ -92,56 +111,57 @@ class AuditEvents(MethodView):
 @blp.route("/break-glass")
 class BreakGlassQueue(MethodView):
     @blp.arguments(ReviewQuery, location="query")
-    @blp.response(200, ReviewListOut)
-    def get(self, query):
+    @blp.response(200, ReviewListOut, example=REVIEW_LIST_EXAMPLE)
+    @blp.problems(400, 401, 403)
+    def get(self, query: Query) -> dict[str, Any]:
         """Emergency accesses waiting for review (status=pending, the default) or already acknowledged"""
-        vault = current_vault()
-        with vault.read_transaction() as session:
-            items, total = break_glass_review.queue(session, vault.keys, caller(), now=vault.now(), **query)
+        with reading() as call:
+            items, total = break_glass_review.queue(call.session, call.keys, call.caller, now=call.now, **query)
         return {"items": items, "total": total}
 
 
 @blp.route("/break-glass/<break_glass_id>")
 class BreakGlassReview(MethodView):
-    @blp.response(200, ReviewOut)
-    def get(self, break_glass_id):
+    @blp.response(200, ReviewOut, example=REVIEW_EXAMPLE)
+    @blp.problems(401, 403, 404)
+    def get(self, break_glass_id: str) -> Review:
         """One emergency access and its review"""
-        vault = current_vault()
-        with vault.read_transaction() as session:
-            return break_glass_review.get(session, vault.keys, caller(), break_glass_id, now=vault.now())
+        with reading() as call:
+            return break_glass_review.get(call.session, call.keys, call.caller, break_glass_id, now=call.now)
 
 
 @blp.route("/break-glass/<break_glass_id>/acknowledge")
 class AcknowledgeBreakGlass(MethodView):
-    @blp.arguments(AcknowledgeIn)
-    @blp.response(200, ReviewOut)
-    def post(self, body, break_glass_id):
+    @blp.arguments(AcknowledgeIn, example=ACKNOWLEDGE_IN_EXAMPLE)
+    @blp.response(200, ReviewOut, example=REVIEW_ACKNOWLEDGED_EXAMPLE)
+    @blp.problems(400, 401, 403, 404, 409, 413, 415)
+    def post(self, body: Body, break_glass_id: str) -> Review:
         """Acknowledge an emergency access with a note (sealed); recorded in the ledger; once only (409 after)"""
-        vault = current_vault()
-        with vault.transaction() as session:
+        with writing() as call:
             return break_glass_review.acknowledge(
-                session, vault.keys, caller(), break_glass_id, note=body["note"], now=vault.now()
+                call.session, call.keys, call.caller, break_glass_id, note=body["note"], now=call.now
             )
 
 
 @blp.route("/flags")
 class Flags(MethodView):
     @blp.arguments(FlagQuery, location="query")
-    @blp.response(200, FlagListOut)
-    def get(self, query):
+    @blp.response(200, FlagListOut, example=FLAG_LIST_EXAMPLE)
+    @blp.problems(400, 401, 403)
+    def get(self, query: Query) -> dict[str, Any]:
         """Flags over a time range.
 
         Break-glass use, refusal bursts, unusual read volume, reads near or after grant expiry.
         """
-        vault = current_vault()
-        with vault.read_transaction() as session:
+        with reading() as call:
             since, until, flags = audit_flags.compute(
-                session,
-                caller(),
+                call.session,
+                call.caller,
                 since=query["since"],
                 until=query["until"],
-                limits=vault.settings.flags,
-                now=vault.now(),
+                limits=call.settings.flags,
+                now=call.now,
                 rules=tuple(query["rule"]),
             )
-        return {"since": since, "until": until, "thresholds": vault.settings.flags, "items": flags, "total": len(flags)}
+            thresholds = call.settings.flags
+        return {"since": since, "until": until, "thresholds": thresholds, "items": flags, "total": len(flags)}

@@ -1,13 +1,32 @@
 """Consent endpoints: grants (and their FHIR form), access requests, delegations, break-glass."""
 
 import json
+from typing import Any
 
 from flask import Response, url_for
 from flask.views import MethodView
 
-from api.context import authenticate_request, caller, current_vault
-from api.parsing import Blueprint
-from api.schemas_consent import (
+from api.context import Body, Created, Query, authenticate_request, reading, writing
+from api.openapi import Blueprint
+from api.schemas.consent import (
+    APPROVE_IN_EXAMPLE,
+    BREAK_GLASS_EXAMPLE,
+    BREAK_GLASS_IN_EXAMPLE,
+    BREAK_GLASS_LIST_EXAMPLE,
+    DELEGATION_EXAMPLE,
+    DELEGATION_IN_EXAMPLE,
+    DELEGATION_LIST_EXAMPLE,
+    DELEGATION_REVOKED_EXAMPLE,
+    FHIR_CONSENT_EXAMPLE,
+    GRANT_EXAMPLE,
+    GRANT_IN_EXAMPLE,
+    GRANT_LIST_EXAMPLE,
+    GRANT_REVOKED_EXAMPLE,
+    REQUEST_APPROVED_EXAMPLE,
+    REQUEST_DENIED_EXAMPLE,
+    REQUEST_EXAMPLE,
+    REQUEST_IN_EXAMPLE,
+    REQUEST_LIST_EXAMPLE,
     ApproveIn,
     BreakGlassIn,
     BreakGlassListOut,
@@ -27,6 +46,9 @@ from api.schemas_consent import (
     RequestQuery,
 )
 from vault.consent import access_requests, break_glass, consent, delegations
+from vault.consent.access_requests import RequestView
+from vault.consent.consent import GrantView
+from vault.consent.delegations import DelegationView
 from vault.records import fhir
 
 blp = Blueprint(
@@ -34,175 +56,181 @@ blp = Blueprint(
 )
 blp.before_request(authenticate_request)
 
+FHIR_JSON = "application/fhir+json"
+WRITE_PROBLEMS = (400, 401, 403, 404, 409, 413, 415)  # a decision on one grant, request or delegation
+
 
 @blp.route("/consents")
 class Consents(MethodView):
     @blp.arguments(GrantQuery, location="query")
-    @blp.response(200, GrantListOut)
-    def get(self, query):
+    @blp.response(200, GrantListOut, example=GRANT_LIST_EXAMPLE)
+    @blp.problems(400, 401)
+    def get(self, query: Query) -> dict[str, Any]:
         """Grants the caller may see (as resident, delegate, grantee or compliance)"""
-        vault = current_vault()
-        with vault.read_transaction() as session:
-            items, total = consent.list_grants(session, caller(), now=vault.now(), **query)
+        with reading() as call:
+            items, total = consent.list_grants(call.session, call.caller, now=call.now, **query)
         return {"items": items, "total": total}
 
-    @blp.arguments(GrantIn)
-    @blp.response(201, GrantOut)
-    def post(self, body):
+    @blp.arguments(GrantIn, example=GRANT_IN_EXAMPLE)
+    @blp.response(201, GrantOut, example=GRANT_EXAMPLE)
+    @blp.problems(400, 401, 404, 409, 413, 415)
+    def post(self, body: Body) -> Created:
         """Give consent (the resident, or an active delegate naming subject_id)"""
-        vault = current_vault()
-        with vault.transaction() as session:
-            grant = consent.create_grant(session, caller(), limits=vault.limits, now=vault.now(), **body)
+        with writing() as call:
+            grant = consent.create_grant(call.session, call.caller, limits=call.limits, now=call.now, **body)
         return grant, 201, {"Location": url_for("consents.Consent", grant_id=grant.id)}
 
 
 @blp.route("/consents/<grant_id>")
 class Consent(MethodView):
-    @blp.response(200, GrantOut)
-    def get(self, grant_id):
+    @blp.response(200, GrantOut, example=GRANT_EXAMPLE)
+    @blp.problems(401, 404)
+    def get(self, grant_id: str) -> GrantView:
         """One grant"""
-        vault = current_vault()
-        with vault.read_transaction() as session:
-            return consent.get_grant(session, caller(), grant_id, now=vault.now())
+        with reading() as call:
+            return consent.get_grant(call.session, call.caller, grant_id, now=call.now)
 
 
 @blp.route("/consents/<grant_id>/revoke")
 class RevokeConsent(MethodView):
-    @blp.arguments(EmptyIn)
-    @blp.response(200, GrantOut)
-    def post(self, _body, grant_id):
+    @blp.arguments(EmptyIn, required=False, example={})
+    @blp.response(200, GrantOut, example=GRANT_REVOKED_EXAMPLE)
+    @blp.problems(*WRITE_PROBLEMS)
+    def post(self, _body: Body, grant_id: str) -> GrantView:
         """Revoke a grant; effective on the next request"""
-        vault = current_vault()
-        with vault.transaction() as session:
-            return consent.revoke_grant(session, caller(), grant_id, now=vault.now())
+        with writing() as call:
+            return consent.revoke_grant(call.session, call.caller, grant_id, now=call.now)
 
 
 @blp.route("/consents/<grant_id>/fhir")
 class ConsentFhir(MethodView):
-    @blp.response(200, content_type="application/fhir+json")
-    def get(self, grant_id):
+    @blp.response(200, content_type=FHIR_JSON, example=FHIR_CONSENT_EXAMPLE)
+    @blp.problems(401, 404)
+    def get(self, grant_id: str) -> Response:
         """The grant as an HL7 FHIR R4 Consent resource"""
-        vault = current_vault()
-        with vault.read_transaction() as session:
-            grant = consent.get_grant(session, caller(), grant_id, now=vault.now())
-        return Response(json.dumps(fhir.consent_resource(grant)), mimetype="application/fhir+json")
+        with reading() as call:
+            grant = consent.get_grant(call.session, call.caller, grant_id, now=call.now)
+        return Response(json.dumps(fhir.consent_resource(grant)), mimetype=FHIR_JSON)
 
 
 @blp.route("/access-requests")
 class AccessRequests(MethodView):
     @blp.arguments(RequestQuery, location="query")
-    @blp.response(200, RequestListOut)
-    def get(self, query):
+    @blp.response(200, RequestListOut, example=REQUEST_LIST_EXAMPLE)
+    @blp.problems(400, 401)
+    def get(self, query: Query) -> dict[str, Any]:
         """Requests to the caller (or the residents they manage), or made by the caller"""
-        vault = current_vault()
-        with vault.read_transaction() as session:
-            items, total = access_requests.list_requests(session, vault.keys, caller(), now=vault.now(), **query)
+        with reading() as call:
+            items, total = access_requests.list_requests(call.session, call.keys, call.caller, now=call.now, **query)
         return {"items": items, "total": total}
 
-    @blp.arguments(RequestIn)
-    @blp.response(201, RequestOut)
-    def post(self, body):
+    @blp.arguments(RequestIn, example=REQUEST_IN_EXAMPLE)
+    @blp.response(201, RequestOut, example=REQUEST_EXAMPLE)
+    @blp.problems(400, 401, 403, 404, 409, 413, 415)
+    def post(self, body: Body) -> Created:
         """Ask a resident for access (clinics and landlords)"""
-        vault = current_vault()
-        with vault.transaction() as session:
-            request = access_requests.create_request(
-                session, vault.keys, caller(), limits=vault.limits, now=vault.now(), **body
+        with writing() as call:
+            made = access_requests.create_request(
+                call.session, call.keys, call.caller, limits=call.limits, now=call.now, **body
             )
-        return request, 201, {"Location": url_for("consents.AccessRequest", request_id=request.id)}
+        return made, 201, {"Location": url_for("consents.AccessRequest", request_id=made.id)}
 
 
 @blp.route("/access-requests/<request_id>")
 class AccessRequest(MethodView):
-    @blp.response(200, RequestOut)
-    def get(self, request_id):
+    @blp.response(200, RequestOut, example=REQUEST_EXAMPLE)
+    @blp.problems(401, 404)
+    def get(self, request_id: str) -> RequestView:
         """One access request and its outcome"""
-        vault = current_vault()
-        with vault.read_transaction() as session:
-            return access_requests.get_request(session, vault.keys, caller(), request_id, now=vault.now())
+        with reading() as call:
+            return access_requests.get_request(call.session, call.keys, call.caller, request_id, now=call.now)
 
 
 @blp.route("/access-requests/<request_id>/approve")
 class ApproveRequest(MethodView):
-    @blp.arguments(ApproveIn)
-    @blp.response(200, RequestOut)
-    def post(self, body, request_id):
+    @blp.arguments(ApproveIn, required=False, example=APPROVE_IN_EXAMPLE)
+    @blp.response(200, RequestOut, example=REQUEST_APPROVED_EXAMPLE)
+    @blp.problems(*WRITE_PROBLEMS)
+    def post(self, body: Body, request_id: str) -> RequestView:
         """Approve: creates the grant (optionally shorter, or with a use limit)"""
-        vault = current_vault()
-        with vault.transaction() as session:
+        with writing() as call:
             return access_requests.approve_request(
-                session, vault.keys, caller(), request_id, limits=vault.limits, now=vault.now(), **body
+                call.session, call.keys, call.caller, request_id, limits=call.limits, now=call.now, **body
             )
 
 
 @blp.route("/access-requests/<request_id>/deny")
 class DenyRequest(MethodView):
-    @blp.arguments(EmptyIn)
-    @blp.response(200, RequestOut)
-    def post(self, _body, request_id):
+    @blp.arguments(EmptyIn, required=False, example={})
+    @blp.response(200, RequestOut, example=REQUEST_DENIED_EXAMPLE)
+    @blp.problems(*WRITE_PROBLEMS)
+    def post(self, _body: Body, request_id: str) -> RequestView:
         """Deny a pending request"""
-        vault = current_vault()
-        with vault.transaction() as session:
-            return access_requests.deny_request(session, vault.keys, caller(), request_id, now=vault.now())
+        with writing() as call:
+            return access_requests.deny_request(call.session, call.keys, call.caller, request_id, now=call.now)
 
 
 @blp.route("/delegations")
 class Delegations(MethodView):
     @blp.arguments(DelegationQuery, location="query")
-    @blp.response(200, DelegationListOut)
-    def get(self, query):
+    @blp.response(200, DelegationListOut, example=DELEGATION_LIST_EXAMPLE)
+    @blp.problems(400, 401)
+    def get(self, query: Query) -> dict[str, Any]:
         """Delegations the caller gave or holds"""
-        vault = current_vault()
-        with vault.read_transaction() as session:
-            items, total = delegations.list_delegations(session, caller(), now=vault.now(), **query)
+        with reading() as call:
+            items, total = delegations.list_delegations(call.session, call.caller, now=call.now, **query)
         return {"items": items, "total": total}
 
-    @blp.arguments(DelegationIn)
-    @blp.response(201, DelegationOut)
-    def post(self, body):
+    @blp.arguments(DelegationIn, example=DELEGATION_IN_EXAMPLE)
+    @blp.response(201, DelegationOut, example=DELEGATION_EXAMPLE)
+    @blp.problems(400, 401, 403, 409, 413, 415)
+    def post(self, body: Body) -> Created:
         """Appoint a delegate (guardian, caregiver) for a bounded time"""
-        vault = current_vault()
-        with vault.transaction() as session:
-            made = delegations.create_delegation(session, caller(), limits=vault.limits, now=vault.now(), **body)
+        with writing() as call:
+            made = delegations.create_delegation(call.session, call.caller, limits=call.limits, now=call.now, **body)
         return made, 201, {"Location": url_for("consents.Delegation", delegation_id=made.id)}
 
 
 @blp.route("/delegations/<delegation_id>")
 class Delegation(MethodView):
-    @blp.response(200, DelegationOut)
-    def get(self, delegation_id):
+    @blp.response(200, DelegationOut, example=DELEGATION_EXAMPLE)
+    @blp.problems(401, 404)
+    def get(self, delegation_id: str) -> DelegationView:
         """One delegation"""
-        vault = current_vault()
-        with vault.read_transaction() as session:
-            return delegations.get_delegation(session, caller(), delegation_id, now=vault.now())
+        with reading() as call:
+            return delegations.get_delegation(call.session, call.caller, delegation_id, now=call.now)
 
 
 @blp.route("/delegations/<delegation_id>/revoke")
 class RevokeDelegation(MethodView):
-    @blp.arguments(EmptyIn)
-    @blp.response(200, DelegationOut)
-    def post(self, _body, delegation_id):
+    @blp.arguments(EmptyIn, required=False, example={})
+    @blp.response(200, DelegationOut, example=DELEGATION_REVOKED_EXAMPLE)
+    @blp.problems(*WRITE_PROBLEMS)
+    def post(self, _body: Body, delegation_id: str) -> DelegationView:
         """End a delegation (the resident or the delegate)"""
-        vault = current_vault()
-        with vault.transaction() as session:
-            return delegations.revoke_delegation(session, caller(), delegation_id, now=vault.now())
+        with writing() as call:
+            return delegations.revoke_delegation(call.session, call.caller, delegation_id, now=call.now)
 
 
 @blp.route("/subjects/<subject_id>/break-glass")
 class BreakGlass(MethodView):
-    @blp.response(200, BreakGlassListOut)
-    def get(self, subject_id):
+    @blp.response(200, BreakGlassListOut, example=BREAK_GLASS_LIST_EXAMPLE)
+    @blp.problems(401, 404)
+    def get(self, subject_id: str) -> dict[str, Any]:
         """Emergency declarations about a resident, with their use counts"""
-        vault = current_vault()
-        with vault.read_transaction() as session:
-            items = break_glass.list_declarations(session, vault.keys, caller(), subject_id=subject_id, now=vault.now())
+        with reading() as call:
+            items = break_glass.list_declarations(
+                call.session, call.keys, call.caller, subject_id=subject_id, now=call.now
+            )
         return {"items": items, "total": len(items)}
 
-    @blp.arguments(BreakGlassIn)
-    @blp.response(201, BreakGlassOut)
-    def post(self, body, subject_id):
+    @blp.arguments(BreakGlassIn, example=BREAK_GLASS_IN_EXAMPLE)
+    @blp.response(201, BreakGlassOut, example=BREAK_GLASS_EXAMPLE)
+    @blp.problems(400, 401, 403, 404, 409, 413, 415)
+    def post(self, body: Body, subject_id: str) -> tuple[object, int]:
         """Declare an emergency: health.* reads, purpose emergency, for a short window (clinics)"""
-        vault = current_vault()
-        with vault.transaction() as session:
-            return break_glass.declare(
-                session, vault.keys, caller(), subject_id=subject_id, limits=vault.limits, now=vault.now(), **body
-            ), 201
+        with writing() as call:
+            declared = break_glass.declare(
+                call.session, call.keys, call.caller, subject_id=subject_id, limits=call.limits, now=call.now, **body
+            )
+        return declared, 201

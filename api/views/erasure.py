@@ -1,62 +1,32 @@
 """``POST /api/v1/subjects/{subject_id}/erasure``: a resident erases themself (crypto-shredding).
 
-vault/erasure.py does the work; docs/operations.md says what is destroyed,
-what stays, and what the receipt proves.
+vault/rights/erasure.py does the work, in steps of its own (it destroys the
+keys between two transactions), so this view hands it the vault rather than
+one transaction; docs/operations.md says what is destroyed, what stays, and
+what the receipt proves.
 """
 
-import marshmallow as ma
-from flask.views import MethodView
-from marshmallow import fields
+from typing import Any
 
-from api.context import authenticate_request, caller, current_vault
-from api.parsing import Blueprint
-from api.schemas import ReceiptOut, Strict, Timestamp
+from flask.views import MethodView
+
+from api.context import Body, authenticate_request, current_caller, current_vault
+from api.openapi import Blueprint
+from api.schemas.erasure import ERASURE_EXAMPLE, ERASURE_IN_EXAMPLE, ErasureIn, ErasureOut
 from vault.rights import erasure
 
 blp = Blueprint("erasure", __name__, url_prefix="/api/v1", description="Erasure of a resident's data (GDPR Art. 17)")
 blp.before_request(authenticate_request)
 
 
-class StrictTrue(fields.Field):
-    """Only the JSON literal ``true``: not "yes", 1 or "on", which marshmallow's Boolean would accept."""
-
-    def _deserialize(self, value, attr, data, **kwargs):
-        if value is not True:
-            raise ma.ValidationError("Must be true: erasure cannot be undone.")
-        return True
-
-
-class ErasureIn(Strict):
-    confirm = StrictTrue(
-        required=True,
-        metadata={"type": "boolean", "enum": [True], "description": "Must be true: erasure cannot be undone."},
-    )
-
-
-class ErasureOut(ma.Schema):
-    erasure_id = fields.String(required=True)
-    erased_at = Timestamp(required=True)
-    receipt = fields.Nested(
-        ReceiptOut, required=True, metadata={"description": "The subject.erased entry in the ledger."}
-    )
-    subject_commitment = fields.String(
-        required=True, metadata={"description": "SHA-256 over the nonce and the resident's id, in the ledger entry."}
-    )
-    commitment_nonce = fields.String(
-        required=True, metadata={"description": "Given only here: with it the resident can show the entry is theirs."}
-    )
-    events_erased = fields.Integer(required=True)
-    records_deleted = fields.Integer(required=True)
-    subject_keys_destroyed = fields.Integer(required=True)
-
-
 @blp.route("/subjects/<subject_id>/erasure")
 class Erasure(MethodView):
-    @blp.arguments(ErasureIn)
-    @blp.response(200, ErasureOut)
-    def post(self, _body, subject_id):
+    @blp.arguments(ErasureIn, example=ERASURE_IN_EXAMPLE)
+    @blp.response(200, ErasureOut, example=ERASURE_EXAMPLE)
+    @blp.problems(400, 401, 404, 409, 413, 415)
+    def post(self, _body: Body, subject_id: str) -> dict[str, Any]:
         """Erase the caller's own data for good; returns the erasure's receipt"""
-        done = erasure.erase(current_vault(), caller(), subject_id)
+        done = erasure.erase(current_vault(), current_caller(), subject_id)
         return {
             "erasure_id": done.erasure_id,
             "erased_at": done.erased_at,

@@ -2,10 +2,11 @@
 
 from flask.views import MethodView
 
-from api.context import authenticate_request, caller, current_vault
-from api.parsing import Blueprint
-from api.schemas import PrincipalOut
+from api.context import authenticate_request, reading
+from api.openapi import Blueprint
+from api.schemas.me import PRINCIPAL_EXAMPLE, PrincipalOut
 from vault.identity import principals
+from vault.identity.principals import PrincipalInfo
 
 blp = Blueprint("me", __name__, url_prefix="/api/v1", description="The calling principal")
 blp.before_request(authenticate_request)
@@ -13,9 +14,9 @@ blp.before_request(authenticate_request)
 
 @blp.route("/me")
 class Me(MethodView):
-    @blp.response(200, PrincipalOut)
-    def get(self):
+    @blp.response(200, PrincipalOut, example=PRINCIPAL_EXAMPLE)
+    @blp.problems(401)
+    def get(self) -> PrincipalInfo:
         """The caller's principal"""
-        vault = current_vault()
-        with vault.read_transaction() as session:
-            return principals.get_principal(session, vault.keys, caller().id)
+        with reading() as call:
+            return principals.get_principal(call.session, call.keys, call.caller.id)

@@ -1,11 +1,19 @@
 """Records endpoints: create, list, read, add a version."""
 
+from typing import Any
+
 from flask import url_for
 from flask.views import MethodView
 
-from api.context import authenticate_request, caller, current_vault
-from api.parsing import Blueprint
-from api.schemas import (
+from api.context import Body, Created, Query, authenticate_request, writing
+from api.openapi import Blueprint
+from api.schemas.records import (
+    RECORD_CREATE_EXAMPLE,
+    RECORD_EXAMPLE,
+    RECORD_LIST_EXAMPLE,
+    RECORD_META_EXAMPLE,
+    RECORD_UPDATE_EXAMPLE,
+    RECORD_UPDATED_EXAMPLE,
     RecordCreateIn,
     RecordListOut,
     RecordListQuery,
@@ -15,6 +23,7 @@ from api.schemas import (
     RecordUpdateIn,
 )
 from vault.records import records
+from vault.records.records import RecordContent, RecordMeta
 
 blp = Blueprint("records", __name__, url_prefix="/api/v1", description="Encrypted records of residents")
 blp.before_request(authenticate_request)
@@ -23,30 +32,33 @@ blp.before_request(authenticate_request)
 @blp.route("/subjects/<subject_id>/records")
 class SubjectRecords(MethodView):
     @blp.arguments(RecordListQuery, location="query")
-    @blp.response(200, RecordListOut)
-    def get(self, query, subject_id):
+    @blp.response(200, RecordListOut, example=RECORD_LIST_EXAMPLE)
+    @blp.problems(400, 401, 403, 404)
+    def get(self, query: Query, subject_id: str) -> dict[str, Any]:
         """Metadata of the records the caller may see"""
-        vault = current_vault()
-        with vault.transaction() as session:
-            items = records.list_records(session, vault.keys, caller(), subject_id=subject_id, now=vault.now(), **query)
+        # A writing transaction: listing another resident's records is an access, recorded in the ledger.
+        with writing() as call:
+            items = records.list_records(
+                call.session, call.keys, call.caller, subject_id=subject_id, now=call.now, **query
+            )
         return {"items": items, "total": len(items)}
 
-    @blp.arguments(RecordCreateIn)
-    @blp.response(201, RecordMetaOut)
-    def post(self, body, subject_id):
+    @blp.arguments(RecordCreateIn, example=RECORD_CREATE_EXAMPLE)
+    @blp.response(201, RecordMetaOut, example=RECORD_META_EXAMPLE)
+    @blp.problems(400, 401, 403, 404, 409, 413, 415)
+    def post(self, body: Body, subject_id: str) -> Created:
         """Store a new record, sealed at rest"""
-        vault = current_vault()
-        with vault.transaction() as session:
+        with writing() as call:
             meta = records.create_record(
-                session,
-                vault.keys,
-                caller(),
+                call.session,
+                call.keys,
+                call.caller,
                 subject_id=subject_id,
                 category=body["category"],
                 content=body["content"],
                 title=body["title"],
                 purpose=body["purpose"],
-                now=vault.now(),
+                now=call.now,
             )
         return meta, 201, {"Location": url_for("records.Record", record_id=meta.id)}
 
@@ -54,37 +66,37 @@ class SubjectRecords(MethodView):
 @blp.route("/records/<record_id>")
 class Record(MethodView):
     @blp.arguments(RecordReadQuery, location="query")
-    @blp.response(200, RecordOut)
-    def get(self, query, record_id):
+    @blp.response(200, RecordOut, example=RECORD_EXAMPLE)
+    @blp.problems(400, 401, 403, 404)
+    def get(self, query: Query, record_id: str) -> RecordContent:
         """Read a record's content (current version, or ?version=N)"""
-        vault = current_vault()
-        with vault.transaction() as session:
+        with writing() as call:
             result = records.read_record(
-                session,
-                vault.keys,
-                caller(),
+                call.session,
+                call.keys,
+                call.caller,
                 record_id,
                 purpose=query["purpose"],
                 version=query["version"],
-                now=vault.now(),
+                now=call.now,
             )
         # Only after the commit succeeded does content leave the server.
         return result
 
-    @blp.arguments(RecordUpdateIn)
-    @blp.response(200, RecordMetaOut)
-    def put(self, body, record_id):
+    @blp.arguments(RecordUpdateIn, example=RECORD_UPDATE_EXAMPLE)
+    @blp.response(200, RecordMetaOut, example=RECORD_UPDATED_EXAMPLE)
+    @blp.problems(400, 401, 403, 404, 409, 413, 415)
+    def put(self, body: Body, record_id: str) -> RecordMeta:
         """Add a new version; earlier versions stay"""
-        vault = current_vault()
-        with vault.transaction() as session:
+        with writing() as call:
             return records.add_version(
-                session,
-                vault.keys,
-                caller(),
+                call.session,
+                call.keys,
+                call.caller,
                 record_id,
                 content=body["content"],
                 title=body.get("title", records.KEEP),
                 expected_version=body["expected_version"],
                 purpose=body["purpose"],
-                now=vault.now(),
+                now=call.now,
             )

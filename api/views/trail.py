@@ -2,13 +2,23 @@
 
 import dataclasses
 import json
+from typing import Any
 
 from flask import Response
 from flask.views import MethodView
 
-from api.context import authenticate_request, caller, current_vault
-from api.parsing import Blueprint
-from api.schemas_trail import AccessLogOut, AccessLogQuery, DisclosureQuery, DisclosureReportOut
+from api.context import Query, authenticate_request, reading, writing
+from api.openapi import Blueprint
+from api.schemas.trail import (
+    ACCESS_LOG_EXAMPLE,
+    DISCLOSURES_CSV_EXAMPLE,
+    DISCLOSURES_EXAMPLE,
+    EXPORT_EXAMPLE,
+    AccessLogOut,
+    AccessLogQuery,
+    DisclosureQuery,
+    DisclosureReportOut,
+)
 from vault.rights import export, trail
 
 blp = Blueprint("trail", __name__, url_prefix="/api/v1", description="Residents' access log, disclosures and export")
@@ -18,24 +28,30 @@ blp.before_request(authenticate_request)
 @blp.route("/subjects/<subject_id>/access-log")
 class AccessLog(MethodView):
     @blp.arguments(AccessLogQuery, location="query")
-    @blp.response(200, AccessLogOut)
-    def get(self, query, subject_id):
+    @blp.response(200, AccessLogOut, example=ACCESS_LOG_EXAMPLE)
+    @blp.problems(400, 401, 404)
+    def get(self, query: Query, subject_id: str) -> trail.AccessLog:
         """Every access and attempt concerning the resident, newest first (the resident, a delegate, compliance)"""
-        vault = current_vault()
-        with vault.read_transaction() as session:
-            return trail.access_log(session, vault.keys, caller(), subject_id=subject_id, now=vault.now(), **query)
+        with reading() as call:
+            return trail.access_log(call.session, call.keys, call.caller, subject_id=subject_id, now=call.now, **query)
 
 
 @blp.route("/subjects/<subject_id>/disclosures")
 class Disclosures(MethodView):
     @blp.arguments(DisclosureQuery, location="query")
-    @blp.response(200, DisclosureReportOut)
-    @blp.alt_response(200, description="The same lines as CSV with format=csv", content_type="text/csv", success=True)
-    def get(self, query, subject_id):
+    @blp.response(200, DisclosureReportOut, example=DISCLOSURES_EXAMPLE)
+    @blp.alt_response(
+        200,
+        description="The same lines as CSV with format=csv",
+        content_type="text/csv",
+        example=DISCLOSURES_CSV_EXAMPLE,
+        success=True,
+    )
+    @blp.problems(400, 401, 404)
+    def get(self, query: Query, subject_id: str) -> Response | dict[str, Any]:
         """Accounting of disclosures of the last six years (HIPAA 45 CFR 164.528), as JSON or CSV"""
-        vault = current_vault()
-        with vault.read_transaction() as session:
-            report = trail.disclosures(session, vault.keys, caller(), subject_id=subject_id, now=vault.now())
+        with reading() as call:
+            report = trail.disclosures(call.session, call.keys, call.caller, subject_id=subject_id, now=call.now)
         if query["format"] == "csv":
             return Response(
                 trail.disclosures_csv(report),
@@ -55,12 +71,14 @@ class Disclosures(MethodView):
 
 @blp.route("/subjects/<subject_id>/export")
 class Export(MethodView):
-    @blp.response(200, description="Everything held about the resident (format civicvault-export-v1)")
-    def get(self, subject_id):
+    @blp.response(
+        200, description="Everything held about the resident (format civicvault-export-v1)", example=EXPORT_EXAMPLE
+    )
+    @blp.problems(401, 404)
+    def get(self, subject_id: str) -> Response:
         """Everything held about the resident, with their health records as a FHIR R4 Bundle (the resident only)"""
-        vault = current_vault()
-        with vault.transaction() as session:
-            document = export.export(session, vault.keys, caller(), subject_id=subject_id, now=vault.now())
+        with writing() as call:
+            document = export.export(call.session, call.keys, call.caller, subject_id=subject_id, now=call.now)
         # Only after the export's ledger event committed does the document leave the server.
         return Response(
             json.dumps(document, ensure_ascii=False),

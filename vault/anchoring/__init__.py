@@ -11,6 +11,7 @@ nothing here is imported unless anchoring is configured or asked for, and
 - ``chain``: the contract and the JSON-RPC node, through web3;
 - ``service``: anchor the latest checkpoint, record and list anchors;
 - ``check``: what ``civicvault verify`` asks of every anchor;
+- ``proofs``: inclusion and consistency proofs against the latest anchored size;
 - ``background``: periodic anchoring in a server worker, with back-off.
 
 Its commands live in ``vault.cli.anchor``.

@@ -1,23 +1,38 @@
-"""Marshmallow schemas of the compliance endpoints: trail search, break-glass review, flags."""
+"""Compliance: trail search, break-glass review, flags."""
+
+from datetime import UTC, datetime
 
 import marshmallow as ma
 from marshmallow import fields, validate
 
-from api.schemas import ReceiptOut, Strict, Timestamp
-from api.schemas_consent import CATEGORY_PATTERNS, TIME
-from vault.compliance import audit_flags, break_glass_review
-from vault.compliance.audit_search import KIND_PATTERNS
+from api.schemas.common import (
+    AMINA,
+    BREAK_GLASS,
+    CATEGORY_PATTERNS,
+    CLINIC,
+    COMPLIANCE,
+    GRANT,
+    LANDLORD,
+    RECORD,
+    TIME,
+    ReceiptOut,
+    Strict,
+    Timestamp,
+    id_field,
+)
+from api.schemas.consent import BREAK_GLASS_EXAMPLE
+from vault.compliance import audit_csv, audit_flags, break_glass_review
+from vault.compliance.audit_search import KIND_PATTERNS, EventLine
 from vault.core.bounds import MAX_AUDIT_PAGE as MAX_PAGE
 from vault.core.vocabulary import PURPOSES
 from vault.storage import audit_index
 
-ID = {"validate": validate.Length(min=1, max=40)}
-INDEX = {"validate": validate.Range(min=0, max=2**62)}
+INDEX = validate.Range(min=0, max=2**62)
 
 
 class EventQuery(Strict):
-    subject_id = fields.String(load_default=None, metadata={"description": "the resident the events concern"}, **ID)
-    actor_id = fields.String(load_default=None, metadata={"description": "the principal who acted"}, **ID)
+    subject_id = id_field("the resident the events concern")
+    actor_id = id_field("the principal who acted")
     kind = fields.List(
         fields.String(validate=validate.OneOf(KIND_PATTERNS)),
         load_default=list,
@@ -41,12 +56,14 @@ class EventQuery(Strict):
         load_default=100, validate=validate.Range(min=1, max=MAX_PAGE), metadata={"description": "JSON pages only"}
     )
     after = fields.Integer(
-        load_default=None, metadata={"description": "cursor: the last ledger_index of the previous page"}, **INDEX
+        load_default=None,
+        validate=INDEX,
+        metadata={"description": "cursor: the last ledger_index of the previous page"},
     )
     as_of = fields.Integer(
         load_default=None,
+        validate=INDEX,
         metadata={"description": "the ledger size the search is pinned to (from the first page)"},
-        **INDEX,
     )
     format = fields.String(
         load_default=None,
@@ -161,3 +178,103 @@ class FlagListOut(ma.Schema):
     thresholds = fields.Nested(ThresholdsOut)
     items = fields.List(fields.Nested(FlagOut))
     total = fields.Integer()
+
+
+# --- examples ----------------------------------------------------------------------------------
+
+_EVENT_LINE = EventLine(
+    ledger_index=20,
+    leaf_hash="1460920ac1c145f8a06d985d905811baa0d82459b0e913481e717a2f4ea19309",
+    occurred_at=datetime(2026, 11, 29, 11, 4, 52, 215000, tzinfo=UTC),
+    kind="access.permitted",
+    outcome="permitted",
+    actor_id=CLINIC,
+    subject_id=AMINA,
+    purpose="treatment",
+    categories=("health.allergies",),
+    data={
+        "action": "read",
+        "actor_role": "clinic",
+        "basis": "grant",
+        "break_glass_id": None,
+        "category": "health.allergies",
+        "delegation_id": None,
+        "flagged": False,
+        "grant_id": GRANT,
+        "purpose": "treatment",
+        "record_id": RECORD,
+    },
+    erased=False,
+)
+_EVENT = EventOut().dump(_EVENT_LINE)
+EVENT_PAGE_EXAMPLE = {
+    "items": [_EVENT],
+    "total": 3,
+    "as_of": 26,
+    "limit": 1,
+    "next_after": 20,
+    "next": f"/api/v1/audit/events?subject_id={AMINA}&kind=access.%2A&limit=1&as_of=26&after=20",
+}
+EVENTS_CSV_EXAMPLE = "".join(audit_csv.stream([[_EVENT_LINE]]))  # what format=csv sends
+
+_DECLARATION = {"leaf_index": 22, "leaf_hash": "5c0f7d2e91b84a36c8e1d07f3a96b25e4d18c7a03f62e9b5d1a47c80e36f29b1"}
+REVIEW_EXAMPLE = {
+    **{k: v for k, v in BREAK_GLASS_EXAMPLE.items() if k not in ("purpose", "categories")},
+    "active": False,
+    "uses": 2,
+    "declaration": _DECLARATION,
+    "status": "pending",
+    "acknowledged_at": None,
+    "acknowledged_by": None,
+    "note": None,
+    "receipt": None,
+}
+ACKNOWLEDGE_IN_EXAMPLE = {
+    "note": "Confirmed with the A&E duty consultant: patient unconscious, admission record attached. Justified."
+}
+REVIEW_ACKNOWLEDGED_EXAMPLE = {
+    **REVIEW_EXAMPLE,
+    "status": "acknowledged",
+    "acknowledged_at": "2026-12-06T10:31:18.045Z",
+    "acknowledged_by": COMPLIANCE,
+    "note": ACKNOWLEDGE_IN_EXAMPLE["note"],
+    "receipt": {"leaf_index": 31, "leaf_hash": "a3e9c15b7d02f84e6c19b0d5f72a38e4c61d9b07f5e23a8c4d10b6e97f3c25a8"},
+}
+REVIEW_LIST_EXAMPLE = {"items": [REVIEW_EXAMPLE], "total": 1}
+
+FLAG_LIST_EXAMPLE = {
+    "from": "2026-11-29T00:00:00.000Z",
+    "to": "2026-12-06T00:00:00.000Z",
+    "thresholds": {
+        "refusal_count": 5,
+        "refusal_minutes": 10,
+        "volume_window_hours": 24,
+        "volume_baseline_windows": 7,
+        "volume_factor": 5.0,
+        "volume_min_reads": 20,
+        "expiry_hours": 24,
+    },
+    "items": [
+        {
+            "rule": "break-glass",
+            "principal_id": CLINIC,
+            "subject_id": AMINA,
+            "first_at": "2026-12-05T02:17:09.330Z",
+            "last_at": "2026-12-05T02:19:40.806Z",
+            "count": 3,
+            "ledger_indices": [22, 23, 24],
+            "detail": {"break_glass_id": BREAK_GLASS, "reads": 2, "acknowledged": False},
+        },
+        {
+            "rule": "refusal-burst",
+            "principal_id": LANDLORD,
+            "subject_id": AMINA,
+            "first_at": "2026-12-02T13:05:00.412Z",
+            "last_at": "2026-12-02T13:08:51.977Z",
+            "count": 6,
+            "ledger_indices": [25, 26, 27, 28, 29, 30],
+            "detail": {"subjects": 1, "reasons": ["expired"], "minutes": 3.9},
+        },
+    ],
+    "total": 2,
+}

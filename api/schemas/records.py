@@ -1,34 +1,11 @@
-"""Marshmallow schemas: the shapes of requests and responses.
-
-Every input schema refuses unknown fields (``RAISE``). Times are RFC 3339 UTC.
-"""
+"""Residents' encrypted records: create, list, read, add a version."""
 
 import marshmallow as ma
 from marshmallow import fields, validate
 
-from vault.core.clock import rfc3339
+from api.schemas.common import AMINA, RECEIPT, RECORD, TENANCY_RECORD, ReceiptOut, Strict, Timestamp
 from vault.core.content import MAX_TITLE_LENGTH
-from vault.core.vocabulary import CATEGORIES, PURPOSES, ROLES
-
-
-class Strict(ma.Schema):
-    class Meta:
-        unknown = ma.RAISE
-
-
-class Timestamp(fields.Field):
-    """Output-only RFC 3339 UTC timestamp, e.g. ``2026-11-25T09:30:00.000Z``."""
-
-    def _serialize(self, value, attr, obj, **kwargs):
-        return None if value is None else rfc3339(value)
-
-
-class PrincipalOut(ma.Schema):
-    id = fields.String(required=True)
-    role = fields.String(required=True, metadata={"enum": list(ROLES)})
-    name = fields.String(required=True)
-    created_at = Timestamp(required=True)
-
+from vault.core.vocabulary import CATEGORIES, PURPOSES
 
 PURPOSE = {"description": "Why the caller needs this; required of everyone but the resident themself."}
 
@@ -82,28 +59,43 @@ class RecordListOut(ma.Schema):
     total = fields.Integer(required=True)
 
 
-class ReceiptOut(ma.Schema):
-    leaf_index = fields.Integer(
-        required=True, metadata={"description": "0-based index of this read's entry in the ledger"}
-    )
-    leaf_hash = fields.String(required=True, metadata={"description": "RFC 9162 leaf hash of the entry, lowercase hex"})
-
-
 class RecordOut(RecordMetaOut):
     content = fields.Dict(required=True)
-    receipt = fields.Nested(ReceiptOut, required=True)
+    receipt = fields.Nested(
+        ReceiptOut, required=True, metadata={"description": "The record.read entry of this read in the ledger."}
+    )
 
 
-class ProblemOut(ma.Schema):
-    """RFC 9457 problem details, the body of every error response."""
+ALLERGY = {"substance": "penicillin", "reaction": "urticaria", "severity": "moderate", "recorded": "2019-04-11"}
 
-    type = fields.String(required=True, metadata={"example": "urn:civicvault:problem:not-found"})
-    title = fields.String(required=True)
-    status = fields.Integer(required=True)
-    detail = fields.String(required=True)
-    errors = fields.Dict(metadata={"description": "Field -> messages, for invalid input."})
-    reason = fields.String(metadata={"description": "Reason code of a consent denial."})
-
-
-class HealthOut(ma.Schema):
-    status = fields.String(required=True)
+RECORD_CREATE_EXAMPLE = {"category": "health.allergies", "title": "Penicillin allergy", "content": ALLERGY}
+RECORD_UPDATE_EXAMPLE = {
+    "content": {**ALLERGY, "severity": "severe", "note": "anaphylaxis in 2026; carries an auto-injector"},
+    "expected_version": 1,
+}
+RECORD_META_EXAMPLE = {
+    "id": RECORD,
+    "subject_id": AMINA,
+    "category": "health.allergies",
+    "version": 1,
+    "title": "Penicillin allergy",
+    "created_at": "2026-11-25T09:30:00.000Z",
+    "updated_at": "2026-11-25T09:30:00.000Z",
+}
+RECORD_UPDATED_EXAMPLE = {**RECORD_META_EXAMPLE, "version": 2, "updated_at": "2026-12-03T14:02:45.118Z"}
+RECORD_LIST_EXAMPLE = {
+    "items": [
+        RECORD_META_EXAMPLE,
+        {
+            "id": TENANCY_RECORD,
+            "subject_id": AMINA,
+            "category": "tenancy.income",
+            "version": 1,
+            "title": "Payslips, September to November",
+            "created_at": "2026-11-26T16:41:12.907Z",
+            "updated_at": "2026-11-26T16:41:12.907Z",
+        },
+    ],
+    "total": 2,
+}
+RECORD_EXAMPLE = {**RECORD_META_EXAMPLE, "content": ALLERGY, "receipt": RECEIPT}
