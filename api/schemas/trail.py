@@ -67,6 +67,11 @@ class DisclosureOut(ma.Schema):
     category = fields.String()
     ledger_index = fields.Integer()
     leaf_hash = fields.String()
+    kind = fields.String(
+        metadata={"description": "read (a record's content) or listing (the record titles in one category)"}
+    )
+    grant_id = fields.String(allow_none=True, metadata={"description": "the grant that permitted it, if one did"})
+    records = fields.Integer(metadata={"description": "how many records it concerned (a listing: how many titles)"})
     proof = fields.String(
         metadata={"description": "Path of the inclusion proof of this line at the report's tree_size."}
     )
@@ -141,6 +146,9 @@ DISCLOSURES_EXAMPLE = {
             "category": "health.allergies",
             "ledger_index": 20,
             "leaf_hash": _READ["leaf_hash"],
+            "kind": "read",
+            "grant_id": _READ["grant_id"],
+            "records": 1,
             "proof": "/api/v1/ledger/proofs/inclusion?leaf_index=20&tree_size=26",
         }
     ],

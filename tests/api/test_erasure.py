@@ -271,7 +271,8 @@ def test_erasure_receipt_ledger_and_what_is_left(client, cast, story, vault_):
             and e.actor_id == "erased"
             for e in erased
         )
-        # Her id is left only where she acted on another resident's trail (stepping down as Tomasz's delegate).
+        # Her id is left only on another resident's trail, where Tomasz named her (his delegation.granted event);
+        # the erasure's own events about that delegation name her no more.
         mentions = [
             e for e in session.scalars(select(Event)) if amina.id in e.data or amina.id in bytes(e.body).decode()
         ]

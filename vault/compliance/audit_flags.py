@@ -142,7 +142,7 @@ def refusal_burst_flags(events: list[Seen], since: datetime, until: datetime, li
 def _burst(run: list[Seen], actor: str, since: datetime, until: datetime) -> list[Flag]:
     if not run or not any(since <= e.occurred_at < until for e in run):
         return []
-    subjects = {e.subject_id for e in run}
+    subjects = {e.subject_id for e in run} - {None}  # refusals of unknown ids name no resident
     reasons = sorted({reason for e in run if isinstance(reason := e.data.get("reason"), str)})
     return [
         _flag(

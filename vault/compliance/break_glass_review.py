@@ -22,7 +22,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from vault.consent.authz import require_compliance
-from vault.consent.break_glass import REASON_KIND
+from vault.consent.break_glass import REASON_KIND, UNCODED
 from vault.core.bounds import MAX_PAGE
 from vault.core.caller import Caller
 from vault.core.errors import Conflict, InvalidInput, NotFound, RecordUnreadable
@@ -43,6 +43,7 @@ class Review:
     subject_id: str
     clinic_id: str
     reason: str | None  # None when the resident's keys were destroyed (erasure)
+    code: str  # the coded reason (vocabulary.BREAK_GLASS_CODES); "other" for declarations made without one
     declared_at: datetime
     expires_at: datetime
     active: bool
@@ -89,9 +90,9 @@ def _reason(keys: KeyStore, session: Session, row: BreakGlass) -> str | None:
         return None  # the resident's keys are gone (erasure): the reason is unreadable by design
 
 
-def _ledger_facts(session: Session, row: BreakGlass) -> tuple[int | None, int]:
-    """The declaration's ledger index, and how many permitted accesses used it."""
-    declared, uses = None, 0
+def _ledger_facts(session: Session, row: BreakGlass) -> tuple[int | None, int, str]:
+    """The declaration's ledger index, how many permitted accesses used it, and its coded reason."""
+    declared, uses, code = None, 0, UNCODED
     events = session.execute(
         select(Event.ledger_index, Event.kind, Event.data).where(
             Event.subject_id == row.subject_id,
@@ -100,22 +101,24 @@ def _ledger_facts(session: Session, row: BreakGlass) -> tuple[int | None, int]:
         )
     )
     for index, kind, data in events:
-        if not data or json.loads(data).get("break_glass_id") != row.id:
+        fields = json.loads(data) if data else {}
+        if fields.get("break_glass_id") != row.id:
             continue
         if kind == "break-glass.declared":
-            declared = index
+            declared, code = index, fields.get("code") or UNCODED
         else:
             uses += 1
-    return declared, uses
+    return declared, uses, code
 
 
 def _view(session: Session, keys: KeyStore, row: BreakGlass, review: BreakGlassReview | None, now: datetime) -> Review:
-    declared, uses = _ledger_facts(session, row)
+    declared, uses, code = _ledger_facts(session, row)
     return Review(
         id=row.id,
         subject_id=row.subject_id,
         clinic_id=row.clinic_id,
         reason=_reason(keys, session, row),
+        code=code,
         declared_at=row.declared_at,
         expires_at=row.expires_at,
         active=row.declared_at <= now < row.expires_at,

@@ -1,15 +1,18 @@
 """Enforcement: gather the facts, ask the decision point, count the use, leave a trace.
 
 Every path that touches a resident's records goes through ``authorize`` (one
-record) or ``visible_categories`` (listings), so no endpoint can forget a
-check. Both emit an ``access.permitted`` or ``access.refused`` event. A refusal
+record) or ``visible_categories`` and ``record_listing`` (listings), so no
+endpoint can forget a check. Both emit an ``access.permitted`` or
+``access.refused`` event. A refusal
 whose reason would disclose something to a stranger (``no-grant``,
 ``wrong-category``) is raised as ``NotFound``, the same answer as for an id that
 does not exist; other refusals are ``ConsentDenied`` with their reason code.
 """
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from typing import cast
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
@@ -49,6 +52,7 @@ def grant_facts(row: Grant) -> policy.GrantFacts:
         max_uses=row.max_uses,
         uses=row.uses,
         revoked=row.revoked_at is not None,
+        created_by=row.created_by,
     )
 
 
@@ -154,6 +158,37 @@ def refusal(caller: Caller, query: policy.AccessQuery, denial: ConsentDenied, no
     return error.with_events(_event("access.refused", caller, query, now, {"reason": denial.reason, **extra}))
 
 
+def unknown_target(
+    caller: Caller, *, action: str, purpose: str | None, now: datetime, category: str | None = None
+) -> NotFound:
+    """The refusal of an id that names nothing: the same ``NotFound`` as a foreign id, and the same trace.
+
+    A refused access to a foreign record leaves an ``access.refused`` event, so
+    one naming nothing must leave one too, or the ledger's size would tell a
+    prober which ids exist. The event names no subject and no id: the id may
+    be a guess, or the record of an erased resident, who must never appear in
+    a new event (docs/consent.md, "Refusals of unknown ids").
+    """
+    return cast(
+        NotFound,
+        NotFound().with_events(
+            DomainEvent(
+                kind="access.refused",
+                occurred_at=now,
+                actor_id=caller.id,
+                subject_id=None,
+                data={
+                    "action": action,
+                    "category": category,
+                    "purpose": purpose,
+                    "actor_role": caller.role,
+                    "reason": policy.NOT_FOUND,
+                },
+            )
+        ),
+    )
+
+
 def _consume(session: Session, grant_id: str, now: datetime) -> bool:
     """Count one use of a grant, atomically re-checking that it is still live.
 
@@ -234,17 +269,36 @@ _REASON_PRECEDENCE = (
 )
 
 
+@dataclass(frozen=True)
+class Visible:
+    """What a caller may list of a resident's records: each readable category with the basis that permits it."""
+
+    subject_id: str
+    purpose: str | None
+    permits: tuple[tuple[str, policy.Permit], ...]
+
+    @property
+    def categories(self) -> tuple[str, ...]:
+        return tuple(category for category, _ in self.permits)
+
+
+def _list_query(caller: Caller, subject_id: str, purpose: str | None) -> policy.AccessQuery:
+    return policy.AccessQuery(
+        subject_id=subject_id, actor_id=caller.id, actor_role=caller.role, category="*", purpose=purpose, action="list"
+    )
+
+
 def visible_categories(
     session: Session, caller: Caller, *, subject_id: str, purpose: str | None, now: datetime
-) -> tuple[str, ...]:
-    """The categories of ``subject_id``'s records that ``caller`` may read now.
+) -> Visible:
+    """The categories of ``subject_id``'s records that ``caller`` may read now, or the refusal (with its event).
 
-    Listing counts no use of a grant; it is an access all the same, and leaves
-    an ``access.permitted`` (or ``access.refused``) event with action ``list``.
+    The listing itself is recorded by ``record_listing`` once the caller knows
+    what it lists.
     """
     check_stated_purpose(caller, purpose)
     facts = load_facts(session, subject_id=subject_id, actor_id=caller.id, actor_role=caller.role)
-    visible, reasons = [], set()
+    permits, reasons = [], set()
     for category in CATEGORIES:
         query = policy.AccessQuery(
             subject_id=subject_id,
@@ -255,17 +309,46 @@ def visible_categories(
             action=policy.READ,
         )
         try:
-            policy.decide(
+            permit = policy.decide(
                 grants=facts.grants, delegations=facts.delegations, break_glass=facts.break_glass, query=query, now=now
             )
-            visible.append(category)
+            permits.append((category, permit))
         except ConsentDenied as denial:
             reasons.add(denial.reason)
-    list_query = policy.AccessQuery(
-        subject_id=subject_id, actor_id=caller.id, actor_role=caller.role, category="*", purpose=purpose, action="list"
-    )
-    if not visible:
+    if not permits:
         reason = next(r for r in _REASON_PRECEDENCE if r in reasons)
-        raise refusal(caller, list_query, policy.denied(reason), now)
-    emit(session, _event("access.permitted", caller, list_query, now, {"categories": visible}))
-    return tuple(visible)
+        raise refusal(caller, _list_query(caller, subject_id, purpose), policy.denied(reason), now)
+    return Visible(subject_id=subject_id, purpose=purpose, permits=tuple(permits))
+
+
+def record_listing(
+    session: Session, caller: Caller, visible: Visible, *, listed: Mapping[str, int], now: datetime
+) -> Receipt:
+    """Leave the ``access.permitted`` event (action ``list``) of a listing of record titles.
+
+    Titles are health and tenancy facts, so a listing is a disclosure: the
+    event names, for every category that had records listed (``listed``:
+    category -> how many), the count and the basis that permitted it (the
+    grant, delegation or declaration), which the accounting of disclosures
+    and the access log show. It counts no use of a grant: ``max_uses`` caps
+    the reads of contents (docs/consent.md, "Listings").
+    """
+    disclosed = [
+        {
+            "category": category,
+            "records": listed[category],
+            "basis": permit.basis,
+            "grant_id": permit.grant_id,
+            "delegation_id": permit.delegation_id,
+            "break_glass_id": permit.break_glass_id,
+        }
+        for category, permit in visible.permits
+        if listed.get(category)
+    ]
+    query = _list_query(caller, visible.subject_id, visible.purpose)
+    data = {
+        "categories": list(visible.categories),
+        "disclosed": disclosed,
+        "flagged": any(d["basis"] == "break-glass" for d in disclosed),
+    }
+    return emit(session, _event("access.permitted", caller, query, now, data))

@@ -1,7 +1,7 @@
 """Who may act for whom: shared authorisation helpers, in one place.
 
 - ``require_resident``: the subject of a request must be a resident; an unknown
-  id and a non-resident id get the same ``NotFound``.
+  id, a non-resident id and an erased resident's id get the same ``NotFound``.
 - ``acts_for``: whether a caller manages a resident's consent, as the resident
   (``"self"``) or as an active delegate (``"delegate"``).
 - ``require_compliance``: the audit endpoints are for compliance officers.
@@ -24,9 +24,13 @@ from vault.storage.models import Delegation, Principal
 
 
 def require_resident(session: Session, subject_id: str) -> Principal:
-    """The resident ``subject_id``, or the ``NotFound`` an unknown id gets."""
+    """The resident ``subject_id``, or the ``NotFound`` an unknown id gets.
+
+    An erased resident is unknown: nothing may name them again (no grant,
+    request, declaration or event), and the answer is the unknown id's.
+    """
     row = session.get(Principal, subject_id) if is_well_formed_id(subject_id) else None
-    if row is None or row.role != "resident":
+    if row is None or row.role != "resident" or row.erased_at is not None:
         raise NotFound()
     return row
 

@@ -1,6 +1,11 @@
 """Break-glass: a clinic declares an emergency and reads health records for a short window.
 
-The declaration needs a written reason (sealed under the resident's key). For
+The declaration needs a coded reason from a small vocabulary
+(``vocabulary.BREAK_GLASS_CODES``: ``unconscious``, ``life-threatening``,
+``unable-to-consent``, ``other``), recorded in the ``break-glass.declared``
+event so that the resident sees it at once in their access log and compliance
+can count declarations by kind, and a written reason (sealed under the
+resident's key). For
 ``break_glass_minutes`` after it, the declaring clinic may read the resident's
 ``health.*`` records with purpose ``emergency``; every such read is an
 ``access.permitted`` event with ``basis: break-glass`` and ``flagged: true``,
@@ -20,11 +25,13 @@ from vault.core.config import ConsentLimits
 from vault.core.content import check_text
 from vault.core.errors import Forbidden, InvalidInput, NotFound
 from vault.core.ids import new_id
+from vault.core.vocabulary import check_break_glass_code
 from vault.keys.keys import KeyStore, open_text, seal_text
 from vault.ledger.events import DomainEvent, emit
 from vault.storage.models import BreakGlass, Event
 
 MAX_REASON_LENGTH = 1000
+UNCODED = "other"  # the code of a declaration made without one
 REASON_KIND = "break-glass-reason"
 
 
@@ -34,6 +41,7 @@ class BreakGlassView:
     subject_id: str
     clinic_id: str
     reason: str
+    code: str  # the coded reason (vocabulary.BREAK_GLASS_CODES)
     declared_at: datetime
     expires_at: datetime
     active: bool
@@ -47,11 +55,14 @@ def declare(
     *,
     subject_id: str,
     reason: str,
+    code: str | None = None,
     limits: ConsentLimits,
     now: datetime,
 ) -> BreakGlassView:
+    """Declare an emergency; ``code`` None (a client that sends no code) is recorded as ``other``."""
     if caller.role != "clinic":
         raise Forbidden("Only clinics can declare an emergency.")
+    code = check_break_glass_code(UNCODED if code is None else code)
     reason = check_text(reason, what="A reason", max_length=MAX_REASON_LENGTH)
     if not reason:
         raise InvalidInput("An emergency access needs a written reason.")
@@ -73,29 +84,37 @@ def declare(
             occurred_at=now,
             actor_id=caller.id,
             subject_id=subject_id,
-            data={"break_glass_id": row.id, "expires_at": row.expires_at, "flagged": True},
+            data={"break_glass_id": row.id, "expires_at": row.expires_at, "flagged": True, "code": code},
         ),
     )
     session.flush()
-    return _view(keys, session, row, now, uses=0)
+    return _view(keys, session, row, now, uses=0, code=code)
 
 
-def _uses(session: Session, subject_id: str, clinic_ids: set[str]) -> dict[str, int]:
-    """Permitted accesses per declaration, from the declaring clinics' events."""
+def _from_events(session: Session, subject_id: str, clinic_ids: set[str]) -> tuple[dict[str, int], dict[str, str]]:
+    """Permitted accesses per declaration, and each declaration's code, from the declaring clinics' events."""
     counts: dict[str, int] = {}
-    rows = session.scalars(
-        select(Event.data).where(
-            Event.subject_id == subject_id, Event.actor_id.in_(clinic_ids), Event.kind == "access.permitted"
+    codes: dict[str, str] = {}
+    rows = session.execute(
+        select(Event.kind, Event.data).where(
+            Event.subject_id == subject_id,
+            Event.actor_id.in_(clinic_ids),
+            Event.kind.in_(("access.permitted", "break-glass.declared")),
         )
     )
-    for data in rows:
-        declaration = json.loads(data).get("break_glass_id")
-        if declaration:
+    for kind, data in rows:
+        fields = json.loads(data)
+        declaration = fields.get("break_glass_id")
+        if not declaration:
+            continue
+        if kind == "break-glass.declared":
+            codes[declaration] = fields.get("code") or UNCODED  # declarations from before codes existed
+        else:
             counts[declaration] = counts.get(declaration, 0) + 1
-    return counts
+    return counts, codes
 
 
-def _view(keys: KeyStore, session: Session, row: BreakGlass, now: datetime, *, uses: int) -> BreakGlassView:
+def _view(keys: KeyStore, session: Session, row: BreakGlass, now: datetime, *, uses: int, code: str) -> BreakGlassView:
     return BreakGlassView(
         id=row.id,
         subject_id=row.subject_id,
@@ -103,6 +122,7 @@ def _view(keys: KeyStore, session: Session, row: BreakGlass, now: datetime, *, u
         reason=open_text(
             keys, session, kind=REASON_KIND, object_id=row.id, subject_id=row.subject_id, sealed=row.reason_sealed
         ),
+        code=code,
         declared_at=row.declared_at,
         expires_at=row.expires_at,
         active=row.declared_at <= now < row.expires_at,
@@ -131,5 +151,5 @@ def list_declarations(
     rows = list(session.scalars(query))
     if caller.role == "clinic" and not rows:
         raise NotFound()
-    uses = _uses(session, subject_id, {row.clinic_id for row in rows})
-    return [_view(keys, session, row, now, uses=uses.get(row.id, 0)) for row in rows]
+    uses, codes = _from_events(session, subject_id, {row.clinic_id for row in rows})
+    return [_view(keys, session, row, now, uses=uses.get(row.id, 0), code=codes.get(row.id, UNCODED)) for row in rows]

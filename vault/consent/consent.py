@@ -105,6 +105,24 @@ def check_actions(actions: list[str]) -> tuple[str, ...]:
     return tuple(sorted(set(actions)))
 
 
+GRANTEE_REFUSED = "The grantee must be a clinic, landlord or resident that can receive consent."
+# What a delegate may do with the resident's records (policy: reads only), hence all it may pass on.
+DELEGATE_GRANTABLE_ACTIONS = frozenset({policy.READ})
+
+
+def check_delegate_grant(caller: Caller, *, grantee_id: str, actions: tuple[str, ...]) -> None:
+    """A delegate manages the resident's grants for others, within what a delegate may do itself.
+
+    It never names itself as grantee (a grant would let it write, and outlive the
+    delegation), and never passes on an action a delegate cannot perform.
+    """
+    if grantee_id == caller.id:
+        raise Forbidden("A delegate cannot give itself consent; only the resident can.")
+    beyond = sorted(set(actions) - DELEGATE_GRANTABLE_ACTIONS)
+    if beyond:
+        raise Forbidden(f"A delegate cannot give consent to {', '.join(beyond)}: only the resident can.")
+
+
 def create_grant(
     session: Session,
     caller: Caller,
@@ -129,13 +147,15 @@ def create_grant(
     check_window(valid_from, expires_at, now=now, max_days=limits.max_grant_days, what="A grant")
     if max_uses is not None and not 1 <= max_uses <= 1_000_000:
         raise InvalidInput("max_uses must be between 1 and 1000000.")
-    grantee = session.get(Principal, grantee_id) if is_well_formed_id(grantee_id) else None
-    if grantee is None:
-        raise InvalidInput("The grantee is not a known principal.")
-    if grantee.role not in GRANTEE_ROLES:
-        raise InvalidInput(f"Consent can be given to a {', '.join(GRANTEE_ROLES)} only, not to a {grantee.role}.")
-    if grantee.id == subject_id:
+    if grantee_id == subject_id:
         raise InvalidInput("A resident needs no consent to reach their own records.")
+    if acting == "delegate":
+        check_delegate_grant(caller, grantee_id=grantee_id, actions=acts)
+    grantee = session.get(Principal, grantee_id) if is_well_formed_id(grantee_id) else None
+    if grantee is None or grantee.role not in GRANTEE_ROLES or grantee.erased_at is not None:
+        # One answer whatever the id names (nothing, an erased resident, a compliance officer, ...):
+        # the caller learns neither another principal's role nor whether it exists.
+        raise InvalidInput(GRANTEE_REFUSED)
     row = Grant(
         id=new_id("g"),
         subject_id=subject_id,

@@ -62,7 +62,7 @@ def create_delegation(
     valid_from = valid_from or now
     check_window(valid_from, expires_at, now=now, max_days=limits.max_delegation_days, what="A delegation")
     delegate = session.get(Principal, delegate_id) if is_well_formed_id(delegate_id) else None
-    if delegate is None or delegate.role != "resident":
+    if delegate is None or delegate.role != "resident" or delegate.erased_at is not None:
         raise InvalidInput("The delegate must be a known resident principal.")
     if delegate.id == caller.id:
         raise InvalidInput("A resident cannot be their own delegate.")

@@ -7,7 +7,9 @@ A request is permitted on exactly one *basis*:
 
 ``self``         the resident acting on their own records;
 ``grant``        a live grant from the resident that covers the category, the
-                 action and the purpose, and is not used up;
+                 action and the purpose, and is not used up (a grant a delegate
+                 gave carries reads only, and one its grantee gave itself
+                 counts for nothing: ``GrantFacts.effective_actions``, ``self_given``);
 ``delegation``   a live delegation naming the caller (reads only, any purpose);
 ``break-glass``  a clinic's live emergency declaration (``health.*`` reads with
                  purpose ``emergency``), flagged for review.
@@ -36,10 +38,14 @@ NOT_YET_VALID = "not-yet-valid"
 EXPIRED = "expired"
 USED_UP = "used-up"
 
+# Not a decision: the id named nothing the vault holds (unknown, deleted, erased, or not a
+# resident). Recorded on the refusal event, which names no subject; answered as 404.
+NOT_FOUND = "not-found"
+
 REASONS = (NO_GRANT, WRONG_CATEGORY, WRONG_ACTION, WRONG_PURPOSE, REVOKED, NOT_YET_VALID, EXPIRED, USED_UP)
 # Reasons that would tell a caller something about a resident it has no
 # consent covering: the API answers these with the same 404 as an unknown id.
-UNDISCLOSED_REASONS = frozenset({NO_GRANT, WRONG_CATEGORY})
+UNDISCLOSED_REASONS = frozenset({NO_GRANT, WRONG_CATEGORY, NOT_FOUND})
 
 READ, WRITE = "read", "write"
 ACTIONS = (READ, WRITE)
@@ -56,6 +62,7 @@ _DETAIL = {
     NOT_YET_VALID: "The resident's consent is not valid yet.",
     EXPIRED: "The resident's consent has expired.",
     USED_UP: "The resident's consent has been used as many times as it allows.",
+    NOT_FOUND: "No such resource.",
 }
 
 
@@ -76,6 +83,19 @@ class GrantFacts:
     max_uses: int | None
     uses: int
     revoked: bool
+    created_by: str | None = None  # the resident, or the delegate who gave it on their behalf
+
+    @property
+    def self_given(self) -> bool:
+        """Given by its own grantee (a delegate naming itself): never a basis for anything."""
+        return self.created_by == self.grantee_id
+
+    @property
+    def effective_actions(self) -> tuple[str, ...]:
+        """A grant given by a delegate carries no more than a delegate may do itself: reads."""
+        if self.created_by is None or self.created_by == self.subject_id:
+            return self.actions
+        return tuple(a for a in self.actions if a == READ)
 
 
 @dataclass(frozen=True)
@@ -141,7 +161,7 @@ def grant_checks(grant: GrantFacts, query: AccessQuery, now: datetime) -> tuple[
     return _first_failure(
         [
             (any(category_matches(p, query.category) for p in grant.categories), WRONG_CATEGORY),
-            (query.action in grant.actions, WRONG_ACTION),
+            (query.action in grant.effective_actions, WRONG_ACTION),
             (query.purpose == grant.purpose, WRONG_PURPOSE),
             *_lifecycle(grant.revoked, grant.valid_from, grant.expires_at, now),
             (grant.max_uses is None or grant.uses < grant.max_uses, USED_UP),
@@ -219,7 +239,7 @@ def decide(
     # Grants first, soonest-expiring first, so a short-lived grant is used
     # (and its use counted) before a longer one covering the same request.
     for grant in sorted(grants, key=lambda g: (g.expires_at, g.id)):
-        if grant.subject_id == query.subject_id and grant.grantee_id == query.actor_id:
+        if grant.subject_id == query.subject_id and grant.grantee_id == query.actor_id and not grant.self_given:
             if consider(grant_checks(grant, query, now)):
                 return Permit(basis="grant", grant_id=grant.id)
     if query.actor_role == "resident":

@@ -1,4 +1,4 @@
-"""The controlled vocabularies of the public contract: roles, categories, purposes.
+"""The controlled vocabularies of the public contract: roles, categories, purposes, break-glass codes.
 
 Categories are ``family.name``; a grant may name a whole family as
 ``family.*`` (see docs/api.md). Record categories are always exact.
@@ -55,6 +55,17 @@ PURPOSES = (
 )
 
 
+# Why a clinic declares an emergency (break-glass): a coded reason beside the sealed free text,
+# so that declarations can be counted, filtered and reviewed by kind (docs/consent.md).
+BREAK_GLASS_CODES = ("unconscious", "life-threatening", "unable-to-consent", "other")
+BREAK_GLASS_CODE_LABELS = {
+    "unconscious": "The resident is unconscious",
+    "life-threatening": "A life-threatening condition needs the records now",
+    "unable-to-consent": "The resident is conscious but unable to consent (confused, sedated, in distress)",
+    "other": "Another emergency, described in the text",
+}
+
+
 def check_role(role: str) -> str:
     if role not in ROLES:
         raise InvalidInput(f"Unknown role {role!r}; expected one of: {', '.join(ROLES)}.")
@@ -85,3 +96,9 @@ def check_purpose(purpose: str) -> str:
     if purpose not in PURPOSES:
         raise InvalidInput(f"Unknown purpose {purpose!r}; expected one of: {', '.join(PURPOSES)}.")
     return purpose
+
+
+def check_break_glass_code(code: str) -> str:
+    if code not in BREAK_GLASS_CODES:
+        raise InvalidInput(f"Unknown emergency code {code!r}; expected one of: {', '.join(BREAK_GLASS_CODES)}.")
+    return code

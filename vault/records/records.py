@@ -8,9 +8,13 @@ ids, subject, category, version numbers and timestamps.
 Who may do what is decided by ``vault.access`` (the resident, grantees,
 delegates, break-glass); a caller with no consent covering a record gets the
 same ``NotFound`` as for an id that does not exist. Every access and every
-write emits its domain event.
+write emits its domain event, and so does every refusal, of a foreign id and
+of an unknown one alike (``vault.consent.access.unknown_target``), so that the
+ledger's size tells nobody which ids exist. A listing of titles is recorded
+with what it disclosed (``vault.consent.access.record_listing``).
 """
 
+from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -19,8 +23,17 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 import crypto
-from vault.consent.access import authorize, check_stated_purpose, visible_categories
+from vault.consent.access import (
+    authorize,
+    check_stated_purpose,
+    load_facts,
+    record_listing,
+    refusal,
+    unknown_target,
+    visible_categories,
+)
 from vault.consent.authz import require_resident
+from vault.consent.policy import NOT_FOUND, AccessQuery, denied
 from vault.core.caller import Caller
 from vault.core.content import check_title, decode_content, encode_content
 from vault.core.errors import Conflict, InvalidInput, NotFound
@@ -120,7 +133,7 @@ def create_record(
     category = check_category(category)
     body = encode_content(content)
     title = check_title(title)
-    require_resident(session, subject_id)
+    _require_subject(session, caller, subject_id, action="write", purpose=purpose, category=category, now=now)
     record_id = new_id("r")
     permit = authorize(
         session,
@@ -181,24 +194,53 @@ def list_records(
     check_stated_purpose(caller, purpose)
     if category is not None:
         check_category(category)
-    require_resident(session, subject_id)
+    _require_subject(session, caller, subject_id, action="list", purpose=purpose, category=None, now=now)
     visible = visible_categories(session, caller, subject_id=subject_id, purpose=purpose, now=now)
-    wanted = [c for c in visible if category is None or c == category]
-    if not wanted:
-        return []
+    wanted = [c for c in visible.categories if category is None or c == category]
     query = (
         select(Record, RecordVersion)
         .join(RecordVersion, (RecordVersion.record_id == Record.id) & (RecordVersion.version == Record.current_version))
         .where(Record.subject_id == subject_id, Record.category.in_(wanted))
         .order_by(Record.created_at.desc(), Record.id)
     )
-    return [_meta(record, _open_title(session, keys, record, row)) for record, row in session.execute(query)]
+    rows = session.execute(query).all() if wanted else []
+    # Titles are facts about the resident: the listing is a disclosure, recorded with what it listed.
+    record_listing(session, caller, visible, listed=Counter(record.category for record, _ in rows), now=now)
+    return [_meta(record, _open_title(session, keys, record, row)) for record, row in rows]
 
 
-def _load(session: Session, record_id: str) -> Record:
+def _require_subject(
+    session: Session,
+    caller: Caller,
+    subject_id: str,
+    *,
+    action: str,
+    purpose: str | None,
+    category: str | None,
+    now: datetime,
+) -> None:
+    """The resident, or the ``NotFound`` (and refusal event) of an unknown id (``unknown_target``)."""
+    try:
+        require_resident(session, subject_id)
+    except NotFound:
+        _as_costly_as_a_foreign_id(session, caller, subject_id)
+        raise unknown_target(caller, action=action, purpose=purpose, category=category, now=now) from None
+
+
+def _as_costly_as_a_foreign_id(session: Session, caller: Caller, some_id: str) -> None:
+    """The lookups a refused foreign id costs (its consent facts, none here), so that the time an
+    unknown id takes tells no more than its answer (docs/consent.md, "Refusals of unknown ids")."""
+    shaped = some_id if is_well_formed_id(some_id) else "x-not-an-id"  # never a NUL or such into a query
+    load_facts(session, subject_id=shaped, actor_id=caller.id, actor_role=caller.role)
+
+
+def _load(
+    session: Session, caller: Caller, record_id: str, *, action: str, purpose: str | None, now: datetime
+) -> Record:
     record = session.get(Record, record_id) if is_well_formed_id(record_id) else None
     if record is None:
-        raise NotFound()
+        _as_costly_as_a_foreign_id(session, caller, record_id)
+        raise unknown_target(caller, action=action, purpose=purpose, now=now)
     return record
 
 
@@ -214,7 +256,7 @@ def read_record(
 ) -> RecordContent:
     """The record's content at ``version`` (default: the current one)."""
     check_stated_purpose(caller, purpose)
-    record = _load(session, record_id)
+    record = _load(session, caller, record_id, action="read", purpose=purpose, now=now)
     wanted = record.current_version if version is None else version
     receipt = authorize(
         session,
@@ -229,7 +271,16 @@ def read_record(
     ).receipt
     row = session.get(RecordVersion, (record.id, wanted))
     if row is None:
-        raise NotFound()
+        # The permit's event rolls back with this error; the refusal leaves its own, as every refusal does.
+        query = AccessQuery(
+            subject_id=record.subject_id,
+            actor_id=caller.id,
+            actor_role=caller.role,
+            category=record.category,
+            purpose=purpose,
+            action="read",
+        )
+        raise refusal(caller, query, denied(NOT_FOUND), now, record_id=record.id, version=wanted)
     plain = keys.open_for_subject(session, record.subject_id, row.content_sealed, aad=_aad(record, wanted, "content"))
     meta = _meta(record, _open_title(session, keys, record, row))
     # updated_at is when this version was written, which for an older version
@@ -264,7 +315,7 @@ def add_version(
     title = None if keep_title else check_title(title)
     if expected_version is not None and expected_version < 1:
         raise InvalidInput("expected_version starts at 1.")
-    record = _load(session, record_id)
+    record = _load(session, caller, record_id, action="write", purpose=purpose, now=now)
     permit = authorize(
         session,
         caller,

@@ -10,8 +10,10 @@ Order of work (docs/operations.md, "Erasure", has the threat model):
 3. in one transaction: mark the principal erased and revoke its tokens;
    delete its subject keys, records (all versions), access requests, grants,
    break-glass declarations and delegations; end delegations it held for
-   others; blank every event about it (salt, body, data, ids: the leaf
-   hash stays in ``ledger_nodes``); record ``subject.erased``.
+   others and grants others gave it (events by the system, naming no one:
+   the erased id never appears in a new event); blank every event about it
+   (salt, body, data, ids: the leaf hash stays in ``ledger_nodes``); record
+   ``subject.erased``.
 
 If step 3 fails, the resident's data is already unreadable and running the
 erasure again completes it. The ``subject.erased`` event names no one: it
@@ -60,6 +62,7 @@ if TYPE_CHECKING:
     from vault.runtime import Vault
 
 ERASED_ACTOR = "erased"
+ERASED_CAUSE = "erased"  # why the erasure ended a delegation or grant on another resident's trail
 DIGEST_DOMAIN = b"civicvault-erasure-v1"
 COMMITMENT_DOMAIN = b"civicvault-erasure-subject-v1"
 # What an erased event row keeps; every other column is blanked (nullable ones set to NULL).
@@ -159,7 +162,9 @@ def erase(vault: Vault, caller: Caller | None, subject_id: str) -> ErasureReceip
         session.execute(delete(Grant).where(Grant.subject_id == subject_id))
         session.execute(delete(BreakGlass).where(BreakGlass.subject_id == subject_id))
         session.execute(delete(Delegation).where(Delegation.subject_id == subject_id))
-        # Delegations the resident held for others end, on those residents' trails.
+        # Delegations the resident held for others, and grants other residents gave them, end, on those
+        # residents' trails. The events say the system ended them and name no one: the erased id must
+        # never appear in a new event (it stays only in what those residents recorded before).
         for delegation in session.scalars(
             select(Delegation).where(Delegation.delegate_id == subject_id, Delegation.revoked_at.is_(None))
         ).all():
@@ -169,9 +174,23 @@ def erase(vault: Vault, caller: Caller | None, subject_id: str) -> ErasureReceip
                 DomainEvent(
                     kind="delegation.revoked",
                     occurred_at=now,
-                    actor_id=subject_id,
+                    actor_id=SYSTEM_ACTOR,
                     subject_id=delegation.subject_id,
-                    data={"delegation_id": delegation.id, "delegate_id": subject_id},
+                    data={"delegation_id": delegation.id, "delegate_id": None, "cause": ERASED_CAUSE},
+                ),
+            )
+        for received in session.scalars(
+            select(Grant).where(Grant.grantee_id == subject_id, Grant.revoked_at.is_(None))
+        ).all():
+            received.revoked_at, received.revoked_by = now, subject_id
+            emit(
+                session,
+                DomainEvent(
+                    kind="consent.revoked",
+                    occurred_at=now,
+                    actor_id=SYSTEM_ACTOR,
+                    subject_id=received.subject_id,
+                    data={"grant_id": received.id, "grantee_id": None, "cause": ERASED_CAUSE},
                 ),
             )
         session.flush()

@@ -10,8 +10,8 @@ be proved with ``GET /api/v1/ledger/proofs/inclusion``.
   (``break-glass.declared``). Paged by ``before`` (a ledger index) with the
   exact total.
 * ``disclosures``: the accounting of disclosures of HIPAA 45 CFR 164.528:
-  every permitted read of the resident's records by anyone other than the
-  resident, in the last six years (grantees, break-glass clinics, and
+  every permitted read of the resident's records, and every listing of their
+  record titles, by anyone other than the resident, in the last six years (grantees, break-glass clinics, and
   delegates, who are listed although the rule would allow leaving personal
   representatives out), each with the date, the recipient, a description of
   what was disclosed and the purpose. The report names the ledger size its
@@ -72,7 +72,7 @@ class AccessEntry:
     delegation_id: str | None
     break_glass_id: str | None
     flagged: bool
-    reason: str | None  # the refusal's reason code
+    reason: str | None  # the refusal's reason code; a declaration's coded reason (``unconscious``, ...)
 
 
 @dataclass(frozen=True)
@@ -102,9 +102,20 @@ def _actors(session: Session, keys: KeyStore, ids: Iterable[str]) -> dict[str, A
     return actors
 
 
+def _listing_basis(data: dict) -> tuple[str | None, str | None]:
+    """The basis and grant of a listing, when one basis (and at most one grant) permitted everything it listed."""
+    disclosed = data.get("disclosed") or []
+    bases = {d.get("basis") for d in disclosed}
+    grants = {d.get("grant_id") for d in disclosed} - {None}
+    basis = next(iter(bases)) if len(bases) == 1 else None
+    return basis, next(iter(grants)) if len(grants) == 1 and basis == "grant" else None
+
+
 def _entry(row, actors: dict[str, Actor]) -> AccessEntry:
     index, kind, occurred_at, actor_id, data_json, leaf = row
     data = json.loads(data_json) if data_json else {}
+    if data.get("action") == "list" and "disclosed" in data:
+        data["basis"], data["grant_id"] = _listing_basis(data)
     return AccessEntry(
         ledger_index=index,
         leaf_hash=bytes(leaf).hex() if leaf is not None else "",
@@ -122,7 +133,8 @@ def _entry(row, actors: dict[str, Actor]) -> AccessEntry:
         delegation_id=data.get("delegation_id"),
         break_glass_id=data.get("break_glass_id"),
         flagged=bool(data.get("flagged")),
-        reason=data.get("reason"),
+        # A refusal's reason code, or the coded reason of an emergency declaration (vocabulary.BREAK_GLASS_CODES).
+        reason=data.get("code") if kind == "break-glass.declared" else data.get("reason"),
     )
 
 
@@ -169,11 +181,14 @@ class Disclosure:
     description: str
     purpose: str
     basis: str
-    record_id: str
+    record_id: str  # "" for a listing
     version: int | None
     category: str
     ledger_index: int
     leaf_hash: str
+    kind: str = "read"  # read | listing (record titles in one category)
+    grant_id: str | None = None  # the grant that permitted it, when a grant did
+    records: int = 1  # how many records it concerned (a listing: how many titles)
 
 
 @dataclass(frozen=True)
@@ -199,10 +214,21 @@ def describe(category: str, record_id: str, version: int | None) -> str:
     return f"{label} ({category}): record {record_id}" + (f", version {version}" if version is not None else "")
 
 
+def describe_listing(category: str, records: int, grant_id: str | None) -> str:
+    label = CATEGORY_LABELS.get(category, category)
+    titles = "1 record title" if records == 1 else f"{records} record titles"
+    return f"Listing of {titles} in {label} ({category})" + (f", under grant {grant_id}" if grant_id else "")
+
+
 def disclosures(
     session: Session, keys: KeyStore, caller: Caller, *, subject_id: str, now: datetime
 ) -> DisclosureReport:
-    """Every permitted read of ``subject_id``'s records by someone else in the last six years, oldest first."""
+    """Every permitted read of ``subject_id``'s records by someone else in the last six years, oldest first.
+
+    A listing of record titles is a disclosure too (titles are health and
+    tenancy facts): one line per category whose titles it listed, with the
+    number of titles and the basis (and grant) that permitted it.
+    """
     require_viewer(session, caller, subject_id, now)
     start = years_before(now, DISCLOSURE_YEARS)
     tree_size = ledger.size(session)
@@ -219,6 +245,9 @@ def disclosures(
     items = []
     for row in rows:
         entry = _entry(row, actors)
+        if entry.action == "list":
+            items.extend(_listing_lines(entry, json.loads(row[4]) if row[4] else {}))
+            continue
         if entry.action != "read":
             continue
         items.append(
@@ -233,6 +262,7 @@ def disclosures(
                 category=entry.category or "",
                 ledger_index=entry.ledger_index,
                 leaf_hash=entry.leaf_hash,
+                grant_id=entry.grant_id,
             )
         )
     return DisclosureReport(
@@ -244,6 +274,27 @@ def disclosures(
         root_hash=ledger.root(session, tree_size).hex(),
         items=items,
     )
+
+
+def _listing_lines(entry: AccessEntry, data: dict) -> list[Disclosure]:
+    return [
+        Disclosure(
+            date=entry.occurred_at,
+            recipient=entry.actor,
+            description=describe_listing(item["category"], item["records"], item.get("grant_id")),
+            purpose=entry.purpose or "",
+            basis=item.get("basis") or "",
+            record_id="",
+            version=None,
+            category=item["category"],
+            ledger_index=entry.ledger_index,
+            leaf_hash=entry.leaf_hash,
+            kind="listing",
+            grant_id=item.get("grant_id"),
+            records=item["records"],
+        )
+        for item in data.get("disclosed") or []
+    ]
 
 
 def proof_reference(leaf_index: int, tree_size: int) -> str:

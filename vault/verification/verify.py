@@ -67,7 +67,14 @@ def _fail(index: int | None, problem: str) -> LedgerIntegrityError:
 
 
 def _check_columns(index: int, kind, moment: str, actor_id, subject_id, data, body: bytes) -> None:
-    """The slow, exact comparison of a body with its columns (parsed JSON on both sides)."""
+    """The slow, exact comparison of a body with its columns (parsed JSON on both sides).
+
+    The columns must also be of their types: data stored as a BLOB that holds
+    the same JSON is a rewritten row all the same (``TypeError``, which the
+    caller names with ``_shape_problem``).
+    """
+    if not all(isinstance(v, str) for v in (kind, actor_id, data)) or not isinstance(subject_id, (str, type(None))):
+        raise TypeError("a column of the wrong type")
     try:
         parsed = json.loads(body.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError):
@@ -164,6 +171,87 @@ class _Levels:
         return _fail(where, f"node (level {level}, index {index}) does not match its children.")
 
 
+class _NotUtf8:
+    """A TEXT value that is not UTF-8 (random bytes cast to TEXT), as read during ``verify``."""
+
+    def __init__(self, raw: bytes) -> None:
+        self.raw = raw
+
+
+def _decode_or_mark(raw: bytes) -> "str | _NotUtf8":
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return _NotUtf8(raw)
+
+
+def _lenient_text(session: Session) -> Callable[[], None]:
+    """On SQLite, read TEXT that is not UTF-8 as a value ``_shape_problem`` names, instead of failing the fetch.
+
+    The driver decodes TEXT itself and raises on bad UTF-8 before any row reaches
+    us, which would leave the bad entry unnamed. Returns what restores the setting.
+    """
+    connection = session.connection()
+    if connection.dialect.name != "sqlite":
+        return lambda: None
+    driver: Any = connection.connection.driver_connection
+    previous = driver.text_factory
+    driver.text_factory = _decode_or_mark
+
+    def restore() -> None:
+        driver.text_factory = previous
+
+    return restore
+
+
+# What a row whose columns hold the wrong types or shapes raises on the way through the checks.
+_SHAPE_ERRORS = (TypeError, ValueError, AttributeError, KeyError, IndexError, OverflowError)
+_SQL_TYPES = {
+    str: "TEXT",
+    int: "INTEGER",
+    float: "REAL",
+    type(None): "NULL",
+    bytes: "BLOB",
+    memoryview: "BLOB",
+    _NotUtf8: "TEXT that is not UTF-8",
+}
+# What each column of an event row must hold (``None`` allowed where listed), for _shape_problem.
+_EXPECTED = (
+    ("ledger_index", (int,)),
+    ("kind", (str,)),
+    ("occurred_at", (str, datetime)),
+    ("actor_id", (str,)),
+    ("subject_id", (str, type(None))),
+    ("data", (str,)),
+    ("salt", (bytes, memoryview)),
+    ("body", (bytes, memoryview)),
+    ("outcome", (str, type(None))),
+    ("purpose", (str, type(None))),
+    ("erased_by", (int, type(None))),
+)
+
+
+def _as_bytes(value) -> bytes | None:
+    """A binary column's value as bytes; None when it is not binary at all (TEXT, INTEGER, REAL, NULL)."""
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return bytes(value)
+    return None
+
+
+def _shape_problem(row: tuple, *, stored_leaf) -> str:
+    """Say which column of a tampered row holds what it should not."""
+    wrong = [
+        f"{name} is {_SQL_TYPES.get(type(value), type(value).__name__)}"
+        for (name, allowed), value in zip(_EXPECTED, row, strict=True)
+        if not isinstance(value, allowed)
+    ]
+    if stored_leaf is None:
+        wrong.append("its stored leaf hash is not BLOB")
+    if wrong:
+        return f"its stored row has the wrong types ({', '.join(wrong)})."
+    return "its stored row cannot be read as an event (a column holds a value of the wrong shape)."
+
+
 _ENTRY_PREFIX, _LEAF_PREFIX = ledger.ENTRY_DOMAIN + b"\x00", bytes([0, ledger.ENTRY_VERSION])
 
 
@@ -214,6 +302,7 @@ def _check_range(
     the driver (``_driver_rows``, ``_moment_text``). ``start`` must be a
     multiple of ``2^top`` (0 for the whole ledger).
     """
+    restore_text = _lenient_text(session)
     rows = _driver_rows(
         session,
         "SELECT ledger_index, kind, occurred_at, actor_id, subject_id, data, salt, body, outcome, purpose, "
@@ -241,7 +330,8 @@ def _check_range(
     try:
         leaves = stream(0)
         category = next(categories, None)
-        for index, kind, occurred_at, actor_id, subject_id, data, salt, body, outcome, purpose, erased_by in rows:
+        for event_row in rows:
+            index, kind, occurred_at, actor_id, subject_id, data, salt, body, outcome, purpose, erased_by = event_row
             if index != expected:
                 raise _fail(expected, f"is missing (the next stored entry is {index}).")
             leaf_index, stored = next(leaves, _NO_ROW)
@@ -253,18 +343,30 @@ def _check_range(
                     raise _fail(category[0], "a search category is stored for an event that does not exist.")
                 named.append(category[1])
                 category = next(categories, None)
-            if erased_by is not None:  # the payload was destroyed with its subject: structure only (vault/erasure.py)
-                erasure.check_erased_entry(session.get_one(Event, index), bytes(stored), size=size)
-                if named:
-                    raise _fail(index, "it is erased but still has search categories.")
-                leaf = bytes(stored)
-            else:
-                leaf = _check_entry(index, kind, occurred_at, actor_id, subject_id, data, salt, body, stored)
-                fields = loads(data)
-                if outcome != outcome_of(kind) or purpose != purpose_of(fields):
-                    raise _fail(index, "its search columns (outcome, purpose) do not match its data.")
-                if tuple(named) != categories_of(fields):
-                    raise _fail(index, "its search categories do not match its data.")
+            # Rows written by someone with a database shell can hold any type in any column (SQLite keeps
+            # what it is given: a body rewritten as TEXT stays TEXT). Such a row is a bad entry like any
+            # other, named, never a crash (_shape_problem says which column holds what).
+            if type(salt) is not bytes or type(body) is not bytes or type(stored) is not bytes:
+                salt, body, stored = _as_bytes(salt), _as_bytes(body), _as_bytes(stored)
+                if salt is None or body is None or stored is None:
+                    raise _fail(index, _shape_problem(event_row, stored_leaf=stored))
+            try:
+                if erased_by is not None:  # the payload was destroyed with its subject: structure only (erasure.py)
+                    if type(erased_by) is not int:
+                        raise TypeError(erased_by)
+                    erasure.check_erased_entry(session.get_one(Event, index), stored, size=size)
+                    if named:
+                        raise _fail(index, "it is erased but still has search categories.")
+                    leaf = stored
+                else:
+                    leaf = _check_entry(index, kind, occurred_at, actor_id, subject_id, data, salt, body, stored)
+                    fields = loads(data)
+                    if outcome != outcome_of(kind) or purpose != purpose_of(fields):
+                        raise _fail(index, "its search columns (outcome, purpose) do not match its data.")
+                    if tuple(named) != categories_of(fields):
+                        raise _fail(index, "its search categories do not match its data.")
+            except _SHAPE_ERRORS:
+                raise _fail(index, _shape_problem(event_row, stored_leaf=stored)) from None
             node, position = leaf, expected
             level = 0
             while position & 1 and level < top:
@@ -295,6 +397,7 @@ def _check_range(
         rows.close()
         categories.close()
         levels.close()
+        restore_text()
     return _Range(peaks=list(zip(heights, peaks, strict=True)), checked=checked)
 
 
@@ -449,8 +552,11 @@ def verify(
         raise _fail(
             None, f"the root served from stored nodes ({served.hex()}) differs from the recomputed root ({root.hex()})."
         )
-    _check_links(session)
-    erased = erasure.check_erasures(session)
+    try:
+        _check_links(session)
+        erased = erasure.check_erasures(session)
+    except _SHAPE_ERRORS as exc:  # rows already checked one by one; this is a last guard against a crash
+        raise _fail(None, f"a stored event cannot be read ({type(exc).__name__}).") from None
     signed = checkpoints.verify_all(session, public_key=public_key, ledger_size=size) if public_key is not None else 0
     anchored = anchor_check.verify_anchors(session, ledger_size=size, **vars(anchors or anchor_check.AnchorCheck()))
     return Report(size=size, root=root.hex(), nodes=nodes, checkpoints=signed, anchors=anchored, erased=erased)

@@ -49,6 +49,7 @@ from vault.consent import access_requests, break_glass, consent, delegations
 from vault.consent.policy import (
     EXPIRED,
     NO_GRANT,
+    NOT_FOUND,
     NOT_YET_VALID,
     REVOKED,
     USED_UP,
@@ -350,7 +351,7 @@ class Model:
         if purpose is None and self.roles[actor] != "resident":
             return Expect("invalid-input"), []
         if not self.is_resident(subject):
-            return Expect("not-found"), []
+            return Expect("not-found", reason=NOT_FOUND), []  # refused, and recorded with no subject
         visible, reasons = [], set()
         for category in CATEGORIES:
             decision = self.decide(actor, subject, category, purpose, "read")
@@ -563,9 +564,13 @@ class ConsentMachine(RuleBasedStateMachine):
             or expires_at <= starts_at
             or expires_at > now + timedelta(days=MAX_GRANT_DAYS)
             or (max_uses is not None and max_uses < 1)
-            or CAST[grantee] not in ("clinic", "landlord", "resident")
             or grantee_id == effective
         ):
+            expected = "invalid-input"
+        elif actor_id != effective and (grantee_id == actor_id or "write" in actions):
+            # A delegate manages grants for others: never one naming itself, never an action it cannot perform.
+            expected = "forbidden"
+        elif CAST[grantee] not in ("clinic", "landlord", "resident"):
             expected = "invalid-input"
         else:
             expected = "ok"
@@ -858,6 +863,8 @@ class ConsentMachine(RuleBasedStateMachine):
             end = override or r.expires_at or now + timedelta(days=DEFAULT_GRANT_DAYS)
             if end <= now or end > now + timedelta(days=MAX_GRANT_DAYS) or (max_uses is not None and max_uses < 1):
                 expected = "invalid-input"
+            elif actor_id != r.subject and "write" in r.actions:
+                expected = "forbidden"  # a delegate cannot pass on an action it cannot perform
         outcome, view = self.attempt(
             lambda s: access_requests.approve_request(
                 s,
@@ -1125,8 +1132,8 @@ class ConsentMachine(RuleBasedStateMachine):
         expect = m.expect_access(actor_id, rec, purpose, "read")
         if expect.ok and wanted is not None and wanted > rec.version:
             # Permitted, but there is no such version: NotFound, and the transaction
-            # (the use, the event) is rolled back.
-            expect = Expect("not-found")
+            # (the use, the permit's event) is rolled back; the refusal leaves its own event.
+            expect = Expect("not-found", reason=NOT_FOUND)
         outcome, content = self.attempt(
             lambda s: records.read_record(
                 s,
@@ -1325,6 +1332,17 @@ class ConsentMachine(RuleBasedStateMachine):
             assert [meta.id for meta in metas] == [r.id for r in newest_first], (visible, metas)
             assert [e[0] for e in events] == ["access.permitted"] and events[0][3]["categories"] == visible, events
             assert events[0][3]["action"] == "list"
+            # The listing is a disclosure: per category that had titles listed, how many and on what basis.
+            counts = {c: sum(1 for r in mine if r.category == c) for c in visible}
+            disclosed = [(d["category"], d["records"], d["basis"], d["grant_id"]) for d in events[0][3]["disclosed"]]
+            expected = []
+            for c in visible:
+                if counts[c]:
+                    basis = m.decide(actor_id, subject_id, c, purpose, "read")
+                    expected.append((c, counts[c], basis.basis, basis.grant_id))
+            assert disclosed == expected, (disclosed, expected)
+        elif expect.reason == NOT_FOUND:
+            assert [(e[0], e[2], e[3]["reason"]) for e in events] == [("access.refused", None, NOT_FOUND)], events
         elif expect.reason is not None:
             assert [(e[0], e[3]["reason"]) for e in events] == [("access.refused", expect.reason)], (expect, events)
         else:
@@ -1355,7 +1373,12 @@ class ConsentMachine(RuleBasedStateMachine):
         }
         outcomes = {name: self.attempt(call)[0] for name, (call, _) in calls.items()}
         assert outcomes == {name: expected for name, (_, expected) in calls.items()}, outcomes
-        self.check_plain_events([])
+        # A refused read or write of an unknown record leaves the trace a foreign one leaves (no existence
+        # oracle through the ledger's size): one refusal each, naming no subject and not the id.
+        refused = ["access.refused", "access.refused"] if by_id == "not-found" else []
+        for event in self.check_plain_events(refused):
+            assert event[1:3] == (caller.id, None) and event[3]["reason"] == NOT_FOUND, event
+            assert FAKE_RECORD not in json.dumps(event[3]), event
 
     # -- time
 

@@ -199,3 +199,27 @@ def test_decide_is_pure():
     for _ in range(3):
         assert policy.decide(grants=grants, query=READ, now=NOW).basis == "grant"
     assert grants[0].uses == 0
+
+
+# A delegate's grants (issue 11): whenever they were stored, one naming its own giver is no basis,
+# and one given by anyone but the resident carries reads only.
+WRITE = replace(READ, action="write")
+
+
+def test_a_grant_its_grantee_gave_itself_is_no_basis():
+    forged = replace(GRANT, grantee_id="p-tomasz", created_by="p-tomasz", actions=("read", "write"))
+    as_tomasz = {"actor_id": "p-tomasz", "actor_role": "resident"}
+    for query in (replace(READ, **as_tomasz), replace(WRITE, **as_tomasz)):
+        with pytest.raises(ConsentDenied) as info:
+            policy.decide(grants=[forged], query=query, now=NOW)
+        assert info.value.reason == "no-grant"
+
+
+@pytest.mark.parametrize("created_by, writes", [(None, True), ("p-amina", True), ("p-delegate", False)])
+def test_a_grant_a_delegate_gave_carries_reads_only(created_by, writes):
+    given = replace(GRANT, actions=("read", "write"), created_by=created_by)
+    assert policy.decide(grants=[given], query=READ, now=NOW).grant_id == "g-1"
+    if writes:
+        assert policy.decide(grants=[given], query=WRITE, now=NOW).grant_id == "g-1"
+    else:
+        assert reason(grants=[given], query=WRITE) == "wrong-action"
