@@ -4,10 +4,14 @@
 
 - ``context``: the vault, the caller, and ``writing()`` / ``reading()``, the one
   way every view calls a service inside a transaction;
-- ``parsing``: strict request parsing (unknown fields refused, 400, 413, 415);
+- ``parsing``: strict request parsing (unknown fields, repeated keys and deep
+  nesting refused, 400, 413, 415);
 - ``openapi``: the ``Blueprint`` views use and the problem+json error responses
   of the OpenAPI document;
 - ``errors``: every error as an RFC 9457 problem, mapped in one place;
+- ``limits``: rate limits (Flask-Limiter): failed authentication per address,
+  break-glass, access requests and erasure per caller;
+- ``headers``: security headers on every response (no-store, nosniff, CSP, ...);
 - ``schemas``: marshmallow schemas and examples, by context;
 - ``views``: one module per context, each view parse -> call -> serialise;
 - ``docs``: ``/docs``, Swagger UI served from vendored files (``static/``).
@@ -16,8 +20,9 @@
 import logging
 
 from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
 
-from api import docs, errors
+from api import docs, errors, headers, limits
 from api.context import EXTENSION
 from api.openapi import Api
 from api.schemas.common import Timestamp
@@ -37,6 +42,9 @@ def create_app(settings: Settings | None = None, *, vault: Vault | None = None) 
     if vault is None:
         vault = Vault.open(settings or Settings.from_env())
     app = Flask("civicvault")
+    if vault.settings.trusted_proxies:
+        # The client's address (rate limits, the access log) from X-Forwarded-For, as set by that many proxies.
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=vault.settings.trusted_proxies)  # type: ignore[method-assign]
     app.config.update(
         MAX_CONTENT_LENGTH=vault.settings.max_request_bytes,
         API_TITLE=API_TITLE,
@@ -61,6 +69,8 @@ def create_app(settings: Settings | None = None, *, vault: Vault | None = None) 
     for view in (health, me, records, consents, ledger, trail, anchors, audit, erasure):
         api.register_blueprint(view.blp)
     app.register_blueprint(docs.blp)
+    limits.register(app, vault.settings.rate_limits)  # after the views it wraps
+    headers.register(app, vault.settings)
     errors.register(app)  # after Api(), replacing flask-smorest's JSON errors
     logging.getLogger("civicvault").setLevel(logging.INFO)
     return app

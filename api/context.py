@@ -40,6 +40,7 @@ from vault.keys.keys import KeyStore
 from vault.runtime import Vault
 
 EXTENSION = "civicvault"
+THROTTLE = "civicvault.throttle"  # api.limits.Throttle, when the app has one
 
 # What views take and give: flask-smorest passes parsed arguments as dicts and
 # serialises whatever a view returns (an object, a dict, or a (body, status,
@@ -63,13 +64,23 @@ def current_caller() -> Caller:
 
 
 def authenticate_request() -> None:
-    """``before_request`` hook of the API blueprints: bearer token -> caller."""
+    """``before_request`` hook of the API blueprints: bearer token -> caller.
+
+    A failure counts against the client's address (api/limits.py): past the
+    limit it is answered 429 rather than 401.
+    """
     header = request.headers.get("Authorization", "")
     scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
-        raise Unauthenticated("Send 'Authorization: Bearer <token>'.")
-    with current_vault().read_transaction() as session:
-        g.caller = authenticate(session, token.strip())
+    try:
+        if scheme.lower() != "bearer" or not token.strip():
+            raise Unauthenticated("Send 'Authorization: Bearer <token>'.")
+        with current_vault().read_transaction() as session:
+            g.caller = authenticate(session, token.strip())
+    except Unauthenticated:
+        throttle = current_app.extensions.get(THROTTLE)
+        if throttle is not None:
+            throttle.failed_authentication()
+        raise
 
 
 @dataclass(frozen=True)

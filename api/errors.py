@@ -4,7 +4,9 @@ Domain errors from ``vault.errors`` carry a stable ``code``; the problem
 ``type`` is ``urn:civicvault:problem:<code>``. Plain HTTP errors use
 ``about:blank`` with the status phrase as the title. Unexpected exceptions are
 logged with a traceback on the server and answered with a bare 500 that says
-nothing about the cause.
+nothing about the cause. A rate limit (api/limits.py) is a 429 with
+``Retry-After``; a ledger that cannot append is a 503 ``ledger-unavailable``,
+logged as an error and with no retry hint: an incident, not a conflict.
 """
 
 import logging
@@ -12,8 +14,9 @@ from http import HTTPStatus
 
 from flask import Flask, Response, json
 from sqlalchemy.exc import DataError, IntegrityError, OperationalError
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, TooManyRequests
 
+from api import limits
 from vault.core import errors
 
 log = logging.getLogger("civicvault.api")
@@ -30,6 +33,7 @@ STATUS_BY_ERROR: dict[type[errors.VaultError], int] = {
     errors.RecordUnreadable: 500,
     errors.LedgerIntegrityError: 500,
     errors.ConfigError: 500,
+    errors.LedgerUnavailable: 503,
 }
 
 
@@ -45,7 +49,16 @@ def _vault_error(exc: errors.VaultError) -> Response:
     status = next((s for cls, s in STATUS_BY_ERROR.items() if isinstance(exc, cls)), 400)
     extra = {"reason": exc.reason} if isinstance(exc, errors.ConsentDenied) else {}
     detail = exc.detail
-    if status >= 500:
+    if isinstance(exc, errors.LedgerUnavailable):
+        # An integrity incident: loud in the log (the cause's type only, never its SQL or values),
+        # and no Retry-After: retrying cannot help until an operator has looked.
+        cause = exc.__cause__
+        cause = getattr(cause, "orig", None) or cause
+        log.error(
+            "LEDGER UNAVAILABLE: an event could not be appended; the action was refused (cause: %s)",
+            type(cause).__name__ if cause is not None else "unknown",
+        )
+    elif status >= 500:
         log.error("%s: %s", type(exc).__name__, exc.detail)
         if isinstance(exc, errors.ConfigError):
             detail = "The server is misconfigured."  # paths and settings stay in the log
@@ -66,6 +79,13 @@ def _http_error(exc: HTTPException) -> Response:
         response = problem(status, detail=exc.description or HTTPStatus(status).description)
     if status == 405 and exc.get_response().headers.get("Allow"):
         response.headers["Allow"] = exc.get_response().headers["Allow"]
+    return response
+
+
+def _too_many_requests(exc: TooManyRequests) -> Response:
+    seconds = limits.retry_after(exc)
+    response = problem(429, detail=limits.describe(exc, seconds), type_="urn:civicvault:problem:rate-limited")
+    response.headers["Retry-After"] = str(seconds)
     return response
 
 
@@ -94,6 +114,7 @@ def _unexpected(exc: Exception) -> Response:
 def register(app: Flask) -> None:
     app.register_error_handler(errors.VaultError, _vault_error)
     app.register_error_handler(HTTPException, _http_error)
+    app.register_error_handler(TooManyRequests, _too_many_requests)
     app.register_error_handler(IntegrityError, _integrity_error)
     app.register_error_handler(DataError, _data_error)
     app.register_error_handler(OperationalError, _database_down)

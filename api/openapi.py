@@ -78,11 +78,22 @@ PROBLEMS: dict[int, tuple[str, dict[str, Any]]] = {
         "The request body is not application/json",
         _problem(415, "Send the request body as application/json."),
     ),
+    429: (
+        "Too many failed authentications from this address, or too many requests of this kind from this caller "
+        "(break-glass declarations, access requests, erasure attempts); wait the `Retry-After` seconds "
+        "(urn:civicvault:problem:rate-limited)",
+        _problem(429, "Too many failed authentications from this address; retry in 42 seconds.", code="rate-limited"),
+    ),
     503: (
-        "The database does not answer; retry later",
+        "The database does not answer (retry later), or the audit trail cannot record the request "
+        "(urn:civicvault:problem:ledger-unavailable: an incident for the operator; nothing was done, no content "
+        "was released, and there is no Retry-After)",
         _problem(503, "The database is unavailable; retry later."),
     ),
 }
+# Every operation that takes a token can also answer these: too many failed authentications from one
+# address (429), and a database or audit trail that is unavailable (503).
+WITH_A_TOKEN = (429, 503)
 # Anything else (an unexpected failure): a bare 500 that says nothing of the cause.
 DEFAULT_PROBLEM = ("Any other error, as a problem", _problem(500, "The server failed to complete the request."))
 
@@ -95,6 +106,13 @@ def _problem_response(description: str, example: dict[str, Any], spec: Any) -> d
             "WWW-Authenticate": {
                 "description": "The scheme to authenticate with (RFC 6750)",
                 "schema": {"type": "string", "example": 'Bearer realm="civicvault"'},
+            }
+        }
+    if example["status"] == 429:
+        response["headers"] = {
+            "Retry-After": {
+                "description": "Seconds to wait before the next request of this kind (RFC 9110, section 10.2.3)",
+                "schema": {"type": "integer", "minimum": 1, "example": 42},
             }
         }
     return response
@@ -122,7 +140,12 @@ class Blueprint(flask_smorest.Blueprint):
     ARGUMENTS_PARSER = StrictParser()
 
     def problems(self, *statuses: int) -> Callable[[F], F]:
-        """Document that the operation can answer with these error statuses (problem+json)."""
+        """Document that the operation can answer with these error statuses (problem+json).
+
+        An operation that needs a token (401) can also answer ``WITH_A_TOKEN`` (429, 503).
+        """
+        if 401 in statuses:
+            statuses = tuple(dict.fromkeys((*statuses, *WITH_A_TOKEN)))
         unknown = [s for s in statuses if s not in PROBLEMS]
         if unknown:
             raise ValueError(f"no problem documented for status {unknown}")

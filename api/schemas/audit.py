@@ -117,6 +117,7 @@ class ReviewOut(ma.Schema):
     id = fields.String(metadata={"description": "the break-glass declaration"})
     subject_id = fields.String()
     clinic_id = fields.String()
+    code = fields.String(metadata={"description": "the coded reason; other for a declaration made without one"})
     reason = fields.String(
         allow_none=True, metadata={"description": "the clinic's stated reason; null if the resident was erased"}
     )

@@ -25,7 +25,7 @@ from vault.consent.access_requests import STATUSES as REQUEST_STATUSES
 from vault.consent.consent import STATUSES as GRANT_STATUSES
 from vault.consent.consent import GrantView
 from vault.consent.policy import ACTIONS
-from vault.core.vocabulary import PURPOSES
+from vault.core.vocabulary import BREAK_GLASS_CODES, PURPOSES
 from vault.records import fhir
 
 
@@ -158,6 +158,8 @@ class DelegationListOut(ma.Schema):
 
 
 class BreakGlassIn(Strict):
+    # The coded reason (docs/consent.md); a client that sends none is recorded as "other".
+    code = fields.String(load_default=None, validate=validate.OneOf(BREAK_GLASS_CODES))
     reason = fields.String(required=True, validate=validate.Length(min=1, max=1000))
 
 
@@ -165,6 +167,7 @@ class BreakGlassOut(ma.Schema):
     id = fields.String()
     subject_id = fields.String()
     clinic_id = fields.String()
+    code = fields.String()
     reason = fields.String()
     declared_at = Timestamp()
     expires_at = Timestamp()
@@ -268,11 +271,15 @@ DELEGATION_EXAMPLE = {
 DELEGATION_REVOKED_EXAMPLE = {**DELEGATION_EXAMPLE, "status": "revoked", "revoked_at": "2027-02-02T09:10:00.000Z"}
 DELEGATION_LIST_EXAMPLE = {"items": [DELEGATION_EXAMPLE], "total": 1}
 
-BREAK_GLASS_IN_EXAMPLE = {"reason": "Unconscious on arrival at A&E; allergies and medications needed before treatment"}
+BREAK_GLASS_IN_EXAMPLE = {
+    "code": "unconscious",
+    "reason": "Unconscious on arrival at A&E; allergies and medications needed before treatment",
+}
 BREAK_GLASS_EXAMPLE = {
     "id": BREAK_GLASS,
     "subject_id": AMINA,
     "clinic_id": CLINIC,
+    "code": BREAK_GLASS_IN_EXAMPLE["code"],
     "reason": BREAK_GLASS_IN_EXAMPLE["reason"],
     "declared_at": "2026-12-05T02:17:09.330Z",
     "expires_at": "2026-12-05T06:17:09.330Z",

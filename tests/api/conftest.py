@@ -1,12 +1,26 @@
-"""Fixtures for the consent tests: a frozen, movable clock and a small cast."""
+"""Fixtures for the API tests: settings with rate limits out of the way, a frozen, movable clock and a small cast."""
 
+import dataclasses
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from vault.core.clock import rfc3339
+from vault.core.config import RateLimits, Settings
 
 T0 = datetime(2026, 11, 25, 10, 0, tzinfo=UTC)
+
+
+# The API tests create many principals and requests, and send many bad tokens from one address:
+# the rate limits are tested on their own (test_rate_limits.py) with low values.
+HIGH_LIMITS = RateLimits(
+    failed_auth="100000/minute", break_glass="100000/hour", access_requests="100000/hour", erasure="100000/hour"
+)
+
+
+@pytest.fixture
+def settings(settings: Settings) -> Settings:
+    return dataclasses.replace(settings, rate_limits=HIGH_LIMITS)
 
 
 class Clock:

@@ -43,10 +43,14 @@ def test_a_failed_action_leaves_no_entry(client, vault_, cast):
         before = ledger.size(session)
     bad = client.put("/api/v1/records/r-unknown", json={"content": {}}, headers=cast.amina.auth)
     assert_problem(bad, 404)
+    with vault_.read_transaction() as session:
+        # The refusal is recorded (an unknown id leaves the same trace as a foreign one); nothing else.
+        assert ledger.size(session) == before + 1
+        assert session.get(Event, before).kind == "access.refused"
     stale_record = add_record(client, cast.amina)
     with vault_.read_transaction() as session:
         after_create = ledger.size(session)
-    assert after_create == before + 2  # access.permitted (write) and record.created
+    assert after_create == before + 3  # the refusal, then access.permitted (write) and record.created
     conflict = client.put(
         f"/api/v1/records/{stale_record}", json={"content": {}, "expected_version": 5}, headers=cast.amina.auth
     )
@@ -72,7 +76,9 @@ def test_when_the_ledger_cannot_append_no_content_is_released(client, vault_, ca
     with vault_.engine.begin() as connection:
         connection.execute(text("DELETE FROM ledger_head"))  # the sequencer is gone
     response = client.get(f"/api/v1/records/{record}", headers=cast.amina.auth)
-    assert_problem(response, 500)
+    # An integrity incident: the audit trail is unavailable (503, no retry hint), never a conflict to retry.
+    assert assert_problem(response, 503)["type"] == "urn:civicvault:problem:ledger-unavailable"
+    assert "Retry-After" not in response.headers
     assert "SECRET-CONTENT" not in response.get_data(as_text=True)
 
 

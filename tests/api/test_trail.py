@@ -257,4 +257,5 @@ def test_no_export_leaves_when_the_ledger_cannot_record_it(client, cast, story, 
     with vault_.engine.begin() as connection:
         connection.execute(text("DELETE FROM ledger_head"))
     response = client.get(f"/api/v1/subjects/{cast.amina.id}/export", headers=cast.amina.auth)
-    assert response.status_code == 500 and "13.2" not in response.get_data(as_text=True)
+    assert response.status_code == 503 and "13.2" not in response.get_data(as_text=True)
+    assert response.get_json()["type"] == "urn:civicvault:problem:ledger-unavailable"

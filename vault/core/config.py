@@ -6,6 +6,7 @@ never replaced by a default.
 """
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -96,6 +97,80 @@ class FlagThresholds:
         )
 
 
+# One rate limit as the ``limits`` library writes it ("20/minute", "10 per hour", "100 per 2 hours");
+# several are joined with ";" ("10/minute;100/day") and all of them apply.
+_RATE = re.compile(r"\s*[1-9][0-9]{0,8}\s*(?:/|per)\s*(?:[1-9][0-9]{0,5}\s*)?(?:second|minute|hour|day)s?\s*", re.ASCII)
+_RATE_STORAGE_SCHEMES = ("memory://", "redis://", "rediss://", "redis+unix://", "redis+sentinel://", "redis+cluster://")
+
+
+def _rate(env: Mapping[str, str], name: str, default: str) -> str:
+    value = env.get(name) or None
+    if value is None:
+        return default
+    if not all(_RATE.fullmatch(part) for part in value.split(";")):
+        raise ConfigError(f"{name} must be a rate such as '20/minute' or '10 per hour;50 per day'.")
+    return value.strip()
+
+
+def _rate_storage(env: Mapping[str, str]) -> str:
+    value = env.get("CIVICVAULT_RATE_LIMIT_STORAGE") or None
+    if value is None:
+        return RateLimits.storage
+    if not value.startswith(_RATE_STORAGE_SCHEMES):
+        raise ConfigError("CIVICVAULT_RATE_LIMIT_STORAGE must be a redis:// (or rediss://) URL, or memory://.")
+    return value
+
+
+@dataclass(frozen=True)
+class RateLimits:
+    """Throttling at the HTTP edge (api/limits.py; docs/operations.md, "Rate limits").
+
+    Counts live in ``storage``: Redis, shared by every worker and host that
+    names the same server and ``key_prefix``, or the process's memory (each
+    worker then counts on its own).
+    """
+
+    storage: str = "memory://"  # CIVICVAULT_RATE_LIMIT_STORAGE: redis://host:6379/0, or memory://
+    key_prefix: str = "civicvault"  # CIVICVAULT_RATE_LIMIT_PREFIX: keeps vaults that share one Redis apart
+    failed_auth: str = "20/minute"  # CIVICVAULT_RATE_LIMIT_FAILED_AUTH: failed authentications per client address
+    break_glass: str = "10/hour"  # CIVICVAULT_RATE_LIMIT_BREAK_GLASS: emergency declarations per clinic
+    access_requests: str = "100/hour"  # CIVICVAULT_RATE_LIMIT_ACCESS_REQUESTS: access requests per requester
+    erasure: str = "5/hour"  # CIVICVAULT_RATE_LIMIT_ERASURE: erasure attempts per caller
+
+    @property
+    def shared(self) -> bool:
+        return not self.storage.startswith("memory://")
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> "RateLimits":
+        prefix = env.get("CIVICVAULT_RATE_LIMIT_PREFIX") or cls.key_prefix
+        if not re.fullmatch(r"[A-Za-z0-9_.:-]{1,64}", prefix):
+            raise ConfigError("CIVICVAULT_RATE_LIMIT_PREFIX must be 1 to 64 letters, digits or '_.:-'.")
+        return cls(
+            storage=_rate_storage(env),
+            key_prefix=prefix,
+            failed_auth=_rate(env, "CIVICVAULT_RATE_LIMIT_FAILED_AUTH", cls.failed_auth),
+            break_glass=_rate(env, "CIVICVAULT_RATE_LIMIT_BREAK_GLASS", cls.break_glass),
+            access_requests=_rate(env, "CIVICVAULT_RATE_LIMIT_ACCESS_REQUESTS", cls.access_requests),
+            erasure=_rate(env, "CIVICVAULT_RATE_LIMIT_ERASURE", cls.erasure),
+        )
+
+
+DEFAULT_HSTS_SECONDS = 365 * 24 * 3600
+
+
+def _hsts(env: Mapping[str, str]) -> int | None:
+    """CIVICVAULT_HSTS: unset or "off", no header; "on", one year; a whole number, that many seconds."""
+    value = (env.get("CIVICVAULT_HSTS") or "off").strip().lower()
+    if value == "off":
+        return None
+    if value == "on":
+        return DEFAULT_HSTS_SECONDS
+    if value.isascii() and value.isdigit() and int(value) <= 10 * DEFAULT_HSTS_SECONDS:
+        return int(value)
+    raise ConfigError("CIVICVAULT_HSTS must be 'on', 'off' or a max-age in seconds.")
+
+
 @dataclass(frozen=True)
 class Settings:
     home: Path
@@ -115,6 +190,10 @@ class Settings:
         DEFAULT_SUBJECT_KEY_MAX_USES  # CIVICVAULT_SUBJECT_KEY_MAX_USES: seals per subject key version
     )
     secrets_url: str | None = None  # CIVICVAULT_SECRETS_DATABASE_URL: the erasable subject-secret store
+    # The HTTP edge (api/): throttling, TLS and proxies (docs/operations.md, "Rate limits"; docs/api.md).
+    rate_limits: RateLimits = RateLimits()  # CIVICVAULT_RATE_LIMIT_*
+    hsts_seconds: int | None = None  # CIVICVAULT_HSTS: Strict-Transport-Security max-age; None: not sent
+    trusted_proxies: int = 0  # CIVICVAULT_TRUSTED_PROXIES: reverse proxies whose X-Forwarded-For is believed
 
     @classmethod
     def from_env(cls, home: str | os.PathLike | None = None, environ: Mapping[str, str] | None = None) -> "Settings":
@@ -143,6 +222,9 @@ class Settings:
             flags=FlagThresholds.from_env(env),
             subject_key_max_uses=_subject_key_max_uses(env),
             secrets_url=env.get("CIVICVAULT_SECRETS_DATABASE_URL") or None,
+            rate_limits=RateLimits.from_env(env),
+            hsts_seconds=_hsts(env),
+            trusted_proxies=_positive_int(env, "CIVICVAULT_TRUSTED_PROXIES", 0, minimum=0),
         )
 
     @property

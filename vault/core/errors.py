@@ -84,3 +84,16 @@ class LedgerIntegrityError(VaultError):
     """The ledger's stored state is inconsistent; nothing that needs it proceeds."""
 
     code = "ledger-integrity"
+
+
+class LedgerUnavailable(VaultError):
+    """The ledger could not append an event: the audit trail is unavailable, so nothing that needs it proceeds.
+
+    An integrity incident, not a conflict to retry: the action is rolled back
+    and no content is released (fail closed, as an audit log must).
+    """
+
+    code = "ledger-unavailable"
+
+    def __init__(self, detail: str = "The audit trail is unavailable, so the request was not carried out.") -> None:
+        super().__init__(detail)

@@ -74,8 +74,8 @@ def encode(data: Mapping[str, Any]) -> str:
 def emit(session: Session, event: DomainEvent) -> Receipt:
     """Record ``event`` in the session's transaction and commit it to the ledger.
 
-    If the append fails, the exception rolls the whole transaction back: the
-    action the event describes does not happen (fail closed).
+    If the append fails (``LedgerUnavailable``), the exception rolls the whole
+    transaction back: the action the event describes does not happen (fail closed).
     """
     return ledger.append(
         session,

@@ -32,11 +32,12 @@ from datetime import datetime
 from typing import Any, cast
 
 from sqlalchemy import Engine, Table, insert, update
+from sqlalchemy.exc import DataError, DBAPIError
 from sqlalchemy.orm import Session
 
 from crypto import merkle
 from vault.core.clock import rfc3339
-from vault.core.errors import InvalidInput, LedgerIntegrityError
+from vault.core.errors import InvalidInput, LedgerIntegrityError, LedgerUnavailable
 from vault.storage import audit_index
 from vault.storage.models import Event, EventCategory, LedgerHead, LedgerNode
 
@@ -246,15 +247,32 @@ def append_many(session: Session, events: Sequence[Mapping[str, Any]]) -> list[R
     the first new leaf, one per set bit of the old size), and one ``INSERT``
     into each table writes the events, their leaves and the nodes they
     complete, which are computed in memory from the peaks.
+
+    Raises ``LedgerUnavailable`` when the database refuses the append (the
+    caller's transaction then rolls back: fail closed).
     """
     count = len(events)
     if count == 0:
         return []
+    # The head row locked and updated, the rows inserted: when the database refuses any of it
+    # (a constraint, a trigger, a missing table or row, a lost connection), the event cannot be
+    # recorded, and neither can the action it describes. Not a conflict to retry.
+    driver = session.get_bind().dialect.loaded_dbapi  # StoredNodes reads through the driver itself
+    try:
+        return _append_many(session, events)
+    except (DataError, driver.DataError):
+        raise  # a value the database cannot store: the request's fault, not the ledger's
+    except (DBAPIError, driver.Error) as exc:
+        raise LedgerUnavailable() from exc
+
+
+def _append_many(session: Session, events: Sequence[Mapping[str, Any]]) -> list[Receipt]:
+    count = len(events)
     size = session.execute(
         update(_HEAD).where(_HEAD.c.id == 1).values(size=_HEAD.c.size + count).returning(_HEAD.c.size)
     ).scalar()
-    if size is None:
-        raise LedgerIntegrityError("The ledger head is missing: the database is not initialised.")
+    if size is None:  # the head row is gone
+        raise LedgerUnavailable()
     start = size - count
     stored = StoredNodes(session)
     peak_keys = merkle.perfect_subtrees(0, start) if start else []
