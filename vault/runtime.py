@@ -1,8 +1,11 @@
 """A running vault: settings, database, sessions and keys, opened once.
 
-``init_home`` creates a data home (idempotent, never overwrites keys);
-``Vault.open`` refuses to start without a master key or with a database whose
-schema is not current, each with one clear sentence.
+``init_home`` creates a data home (idempotent, never overwrites keys, and
+never creates a master key for a database that already holds data sealed
+under one); ``Vault.open`` refuses to start without a master key, with a
+database whose schema is not current, with a master key that does not open
+the data, or with a database whose durability settings did not take effect
+(``vault.storage.db``), each with one clear sentence.
 """
 
 import contextlib
@@ -11,7 +14,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, inspect, select, text
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -37,31 +40,62 @@ class InitReport:
     notes: list[str] = field(default_factory=list)
 
 
+def _holds_sealed_data(engine: Engine) -> bool:
+    """Whether the database already holds principals or subject keys (sealed under some master key)."""
+    try:
+        with engine.connect() as connection:
+            tables = set(inspect(connection).get_table_names())
+            return any(
+                connection.execute(text(f"SELECT 1 FROM {table} LIMIT 1")).first() is not None
+                for table in ("principals", "subject_keys")
+                if table in tables
+            )
+    except OperationalError as exc:
+        raise ConfigError(f"Cannot reach the database: {describe_db_error(exc)}.") from None
+
+
 def init_home(settings: Settings) -> InitReport:
-    """Create the home, the master key file and the schema, as far as missing."""
+    """Create the home, the master key file and the schema, as far as missing.
+
+    A database that already holds data is never given a new master key: with
+    no key (neither file nor ``CIVICVAULT_MASTER_KEY``) ``init`` refuses, and
+    with a key it checks, once the schema is current, that the key opens the
+    data (as ``Vault.open`` does), so a wrong key is refused here and not
+    discovered by every request.
+    """
     report = InitReport()
     if not settings.home.exists():
         settings.home.mkdir(parents=True, mode=0o700)
         report.home_created = True
     elif not settings.home.is_dir():
         raise ConfigError(f"{settings.home} exists and is not a directory.")
-    if settings.master_key is not None:
-        settings.load_keyring()  # validate it
-        report.notes.append("master key taken from CIVICVAULT_MASTER_KEY; no key file written")
-    elif not settings.key_file.exists():
-        write_keyring(settings.key_file, Keyring({1: os.urandom(32)}))
-        report.key_created = True
-    else:
-        settings.load_keyring()  # an unreadable key file is an error, never replaced
-    report.ledger_key_created = ledger_key.create(settings.ledger_key_file)
-    SecretStore.open(settings.secrets_database_url).close()  # the subject-secret store, created if missing
     engine = make_engine(settings.database_url)
     try:
-        schema.upgrade(engine)
-    except OperationalError as exc:
-        raise ConfigError(f"Cannot reach the database: {describe_db_error(exc)}.") from None
+        existing = _holds_sealed_data(engine)
+        if settings.master_key is not None:
+            settings.load_keyring()  # validate it
+            report.notes.append("master key taken from CIVICVAULT_MASTER_KEY; no key file written")
+        elif not settings.key_file.exists():
+            if existing:
+                raise ConfigError(
+                    f"The database already holds data sealed under a master key and there is no key at "
+                    f"{settings.key_file}: restore that key file (or set CIVICVAULT_MASTER_KEY); init never "
+                    "creates a new key for an existing database."
+                )
+            write_keyring(settings.key_file, Keyring({1: os.urandom(32)}))
+            report.key_created = True
+        else:
+            settings.load_keyring()  # an unreadable key file is an error, never replaced
+        report.ledger_key_created = ledger_key.create(settings.ledger_key_file)
+        SecretStore.open(settings.secrets_database_url).close()  # the subject-secret store, created if missing
+        try:
+            schema.upgrade(engine)
+        except OperationalError as exc:
+            raise ConfigError(f"Cannot reach the database: {describe_db_error(exc)}.") from None
     finally:
         engine.dispose()
+    if existing:
+        Vault.open(settings).close()  # the key must open the data that is there
     return report
 
 
@@ -87,10 +121,13 @@ class Vault:
         keyring = settings.load_keyring()
         engine = make_engine(settings.database_url)
         try:
-            current = schema.is_current(engine)
+            current = schema.is_current(engine)  # the first connection: durability is checked here
         except OperationalError as exc:
             engine.dispose()
             raise ConfigError(f"Cannot reach the database: {describe_db_error(exc)}.") from None
+        except BaseException:
+            engine.dispose()
+            raise
         if not current:
             engine.dispose()
             raise ConfigError("The database schema is missing or out of date: run 'civicvault init'.")

@@ -73,14 +73,26 @@ def served(tmp_path, database_url):
         proc.wait(timeout=15)
 
 
-def run_witness(s, *, log_key=None):
+def run_witness(s, *, log_key=None, token_from="env"):
+    """One witness round; the token from CIVICVAULT_WITNESS_TOKEN, a --token-file, or the deprecated --token."""
+    env = {k: v for k, v in s["env"].items() if k != "CIVICVAULT_WITNESS_TOKEN"}
+    token = s["witness"]["token"]
+    given = []
+    if token_from == "env":
+        env["CIVICVAULT_WITNESS_TOKEN"] = token
+    elif token_from == "file":
+        path = s["state"].parent / "witness-token"
+        path.touch(mode=0o600)
+        path.write_text(token + "\n")
+        given = ["--token-file", str(path)]
+    else:
+        given = ["--token", token]
     return cli(
-        s["env"],
+        env,
         "witness",
         "--url",
         f"http://127.0.0.1:{s['port']}",
-        "--token",
-        s["witness"]["token"],
+        *given,
         "--log-key",
         log_key or s["log_key"],
         "--state",
@@ -125,6 +137,7 @@ def test_a_witness_cosigns_honest_checkpoints_and_refuses_a_forged_history(serve
     size1 = int(first.split("\n")[1])
     ok = run_witness(s)
     assert ok.returncode == 0 and f"cosigned size {size1}" in ok.stdout, ok.stderr
+    assert s["witness"]["token"] not in ok.stdout + ok.stderr
 
     served_checkpoint = json.loads(
         request(s["port"], "GET", "/api/v1/ledger/checkpoint", token=s["witness"]["token"])[2]
@@ -139,8 +152,9 @@ def test_a_witness_cosigns_honest_checkpoints_and_refuses_a_forged_history(serve
     second = cli(s["env"], "checkpoint").stdout
     size2 = int(second.split("\n")[1])
     assert size2 > size1
-    again = run_witness(s)
+    again = run_witness(s, token_from="file")
     assert again.returncode == 0 and f"cosigned size {size2}" in again.stdout, again.stderr
+    assert again.stderr == ""  # a file of mode 0600: no warning
     state = json.loads((s["state"] / "state.json").read_text())
     assert state["tree_size"] == size2
 
@@ -160,8 +174,10 @@ def test_a_witness_cosigns_honest_checkpoints_and_refuses_a_forged_history(serve
 
 def test_a_witness_refuses_a_checkpoint_not_signed_by_the_pinned_key(served):
     cli(served["env"], "checkpoint")
-    wrong = run_witness(served, log_key=SigningKey.generate().public_key.hex())
+    # The deprecated --token still works, and says that it shows the token to every user of the machine.
+    wrong = run_witness(served, log_key=SigningKey.generate().public_key.hex(), token_from="flag")
     assert wrong.returncode == 3 and "not signed by the pinned log key" in wrong.stderr
+    assert "Warning: --token is visible to every user of this machine in the process list" in wrong.stderr
     assert not (served["state"] / "state.json").exists()
 
 

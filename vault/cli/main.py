@@ -366,9 +366,65 @@ def audit_verify_bundle(bundle_file: Path, log_key: str) -> None:
     )
 
 
+WITNESS_TOKEN_ENV = "CIVICVAULT_WITNESS_TOKEN"
+
+
+def _witness_token(token: str | None, token_file: Path | None) -> str:
+    """The witness's bearer token, from exactly one of: the environment, a file, or (deprecated) ``--token``.
+
+    A token on the command line is visible to every user of the machine
+    (``ps``, ``/proc/PID/cmdline``) and lands in shell histories: ``--token``
+    still works, for scripts written against it, with a warning.
+    """
+    from_env = os.environ.get(WITNESS_TOKEN_ENV) or None
+    given = [
+        name
+        for name, value in (("--token", token), ("--token-file", token_file), (WITNESS_TOKEN_ENV, from_env))
+        if value is not None
+    ]
+    if len(given) > 1:
+        raise click.ClickException(f"Give the witness token one way only, not through {' and '.join(given)}.")
+    if token_file is not None:
+        try:
+            value = token_file.read_text(encoding="utf-8").strip()
+        except UnicodeDecodeError:
+            raise click.ClickException(f"Cannot read the witness token from {token_file}: it is not text.") from None
+        except OSError as exc:
+            why = (exc.strerror or type(exc).__name__).lower()
+            raise click.ClickException(f"Cannot read the witness token from {token_file}: {why}.") from None
+        if token_file.stat().st_mode & 0o077:
+            click.echo(
+                f"Warning: {token_file} can be read by other users; make it readable by its owner only (chmod 600).",
+                err=True,
+            )
+        if not value:
+            raise click.ClickException(f"{token_file} is empty: it should hold the witness principal's token.")
+        return value
+    if token is not None:
+        click.echo(
+            f"Warning: --token is visible to every user of this machine in the process list; set {WITNESS_TOKEN_ENV} "
+            "or use --token-file instead.",
+            err=True,
+        )
+        return token
+    if from_env is not None:
+        return from_env
+    raise click.ClickException(f"No witness token: set {WITNESS_TOKEN_ENV} or give --token-file FILE.")
+
+
 @cli.command()
 @click.option("--url", required=True, help="The vault's base URL, e.g. http://127.0.0.1:8080")
-@click.option("--token", required=True, help="This witness principal's bearer token")
+@click.option(
+    "--token-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help=f"A file (mode 0600) holding this witness principal's bearer token; or set {WITNESS_TOKEN_ENV}.",
+)
+@click.option(
+    "--token",
+    default=None,
+    help=f"Deprecated: visible in the process list. Use {WITNESS_TOKEN_ENV} or --token-file.",
+)
 @click.option("--log-key", required=True, help="The vault's ledger public key (hex), pinned out of band")
 @click.option(
     "--state",
@@ -382,12 +438,24 @@ def audit_verify_bundle(bundle_file: Path, log_key: str) -> None:
     "--interval", type=click.FloatRange(min=1), default=60.0, show_default=True, help="Seconds between rounds"
 )
 @click.option("--once", is_flag=True, help="Do one round and exit (3 when the checkpoint is refused)")
-def witness(url: str, token: str, log_key: str, state_dir: Path, interval: float, once: bool) -> None:
-    """Run a witness that checks and cosigns the vault's checkpoints."""
+def witness(
+    url: str,
+    token_file: Path | None,
+    token: str | None,
+    log_key: str,
+    state_dir: Path,
+    interval: float,
+    once: bool,
+) -> None:
+    """Run a witness that checks and cosigns the vault's checkpoints.
+
+    The witness principal's token comes from CIVICVAULT_WITNESS_TOKEN or --token-file, never the command line.
+    """
     import time
 
     from vault.witness.client import Refused, WitnessClient, WitnessError
 
+    bearer = _witness_token(token, token_file)
     try:
         pinned = bytes.fromhex(log_key)
     except ValueError:
@@ -395,7 +463,7 @@ def witness(url: str, token: str, log_key: str, state_dir: Path, interval: float
             "--log-key must be the hex public key that 'civicvault checkpoint --show-key' prints."
         ) from None
     try:
-        client = WitnessClient(url=url, token=token, log_key=pinned, state_dir=state_dir)
+        client = WitnessClient(url=url, token=bearer, log_key=pinned, state_dir=state_dir)
     except WitnessError as exc:
         raise click.ClickException(str(exc)) from None
     while True:
@@ -419,10 +487,20 @@ def witness(url: str, token: str, log_key: str, state_dir: Path, interval: float
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8080, show_default=True, type=click.IntRange(1, 65535))
 @click.option("--workers", default=2, show_default=True, type=click.IntRange(1, 64))
+@click.option(
+    "--threads",
+    default=32,
+    show_default=True,
+    type=click.IntRange(1, 256),
+    help="Threads per worker: requests served at once by each (a slow client holds one for a bounded time).",
+)
 @_home_option
 @click.pass_context
-def serve(ctx: click.Context, host: str, port: int, workers: int, home: Path | None) -> None:
-    """Serve the API with gunicorn."""
+def serve(ctx: click.Context, host: str, port: int, workers: int, threads: int, home: Path | None) -> None:
+    """Serve the API with gunicorn.
+
+    Threaded workers, with deadlines for slow clients (docs/operations.md, "Serving and durability").
+    """
     from vault.cli.listen import display, listen
 
     settings = _settings(ctx, home)
@@ -432,12 +510,34 @@ def serve(ctx: click.Context, host: str, port: int, workers: int, home: Path | N
         from vault.runtime import Vault
 
         Vault.open(settings).close()  # fail here, clearly, rather than in every worker
-        from vault.cli.server import run
+        from vault.cli.server import request_timeouts, run
+
+        request_timeouts()
     except BaseException:
         listener.close()
         raise
     click.echo(f"CivicVault on http://{display(host, port)}  (API /api/v1, docs /docs, OpenAPI /openapi.json)")
-    run(settings, listener=listener, workers=workers)
+    run(settings, listener=listener, workers=workers, threads=threads)
+
+
+@cli.group()
+def maintenance() -> None:
+    """Housekeeping an operator runs now and then (docs/operations.md)."""
+
+
+@maintenance.command("vacuum-secrets")
+@_home_option
+@click.pass_context
+def maintenance_vacuum_secrets(ctx: click.Context, home: Path | None) -> None:
+    """Rewrite the subject-secret store so that erased residents' secrets leave no trace in its files."""
+    from vault.keys.subject_secrets import SecretStore
+
+    store = SecretStore.open(_settings(ctx, home).secrets_database_url)
+    try:
+        done = store.vacuum()
+    finally:
+        store.close()
+    click.echo(f"subject-secret store: {done}")
 
 
 # Anchoring on an EVM chain (vault/anchoring), key management and erasure.

@@ -14,13 +14,24 @@ main transaction that uses it, and destroyed before the main transaction that
 erases the rest. A secret whose main transaction rolled back is an orphan and
 harmless; a resident whose secret is gone can no longer be read, which is
 what erasure wants even if its main transaction has not yet run.
+
+A destroyed secret must be gone from the files too, not only from the table.
+On SQLite every connection sets ``PRAGMA secure_delete=ON`` (whatever the
+host's SQLite was built with), so a deleted row is overwritten with zeros in
+the database file, and ``destroy`` then truncates the write-ahead log, where
+the page that held the secret may still sit. PostgreSQL keeps deleted rows in
+its heap files until they are rewritten: ``vacuum`` (``civicvault maintenance
+vacuum-secrets``) rewrites the table with ``VACUUM FULL`` (docs/operations.md,
+"Serving and durability").
 """
 
+import logging
 import os
 from collections.abc import Iterable
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import Engine, LargeBinary, String, delete, func, select
+from sqlalchemy import Engine, LargeBinary, String, delete, event, func, select
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -29,6 +40,15 @@ from vault.core.clock import utcnow
 from vault.core.errors import ConfigError
 from vault.storage.db import READ_ONLY, describe_db_error, make_engine, make_sessions, rowcount
 from vault.storage.models import UTCDateTime
+
+log = logging.getLogger("civicvault.secrets")
+
+
+def _secure_delete(dbapi_connection: Any, _record: Any) -> None:
+    """Deleted content is overwritten with zeros, however the host's SQLite was built (sqlite.org/pragma.html)."""
+    dbapi_connection.execute("PRAGMA secure_delete=ON")
+    if dbapi_connection.execute("PRAGMA secure_delete").fetchone()[0] != 1:
+        raise ConfigError("This SQLite cannot overwrite deleted data (secure_delete), which erasure needs.")
 
 
 class _Base(DeclarativeBase):
@@ -54,6 +74,8 @@ class SecretStore:
     @classmethod
     def open(cls, url: str) -> "SecretStore":
         engine = make_engine(url)
+        if engine.dialect.name == "sqlite":
+            event.listen(engine, "connect", _secure_delete)
         try:
             _Base.metadata.create_all(engine)  # one table, created if missing
         except OperationalError as exc:
@@ -103,9 +125,53 @@ class SecretStore:
             )
 
     def destroy(self, subject_id: str) -> bool:
-        """Delete the subject's secret; True when there was one."""
+        """Delete the subject's secret, and on SQLite its bytes from the files; True when there was one."""
         with self.sessions.begin() as session:
-            return rowcount(session.execute(delete(SubjectSecret).where(SubjectSecret.subject_id == subject_id))) > 0
+            found = rowcount(session.execute(delete(SubjectSecret).where(SubjectSecret.subject_id == subject_id))) > 0
+        if self.engine.dialect.name == "sqlite":
+            self._truncate_wal()
+        return found
+
+    def _truncate_wal(self) -> None:
+        """Copy the write-ahead log into the (secure-deleted) database file and cut the log to zero bytes.
+
+        The log still holds the page as it was before the delete; truncating
+        it is what removes those bytes. ``TRUNCATE`` waits (up to the busy
+        timeout) for readers to finish; if some are still reading, the log
+        is truncated at a later checkpoint, and this says so.
+        """
+        raw = self.engine.raw_connection()
+        try:
+            cursor = raw.cursor()
+            cursor.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            busy = (cursor.fetchone() or (1,))[0]
+            cursor.close()
+        finally:
+            raw.close()
+        if busy:
+            log.warning("the subject-secret store's write-ahead log is in use; it is truncated at a later checkpoint")
+
+    def vacuum(self) -> str:
+        """Rewrite the store so that no deleted secret survives in its files; what was done, in words.
+
+        PostgreSQL: ``VACUUM FULL subject_secrets`` writes the live rows into
+        new files and removes the old ones, deleted rows included (a plain
+        ``VACUUM`` only marks their space reusable). It locks the table for
+        the moment it takes: the table holds one short row per resident.
+        SQLite: ``VACUUM`` (which also clears rows deleted before
+        ``secure_delete`` was on) and a truncating checkpoint.
+        """
+        if self.engine.dialect.name == "postgresql":
+            with self.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+                connection.exec_driver_sql(f"VACUUM FULL {SubjectSecret.__tablename__}")
+            return f"VACUUM FULL {SubjectSecret.__tablename__}: the table was rewritten without its deleted rows"
+        raw = self.engine.raw_connection()
+        try:
+            raw.cursor().execute("VACUUM")  # outside any transaction: the store's connections autocommit
+        finally:
+            raw.close()
+        self._truncate_wal()
+        return "VACUUM and a truncating checkpoint: the file was rewritten without its deleted rows"
 
     def count(self) -> int:
         with self.read_sessions.begin() as session:

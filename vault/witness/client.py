@@ -10,6 +10,11 @@ the checkpoint body with its own BLS key and posts the cosignature.
 State lives in its own directory (never the vault's): ``witness.key`` (BLS
 seed, mode 0600) and ``state.json`` (the last cosigned size and root). The
 first checkpoint a witness sees is trusted on first use.
+
+The bearer token is the witness principal's credential: ``civicvault
+witness`` takes it from ``CIVICVAULT_WITNESS_TOKEN`` or a file, never from
+the command line, where every user of the machine could read it. It is
+checked here to be one header-safe word, and never appears in a message.
 """
 
 import base64
@@ -44,6 +49,9 @@ class Round:
 
 class WitnessClient:
     def __init__(self, *, url: str, token: str, log_key: bytes, state_dir: Path, timeout: float = 30) -> None:
+        # RFC 6750 b64token characters, and a bound: a stray newline would split the Authorization header.
+        if not token or len(token) > 512 or not all(c.isascii() and (c.isalnum() or c in "-._~+/=") for c in token):
+            raise WitnessError("The witness token is not a bearer token: check CIVICVAULT_WITNESS_TOKEN or the file.")
         self.url = url.rstrip("/")
         self.token = token
         self.log_key = log_key
