@@ -77,7 +77,13 @@ class CosignatureIn(Strict):
     tree_size = fields.Integer(required=True, validate=validate.Range(min=1, max=2**62))
     root_hash = fields.String(required=True, validate=validate.Regexp(r"^[0-9a-f]{64}$"), metadata=HEX)
     signature = fields.String(
-        required=True, validate=validate.Regexp(r"^[A-Za-z0-9+/]{128}$"), metadata={"description": "base64, 96 bytes"}
+        required=True,
+        validate=validate.Regexp(r"^[A-Za-z0-9+/]{128}$"),
+        metadata={
+            "description": "base64 of the 96-byte BLS12-381 signature over the cosignature message "
+            "('civicvault-cosignature/v1' and the checkpoint text: docs/ledger-format.md section 6), "
+            "never the log's own signed bytes"
+        },
     )
 
 
@@ -89,18 +95,20 @@ class CosignatureOut(ma.Schema):
 # --- examples: one real ledger of 26 entries, its checkpoint and proofs --------------------------
 
 ROOT_26 = "111c8206a1059c439802be4e203e34192dade95396332b68f25ab1cc05e5628b"
+# Signed by the example node key SigningKey(sha256(b"civicvault example node key")), public key
+# a399e5cf...0177fc, in the note format of docs/ledger-format.md section 6.
 NODE_SIGNATURE = (
-    "h1M1G7vs3JWJImju5oVqQXd70U8NwnwuEELHqZZWXQhsVgYv7rEmY2By3abdaMfXCTo/"
-    "N9/VIYAOluxgyYc7QSFjDZ5hXS5phMb/YPw9RAiAGBj9ARSgW5hXG90Nggub"
+    "hWJIxGEdPcdwYOmcvcg31wsYMGrp2MVWvekMs+M2jvBKxEo2GgkE2NKXJoAHMNaXGGr6J9r0ozbNgy1/"
+    "wB7bb3V3Yw35eGag6N376XdcuqcvqRvI4+CjbCc/Gtfzsi5x"
 )
 CHECKPOINT_EXAMPLE = {
     "origin": "civicvault",
     "tree_size": 26,
     "root_hash": ROOT_26,
     "note": "civicvault\n26\nERyCBqEFnEOYAr5OID40GS2t6VOWMyto8lqxzAXlYos=\n\n"
-    "\u2014 civicvault RXS3CodTNRu77NyViSJo7uaFakF3e9FPDcJ8LhBCx6mWVl0IbFYGL+6xJmNgct2m3WjH1wk6Pzff1SGADpbsYMmHO0EhY"
-    "w2eYV0uaYTG/2D8PUQIgBgY/QEUoFuYVxvdDYILmw==\n",
-    "signatures": [{"name": "civicvault", "key_id": "4574b70a", "signature": NODE_SIGNATURE}],
+    "\u2014 civicvault wh7dsYViSMRhHT3HcGDpnL3IN9cLGDBq6djFVr3pDLPjNo7wSsRKNhoJBNjSlyaABzDWlxhq+ifa9KM2zYMtf8Ae"
+    "2291d2MN+XhmoOjd++l3XLqnL6kbyOPgo2wnPxrX87IucQ==\n",
+    "signatures": [{"name": "civicvault", "key_id": "c21eddb1", "signature": NODE_SIGNATURE}],
     "cosigners": 0,
     "threshold": 1,
     "witnessed": False,

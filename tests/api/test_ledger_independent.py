@@ -151,7 +151,9 @@ def test_a_receipt_verifies_against_the_latest_signed_checkpoint(client, vault_,
     assert dash == "\u2014" and name == "civicvault"
     blob = base64.b64decode(blob_b64)
     key_id, signature = blob[:4], blob[4:]
-    assert key_id == sha256(name.encode() + b"\n" + b"\xb1" + pinned_public_key)[:4]
+    # signed-note key id: type 0xFF (no byte assigned to BLS12-381), then this format's identifier.
+    signature_type = b"\xff" + b"civicvault-note-bls12381-pop/v1"
+    assert key_id == sha256(name.encode() + b"\n" + signature_type + pinned_public_key)[:4]
     assert G2ProofOfPossession.Verify(pinned_public_key, body, signature)
 
     proof = client.get(
@@ -167,3 +169,5 @@ def test_a_receipt_verifies_against_the_latest_signed_checkpoint(client, vault_,
     # A checkpoint body with another root does not carry the node's signature.
     forged = body.replace(root_b64.encode(), base64.b64encode(bytes(32)))
     assert not G2ProofOfPossession.Verify(pinned_public_key, forged, signature)
+    # Nor does a witness's cosigned message (its header line, then the note text) carry it.
+    assert not G2ProofOfPossession.Verify(pinned_public_key, b"civicvault-cosignature/v1\n" + body, signature)

@@ -143,8 +143,14 @@ def test_a_witness_cosigns_honest_checkpoints_and_refuses_a_forged_history(serve
         request(s["port"], "GET", "/api/v1/ledger/checkpoint", token=s["witness"]["token"])[2]
     )
     assert served_checkpoint["cosigners"] == 1 and served_checkpoint["witnessed"] is True
-    body, signatures = notes.parse_note(served_checkpoint["note"])
+    body, signatures = notes.verify_note(served_checkpoint["note"], public_key=bytes.fromhex(s["log_key"]))
     assert [sig.name for sig in signatures] == [body.origin, s["witness"]["id"]]
+    # The witness's line is a cosignature (its own domain), under its key from its state directory.
+    witness_key = SigningKey(base64.b64decode((s["state"] / "witness.key").read_text().strip()))
+    roster = {s["witness"]["id"]: witness_key.public_key}
+    assert notes.verify_cosignatures(body, signatures, roster, threshold=1) == [s["witness"]["id"]]
+    with pytest.raises(notes.CheckpointError):  # it does not pass for the log's signature
+        notes.verify_note(served_checkpoint["note"], public_key=witness_key.public_key, name=s["witness"]["id"])
 
     # The log grows honestly: the witness checks consistency and cosigns again.
     amina = next(p for p in s["people"] if p["name"] == "Amina Yusuf")
@@ -194,9 +200,9 @@ def test_the_vault_refuses_inconsistent_or_bad_cosignatures(client, vault_, sett
         with vault_.transaction() as session:
             return checkpoints.sign_now(session, key=node, origin="civicvault", now=vault_.now())
 
-    def cosign(view, signer=key):
+    def cosign(view, signer=key, message=notes.Checkpoint.cosigned_message):
         body = notes.Checkpoint(origin=view.origin, size=view.tree_size, root=bytes.fromhex(view.root_hash))
-        signature = base64.b64encode(signer.sign(body.body().encode())).decode()
+        signature = base64.b64encode(signer.sign(message(body))).decode()
         return client.post(
             "/api/v1/ledger/cosignatures",
             json={"tree_size": view.tree_size, "root_hash": view.root_hash, "signature": signature},
@@ -214,6 +220,14 @@ def test_the_vault_refuses_inconsistent_or_bad_cosignatures(client, vault_, sett
     assert client.post("/api/v1/ledger/witnesses", json=good, headers=witness.auth).status_code == 204
     assert_problem(client.post("/api/v1/ledger/witnesses", json=good, headers=resident.auth), 403)
     assert_problem(cosign(first, signer=SigningKey.generate()), 400)  # not this witness's signature
+    # Format 1: the witness signed the very bytes the log signs. No longer a cosignature.
+    assert_problem(cosign(first, message=lambda body: body.body().encode()), 400)
+    # Nor is the node's own signature, with the node's key registered by a witness.
+    node_witness = make_actor("witness")
+    pop = {"public_key": node.public_key.hex(), "proof_of_possession": node.prove_possession().hex()}
+    assert client.post("/api/v1/ledger/witnesses", json=pop, headers=node_witness.auth).status_code == 204
+    replay = {"tree_size": first.tree_size, "root_hash": first.root_hash, "signature": first.signatures[0].signature}
+    assert_problem(client.post("/api/v1/ledger/cosignatures", json=replay, headers=node_witness.auth), 400)
     assert cosign(first).get_json() == {"tree_size": first.tree_size, "cosigners": 1}
 
     add_record(client, resident)

@@ -8,6 +8,11 @@ a lease in the database; requests only read the latest stored checkpoint.
 the ledger: its signature, that its size is not beyond the ledger's (a
 truncated tail shows here), and that its root is the ledger's root at that
 size (so every checkpoint is consistent with every other and with the rows).
+
+Rows are kept as they were signed: a checkpoint signed before checkpoint
+format 2 keeps its format-1 key id (same signed bytes, accepted by
+``verify_all``), and a format-1 cosignature is kept but never shown
+(``cosignature_lines``); docs/ledger-format.md, section 6, says why.
 """
 
 from __future__ import annotations
@@ -54,25 +59,36 @@ class CheckpointView:
     aggregate_signature: str | None = None  # base64 of the witnesses' aggregate BLS signature
 
 
+def cosignature_lines(session: Session, checkpoint_id: int) -> list[notes.NoteSignature]:
+    """The witnesses' signature lines of a stored checkpoint, in witness order.
+
+    A row stores the line's bytes, key id then signature (100 bytes). Rows of
+    96 bytes are format-1 cosignatures, made over the very bytes the log signs:
+    they are kept (they date each witness's last cosigned size, which the next
+    cosignature must extend) but never shown or counted as signatures.
+    """
+    lines = []
+    for cosig in session.scalars(
+        select(Cosignature).where(Cosignature.checkpoint_id == checkpoint_id).order_by(Cosignature.witness_id)
+    ):
+        stored = bytes(cosig.signature)
+        if len(stored) == 4 + bls.SIGNATURE_SIZE:
+            lines.append(notes.NoteSignature(cosig.witness_id, stored[:4], stored[4:]))
+    return lines
+
+
 def _view(row: Checkpoint, *, session: Session | None = None, threshold: int = 1) -> CheckpointView:
     body = notes.Checkpoint(origin=row.origin, size=row.tree_size, root=bytes(row.root))
     signatures = [notes.NoteSignature(name=row.signer, key_id=bytes(row.key_id), signature=bytes(row.signature))]
-    cosigned: dict[str, bytes] = {}
+    cosigned: list[notes.NoteSignature] = []
     roster: dict[str, bytes] = {}
     if session is not None:
         roster = {w.principal_id: bytes(w.public_key) for w in session.scalars(select(WitnessKey))}
-        for cosig in session.scalars(
-            select(Cosignature).where(Cosignature.checkpoint_id == row.id).order_by(Cosignature.witness_id)
-        ):
-            cosigned[cosig.witness_id] = bytes(cosig.signature)
-            signatures.append(
-                notes.NoteSignature(
-                    cosig.witness_id, notes.key_id(cosig.witness_id, roster[cosig.witness_id]), bytes(cosig.signature)
-                )
-            )
+        cosigned = cosignature_lines(session, row.id)
+        signatures.extend(cosigned)
     witnessed, aggregate = False, None
     if cosigned:
-        aggregate = base64.b64encode(bls.aggregate(list(cosigned.values()))).decode()
+        aggregate = base64.b64encode(bls.aggregate([s.signature for s in cosigned])).decode()
         try:
             notes.verify_cosignatures(body, cosigned, roster, threshold=threshold)
             witnessed = True
@@ -138,6 +154,7 @@ def verify_all(session: Session, *, public_key: bytes, ledger_size: int) -> int:
                 notes.NoteSignature(row.signer, bytes(row.key_id), bytes(row.signature)),
                 name=row.signer,
                 public_key=public_key,
+                accept_legacy_key_id=True,  # rows signed before checkpoint format 2: same signed bytes
             )
         except notes.CheckpointError as exc:
             raise LedgerIntegrityError(f"The signature of {label} does not verify: {exc}.") from None

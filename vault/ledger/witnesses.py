@@ -5,6 +5,11 @@ possession. It then cosigns checkpoints: the vault accepts a cosignature only
 if it verifies under the witness's key, is for a checkpoint the node signed,
 and that checkpoint extends (by an RFC 9162 consistency proof) the last one
 the same witness cosigned. A rollback or a fork is refused.
+
+A cosignature is over the checkpoint's cosigned message
+(``crypto.checkpoint.COSIGNATURE_HEADER`` and the note text), never over the
+bytes the log signs; it is stored as its note line's bytes, key id then
+signature (docs/ledger-format.md, section 6).
 """
 
 from datetime import datetime
@@ -46,7 +51,7 @@ def register(session: Session, caller: Caller, *, public_key: bytes, proof: byte
             occurred_at=now,
             actor_id=caller.id,
             subject_id=None,
-            data={"key_id": notes.key_id(caller.id, public_key).hex()},
+            data={"key_id": notes.cosigner_key_id(caller.id, public_key).hex()},
         ),
     )
 
@@ -75,7 +80,7 @@ def cosign(session: Session, caller: Caller, *, tree_size: int, root: bytes, sig
         raise NotFound("The node signed no checkpoint with this size and root.")
     body = _body(row)
     try:
-        bls.verify_signature(bytes(key.public_key), body.body().encode("utf-8"), signature)
+        notes.verify_cosignature(body, signature, public_key=bytes(key.public_key))
     except SignatureError:
         raise InvalidInput("The cosignature does not verify under this witness's key.") from None
     previous = (
@@ -98,8 +103,14 @@ def cosign(session: Session, caller: Caller, *, tree_size: int, root: bytes, sig
             merkle.verify_consistency(previous.tree_size, tree_size, bytes(previous.root), root, proof)
         except ProofError:
             raise Conflict("This checkpoint is not consistent with the one the witness cosigned before.") from None
-    if session.get(Cosignature, (row.id, caller.id)) is None:
-        session.add(Cosignature(checkpoint_id=row.id, witness_id=caller.id, signature=signature, created_at=now))
+    stored = notes.cosigner_key_id(caller.id, bytes(key.public_key)) + signature
+    existing = session.get(Cosignature, (row.id, caller.id))
+    if existing is not None and bytes(existing.signature) != stored:
+        # A format-1 cosignature (over the log's own bytes): the witness signs this checkpoint again, in format 2.
+        existing.signature, existing.created_at = stored, now
+        session.flush()
+    if existing is None:
+        session.add(Cosignature(checkpoint_id=row.id, witness_id=caller.id, signature=stored, created_at=now))
         emit(
             session,
             DomainEvent(

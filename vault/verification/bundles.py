@@ -13,9 +13,9 @@ its salt and body (so the resident can see it and anyone can recompute its
 leaf) and its inclusion proof against the checkpoint's root. ``pending``
 counts the resident's events appended after that checkpoint, which the next
 checkpoint will cover. ``civicvault audit verify-bundle FILE --log-key KEY``
-checks the node's signature on the checkpoint with the pinned key, recomputes
-every leaf and verifies every proof; it needs neither the database nor any
-secret.
+checks the node's signature on the checkpoint with the pinned key (and, given
+witnesses' keys, their cosignatures), recomputes every leaf and verifies every
+proof; it needs neither the database nor any secret.
 """
 
 import json
@@ -66,16 +66,27 @@ def export(session: Session, *, subject_id: str) -> dict:
     return {"format": FORMAT, "subject_id": subject_id, "checkpoint": latest.note, "events": events, "pending": pending}
 
 
-def verify_bundle(bundle: dict, *, log_key: bytes) -> tuple[notes.Checkpoint, int]:
-    """Check a bundle offline; returns the checkpoint and the number of events proven."""
+def verify_bundle(
+    bundle: dict, *, log_key: bytes, witnesses: dict[str, bytes] | None = None, threshold: int = 1
+) -> tuple[notes.Checkpoint, int]:
+    """Check a bundle offline; returns the checkpoint and the number of events proven.
+
+    The checkpoint must carry the log key's signature (signature lines of
+    other keys are ignored); given ``witnesses`` (name to public key), at
+    least ``threshold`` of them must have cosigned it too.
+    """
     if not isinstance(bundle, dict) or bundle.get("format") != FORMAT:
         raise BundleError(f"not a {FORMAT} file")
     try:
-        body, signatures = notes.parse_note(bundle["checkpoint"])
-        node = next(s for s in signatures if s.name == body.origin)
-        notes.verify(body, node, name=body.origin, public_key=log_key)
-    except (KeyError, StopIteration, TypeError, SignatureError):
+        # A checkpoint signed before checkpoint format 2 names the log's key by its format-1 key id.
+        body, signatures = notes.verify_note(bundle["checkpoint"], public_key=log_key, accept_legacy_key_id=True)
+    except (KeyError, TypeError, SignatureError):
         raise BundleError("the checkpoint is not signed by the given log key") from None
+    if witnesses is not None:
+        try:
+            notes.verify_cosignatures(body, signatures, witnesses, threshold=threshold)
+        except SignatureError as exc:
+            raise BundleError(f"the checkpoint is not cosigned by the given witnesses: {exc}") from None
     subject = bundle.get("subject_id")
     for position, item in enumerate(_items(bundle)):
         where = f"event {position} (leaf {item.get('leaf_index')})"

@@ -5,7 +5,8 @@ node's signature against the log key it pinned, and checks that the new
 checkpoint extends the last one it cosigned: a smaller size is a rollback, the
 same size with another root or a failing RFC 9162 consistency proof is a
 split view. It refuses those loudly and keeps its state; otherwise it signs
-the checkpoint body with its own BLS key and posts the cosignature.
+the checkpoint's cosigned message (a header line, then the note text: never
+the bytes the log signs) with its own BLS key and posts the cosignature.
 
 State lives in its own directory (never the vault's): ``witness.key`` (BLS
 seed, mode 0600) and ``state.json`` (the last cosigned size and root). The
@@ -127,10 +128,10 @@ class WitnessClient:
     def round(self) -> Round:
         served = self._call("GET", "/api/v1/ledger/checkpoint")
         try:
-            body, signatures = notes.parse_note(served["note"])
-            node = next(s for s in signatures if s.name == body.origin)
-            notes.verify(body, node, name=body.origin, public_key=self.log_key)
-        except (KeyError, StopIteration, SignatureError):
+            # Lines of other keys (other witnesses) are ignored; a checkpoint signed before
+            # checkpoint format 2 names the log's key by its format-1 key id, over the same bytes.
+            body, _ = notes.verify_note(served["note"], public_key=self.log_key, accept_legacy_key_id=True)
+        except (KeyError, TypeError, SignatureError):
             raise Refused("the checkpoint is not signed by the pinned log key") from None
         state = self._state()
         root_hex = body.root.hex()
@@ -159,7 +160,7 @@ class WitnessClient:
                         "cosigned"
                     ) from None
         self.register()
-        signature = self.key.sign(body.body().encode("utf-8"))
+        signature = notes.cosign(body, key=self.key)
         answer = self._call(
             "POST",
             "/api/v1/ledger/cosignatures",

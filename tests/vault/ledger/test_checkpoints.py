@@ -204,3 +204,74 @@ def test_cosignatures_and_anchors_alone_do_not_make_a_checkpoint_due(vault_, key
     write(vault_, caller, 1)
     later = due(T0 + timedelta(minutes=11))
     assert later is not None and later.tree_size == first.tree_size + 2 + 2  # the bookkeeping entries are covered too
+
+
+def test_checkpoints_and_cosignatures_made_before_format_2_still_verify(vault_, key, amina):
+    """Format 1 named the node's key with type byte 0xB1 and witnesses signed the log's very bytes.
+
+    A stored format-1 checkpoint verifies (its signed bytes are those of format 2) and is
+    served under its stored key id; a format-1 cosignature is kept but neither shown nor
+    counted, until the witness cosigns that checkpoint again in format 2.
+    """
+    from vault.ledger import witnesses
+    from vault.storage.models import Cosignature, WitnessKey
+
+    caller, _ = amina
+    write(vault_, caller, 2)
+    signed = sign(vault_, key)
+    body = notes.Checkpoint(origin=signed.origin, size=signed.tree_size, root=bytes.fromhex(signed.root_hash))
+    legacy_id = notes._key_id(signed.origin, notes.LEGACY_LOG_SIGNATURE_TYPE, key.public_key)
+    witness = SigningKey(bytes(range(32, 64)))
+    with vault_.transaction() as session:
+        info, _ = principals.create_principal(session, vault_.keys, role="witness", name="County", now=T0)
+        session.add(WitnessKey(principal_id=info.id, public_key=witness.public_key, registered_at=T0))
+    with vault_.engine.begin() as connection:  # what format 1 stored
+        connection.execute(text("UPDATE checkpoints SET key_id = :k"), {"k": legacy_id})
+        checkpoint_id = connection.execute(text("SELECT id FROM checkpoints")).scalar_one()
+    with vault_.transaction() as session:
+        session.add(
+            Cosignature(
+                checkpoint_id=checkpoint_id,
+                witness_id=info.id,
+                signature=witness.sign(body.body().encode()),
+                created_at=T0,
+            )
+        )
+
+    assert check(vault_, key).checkpoints == 1
+    with vault_.read_transaction() as session:
+        served = checkpoints.latest(session)
+    assert served.cosigners == 0 and not served.witnessed and served.signatures[0].key_id == legacy_id.hex()
+    with pytest.raises(notes.CheckpointError):
+        notes.verify_note(served.note, public_key=key.public_key)
+    notes.verify_note(served.note, public_key=key.public_key, accept_legacy_key_id=True)
+
+    with vault_.transaction() as session:  # the witness's next round: the same checkpoint, in format 2
+        witnesses.cosign(
+            session,
+            Caller(info.id, "witness"),
+            tree_size=body.size,
+            root=body.root,
+            signature=notes.cosign(body, key=witness),
+            now=T0,
+        )
+    with vault_.read_transaction() as session:
+        served = checkpoints.latest(session)
+    assert served.cosigners == 1 and served.witnessed
+    parsed, lines = notes.verify_note(served.note, public_key=key.public_key, accept_legacy_key_id=True)
+    assert notes.verify_cosignatures(parsed, lines, {info.id: witness.public_key}, threshold=1) == [info.id]
+
+    write(vault_, caller, 1)
+    later = sign(vault_, key)
+    assert later.signatures[0].key_id == notes.key_id(later.origin, key.public_key).hex()
+    assert check(vault_, key).checkpoints == 2
+
+
+def test_a_stored_checkpoint_under_another_key_id_fails_verify(vault_, key, amina):
+    caller, _ = amina
+    write(vault_, caller, 1)
+    sign(vault_, key)
+    with vault_.engine.begin() as connection:
+        connection.execute(text("UPDATE checkpoints SET key_id = :k"), {"k": b"\x00\x00\x00\x00"})
+    with pytest.raises(LedgerIntegrityError, match="does not verify"):
+        check(vault_, key)

@@ -146,3 +146,55 @@ def test_the_commands_round_trip(setup, settings, tmp_path):
         text=True,
     )
     assert refused.returncode == 1 and "event 0" in refused.stderr and "Traceback" not in refused.stderr
+
+
+def test_a_cosigned_bundle_verifies_with_the_witnesses_keys(vault_, setup):
+    """Witness lines are ignored without witnesses' keys, checked with them, and never pass for the log's."""
+    from crypto import checkpoint as notes
+    from vault.ledger import witnesses
+    from vault.storage.models import WitnessKey
+
+    _, key, amina, _ = setup
+    witness = SigningKey(bytes(range(32, 64)))
+    with vault_.transaction() as session:
+        info, _ = principals.create_principal(session, vault_.keys, role="witness", name="County", now=T0)
+        session.add(WitnessKey(principal_id=info.id, public_key=witness.public_key, registered_at=T0))
+    with vault_.read_transaction() as session:
+        latest = checkpoints.latest(session)
+    body = notes.Checkpoint(origin=latest.origin, size=latest.tree_size, root=bytes.fromhex(latest.root_hash))
+    with vault_.transaction() as session:
+        witnesses.cosign(
+            session,
+            Caller(info.id, "witness"),
+            tree_size=body.size,
+            root=body.root,
+            signature=notes.cosign(body, key=witness),
+            now=T0,
+        )
+    with vault_.read_transaction() as session:
+        bundle = bundles.export(session, subject_id=amina.id)
+    assert bundle["checkpoint"].count("\u2014") == 2
+    assert bundles.verify_bundle(bundle, log_key=key.public_key)[1] == 6
+    assert bundles.verify_bundle(bundle, log_key=key.public_key, witnesses={info.id: witness.public_key})[1] == 6
+    with pytest.raises(bundles.BundleError, match="not cosigned"):
+        bundles.verify_bundle(bundle, log_key=key.public_key, witnesses={info.id: key.public_key})
+    with pytest.raises(bundles.BundleError, match="not cosigned"):
+        bundles.verify_bundle(bundle, log_key=key.public_key, witnesses={info.id: witness.public_key}, threshold=2)
+    # The witness's line, relabelled as the log's, is not the log's signature.
+    _, lines = notes.parse_note(bundle["checkpoint"])
+    relabelled = notes.NoteSignature(body.origin, notes.key_id(body.origin, key.public_key), lines[1].signature)
+    forged = mutate(bundle, lambda b: b.update(checkpoint=notes.note(body, [relabelled])))
+    with pytest.raises(bundles.BundleError, match="not signed"):
+        bundles.verify_bundle(forged, log_key=key.public_key)
+
+
+def test_a_bundle_of_a_checkpoint_signed_before_format_2_verifies(setup):
+    from crypto import checkpoint as notes
+
+    bundle, key, _, _ = setup
+    body, lines = notes.parse_note(bundle["checkpoint"])
+    legacy = notes.NoteSignature(
+        body.origin, notes._key_id(body.origin, notes.LEGACY_LOG_SIGNATURE_TYPE, key.public_key), lines[0].signature
+    )
+    old = mutate(bundle, lambda b: b.update(checkpoint=notes.note(body, [legacy])))
+    assert bundles.verify_bundle(old, log_key=key.public_key)[1] == 6
