@@ -2,10 +2,14 @@
 
 ``init_home`` creates a data home (idempotent, never overwrites keys, and
 never creates a master key for a database that already holds data sealed
-under one); ``Vault.open`` refuses to start without a master key, with a
-database whose schema is not current, with a master key that does not open
-the data, or with a database whose durability settings did not take effect
-(``vault.storage.db``), each with one clear sentence.
+under one; on a restored database it names what is left to do when
+residents were erased after the copy was taken); ``Vault.open`` refuses to
+start without a master key, with a database whose schema is not current,
+with a master key that does not open the data, or with a database whose
+durability settings did not take effect (``vault.storage.db``), each with
+one clear sentence. A restored database that lacks residents erased since it
+was taken is not refused: ``civicvault replay-erasures`` erases them again
+(docs/operations.md, "Restoring").
 """
 
 import contextlib
@@ -24,12 +28,15 @@ from vault.core.config import Settings
 from vault.core.errors import ConfigError, RecordUnreadable, VaultError
 from vault.core.keyfile import write_keyring
 from vault.keys import ledger_key
+from vault.keys.key_rotation import residents_without_secret
 from vault.keys.keys import KeyStore
 from vault.keys.subject_secrets import SecretStore
 from vault.ledger.events import emit
 from vault.storage import schema
 from vault.storage.db import READ_ONLY, describe_db_error, make_engine, make_sessions
 from vault.storage.models import Principal, SubjectKey
+
+MAX_LISTED = 100_000  # residents without a secret counted by ``init`` (beyond: "N+")
 
 
 @dataclass
@@ -95,7 +102,18 @@ def init_home(settings: Settings) -> InitReport:
     finally:
         engine.dispose()
     if existing:
-        Vault.open(settings).close()  # the key must open the data that is there
+        vault = Vault.open(settings)  # the key must open the data that is there
+        try:
+            gone = residents_without_secret(vault, limit=MAX_LISTED)
+        finally:
+            vault.close()
+        if gone:
+            # A database backup older than some erasures was restored: say what finishes them.
+            report.notes.append(
+                f"{len(gone)}{'+' if len(gone) == MAX_LISTED else ''} resident(s) not marked erased have no "
+                "subject secret (erased after this database copy was taken): run 'civicvault replay-erasures' "
+                'before serving (docs/operations.md, "Restoring")'
+            )
     return report
 
 
@@ -180,23 +198,36 @@ class Vault:
     def check_subject_secrets(self) -> None:
         """Refuse to start with a subject-secret store that does not belong to this database.
 
-        Looks at the newest bound subject keys of residents not erased: when
-        none of them has a secret, the store is the wrong one (a restored
-        older database may lack a few: the residents erased since, see
-        docs/operations.md); one that has a secret must open.
+        Looks at the newest bound subject keys of residents not erased first,
+        then, if none of them has a secret, at all of them: a restored older
+        database lacks the secrets of the residents erased since it was taken
+        (perhaps every one of the newest; docs/operations.md, "Restoring"),
+        which is no reason to refuse. When no resident's secret is there, the
+        store is the wrong one; a secret that is there must open its
+        resident's key.
         """
         with self.read_transaction() as session:
-            rows = session.scalars(
+            bound = (
                 select(SubjectKey)
                 .join(Principal, Principal.id == SubjectKey.subject_id)
                 .where(SubjectKey.wrap_scheme == 2, Principal.erased_at.is_(None))
                 .order_by(SubjectKey.created_at.desc(), SubjectKey.subject_id)
-                .limit(50)
-            ).all()
+            )
+            rows = session.scalars(bound.limit(50)).all()
             if not rows:
                 return
             found = self.keys.secrets.get_many(r.subject_id for r in rows) if self.keys.secrets is not None else {}
             row = next((r for r in rows if r.subject_id in found), None)
+            if row is None and self.keys.secrets is not None:
+                ids = session.scalars(
+                    select(SubjectKey.subject_id)
+                    .join(Principal, Principal.id == SubjectKey.subject_id)
+                    .where(SubjectKey.wrap_scheme == 2, Principal.erased_at.is_(None))
+                    .distinct()
+                ).all()
+                found = self.keys.secrets.get_many(ids)
+                if found:
+                    row = session.scalars(bound.where(SubjectKey.subject_id.in_(sorted(found)[:500])).limit(1)).first()
             if row is None:
                 raise ConfigError(
                     "The subject-secret store lacks the secrets of this database's residents: "

@@ -102,7 +102,7 @@ def register(
         if status["residents_without_secret"]:
             click.echo(
                 "residents whose secret is gone (erased after this database copy was taken, or an interrupted "
-                "erasure); finish each with 'civicvault erase --subject ID':"
+                "erasure); finish them with 'civicvault replay-erasures':"
             )
             for subject_id in status["residents_without_secret"]:
                 click.echo(f"  {subject_id}")
@@ -133,7 +133,7 @@ def register(
                 click.echo(
                     f"{report.skipped} subject key(s) belong to residents whose secret is gone (an interrupted "
                     "erasure?): "
-                    "run 'civicvault erase --subject ID' for them.",
+                    "run 'civicvault replay-erasures' for them.",
                     err=True,
                 )
             if report.remaining:

@@ -258,19 +258,32 @@ def demo_command(ctx: click.Context, if_new: bool, home: Path | None) -> None:
     default=None,
     help="Processes that check the entries in parallel (default: the number of CPUs, at most 8).",
 )
+@click.option(
+    "--against-checkpoint",
+    "held_files",
+    multiple=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="A checkpoint kept outside the database (a witness's state.json, or a signed checkpoint note): "
+    "fail if the ledger is behind it or does not extend it. Repeatable.",
+)
 @_home_option
 @click.pass_context
-def verify(ctx: click.Context, workers: int | None, home: Path | None) -> None:
+def verify(ctx: click.Context, workers: int | None, held_files: tuple[Path, ...], home: Path | None) -> None:
     """Check the whole ledger and its links to the data; name the first bad entry."""
     from vault.cli.anchor import anchor_check_for, describe_check
     from vault.keys import ledger_key
     from vault.ledger import ledger
     from vault.runtime import Vault
+    from vault.verification.verify import check_against, held_checkpoint
     from vault.verification.verify import verify as verify_ledger
 
     settings = _settings(ctx, home)
     vault = Vault.open(settings)
     public_key = ledger_key.read(settings.ledger_key_file).public_key
+    held = [
+        held_checkpoint(path.read_bytes().decode("utf-8", "replace"), public_key=public_key, name=str(path))
+        for path in held_files
+    ]
     anchors = anchor_check_for(settings)
     with vault.read_transaction() as session:
         size = ledger.size(session)
@@ -282,6 +295,8 @@ def verify(ctx: click.Context, workers: int | None, home: Path | None) -> None:
                 anchors=anchors,
                 workers=workers or min(os.cpu_count() or 1, 8),
             )
+        for checkpoint in held:
+            check_against(session, checkpoint, size=report.size)
     click.echo(
         f"ledger intact: {report.size} entries, {report.nodes} interior nodes, {report.checkpoints} signed "
         f"checkpoints, root {report.root}"
@@ -289,6 +304,44 @@ def verify(ctx: click.Context, workers: int | None, home: Path | None) -> None:
     click.echo(f"anchors: {describe_check(report.anchors)}")
     if report.erased:
         click.echo(f"{report.erased} entries erased with their subject (payload destroyed, leaf kept): not tampering")
+    for checkpoint in held:
+        click.echo(f"extends {checkpoint.source} (size {checkpoint.size})")
+
+
+@cli.command("replay-erasures")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@click.option("--json", "as_json", is_flag=True, help="Print {erased, receipts} as JSON.")
+@_home_option
+@click.pass_context
+def replay_erasures_command(ctx: click.Context, yes: bool, as_json: bool, home: Path | None) -> None:
+    """After restoring a database backup: erase again every resident whose secret is gone."""
+    from dataclasses import asdict
+
+    from vault.core.clock import rfc3339
+    from vault.keys.key_rotation import residents_without_secret
+    from vault.rights.erasure import replay_erasures
+
+    vault = _open(ctx, home)
+    try:
+        missing = residents_without_secret(vault, limit=sys.maxsize)
+        if missing and not yes:
+            click.echo("Residents whose secret is gone (erased after this database copy was taken):", err=True)
+            for subject_id in missing:
+                click.echo(f"  {subject_id}", err=True)
+            click.confirm(f"Erase these {len(missing)} resident(s) again?", abort=True, err=True)
+        done = replay_erasures(vault)
+    finally:
+        vault.close()
+    receipts = [{"subject_id": subject_id, **asdict(r), "erased_at": rfc3339(r.erased_at)} for subject_id, r in done]
+    if as_json:
+        click.echo(json.dumps({"erased": len(done), "receipts": receipts}, indent=2))
+        return
+    if not done:
+        click.echo("Nothing to replay: every resident not erased has their secret.")
+        return
+    for receipt in receipts:
+        click.echo(f"erased again: {receipt['subject_id']} (ledger entry {receipt['leaf_index']})")
+    click.echo("Their receipts (--json) hold new nonces, stored nowhere else: give each to its resident.", err=True)
 
 
 @cli.command("checkpoint")
@@ -507,9 +560,21 @@ def serve(ctx: click.Context, host: str, port: int, workers: int, threads: int, 
     # Bind first: a taken port is one sentence now, not gunicorn retrying for seconds after the vault opened.
     listener = listen(host, port)
     try:
+        from vault.keys.key_rotation import residents_without_secret
         from vault.runtime import Vault
 
-        Vault.open(settings).close()  # fail here, clearly, rather than in every worker
+        vault = Vault.open(settings)  # fail here, clearly, rather than in every worker
+        try:
+            # A database restored from before an erasure: those residents' data no longer opens, and
+            # their tokens would still work. Serve only once the erasures are replayed.
+            unerased = residents_without_secret(vault, limit=1)
+        finally:
+            vault.close()
+        if unerased:
+            raise click.ClickException(
+                "Some residents have no subject secret (a database restored from before their erasure?): "
+                "run 'civicvault replay-erasures' first (docs/operations.md, \"Restoring\")."
+            )
         from vault.cli.server import request_timeouts, run
 
         request_timeouts()

@@ -89,13 +89,21 @@ def authenticate(session: Session, token: str) -> Caller:
         raise Unauthenticated("The bearer token is missing or malformed.")
     digest = token_hash(token)
     row = session.execute(
-        select(ApiToken.token_hash, ApiToken.revoked_at, Principal.id, Principal.role)
+        select(ApiToken.token_hash, ApiToken.revoked_at, Principal.id, Principal.role, Principal.erased_at)
         .join(Principal, Principal.id == ApiToken.principal_id)
         .where(ApiToken.token_hash == digest)
     ).first()
     # The lookup is by hash, so timing reveals nothing about the token; the
     # constant-time comparison guards against a database that matches loosely.
-    if row is None or row.revoked_at is not None or not hmac.compare_digest(row.token_hash, digest):
+    # An erased principal never authenticates, whatever its token rows say (a
+    # token row restored from elsewhere or edited by hand): erasure is the
+    # principal's state, not only its tokens'.
+    if (
+        row is None
+        or row.revoked_at is not None
+        or row.erased_at is not None
+        or not hmac.compare_digest(row.token_hash, digest)
+    ):
         raise Unauthenticated("The bearer token is unknown or has been revoked.")
     return Caller(id=row.id, role=row.role)
 

@@ -100,7 +100,7 @@ def usage(session: Session) -> Usage:
 
 def residents_without_secret(vault: Vault, *, limit: int = 1000) -> list[str]:
     """Residents not marked erased whose secret is gone: erased after a restored backup was taken,
-    or an interrupted erasure. ``civicvault erase --subject ID`` finishes each."""
+    or an interrupted erasure. ``civicvault replay-erasures`` finishes them."""
     with vault.read_transaction() as session:
         ids = list(
             session.scalars(

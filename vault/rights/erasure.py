@@ -16,10 +16,16 @@ Order of work (docs/operations.md, "Erasure", has the threat model):
    ``subject.erased``.
 
 If step 3 fails, the resident's data is already unreadable and running the
-erasure again completes it. The ``subject.erased`` event names no one: it
-holds a commitment ``SHA-256(domain || nonce || subject id)`` whose nonce is
-given only to the resident in the receipt, so only they can show that the
-entry is theirs, and a digest of what the erased entries keep (index, leaf hash, kind, time),
+erasure again completes it. The same holds after restoring a database backup
+taken before an erasure while keeping the live secret store: the resident is
+back as a row whose secret is gone. ``replay_erasures`` (``civicvault
+replay-erasures``, docs/operations.md, "Restoring") finds every such
+resident and runs the erasure again, with the same guarantees.
+
+The ``subject.erased`` event names no one: it holds a commitment
+``SHA-256(domain || nonce || subject id)`` whose nonce is given only to the
+resident in the receipt, so only they can show that the entry is theirs, and
+a digest of what the erased entries keep (index, leaf hash, kind, time),
 which ``civicvault verify`` recomputes (``check_erased_entry`` and
 ``check_erasures``), so blanking an entry outside an erasure is tampering.
 """
@@ -29,6 +35,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import sys
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
@@ -40,6 +47,7 @@ from vault.core.caller import Caller
 from vault.core.clock import rfc3339
 from vault.core.errors import Conflict, LedgerIntegrityError, NotFound
 from vault.core.ids import is_well_formed_id, new_id
+from vault.keys.key_rotation import residents_without_secret
 from vault.keys.keys import SYSTEM_ACTOR
 from vault.ledger.events import DomainEvent, emit
 from vault.storage.db import rowcount
@@ -243,6 +251,27 @@ def erase(vault: Vault, caller: Caller | None, subject_id: str) -> ErasureReceip
         records_deleted=records,
         subject_keys_destroyed=keys,
     )
+
+
+def replay_erasures(vault: Vault) -> list[tuple[str, ErasureReceipt]]:
+    """Erase again every resident whose secret is gone; returns (resident id, receipt) for each.
+
+    After a database backup older than some erasures is restored next to the
+    live secret store, those residents are back as rows whose data opens no
+    more: their tokens work, grantees' reads fail as if the data had been
+    tampered with. Replaying the erasure (as an operator's, ``requested_by:
+    operator``) revokes the tokens, deletes keys, records and grants, blanks
+    their events and records ``subject.erased`` in the restored ledger.
+    (A secret store that holds none of the residents' secrets is the wrong
+    store: ``Vault.open`` refuses it, so nothing is replayed against it.)
+    """
+    done = []
+    for subject_id in residents_without_secret(vault, limit=sys.maxsize):
+        try:
+            done.append((subject_id, erase(vault, None, subject_id)))
+        except Conflict:
+            continue  # erased meanwhile (another process replaying): nothing left to do
+    return done
 
 
 # -- civicvault verify -------------------------------------------------------

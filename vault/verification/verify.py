@@ -22,7 +22,13 @@ number of entries):
    truncated tail is caught here), and its root equal to the ledger's root
    at that size (so all checkpoints are consistent with each other);
 7. every anchored checkpoint, locally and, when a node is configured, on
-   chain (``vault.anchoring.check``).
+   chain (``vault.anchoring.check``);
+8. given checkpoints held outside the database (``verify
+   --against-checkpoint``: a witness's state file or a signed checkpoint
+   note), that the ledger is not behind them and extends them
+   (``check_against``). Cosignatures live in the database, so a restored
+   older backup loses them with the entries they covered; only what a
+   witness kept, or the chain, still shows that the log was longer.
 
 The first failure raises ``LedgerIntegrityError`` naming the entry.
 """
@@ -38,10 +44,11 @@ from typing import Any, cast
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
+from crypto import checkpoint as notes
 from crypto import merkle
 from vault.anchoring import check as anchor_check
 from vault.core.clock import rfc3339
-from vault.core.errors import LedgerIntegrityError
+from vault.core.errors import InvalidInput, LedgerIntegrityError
 from vault.ledger import checkpoints, ledger
 from vault.rights import erasure
 from vault.storage import audit_index
@@ -560,3 +567,61 @@ def verify(
     signed = checkpoints.verify_all(session, public_key=public_key, ledger_size=size) if public_key is not None else 0
     anchored = anchor_check.verify_anchors(session, ledger_size=size, **vars(anchors or anchor_check.AnchorCheck()))
     return Report(size=size, root=root.hex(), nodes=nodes, checkpoints=signed, anchors=anchored, erased=erased)
+
+
+# -- checkpoints held outside the database ---------------------------------
+
+
+@dataclass(frozen=True)
+class HeldCheckpoint:
+    """A tree size and root someone outside the database holds: a witness's state, or a signed note."""
+
+    size: int
+    root: bytes
+    source: str  # what it is, for messages: "the witness state in FILE", "the checkpoint signed in FILE"
+
+
+def held_checkpoint(text: str, *, public_key: bytes, name: str) -> HeldCheckpoint:
+    """Read a witness's ``state.json`` (``{"tree_size", "root_hash"}``) or a checkpoint note signed by this log.
+
+    A note must carry the log's valid signature (``public_key``), whoever
+    cosigned it; a witness state file is the witness's own record, which the
+    operator fetched from the witness. Anything else is ``InvalidInput``.
+    """
+    if text.lstrip().startswith("{"):
+        try:
+            state = json.loads(text)
+            size, root = state["tree_size"], bytes.fromhex(state["root_hash"])
+        except (ValueError, KeyError, TypeError):
+            raise InvalidInput(f"{name} is not a witness state file (tree_size, root_hash).") from None
+        if type(size) is not int or size < 0 or len(root) != 32:
+            raise InvalidInput(f"{name} is not a witness state file (tree_size, root_hash).")
+        return HeldCheckpoint(size=size, root=root, source=f"the witness state in {name}")
+    try:
+        checkpoint, _signatures = notes.verify_note(text, public_key=public_key, accept_legacy_key_id=True)
+    except notes.CheckpointError as exc:
+        raise InvalidInput(f"{name} is not a checkpoint signed by this vault's ledger key ({exc}).") from None
+    return HeldCheckpoint(size=checkpoint.size, root=checkpoint.root, source=f"the checkpoint signed in {name}")
+
+
+def check_against(session: Session, held: HeldCheckpoint, *, size: int) -> None:
+    """The (verified) ledger of ``size`` entries reaches ``held`` and has its root there; raises otherwise.
+
+    Shorter: the ledger is *behind* a checkpoint a witness cosigned or that
+    was anchored, which is what restoring a database backup older than that
+    checkpoint does (the entries after the backup are gone, and so are the
+    cosignature rows that covered them). Same size or longer with another
+    root: this ledger does not extend that checkpoint (a fork or a rewrite).
+    """
+    if held.size > size:
+        raise LedgerIntegrityError(
+            f"The ledger is behind {held.source}: it holds {size} entries, that checkpoint {held.size}; entries "
+            f"{size} to {held.size - 1} are missing (a database backup older than the checkpoint was restored, or "
+            'the ledger was cut). Record the incident (docs/operations.md, "Restoring").'
+        )
+    actual = ledger.root(session, held.size)
+    if actual != held.root:
+        raise LedgerIntegrityError(
+            f"The ledger does not extend {held.source}: its root at size {held.size} is {actual.hex()}, the "
+            f"checkpoint's {held.root.hex()}."
+        )

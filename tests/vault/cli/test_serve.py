@@ -203,3 +203,40 @@ def test_make_shell_puts_civicvault_on_the_path(tmp_path):
     )
     assert result.returncode == 0, result.stderr
     assert f"found={ROOT / '.venv' / 'bin' / 'civicvault'}" in result.stdout
+
+
+def test_serve_refuses_while_a_resident_lacks_their_secret(home: Path) -> None:
+    """A database restored from before an erasure: serve only after `replay-erasures` (docs/operations.md)."""
+    for name in ("Sam", "Robin"):  # Sam keeps a secret: the store is the right one
+        added = CliRunner().invoke(
+            cli, ["principal", "add", "--role", "resident", "--name", name, "--json", "--home", str(home)]
+        )
+        assert added.exit_code == 0, added.output
+    import json
+
+    from vault.core.config import Settings
+    from vault.runtime import Vault
+
+    vault = Vault.open(Settings.from_env(home, environ={}))
+    try:
+        assert vault.keys.secrets.destroy(json.loads(added.output)["id"])
+    finally:
+        vault.close()
+    with socket.socket() as probe:  # a free port, released before serve binds it
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    result, elapsed, _ = serve(home, "--port", str(port))
+    assert result.returncode == 1
+    assert said(result) == [
+        "Error: Some residents have no subject secret (a database restored from before their erasure?): "
+        "run 'civicvault replay-erasures' first (docs/operations.md, \"Restoring\")."
+    ]
+    replayed = CliRunner().invoke(cli, ["replay-erasures", "--yes", "--home", str(home)])
+    assert replayed.exit_code == 0, replayed.output
+    vault = Vault.open(Settings.from_env(home, environ={}))
+    try:
+        from vault.keys.key_rotation import residents_without_secret
+
+        assert residents_without_secret(vault) == []
+    finally:
+        vault.close()
