@@ -26,12 +26,17 @@ class ActorOut(ma.Schema):
     name = fields.String(allow_none=True)
 
 
+class OpenedTextOut(ma.Schema):
+    what = fields.String(metadata={"enum": ["access-request-reason", "break-glass-reason", "break-glass-review-note"]})
+    object_id = fields.String()
+
+
 class AccessEntryOut(ma.Schema):
     ledger_index = fields.Integer()
     leaf_hash = fields.String()
     occurred_at = Timestamp()
     kind = fields.String()
-    outcome = fields.String(metadata={"enum": ["permitted", "refused", "declared"]})
+    outcome = fields.String(metadata={"enum": ["permitted", "refused", "declared", "reviewed"]})
     actor = fields.Nested(ActorOut)
     action = fields.String(allow_none=True)
     record_id = fields.String(allow_none=True)
@@ -44,6 +49,10 @@ class AccessEntryOut(ma.Schema):
     break_glass_id = fields.String(allow_none=True)
     flagged = fields.Boolean()
     reason = fields.String(allow_none=True)
+    opened = fields.List(
+        fields.Nested(OpenedTextOut),
+        metadata={"description": "outcome reviewed, action open-text: the sealed texts shown (never the text)."},
+    )
 
 
 class AccessLogOut(ma.Schema):

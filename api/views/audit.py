@@ -80,8 +80,10 @@ class AuditEvents(MethodView):
         if _wants_csv(query["format"]):
             if "limit" in request.args:
                 raise InvalidInput("A CSV export holds every match; page with after and as_of instead of limit.")
-            with reading() as call:
-                flt, as_of = audit_search.begin_export(call.session, call.caller, flt, as_of=query["as_of"])
+            with writing() as call:  # the export's trail.searched event is committed before any line streams
+                flt, as_of = audit_search.begin_export(
+                    call.session, call.caller, flt, as_of=query["as_of"], now=call.now
+                )
             # The batches are read as the response streams, each in a read-only transaction of its own.
             batches = audit_search.export_batches(
                 current_vault().read_transaction, flt, as_of=as_of, after=query["after"]
@@ -94,9 +96,15 @@ class AuditEvents(MethodView):
                     "X-CivicVault-As-Of": str(as_of),
                 },
             )
-        with reading() as call:
-            page = audit_search.search(
-                call.session, call.caller, flt, limit=query["limit"], after=query["after"], as_of=query["as_of"]
+        with writing() as call:  # the search is logged (trail.searched) in its own transaction
+            page = audit_search.logged_search(
+                call.session,
+                call.caller,
+                flt,
+                limit=query["limit"],
+                after=query["after"],
+                as_of=query["as_of"],
+                now=call.now,
             )
         return {
             "items": page.items,
@@ -115,7 +123,7 @@ class BreakGlassQueue(MethodView):
     @blp.problems(400, 401, 403)
     def get(self, query: Query) -> dict[str, Any]:
         """Emergency accesses waiting for review (status=pending, the default) or already acknowledged"""
-        with reading() as call:
+        with writing() as call:  # showing reasons and notes appends text.opened events
             items, total = break_glass_review.queue(call.session, call.keys, call.caller, now=call.now, **query)
         return {"items": items, "total": total}
 
@@ -126,7 +134,7 @@ class BreakGlassReview(MethodView):
     @blp.problems(401, 403, 404)
     def get(self, break_glass_id: str) -> Review:
         """One emergency access and its review"""
-        with reading() as call:
+        with writing() as call:  # showing the reason and note appends a text.opened event
             return break_glass_review.get(call.session, call.keys, call.caller, break_glass_id, now=call.now)
 
 

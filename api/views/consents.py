@@ -120,7 +120,7 @@ class AccessRequests(MethodView):
     @blp.problems(400, 401)
     def get(self, query: Query) -> dict[str, Any]:
         """Requests to the caller (or the residents they manage), or made by the caller"""
-        with reading() as call:
+        with writing() as call:  # reasons shown to a delegate or an officer append text.opened events
             items, total = access_requests.list_requests(call.session, call.keys, call.caller, now=call.now, **query)
         return {"items": items, "total": total}
 
@@ -142,7 +142,7 @@ class AccessRequest(MethodView):
     @blp.problems(401, 404)
     def get(self, request_id: str) -> RequestView:
         """One access request and its outcome"""
-        with reading() as call:
+        with writing() as call:  # a reason shown to a delegate or an officer appends a text.opened event
             return access_requests.get_request(call.session, call.keys, call.caller, request_id, now=call.now)
 
 
@@ -218,7 +218,7 @@ class BreakGlass(MethodView):
     @blp.problems(401, 404)
     def get(self, subject_id: str) -> dict[str, Any]:
         """Emergency declarations about a resident, with their use counts"""
-        with reading() as call:
+        with writing() as call:  # reasons shown to a delegate or an officer append text.opened events
             items = break_glass.list_declarations(
                 call.session, call.keys, call.caller, subject_id=subject_id, now=call.now
             )

@@ -177,6 +177,7 @@ def test_csv_export_of_a_search(client, cast, trail):
         assert response.status_code == 200 and response.mimetype == "text/csv"
         assert "attachment" in response.headers["Content-Disposition"]
         rows = list(csv.DictReader(io.StringIO(response.get_data(as_text=True))))
+        rows = [r for r in rows if r["kind"] != "trail.searched"]  # the searches before it are on her trail
         assert [int(r["ledger_index"]) for r in rows] == [i["ledger_index"] for i in json_body["items"]]
         assert [r["leaf_hash"] for r in rows] == [i["leaf_hash"] for i in json_body["items"]]
         assert (

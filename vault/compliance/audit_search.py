@@ -17,6 +17,16 @@ Each line carries its ``ledger_index`` and ``leaf_hash``, so it can be proved
 with ``GET /api/v1/ledger/proofs/inclusion``. Events never hold record
 content; an erased resident's events (data cleared) match no data filter and
 show ``erased: true``.
+
+A search is itself an access to the trail, so it is logged: one
+``trail.searched`` event per search (not per page), appended in the search's
+own transaction, naming the officer, the resident when the search is
+filtered to one (``subject_id`` naming a resident; otherwise no subject), and
+``as_of`` and the format. A search is its ``as_of``: the first page (or CSV
+export) appends the event; later pages carrying the same ``as_of`` find it and
+append nothing, and an ``as_of`` with no logged search behind it (a cursor
+made by hand) is logged as a search of its own. If the event cannot be
+appended, no line is served.
 """
 
 import json
@@ -34,9 +44,11 @@ from vault.core.errors import InvalidInput, LedgerIntegrityError
 from vault.core.ids import is_well_formed_id
 from vault.core.vocabulary import check_category_pattern, check_purpose
 from vault.ledger import ledger
-from vault.ledger.events import KINDS
+from vault.ledger.events import KINDS, DomainEvent, emit
 from vault.storage import audit_index
-from vault.storage.models import Event, EventCategory, LedgerNode
+from vault.storage.models import Event, EventCategory, LedgerNode, Principal
+
+SEARCHED = "trail.searched"
 
 DEFAULT_PAGE = 100
 KIND_FAMILIES = tuple(sorted({kind.split(".", 1)[0] for kind in KINDS}))
@@ -153,6 +165,42 @@ def _pin(session: Session, as_of: int | None) -> int:
     return as_of
 
 
+def _searched_subject(session: Session, subject_id: str | None) -> str | None:
+    """The resident a search is about: a live resident, never an unknown or erased id (no event may name one)."""
+    if subject_id is None:
+        return None
+    row = session.get(Principal, subject_id)
+    return subject_id if row is not None and row.role == "resident" and row.erased_at is None else None
+
+
+def _log_search(
+    session: Session, caller: Caller, flt: EventFilter, *, as_of: int, resumed: bool, fmt: str, now: datetime
+) -> None:
+    """Append the search's ``trail.searched`` event, unless this is a later page of a search already logged."""
+    subject_id = _searched_subject(session, flt.subject_id)
+    if resumed:
+        earlier = session.scalars(
+            select(Event.data).where(
+                Event.kind == SEARCHED,
+                Event.actor_id == caller.id,
+                Event.subject_id == subject_id if subject_id is not None else Event.subject_id.is_(None),
+                Event.ledger_index >= as_of,  # the first page pinned as_of before appending its event
+            )
+        )
+        if any(data and json.loads(data).get("as_of") == as_of for data in earlier):
+            return
+    emit(
+        session,
+        DomainEvent(
+            kind=SEARCHED,
+            occurred_at=now,
+            actor_id=caller.id,
+            subject_id=subject_id,
+            data={"as_of": as_of, "format": fmt},
+        ),
+    )
+
+
 def _lines(session: Session, conditions: list, *, after: int | None, as_of: int, limit: int) -> list[EventLine]:
     where = [*conditions, Event.ledger_index < as_of]
     if after is not None:
@@ -216,7 +264,11 @@ def search(
     after: int | None = None,
     as_of: int | None = None,
 ) -> EventPage:
-    """One page of the events matching ``flt``, in ledger order, with the exact total."""
+    """One page of the events matching ``flt``, in ledger order, with the exact total.
+
+    The query alone: an officer's search is served through ``logged_search``,
+    which also logs it.
+    """
     require_compliance(caller)
     flt = flt.checked()
     if not 1 <= limit <= MAX_PAGE:
@@ -239,12 +291,34 @@ def search(
     )
 
 
+def logged_search(
+    session: Session,
+    caller: Caller,
+    flt: EventFilter,
+    *,
+    limit: int = DEFAULT_PAGE,
+    after: int | None = None,
+    as_of: int | None = None,
+    now: datetime,
+) -> EventPage:
+    """``search``, and its ``trail.searched`` event in the same transaction (none for a later page of it)."""
+    page = search(session, caller, flt, limit=limit, after=after, as_of=as_of)
+    _log_search(session, caller, flt.checked(), as_of=page.as_of, resumed=as_of is not None, fmt="json", now=now)
+    return page
+
+
 def begin_export(
-    session: Session, caller: Caller, flt: EventFilter, *, as_of: int | None = None
+    session: Session, caller: Caller, flt: EventFilter, *, as_of: int | None = None, now: datetime
 ) -> tuple[EventFilter, int]:
-    """Check the caller and the filter and pin the ledger size, before a streamed export starts."""
+    """Check the caller and the filter, pin the ledger size and log the search, before a streamed export starts.
+
+    The export is served only after this transaction committed its ``trail.searched`` event.
+    """
     require_compliance(caller)
-    return flt.checked(), _pin(session, as_of)
+    flt = flt.checked()
+    pinned = _pin(session, as_of)
+    _log_search(session, caller, flt, as_of=pinned, resumed=as_of is not None, fmt="csv", now=now)
+    return flt, pinned
 
 
 def export_batches(

@@ -12,6 +12,12 @@ binding it to the declaration (``crypto.sealed_text_aad``, kind
 ``break-glass-review-note``); it is never in the event. So master key
 rotation never has to re-seal it, and an erasure shreds it with the rest of
 the resident's data.
+
+Every view that shows a declaration's reason or a review's note appends, in
+the transaction that opens them, one ``text.opened`` event per resident whose text was
+shown (``openings.log_opened``: ids and kinds of text, never the text);
+a note shown back to the officer who wrote it is not logged again. If the
+event cannot be appended, nothing is shown.
 """
 
 import json
@@ -22,7 +28,8 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from vault.consent.authz import require_compliance
-from vault.consent.break_glass import REASON_KIND, UNCODED
+from vault.consent.break_glass import REASON_KIND, UNCODED, reason_opened
+from vault.consent.openings import Opened, log_opened
 from vault.core.bounds import MAX_PAGE
 from vault.core.caller import Caller
 from vault.core.errors import Conflict, InvalidInput, NotFound, RecordUnreadable
@@ -158,7 +165,24 @@ def queue(
     )
     total = session.execute(select(func.count()).select_from(query.subquery())).scalar_one()
     rows = session.execute(query.order_by(BreakGlass.declared_at, BreakGlass.id).limit(limit).offset(offset)).all()
-    return [_view(session, keys, row, review, now) for row, review in rows], total
+    views = [_view(session, keys, row, review, now) for row, review in rows]
+    _log(session, caller, [(row, review, view) for (row, review), view in zip(rows, views, strict=True)], now)
+    return views, total
+
+
+def _log(
+    session: Session, caller: Caller, shown: list[tuple[BreakGlass, BreakGlassReview | None, Review]], now: datetime
+) -> None:
+    """One ``text.opened`` event per resident for the reasons and notes actually opened (erased ones are not)."""
+    opened = []
+    for row, review, view in shown:
+        if view.reason is not None:
+            opened.append(reason_opened(row))
+        if review is not None and view.note is not None:
+            opened.append(
+                Opened(subject_id=row.subject_id, what=NOTE_KIND, object_id=row.id, author_id=review.reviewer_id)
+            )
+    log_opened(session, caller, opened, now=now)
 
 
 def get(session: Session, keys: KeyStore, caller: Caller, break_glass_id: str, *, now: datetime) -> Review:
@@ -166,7 +190,10 @@ def get(session: Session, keys: KeyStore, caller: Caller, break_glass_id: str, *
     row = session.get(BreakGlass, break_glass_id) if is_well_formed_id(break_glass_id) else None
     if row is None:
         raise NotFound()
-    return _view(session, keys, row, session.get(BreakGlassReview, row.id), now)
+    review = session.get(BreakGlassReview, row.id)
+    view = _view(session, keys, row, review, now)
+    _log(session, caller, [(row, review, view)], now)
+    return view
 
 
 def acknowledge(
@@ -201,4 +228,6 @@ def acknowledge(
     # A concurrent acknowledgement of the same declaration fails here on the
     # primary key (409), and its ledger event rolls back with it.
     session.flush()
-    return _view(session, keys, row, review, now)
+    view = _view(session, keys, row, review, now)
+    _log(session, caller, [(row, review, view)], now)  # the clinic's reason; the officer's own note is not logged
+    return view

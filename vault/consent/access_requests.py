@@ -2,7 +2,10 @@
 
 Approving creates the grant the request describes (the resident may set
 another end, within the maximum, or cap its uses); denying closes the request. The requester's reason is
-free text, so it is sealed under the resident's key like a record.
+free text, so it is sealed under the resident's key like a record; showing it
+to anyone but the resident and the requester (a delegate, a compliance
+officer) appends a ``text.opened`` event in the same transaction
+(``openings.log_opened``).
 """
 
 from dataclasses import dataclass
@@ -13,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from vault.consent import consent, policy
 from vault.consent.authz import acts_for, require_resident
+from vault.consent.openings import Opened, log_opened
 from vault.core.bounds import MAX_PAGE, check_window
 from vault.core.caller import Caller
 from vault.core.config import ConsentLimits
@@ -45,6 +49,12 @@ class RequestView:
     decided_at: datetime | None
     decided_by: str | None
     grant_id: str | None
+
+
+def _shown(session: Session, caller: Caller, rows: list[AccessRequest], now: datetime) -> None:
+    """Log the reasons of ``rows`` as opened by ``caller`` (one event per resident; none for the resident or author)."""
+    opened = (Opened(subject_id=r.subject_id, what=REASON_KIND, object_id=r.id, author_id=r.requester_id) for r in rows)
+    log_opened(session, caller, opened, now=now)
 
 
 def _view(keys: KeyStore, session: Session, row: AccessRequest) -> RequestView:
@@ -142,7 +152,10 @@ def _load(session: Session, caller: Caller, request_id: str, now: datetime, *, l
 
 
 def get_request(session: Session, keys: KeyStore, caller: Caller, request_id: str, *, now: datetime) -> RequestView:
-    return _view(keys, session, _load(session, caller, request_id, now))
+    row = _load(session, caller, request_id, now)
+    view = _view(keys, session, row)
+    _shown(session, caller, [row], now)
+    return view
 
 
 def _decidable(session: Session, caller: Caller, request_id: str, now: datetime) -> AccessRequest:
@@ -193,6 +206,7 @@ def approve_request(
             data={"request_id": row.id, "grant_id": grant.id, "requester_id": row.requester_id},
         ),
     )
+    _shown(session, caller, [row], now)
     session.flush()
     return _view(keys, session, row)
 
@@ -210,6 +224,7 @@ def deny_request(session: Session, keys: KeyStore, caller: Caller, request_id: s
             data={"request_id": row.id, "requester_id": row.requester_id},
         ),
     )
+    _shown(session, caller, [row], now)
     session.flush()
     return _view(keys, session, row)
 
@@ -245,11 +260,15 @@ def list_requests(
     if status is not None:
         conditions.append(AccessRequest.status == status)
     total = session.execute(select(func.count()).select_from(AccessRequest).where(*conditions)).scalar_one()
-    rows = session.scalars(
-        select(AccessRequest)
-        .where(*conditions)
-        .order_by(AccessRequest.created_at.desc(), AccessRequest.id)
-        .limit(limit)
-        .offset(offset)
+    rows = list(
+        session.scalars(
+            select(AccessRequest)
+            .where(*conditions)
+            .order_by(AccessRequest.created_at.desc(), AccessRequest.id)
+            .limit(limit)
+            .offset(offset)
+        )
     )
-    return [_view(keys, session, row) for row in rows], total
+    views = [_view(keys, session, row) for row in rows]
+    _shown(session, caller, rows, now)
+    return views, total

@@ -10,6 +10,9 @@ resident's key). For
 ``health.*`` records with purpose ``emergency``; every such read is an
 ``access.permitted`` event with ``basis: break-glass`` and ``flagged: true``,
 so it stands out in the resident's view and in compliance review.
+
+Showing this reason to anyone but the resident and the declaring clinic is
+itself an access, recorded by ``vault.consent.openings``.
 """
 
 import json
@@ -20,6 +23,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from vault.consent.authz import acts_for, require_resident
+from vault.consent.openings import Opened, log_opened
 from vault.core.caller import Caller
 from vault.core.config import ConsentLimits
 from vault.core.content import check_text
@@ -152,4 +156,10 @@ def list_declarations(
     if caller.role == "clinic" and not rows:
         raise NotFound()
     uses, codes = _from_events(session, subject_id, {row.clinic_id for row in rows})
-    return [_view(keys, session, row, now, uses=uses.get(row.id, 0), code=codes.get(row.id, UNCODED)) for row in rows]
+    views = [_view(keys, session, row, now, uses=uses.get(row.id, 0), code=codes.get(row.id, UNCODED)) for row in rows]
+    log_opened(session, caller, (reason_opened(row) for row in rows), now=now)
+    return views
+
+
+def reason_opened(row: BreakGlass) -> Opened:
+    return Opened(subject_id=row.subject_id, what=REASON_KIND, object_id=row.id, author_id=row.clinic_id)

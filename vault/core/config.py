@@ -27,14 +27,14 @@ def _positive_int(env: Mapping[str, str], name: str, default: int, *, minimum: i
     value = env.get(name) or None
     if value is None:
         return default
-    if not value.isdigit() or int(value) < minimum:
+    if not (value.isascii() and value.isdigit()) or int(value) < minimum:  # not '²' or '١٢'
         raise ConfigError(f"{name} must be a whole number, at least {minimum}.")
     return int(value)
 
 
 def _origin(value: str) -> str:
-    if len(value) > 200 or any(ch.isspace() or ch == "+" for ch in value):
-        raise ConfigError("CIVICVAULT_LEDGER_ORIGIN must be at most 200 characters, with no spaces or '+'.")
+    if not value.isprintable() or len(value) > 200 or any(ch.isspace() or ch == "+" for ch in value):
+        raise ConfigError("CIVICVAULT_LEDGER_ORIGIN must be at most 200 printable characters, with no spaces or '+'.")
     return value
 
 

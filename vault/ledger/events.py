@@ -45,6 +45,10 @@ KINDS = (
     "keys.rotated",
     "keys.retired",
     "subject.erased",
+    # Reads of the trail and of sealed free text about a resident (vault.consent.openings.log_opened,
+    # vault.compliance.audit_search): who was shown what (kinds and ids, never the text).
+    "text.opened",
+    "trail.searched",
 )
 
 

@@ -7,8 +7,13 @@ be proved with ``GET /api/v1/ledger/proofs/inclusion``.
 * ``access_log``: every access and attempt concerning a resident, newest
   first: reads and writes permitted (``access.permitted``), refusals
   (``access.refused``, with their reason code) and break-glass declarations
-  (``break-glass.declared``). Paged by ``before`` (a ledger index) with the
-  exact total.
+  (``break-glass.declared``), and the reviews of compliance officers and
+  delegates: a sealed free text about the resident shown to them
+  (``text.opened``: which texts, never the text) and a compliance search of
+  the trail filtered to the resident (``trail.searched``). Paged by
+  ``before`` (a ledger index) with the exact total. Reviews are not
+  disclosures: they show nothing to anyone outside the vault's own
+  officers and the resident's representatives.
 * ``disclosures``: the accounting of disclosures of HIPAA 45 CFR 164.528:
   every permitted read of the resident's records, and every listing of their
   record titles, by anyone other than the resident, in the last six years (grantees, break-glass clinics, and
@@ -42,8 +47,15 @@ from vault.keys.keys import KeyStore
 from vault.ledger import ledger
 from vault.storage.models import Event, LedgerNode, Principal
 
-ACCESS_KINDS = ("access.permitted", "access.refused", "break-glass.declared")
-OUTCOMES = {"access.permitted": "permitted", "access.refused": "refused", "break-glass.declared": "declared"}
+ACCESS_KINDS = ("access.permitted", "access.refused", "break-glass.declared", "text.opened", "trail.searched")
+OUTCOMES = {
+    "access.permitted": "permitted",
+    "access.refused": "refused",
+    "break-glass.declared": "declared",
+    "text.opened": "reviewed",
+    "trail.searched": "reviewed",
+}
+REVIEW_ACTIONS = {"text.opened": "open-text", "trail.searched": "search"}
 DISCLOSURE_YEARS = 6
 
 
@@ -52,6 +64,14 @@ class Actor:
     id: str
     role: str
     name: str | None  # None once the principal is gone
+
+
+@dataclass(frozen=True)
+class OpenedText:
+    """A sealed free text about the resident that someone was shown (a review): its kind and object, not the text."""
+
+    what: str  # access-request-reason, break-glass-reason or break-glass-review-note
+    object_id: str
 
 
 @dataclass(frozen=True)
@@ -73,6 +93,7 @@ class AccessEntry:
     break_glass_id: str | None
     flagged: bool
     reason: str | None  # the refusal's reason code; a declaration's coded reason (``unconscious``, ...)
+    opened: tuple[OpenedText, ...] = ()  # a review (``text.opened``): the texts shown
 
 
 @dataclass(frozen=True)
@@ -123,7 +144,7 @@ def _entry(row, actors: dict[str, Actor]) -> AccessEntry:
         kind=kind,
         outcome=OUTCOMES[kind],
         actor=actors[actor_id],
-        action=data.get("action"),
+        action=REVIEW_ACTIONS.get(kind, data.get("action")),
         record_id=data.get("record_id"),
         version=data.get("version"),
         category=data.get("category"),
@@ -135,6 +156,10 @@ def _entry(row, actors: dict[str, Actor]) -> AccessEntry:
         flagged=bool(data.get("flagged")),
         # A refusal's reason code, or the coded reason of an emergency declaration (vocabulary.BREAK_GLASS_CODES).
         reason=data.get("code") if kind == "break-glass.declared" else data.get("reason"),
+        opened=tuple(
+            OpenedText(what=item["what"], object_id=item["object_id"])
+            for item in (data.get("opened") or [] if kind == "text.opened" else [])
+        ),
     )
 
 

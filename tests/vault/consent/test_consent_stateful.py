@@ -497,6 +497,18 @@ class ConsentMachine(RuleBasedStateMachine):
         else:
             assert kinds == [], events
 
+    def check_opened(self, actor_id: str, shown: list[tuple[str, str, str, str]]) -> None:
+        """One text.opened event per resident whose sealed text (subject, what, object, author) the actor was shown,
+        unless the actor is that resident or the text's author."""
+        expected: dict[str, set] = {}
+        for subject, what, object_id, author in shown:
+            if actor_id not in (subject, author):
+                expected.setdefault(subject, set()).add((what, object_id))
+        events = self.new_events()
+        got = {e[2]: {(o["what"], o["object_id"]) for o in e[3]["opened"]} for e in events}
+        assert [e[0] for e in events] == ["text.opened"] * len(expected) and got == expected, (expected, events)
+        assert all(e[1] == actor_id for e in events), events
+
     def check_plain_events(self, expected_kinds: list[str]) -> list:
         events = self.new_events()
         assert [e[0] for e in events] == expected_kinds, events
@@ -747,6 +759,7 @@ class ConsentMachine(RuleBasedStateMachine):
         assert [v.id for v in views] == newest_first(m.requests, expected) and total == len(expected), (expected, views)
         for v in views:
             self.assert_request_view(v, m.requests[v.id])
+        self.check_opened(actor_id, [(v.subject_id, "access-request-reason", v.id, v.requester_id) for v in views])
 
     @rule(actor=st.sampled_from(ACTORS))
     def list_delegations(self, actor):
@@ -899,7 +912,8 @@ class ConsentMachine(RuleBasedStateMachine):
         r.status, r.grant_id = "approved", g.id
         self.assert_request_view(view, r)
         assert view.decided_by == actor_id and view.decided_at == now
-        self.check_plain_events(["consent.granted", "access-request.approved"])
+        opened = ["text.opened"] if actor_id != r.subject else []  # a delegate was shown the reason
+        self.check_plain_events(["consent.granted", "access-request.approved", *opened])
         with self.vault.transaction() as session:
             self.assert_grant_view(consent.get_grant(session, self.caller(actor), g.id, now=now), g)
         return g.id
@@ -920,7 +934,8 @@ class ConsentMachine(RuleBasedStateMachine):
         r.status = "denied"
         self.assert_request_view(view, r)
         assert view.decided_by == actor_id and view.grant_id is None
-        self.check_plain_events(["access-request.denied"])
+        opened = ["text.opened"] if actor_id != r.subject else []  # a delegate was shown the reason
+        self.check_plain_events(["access-request.denied", *opened])
 
     # -- delegations and break-glass
 
@@ -1102,6 +1117,7 @@ class ConsentMachine(RuleBasedStateMachine):
                 for b in order
             ]
             assert got == want, (got, want)
+            self.check_opened(actor_id, [(b.subject, "break-glass-reason", b.id, b.clinic) for b in order])
 
     @rule(
         actor=st.sampled_from(ACTORS),

@@ -164,3 +164,16 @@ def test_consent_limits_from_the_environment(tmp_path):
     assert settings.limits.max_delegation_days == 20 and settings.limits.break_glass_minutes == 15
     with pytest.raises(ConfigError, match="BREAK_GLASS"):
         Settings.from_env(tmp_path, environ={"CIVICVAULT_BREAK_GLASS_MINUTES": "0"})
+
+
+@pytest.mark.parametrize("value", ["²", "١٢", "１２", "12 ", "-3", "0x10"])
+def test_whole_numbers_are_ascii_digits_only(tmp_path, value):
+    """Unicode digits are not numbers here: '²' used to escape as a ValueError, '١٢' to parse as 12."""
+    with pytest.raises(ConfigError, match="CIVICVAULT_MAX_GRANT_DAYS must be a whole number"):
+        Settings.from_env(tmp_path, environ={"CIVICVAULT_MAX_GRANT_DAYS": value})
+
+
+@pytest.mark.parametrize("origin", ["civic vault", "a+b", "civic\x00vault", "civic\u200bvault", "x" * 201])
+def test_a_ledger_origin_that_cannot_head_a_checkpoint_is_refused(tmp_path, origin):
+    with pytest.raises(ConfigError, match="CIVICVAULT_LEDGER_ORIGIN"):
+        Settings.from_env(tmp_path, environ={"CIVICVAULT_LEDGER_ORIGIN": origin})
