@@ -61,5 +61,11 @@ bench: $(STAMP)
 	$(BIN)/python -m pip install --quiet -e '.[test,bench]'
 	$(BIN)/python -m bench
 
+# The HTTP benchmark alone (bench/http.py): the vault against a plaintext API, a few minutes. PostgreSQL
+# shapes need CIVICVAULT_BENCH_POSTGRES_URL (a database where it may create and drop schemas).
+.PHONY: bench-http
+bench-http: $(STAMP)
+	$(BIN)/python -m bench.http
+
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis *.egg-info node_modules

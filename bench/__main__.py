@@ -11,9 +11,17 @@
    inclusion proofs/s and full verification against the hashlib limit, at
    10^4, 10^5 and 10^6 entries.
 
+4. Over HTTP: the vault served by ``civicvault serve`` against a plaintext
+   records API on the same database and gunicorn workers, driven by a
+   closed-loop load generator (bench/http.py); it writes its table into
+   docs/performance.md.
+
 Figures go in docs/performance.md. Options: ``--quick`` for a smoke run (small
-sizes), ``--ledger`` for the ledger benchmark only, ``--sizes 10000,100000``
-for other ledger sizes.
+sizes; the HTTP run is left out, tests/test_bench_smoke.py runs it apart),
+``--ledger`` for the ledger benchmark only, ``--sizes 10000,100000`` for other
+ledger sizes, ``--http`` for the HTTP benchmark only (any further options go to
+it: ``python -m bench --http --rounds 1 --shapes sqlite-read``; ``python -m
+bench.http --help`` lists them).
 """
 
 import argparse
@@ -28,6 +36,7 @@ from pathlib import Path
 from Cryptodome.Cipher import AES
 
 import crypto
+from bench import http as http_bench
 from bench import ledger as ledger_bench
 from vault.consent import consent
 from vault.core.caller import Caller
@@ -182,7 +191,13 @@ def main(argv=None) -> int:
         help="ledger sizes, comma-separated (default 10000,100000,1000000; 500,1000 with --quick)",
     )
     parser.add_argument("--workdir", default=None, help="where the ledger benchmark's temporary databases go")
-    args = parser.parse_args(argv)
+    parser.add_argument("--http", action="store_true", help="only the HTTP run (python -m bench.http --help)")
+    args, rest = parser.parse_known_args(argv)
+    if args.http:
+        quick = ["--duration", "1", "--warmup", "0.5", "--rounds", "1", "--shapes", "sqlite-read", "--no-docs"]
+        return http_bench.main((quick if args.quick else []) + rest)
+    if rest:
+        parser.error(f"unrecognized arguments: {' '.join(rest)}")
     seconds = 0.05 if args.quick else 0.5
     sizes = args.sizes or list(ledger_bench.QUICK_SIZES if args.quick else ledger_bench.DEFAULT_SIZES)
     if args.ledger:
@@ -211,6 +226,9 @@ def main(argv=None) -> int:
         durable=ledger_bench.QUICK_DURABLE if args.quick else ledger_bench.DURABLE,
         verify_runs=1 if args.quick else 3,
     )
+    if not args.quick:
+        sys.stdout.flush()
+        http_bench.main([])
     return 0
 
 

@@ -9,3 +9,23 @@ def test_bench_quick_runs_and_reports_every_row():
     assert result.returncode == 0, result.stderr
     for row in ("seal 65536 B", "unseal 256 B", "record create (service)", "record read (API)"):
         assert row in result.stdout
+
+
+def test_bench_http_tiny_round_has_numbers_and_no_errors():
+    """One 1-second round on SQLite with 2 clients: the vault and the plaintext baseline both answer."""
+    result = subprocess.run(
+        [sys.executable, "-m", "bench.http", "--duration", "1", "--warmup", "0.3", "--rounds", "1"]
+        + ["--shapes", "sqlite-read,sqlite-create", "--clients", "2", "--no-docs"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    rows = [line for line in result.stdout.splitlines() if line.startswith("| SQLite")]
+    assert len(rows) == 2, result.stdout
+    for row in rows:
+        cells = [cell.strip() for cell in row.strip("|").split("|")]
+        vault_rps, plain_rps = float(cells[1].replace(",", "")), float(cells[3].replace(",", ""))
+        assert vault_rps > 0 and plain_rps > 0, row
+        assert cells[5].endswith("x") and float(cells[5][:-1]) > 0, row
+        assert cells[6] == "0 / 0", row
