@@ -266,24 +266,62 @@ def demo_command(ctx: click.Context, if_new: bool, home: Path | None) -> None:
     help="A checkpoint kept outside the database (a witness's state.json, or a signed checkpoint note): "
     "fail if the ledger is behind it or does not extend it. Repeatable.",
 )
+@click.option(
+    "--state",
+    "state_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Verify incrementally from the size and root saved in FILE by the last verify, and save the new ones "
+    "there; a missing FILE means a full verify (docs/ledger-format.md, section 9).",
+)
 @_home_option
 @click.pass_context
-def verify(ctx: click.Context, workers: int | None, held_files: tuple[Path, ...], home: Path | None) -> None:
-    """Check the whole ledger and its links to the data; name the first bad entry."""
+def verify(
+    ctx: click.Context, workers: int | None, held_files: tuple[Path, ...], state_file: Path | None, home: Path | None
+) -> None:
+    """Check the whole ledger and its links to the data (or, with --state, what is new); name the first bad entry."""
     from vault.cli.anchor import anchor_check_for, describe_check
     from vault.keys import ledger_key
     from vault.ledger import ledger
     from vault.runtime import Vault
+    from vault.verification import incremental
     from vault.verification.verify import check_against, held_checkpoint
     from vault.verification.verify import verify as verify_ledger
 
     settings = _settings(ctx, home)
-    vault = Vault.open(settings)
     public_key = ledger_key.read(settings.ledger_key_file).public_key
     held = [
         held_checkpoint(path.read_bytes().decode("utf-8", "replace"), public_key=public_key, name=str(path))
         for path in held_files
     ]
+    state = None
+    if state_file is not None and state_file.exists():
+        try:
+            text = state_file.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise click.ClickException(f"{state_file} cannot be read ({exc}).") from None
+        state = incremental.read_state(text, origin=settings.ledger_origin, name=str(state_file))
+    vault = Vault.open(settings)
+    if state_file is not None and state is not None:
+        with vault.read_transaction() as session:
+            new = max(ledger.size(session) - state.tree_size, 0)
+            with click.progressbar(length=new, label="verifying", file=sys.stderr, show_pos=True) as bar:
+                since = incremental.verify_since(session, state, public_key=public_key, progress=bar.update)
+            for checkpoint in held:
+                check_against(session, checkpoint, size=since.size)
+        _save_state(state_file, settings.ledger_origin, since.size, since.root)
+        click.echo(
+            f"ledger intact (incremental): {since.checked} new entries checked ({since.since} to {since.size}), "
+            f"consistent with the verified state of size {since.since}, {since.nodes} interior nodes, "
+            f"{since.checkpoints} new signed checkpoints, root {since.root}"
+        )
+        if since.erased:
+            click.echo(
+                f"{since.erased} entries erased with their subject (payload destroyed, leaf kept): not tampering"
+            )
+        for checkpoint in held:
+            click.echo(f"extends {checkpoint.source} (size {checkpoint.size})")
+        return
     anchors = anchor_check_for(settings)
     with vault.read_transaction() as session:
         size = ledger.size(session)
@@ -306,6 +344,20 @@ def verify(ctx: click.Context, workers: int | None, held_files: tuple[Path, ...]
         click.echo(f"{report.erased} entries erased with their subject (payload destroyed, leaf kept): not tampering")
     for checkpoint in held:
         click.echo(f"extends {checkpoint.source} (size {checkpoint.size})")
+    if state_file is not None:
+        _save_state(state_file, settings.ledger_origin, report.size, report.root)
+        click.echo(f"saved the verified state (size {report.size}) to {state_file}")
+
+
+def _save_state(path: Path, origin: str, size: int, root: str) -> None:
+    """Write the verify state file (vault.verification.incremental); a file that cannot be written is one sentence."""
+    from vault.core.clock import utcnow
+    from vault.verification import incremental
+
+    try:
+        incremental.write_state(path, incremental.state_after(origin=origin, size=size, root=root, now=utcnow()))
+    except OSError as exc:
+        raise click.ClickException(f"The ledger verified, but {path} cannot be written ({exc.strerror}).") from None
 
 
 @cli.command("replay-erasures")

@@ -36,7 +36,7 @@ The first failure raises ``LedgerIntegrityError`` naming the entry.
 import hashlib
 import itertools
 import json
-from collections.abc import Callable, Generator
+from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, cast
@@ -295,6 +295,7 @@ def _check_range(
     *,
     size: int,
     top: int = 64,
+    prefix: Sequence[tuple[int, bytes]] = (),
     progress: Callable[[int], None] = lambda n: None,
 ) -> _Range:
     """One pass over the entries ``[start, end)`` in index order: leaves, columns and interior nodes.
@@ -307,7 +308,10 @@ def _check_range(
     columns what the data says (``vault.audit_index``). An entry erased with
     its subject is checked structurally (``vault.erasure``). Rows come from
     the driver (``_driver_rows``, ``_moment_text``). ``start`` must be a
-    multiple of ``2^top`` (0 for the whole ledger).
+    multiple of ``2^top`` (0 for the whole ledger), or ``prefix`` the peaks
+    ``(level, hash)`` of the entries before ``start``, largest first (an
+    incremental verify, ``vault.verification.incremental``): the entries then
+    complete the nodes above them with those peaks.
     """
     restore_text = _lenient_text(session)
     rows = _driver_rows(
@@ -331,8 +335,8 @@ def _check_range(
     sha256 = hashlib.sha256
     levels = _Levels(session, start, end)
     stream = levels.stream
-    peaks: list[bytes] = []
-    heights: list[int] = []
+    peaks: list[bytes] = [node for _, node in prefix]
+    heights: list[int] = [level for level, _ in prefix]
     expected, checked = start, 0
     try:
         leaves = stream(0)
@@ -388,7 +392,7 @@ def _check_range(
             peaks.append(node)
             heights.append(level)
             expected += 1
-            if not expected % BATCH:
+            if not (expected - start) % BATCH:
                 progress(BATCH)
         if expected != end:
             raise _fail(
@@ -399,7 +403,7 @@ def _check_range(
             )
         if category is not None:
             raise _fail(category[0], "a search category is stored for an event that does not exist.")
-        progress(expected % BATCH)
+        progress((expected - start) % BATCH)
     finally:
         rows.close()
         categories.close()
