@@ -223,7 +223,7 @@ _SQL_TYPES = {
     _NotUtf8: "TEXT that is not UTF-8",
 }
 # What each column of an event row must hold (``None`` allowed where listed), for _shape_problem.
-_EXPECTED = (
+_EXPECTED: tuple[tuple[str, tuple[type, ...]], ...] = (
     ("ledger_index", (int,)),
     ("kind", (str,)),
     ("occurred_at", (str, datetime)),
