@@ -142,10 +142,13 @@ def latest(session: Session, *, threshold: int = 1) -> CheckpointView:
     return _view(row, session=session, threshold=threshold)
 
 
-def verify_all(session: Session, *, public_key: bytes, ledger_size: int) -> int:
-    """Check every stored checkpoint against the (already verified) ledger."""
+def verify_all(session: Session, *, public_key: bytes, ledger_size: int, since: int = 0) -> int:
+    """Check every stored checkpoint over more than ``since`` entries against the (already verified) ledger.
+
+    ``since`` is 0 for a full verify; an incremental verify passes the size it verified before.
+    """
     count = 0
-    for row in session.scalars(select(Checkpoint).order_by(Checkpoint.id)):
+    for row in session.scalars(select(Checkpoint).where(Checkpoint.tree_size > since).order_by(Checkpoint.id)):
         label = f"checkpoint {row.id} (size {row.tree_size}, {rfc3339(row.created_at)})"
         body = notes.Checkpoint(origin=row.origin, size=row.tree_size, root=bytes(row.root))
         try:

@@ -35,14 +35,13 @@ from typing import Any, cast
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from crypto import checkpoint as notes
 from crypto import merkle
 from crypto.errors import ProofError
 from vault.core.clock import rfc3339
 from vault.core.errors import InvalidInput, LedgerIntegrityError
-from vault.ledger import ledger
+from vault.ledger import checkpoints, ledger
 from vault.rights import erasure
-from vault.storage.models import Checkpoint, Event, LedgerNode
+from vault.storage.models import Event, LedgerNode
 from vault.verification import verify as full
 
 STATE_FORMAT = "civicvault-verify-state-v1"
@@ -198,37 +197,6 @@ def _check_new_erasures(session: Session, since: int, size: int) -> int:
     return sum(len(entries) for entries in marked.values())
 
 
-def _check_new_checkpoints(session: Session, *, public_key: bytes, since: int, size: int) -> int:
-    """The signed checkpoints over more than ``since`` entries, as ``checkpoints.verify_all`` checks each."""
-    count = 0
-    for row in session.scalars(select(Checkpoint).where(Checkpoint.tree_size > since).order_by(Checkpoint.id)):
-        label = f"checkpoint {row.id} (size {row.tree_size}, {rfc3339(row.created_at)})"
-        body = notes.Checkpoint(origin=row.origin, size=row.tree_size, root=bytes(row.root))
-        try:
-            notes.verify(
-                body,
-                notes.NoteSignature(row.signer, bytes(row.key_id), bytes(row.signature)),
-                name=row.signer,
-                public_key=public_key,
-                accept_legacy_key_id=True,
-            )
-        except notes.CheckpointError as exc:
-            raise LedgerIntegrityError(f"The signature of {label} does not verify: {exc}.") from None
-        if row.tree_size > size:
-            raise LedgerIntegrityError(
-                f"Ledger entry {size} is missing: {label} was signed over {row.tree_size} entries, the ledger "
-                f"holds {size}."
-            )
-        actual = ledger.root(session, row.tree_size)
-        if actual != bytes(row.root):
-            raise LedgerIntegrityError(
-                f"The ledger contradicts {label}: its root at that size is {actual.hex()}, the checkpoint signed "
-                f"{bytes(row.root).hex()}."
-            )
-        count += 1
-    return count
-
-
 def verify_since(
     session: Session,
     state: VerifiedState,
@@ -258,7 +226,7 @@ def verify_since(
             None, f"the root served from stored nodes ({served.hex()}) differs from the recomputed root ({root.hex()})."
         )
     erased = _check_new_erasures(session, since, size)
-    signed = _check_new_checkpoints(session, public_key=public_key, since=since, size=size) if public_key else 0
+    signed = checkpoints.verify_all(session, public_key=public_key, ledger_size=size, since=since) if public_key else 0
     return IncrementalReport(
         since=since,
         size=size,
