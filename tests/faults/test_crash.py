@@ -8,6 +8,7 @@ flight. After the last cycle every acknowledged record reads back with its
 content, ``civicvault verify`` exits 0 and the ledger has no gap.
 """
 
+import http.client
 import json
 import os
 import random
@@ -65,7 +66,7 @@ class Writers:
             except ConnectionRefusedError:
                 time.sleep(0.01)  # the server is down: nothing was in flight
                 continue
-            except OSError:
+            except (OSError, http.client.HTTPException):  # killed mid-answer: not acknowledged
                 with self.lock:
                     self.failed += 1
                 continue
