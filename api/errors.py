@@ -34,6 +34,7 @@ STATUS_BY_ERROR: dict[type[errors.VaultError], int] = {
     errors.LedgerIntegrityError: 500,
     errors.ConfigError: 500,
     errors.LedgerUnavailable: 503,
+    errors.LedgerBusy: 503,
 }
 
 
@@ -62,7 +63,10 @@ def _vault_error(exc: errors.VaultError) -> Response:
         log.error("%s: %s", type(exc).__name__, exc.detail)
         if isinstance(exc, errors.ConfigError):
             detail = "The server is misconfigured."  # paths and settings stay in the log
-    return problem(status, detail=detail, type_=f"urn:civicvault:problem:{exc.code}", **extra)
+    response = problem(status, detail=detail, type_=f"urn:civicvault:problem:{exc.code}", **extra)
+    if isinstance(exc, errors.LedgerBusy):
+        response.headers["Retry-After"] = "5"  # back-pressure: the backlog drains when the sequencer runs
+    return response
 
 
 def _http_error(exc: HTTPException) -> Response:

@@ -71,6 +71,7 @@ def append_many(session: Session, events: list[DomainEvent]) -> list[int]:
         )
         category_rows.extend({"ledger_index": index, "category": c} for c in audit_index.categories_of(data))
         hashed, level, position = ledger.leaf_hash_of(salt, body), 0, index
+        event_rows[-1]["leaf_hash"] = hashed
         nodes[(0, index)] = hashed
         node_rows.append({"level": 0, "idx": index, "hash": hashed})
         while position & 1:

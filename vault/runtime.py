@@ -31,9 +31,11 @@ from vault.keys import ledger_key
 from vault.keys.key_rotation import residents_without_secret
 from vault.keys.keys import KeyStore
 from vault.keys.subject_secrets import SecretStore
+from vault.ledger import ledger
 from vault.ledger.events import emit
+from vault.ledger.sequencer import Sequencer
 from vault.storage import schema
-from vault.storage.db import READ_ONLY, describe_db_error, make_engine, make_sessions
+from vault.storage.db import READ_ONLY, describe_db_error, make_engine, make_sessions, writer_queue
 from vault.storage.models import Principal, SubjectKey
 
 MAX_LISTED = 100_000  # residents without a secret counted by ``init`` (beyond: "N+")
@@ -130,6 +132,14 @@ class Vault:
         self.sessions: sessionmaker[Session] = make_sessions(engine)
         self.read_sessions: sessionmaker[Session] = make_sessions(engine.execution_options(**{READ_ONLY: True}))
         keys.clock = lambda: self.clock()  # events the key store emits follow the vault's clock
+        self.writers = writer_queue(engine)  # SQLite: writers queue here, not in the busy handler
+        self.ledger_state = ledger.LedgerState(max_pending=settings.sequencer.max_pending)
+        self.sequencer = Sequencer(
+            write=self.write_transaction,
+            read=self.read_transaction,
+            settings=settings.sequencer,
+            state=self.ledger_state,
+        )
 
     def now(self) -> datetime:
         return self.clock()
@@ -247,16 +257,36 @@ class Vault:
         A ``VaultError`` that carries events (a refused access) has them
         recorded in a transaction of their own after the rollback, so that a
         refusal leaves its trace although the action left nothing.
+
+        The events are committed as pending; after the commit this waits (a
+        bounded time, ``vault.ledger.sequencer``) for the sequencer to give
+        them their indices, which it fills into the receipts in place.
         """
         try:
-            with self.sessions.begin() as session:
+            with self.write_transaction() as session:
                 yield session
+                receipts = ledger.receipts_of(session)
         except VaultError as exc:
             if exc.events:
-                with self.sessions.begin() as session:
+                with self.write_transaction() as session:
                     for event in exc.events:
                         emit(session, event)
+                    receipts = ledger.receipts_of(session)
+                self.sequencer.settle(receipts)
             raise
+        self.sequencer.settle(receipts)
+
+    @contextlib.contextmanager
+    def write_transaction(self) -> Iterator[Session]:
+        """A write transaction and nothing more (no refusal events, no waiting for receipts).
+
+        On SQLite it first takes its turn in the writers' queue
+        (``vault.storage.db.WriterQueue``).
+        """
+        with self.writers.turn() if self.writers is not None else contextlib.nullcontext():
+            with self.sessions.begin() as session:
+                session.info[ledger.STATE] = self.ledger_state
+                yield session
 
     @contextlib.contextmanager
     def read_transaction(self) -> Iterator[Session]:
@@ -270,5 +300,7 @@ class Vault:
 
     def close(self) -> None:
         self.engine.dispose()
+        if self.writers is not None:
+            self.writers.close()
         if self.keys.secrets is not None:
             self.keys.secrets.close()

@@ -218,7 +218,11 @@ EVENT_PAGE_EXAMPLE = {
 }
 EVENTS_CSV_EXAMPLE = "".join(audit_csv.stream([[_EVENT_LINE]]))  # what format=csv sends
 
-_DECLARATION = {"leaf_index": 22, "leaf_hash": "5c0f7d2e91b84a36c8e1d07f3a96b25e4d18c7a03f62e9b5d1a47c80e36f29b1"}
+_DECLARATION = {
+    "leaf_index": 22,
+    "leaf_hash": "5c0f7d2e91b84a36c8e1d07f3a96b25e4d18c7a03f62e9b5d1a47c80e36f29b1",
+    "status": "sequenced",
+}
 REVIEW_EXAMPLE = {
     **{k: v for k, v in BREAK_GLASS_EXAMPLE.items() if k not in ("purpose", "categories")},
     "active": False,
@@ -239,7 +243,11 @@ REVIEW_ACKNOWLEDGED_EXAMPLE = {
     "acknowledged_at": "2026-12-06T10:31:18.045Z",
     "acknowledged_by": COMPLIANCE,
     "note": ACKNOWLEDGE_IN_EXAMPLE["note"],
-    "receipt": {"leaf_index": 31, "leaf_hash": "a3e9c15b7d02f84e6c19b0d5f72a38e4c61d9b07f5e23a8c4d10b6e97f3c25a8"},
+    "receipt": {
+        "leaf_index": 31,
+        "leaf_hash": "a3e9c15b7d02f84e6c19b0d5f72a38e4c61d9b07f5e23a8c4d10b6e97f3c25a8",
+        "status": "sequenced",
+    },
 }
 REVIEW_LIST_EXAMPLE = {"items": [REVIEW_EXAMPLE], "total": 1}
 

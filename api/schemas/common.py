@@ -67,9 +67,22 @@ class ProblemOut(ma.Schema):
 
 class ReceiptOut(ma.Schema):
     leaf_index = fields.Integer(
-        required=True, metadata={"description": "0-based index of this read's entry in the ledger"}
+        required=True,
+        allow_none=True,
+        metadata={
+            "description": "0-based index of the event's entry in the ledger; null while the entry is still "
+            "pending (GET /api/v1/ledger/entries/{leaf_hash} gives it once sequenced)"
+        },
     )
     leaf_hash = fields.String(required=True, metadata={"description": "RFC 9162 leaf hash of the entry, lowercase hex"})
+    status = fields.String(
+        required=True,
+        metadata={
+            "enum": ["sequenced", "pending"],
+            "description": "sequenced: the entry has its index; pending: the event is committed and waits for "
+            "the sequencer (docs/ledger-format.md, Sequencing)",
+        },
+    )
 
 
 # --- the cast of the examples (ids as vault.core.ids makes them) ---------------------------------
@@ -94,4 +107,4 @@ PATH = [
     "cb07fc80f0db84b544eaa81554bf7180d22f0bc5375a44f94e2d73b5f08de0b2",
     "058eb62b4a96dd12242a45b37ecb7a45cd64c76ebdf66e6495d4ebf00fb0372b",
 ]
-RECEIPT = {"leaf_index": 41, "leaf_hash": LEAF_HASH}
+RECEIPT = {"leaf_index": 41, "leaf_hash": LEAF_HASH, "status": "sequenced"}

@@ -47,7 +47,11 @@ _NONCE = "9c41e07b3a5f28d6c1e94b07a2d35f8e0b6d27c4e91a5f38b2c07d6e4a19f35b"
 ERASURE_EXAMPLE = {
     "erasure_id": ERASURE,
     "erased_at": "2027-01-15T08:00:12.734Z",
-    "receipt": {"leaf_index": 212, "leaf_hash": "3f7a0c9e25b14d86e7f2a51c0b93d6e48a17c25f09e3b6d4a8c1f07e52b93d64"},
+    "receipt": {
+        "leaf_index": 212,
+        "leaf_hash": "3f7a0c9e25b14d86e7f2a51c0b93d6e48a17c25f09e3b6d4a8c1f07e52b93d64",
+        "status": "sequenced",
+    },
     "subject_commitment": subject_commitment(bytes.fromhex(_NONCE), AMINA).hex(),
     "commitment_nonce": _NONCE,
     "events_erased": 37,

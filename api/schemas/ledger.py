@@ -4,7 +4,7 @@ import marshmallow as ma
 from marshmallow import fields, validate
 
 from api.schemas.anchors import ANCHOR_EXAMPLE, ANCHORED, AnchorOut
-from api.schemas.common import HEX, Strict
+from api.schemas.common import HEX, Strict, Timestamp
 
 SIZE = validate.Range(min=0, max=2**62)
 CURRENT = {"description": "default: the current size"}
@@ -41,6 +41,21 @@ class ConsistencyOut(ma.Schema):
     consistency_path = fields.List(fields.String(metadata=HEX))
     anchor = fields.Nested(
         AnchorOut, metadata={"description": "with anchored=true: the anchor that holds second_root on chain"}
+    )
+
+
+class EntryOut(ma.Schema):
+    leaf_hash = fields.String(metadata=HEX)
+    status = fields.String(
+        metadata={
+            "enum": ["pending", "sequenced"],
+            "description": "pending: committed, waiting for the sequencer; sequenced: in the log at leaf_index",
+        }
+    )
+    leaf_index = fields.Integer(allow_none=True)
+    queued_at = Timestamp(allow_none=True, metadata={"description": "pending: when the event was committed"})
+    inclusion = fields.Nested(
+        InclusionOut, allow_none=True, metadata={"description": "sequenced: its inclusion proof at the current size"}
     )
 
 
@@ -152,3 +167,17 @@ COSIGNATURE_IN_EXAMPLE = {
     "A49lXT2ry86hMBU6ExahhvL5ESn0s5OSLbMCc8m7rwdSGXL+6hL7ID3meemSD7SG",
 }
 COSIGNATURE_EXAMPLE = {"tree_size": 26, "cosigners": 1}
+ENTRY_EXAMPLE = {
+    "leaf_hash": INCLUSION_EXAMPLE["leaf_hash"],
+    "status": "sequenced",
+    "leaf_index": 5,
+    "queued_at": None,
+    "inclusion": INCLUSION_EXAMPLE,
+}
+ENTRY_PENDING_EXAMPLE = {
+    "leaf_hash": "0c8e6f3b1d2a4957e8f0b6c3d1a29e7f5b4c8d0e2f1a3b5c7d9e0f2a4b6c8d0e",
+    "status": "pending",
+    "leaf_index": None,
+    "queued_at": "2026-11-30T09:14:03.512Z",
+    "inclusion": None,
+}

@@ -209,5 +209,9 @@ EXPORT_EXAMPLE = {
     "delegations": [],
     "break_glass": [],
     "access_log": [_READ],
-    "receipt": {"leaf_index": 27, "leaf_hash": "ae56bab4ae2c41114ec8356c8ed5dcf82ba8ee130f6f18b2aed32602ce35b8c4"},
+    "receipt": {
+        "leaf_index": 27,
+        "leaf_hash": "ae56bab4ae2c41114ec8356c8ed5dcf82ba8ee130f6f18b2aed32602ce35b8c4",
+        "status": "sequenced",
+    },
 }

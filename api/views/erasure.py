@@ -30,7 +30,7 @@ class Erasure(MethodView):
         return {
             "erasure_id": done.erasure_id,
             "erased_at": done.erased_at,
-            "receipt": {"leaf_index": done.leaf_index, "leaf_hash": done.leaf_hash},
+            "receipt": {"leaf_index": done.leaf_index, "leaf_hash": done.leaf_hash, "status": "sequenced"},
             "subject_commitment": done.subject_commitment,
             "commitment_nonce": done.commitment_nonce,
             "events_erased": done.events_erased,

@@ -13,6 +13,8 @@ from api.schemas.ledger import (
     CONSISTENCY_EXAMPLE,
     COSIGNATURE_EXAMPLE,
     COSIGNATURE_IN_EXAMPLE,
+    ENTRY_EXAMPLE,
+    ENTRY_PENDING_EXAMPLE,
     INCLUSION_ANCHORED_EXAMPLE,
     INCLUSION_EXAMPLE,
     WITNESS_IN_EXAMPLE,
@@ -21,12 +23,13 @@ from api.schemas.ledger import (
     ConsistencyQuery,
     CosignatureIn,
     CosignatureOut,
+    EntryOut,
     InclusionOut,
     InclusionQuery,
     WitnessIn,
 )
 from vault.anchoring import proofs
-from vault.ledger import checkpoints, witnesses
+from vault.ledger import checkpoints, ledger, witnesses
 from vault.ledger.checkpoints import CheckpointView
 
 blp = Blueprint("ledger", __name__, url_prefix="/api/v1/ledger", description="The verifiable log of every event")
@@ -113,3 +116,20 @@ class Consistency(MethodView):
         """RFC 9162 consistency proof between two tree sizes (the second may be the latest anchored size)"""
         with reading() as call:
             return _with_anchor(proofs.consistency(call.session, **query))
+
+
+@blp.route("/entries/<leaf_hash>")
+class Entry(MethodView):
+    @blp.response(
+        200,
+        EntryOut,
+        examples={
+            "sequenced": {"summary": "in the log", "value": ENTRY_EXAMPLE},
+            "pending": {"summary": "waiting for the sequencer", "value": ENTRY_PENDING_EXAMPLE},
+        },
+    )
+    @blp.problems(400, 401, 404)
+    def get(self, leaf_hash: str) -> ledger.Entry:
+        """An entry by the leaf hash a receipt names: its index and inclusion proof once sequenced, or pending"""
+        with reading() as call:
+            return ledger.entry(call.session, leaf_hash)

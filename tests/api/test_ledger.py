@@ -73,9 +73,13 @@ def test_a_refusal_is_appended_in_its_own_transaction(client, vault_, cast):
 
 def test_when_the_ledger_cannot_append_no_content_is_released(client, vault_, cast):
     record = add_record(client, cast.amina, content={"secret": "SECRET-CONTENT"})
-    with vault_.engine.begin() as connection:
-        connection.execute(text("DELETE FROM ledger_head"))  # the sequencer is gone
-    response = client.get(f"/api/v1/records/{record}", headers=cast.amina.auth)
+    with vault_.engine.begin() as connection:  # the pending events' table is gone: no event can be recorded
+        connection.execute(text("ALTER TABLE ledger_pending RENAME TO ledger_pending_gone"))
+    try:
+        response = client.get(f"/api/v1/records/{record}", headers=cast.amina.auth)
+    finally:
+        with vault_.engine.begin() as connection:
+            connection.execute(text("ALTER TABLE ledger_pending_gone RENAME TO ledger_pending"))
     # An integrity incident: the audit trail is unavailable (503, no retry hint), never a conflict to retry.
     assert assert_problem(response, 503)["type"] == "urn:civicvault:problem:ledger-unavailable"
     assert "Retry-After" not in response.headers

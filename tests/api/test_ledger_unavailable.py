@@ -18,19 +18,21 @@ from vault.core.ids import new_id
 
 LEDGER_UNAVAILABLE = "urn:civicvault:problem:ledger-unavailable"
 
+# The action's transaction appends by inserting into ledger_pending (docs/ledger-format.md section 10):
+# these faults make that insert fail. A broken sequencer (the head row gone) is another matter: the
+# event is durable as pending, and the action goes ahead (test_a_broken_sequencer_...).
 FAULTS = {
     "sqlite": {
         "trigger": (
             [
-                "CREATE TRIGGER cv_break_ledger BEFORE UPDATE ON ledger_head "
+                "CREATE TRIGGER cv_break_ledger BEFORE INSERT ON ledger_pending "
                 "BEGIN SELECT RAISE(ABORT, 'ledger broken'); END"
             ],
             ["DROP TRIGGER cv_break_ledger"],
         ),
-        "head-row-gone": (["DELETE FROM ledger_head"], ["INSERT INTO ledger_head (id, size) VALUES (1, :size)"]),
-        "events-table-renamed": (
-            ["ALTER TABLE events RENAME TO events_gone"],
-            ["ALTER TABLE events_gone RENAME TO events"],
+        "pending-table-renamed": (
+            ["ALTER TABLE ledger_pending RENAME TO ledger_pending_gone"],
+            ["ALTER TABLE ledger_pending_gone RENAME TO ledger_pending"],
         ),
     },
     "postgresql": {
@@ -38,15 +40,14 @@ FAULTS = {
             [
                 "CREATE FUNCTION cv_break_ledger() RETURNS trigger LANGUAGE plpgsql "
                 "AS $$ BEGIN RAISE EXCEPTION 'ledger broken'; END $$",
-                "CREATE TRIGGER cv_break_ledger BEFORE UPDATE ON ledger_head "
+                "CREATE TRIGGER cv_break_ledger BEFORE INSERT ON ledger_pending "
                 "FOR EACH ROW EXECUTE FUNCTION cv_break_ledger()",
             ],
-            ["DROP TRIGGER cv_break_ledger ON ledger_head", "DROP FUNCTION cv_break_ledger()"],
+            ["DROP TRIGGER cv_break_ledger ON ledger_pending", "DROP FUNCTION cv_break_ledger()"],
         ),
-        "head-row-gone": (["DELETE FROM ledger_head"], ["INSERT INTO ledger_head (id, size) VALUES (1, :size)"]),
-        "events-table-renamed": (
-            ["ALTER TABLE events RENAME TO events_gone"],
-            ["ALTER TABLE events_gone RENAME TO events"],
+        "pending-table-renamed": (
+            ["ALTER TABLE ledger_pending RENAME TO ledger_pending_gone"],
+            ["ALTER TABLE ledger_pending_gone RENAME TO ledger_pending"],
         ),
     },
 }
@@ -136,12 +137,12 @@ def test_nothing_was_kept_once_the_ledger_is_back(client, make_actor, vault_, re
         if vault_.engine.dialect.name == "sqlite":
             connection.execute(
                 text(
-                    "CREATE TRIGGER cv_break_ledger BEFORE UPDATE ON ledger_head "
+                    "CREATE TRIGGER cv_break_ledger BEFORE INSERT ON ledger_pending "
                     "BEGIN SELECT RAISE(ABORT, 'ledger broken'); END"
                 )
             )
         else:
-            connection.execute(text("ALTER TABLE events RENAME TO events_gone"))
+            connection.execute(text("ALTER TABLE ledger_pending RENAME TO ledger_pending_gone"))
     try:
         url = f"/api/v1/subjects/{resident.id}/records"
         assert_ledger_unavailable(
@@ -152,7 +153,7 @@ def test_nothing_was_kept_once_the_ledger_is_back(client, make_actor, vault_, re
             if vault_.engine.dialect.name == "sqlite":
                 connection.execute(text("DROP TRIGGER cv_break_ledger"))
             else:
-                connection.execute(text("ALTER TABLE events_gone RENAME TO events"))
+                connection.execute(text("ALTER TABLE ledger_pending_gone RENAME TO ledger_pending"))
     assert ledger_size(vault_) == size
     assert client.get(url, headers=resident.auth).get_json()["total"] == 0
     assert (
@@ -173,3 +174,28 @@ def test_a_foreign_id_and_an_unknown_id_still_answer_alike(client, make_actor, b
         answers.append((response.status_code, response.mimetype, response.get_data()))
     assert answers[0] == answers[1], answers
     assert b"yes" not in answers[0][2]
+
+
+def test_a_broken_sequencer_leaves_the_event_pending_and_the_action_done(client, make_actor, vault_, caplog):
+    """Fail closed means the event is durable before content leaves, and a pending event is: the read is
+    answered with a pending receipt; the sequencer's failure is logged, and /healthz shows the backlog.
+    Once the sequencer can work again, the receipt resolves."""
+    resident = make_actor("resident")
+    record_id = add_record(client, resident, content={"n": 1})
+    size = ledger_size(vault_)
+    with vault_.engine.begin() as connection:
+        connection.execute(text("DELETE FROM ledger_head"))
+    try:
+        with caplog.at_level(logging.ERROR, logger="civicvault"):
+            response = client.get(f"/api/v1/records/{record_id}", headers=resident.auth)
+        assert response.status_code == 200
+        receipt = response.get_json()["receipt"]
+        assert (receipt["status"], receipt["leaf_index"]) == ("pending", None)
+        assert any("sequencing failed" in r.getMessage() for r in caplog.records)
+        assert client.get("/healthz").get_json()["ledger"]["pending"] == 1
+    finally:
+        with vault_.engine.begin() as connection:
+            connection.execute(text("INSERT INTO ledger_head (id, size) VALUES (1, :size)"), {"size": size})
+    vault_.sequencer.drain()
+    entry = client.get(f"/api/v1/ledger/entries/{receipt['leaf_hash']}", headers=resident.auth).get_json()
+    assert (entry["status"], entry["leaf_index"]) == ("sequenced", size)

@@ -22,6 +22,7 @@ import click
 
 from vault.cli.anchor import register as _register_anchor
 from vault.cli.keys import register as _register_key_commands
+from vault.cli.sequencer import register as _register_sequencer
 from vault.core.errors import VaultError
 from vault.core.vocabulary import ROLES
 
@@ -306,7 +307,13 @@ def verify(
         with vault.read_transaction() as session:
             new = max(ledger.size(session) - state.tree_size, 0)
             with click.progressbar(length=new, label="verifying", file=sys.stderr, show_pos=True) as bar:
-                since = incremental.verify_since(session, state, public_key=public_key, progress=bar.update)
+                since = incremental.verify_since(
+                    session,
+                    state,
+                    public_key=public_key,
+                    progress=bar.update,
+                    pending_bound=settings.sequencer.pending_bound_seconds,
+                )
             for checkpoint in held:
                 check_against(session, checkpoint, size=since.size)
         _save_state(state_file, settings.ledger_origin, since.size, since.root)
@@ -332,6 +339,7 @@ def verify(
                 progress=bar.update,
                 anchors=anchors,
                 workers=workers or min(os.cpu_count() or 1, 8),
+                pending_bound=settings.sequencer.pending_bound_seconds,
             )
         for checkpoint in held:
             check_against(session, checkpoint, size=report.size)
@@ -342,6 +350,8 @@ def verify(
     click.echo(f"anchors: {describe_check(report.anchors)}")
     if report.erased:
         click.echo(f"{report.erased} entries erased with their subject (payload destroyed, leaf kept): not tampering")
+    if report.pending:
+        click.echo(f"{report.pending} event(s) committed and waiting for the sequencer, each checked")
     for checkpoint in held:
         click.echo(f"extends {checkpoint.source} (size {checkpoint.size})")
     if state_file is not None:
@@ -660,6 +670,7 @@ def maintenance_vacuum_secrets(ctx: click.Context, home: Path | None) -> None:
 # Anchoring on an EVM chain (vault/anchoring), key management and erasure.
 _register_anchor(cli, home_option=_home_option, settings_of=_settings)
 _register_key_commands(cli, _home_option, _settings)
+_register_sequencer(cli, _home_option, _settings)
 
 
 def main() -> None:

@@ -195,9 +195,33 @@ class _Server(BaseApplication):
 
     def load(self) -> Any:
         app = import_app(APP)
+        _start_sequencer(app)
         _start_checkpointer()
         _start_anchorer()
         return app
+
+
+# How often a server's background sequencer looks for events nobody waits for (a process that died
+# between its commit and its batch, a command run beside the server): requests sequence their own.
+SEQUENCER_SWEEP_SECONDS = 1.0
+
+
+def _start_sequencer(app: Any) -> None:
+    """In each worker (CIVICVAULT_SEQUENCER=server): sequence what is pending in the background."""
+    import threading
+
+    from vault.runtime import Vault
+
+    vault = next(v for v in app.extensions.values() if isinstance(v, Vault))  # the app's own: one step lock
+    if not vault.sequencer.sequences:
+        return
+    threading.Thread(
+        target=vault.sequencer.run,
+        args=(threading.Event(),),
+        kwargs={"interval": SEQUENCER_SWEEP_SECONDS},
+        name="civicvault-sequencer",
+        daemon=True,
+    ).start()
 
 
 def _start_checkpointer() -> None:

@@ -35,7 +35,7 @@ from vault.core.caller import Caller
 from vault.core.errors import Conflict, InvalidInput, NotFound, RecordUnreadable
 from vault.core.ids import is_well_formed_id
 from vault.keys.keys import KeyStore, open_text, seal_text
-from vault.ledger.events import DomainEvent, emit
+from vault.ledger.events import DomainEvent, emit_sequenced
 from vault.ledger.ledger import Receipt, receipt_for
 from vault.storage.models import BreakGlass, BreakGlassReview, Event
 
@@ -207,7 +207,7 @@ def acknowledge(
     note = check_note(note)
     if session.get(BreakGlassReview, row.id) is not None:
         raise Conflict("This emergency access has already been acknowledged.")
-    receipt = emit(
+    receipt = emit_sequenced(
         session,
         DomainEvent(
             kind="break-glass.acknowledged",

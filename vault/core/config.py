@@ -156,6 +156,32 @@ class RateLimits:
         )
 
 
+@dataclass(frozen=True)
+class SequencerSettings:
+    """How events get their ledger index (vault/ledger/sequencer.py; docs/ledger-format.md, "Sequencing")."""
+
+    # CIVICVAULT_SEQUENCER: "server", the serving processes sequence (one at a time, through the
+    # database); "external", only ``civicvault sequencer`` does, and servers wait for it.
+    mode: str = "server"
+    receipt_wait_ms: int = 2000  # CIVICVAULT_LEDGER_RECEIPT_WAIT_MS: how long a response waits for its index
+    max_pending: int = 100_000  # CIVICVAULT_LEDGER_MAX_PENDING: beyond this backlog, actions are refused (503)
+    pending_bound_seconds: int = 60  # CIVICVAULT_LEDGER_PENDING_BOUND: longer unsequenced is reported
+    batch: int = 2000  # CIVICVAULT_SEQUENCER_BATCH: events sequenced per transaction at most
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> "SequencerSettings":
+        mode = (env.get("CIVICVAULT_SEQUENCER") or cls.mode).strip().lower()
+        if mode not in ("server", "external"):
+            raise ConfigError("CIVICVAULT_SEQUENCER must be 'server' or 'external'.")
+        return cls(
+            mode=mode,
+            receipt_wait_ms=_positive_int(env, "CIVICVAULT_LEDGER_RECEIPT_WAIT_MS", cls.receipt_wait_ms, minimum=0),
+            max_pending=_positive_int(env, "CIVICVAULT_LEDGER_MAX_PENDING", cls.max_pending),
+            pending_bound_seconds=_positive_int(env, "CIVICVAULT_LEDGER_PENDING_BOUND", cls.pending_bound_seconds),
+            batch=_positive_int(env, "CIVICVAULT_SEQUENCER_BATCH", cls.batch),
+        )
+
+
 DEFAULT_HSTS_SECONDS = 365 * 24 * 3600
 
 
@@ -194,6 +220,7 @@ class Settings:
     rate_limits: RateLimits = RateLimits()  # CIVICVAULT_RATE_LIMIT_*
     hsts_seconds: int | None = None  # CIVICVAULT_HSTS: Strict-Transport-Security max-age; None: not sent
     trusted_proxies: int = 0  # CIVICVAULT_TRUSTED_PROXIES: reverse proxies whose X-Forwarded-For is believed
+    sequencer: SequencerSettings = SequencerSettings()  # CIVICVAULT_SEQUENCER, CIVICVAULT_LEDGER_*
 
     @classmethod
     def from_env(cls, home: str | os.PathLike | None = None, environ: Mapping[str, str] | None = None) -> "Settings":
@@ -225,6 +252,7 @@ class Settings:
             rate_limits=RateLimits.from_env(env),
             hsts_seconds=_hsts(env),
             trusted_proxies=_positive_int(env, "CIVICVAULT_TRUSTED_PROXIES", 0, minimum=0),
+            sequencer=SequencerSettings.from_env(env),
         )
 
     @property

@@ -97,3 +97,19 @@ class LedgerUnavailable(VaultError):
 
     def __init__(self, detail: str = "The audit trail is unavailable, so the request was not carried out.") -> None:
         super().__init__(detail)
+
+
+class LedgerBusy(VaultError):
+    """Back-pressure: more events wait for their ledger index than the vault lets queue up.
+
+    The sequencer is down or behind (``CIVICVAULT_LEDGER_MAX_PENDING``); the
+    action is refused before it does anything, and a retry after a while can
+    succeed.
+    """
+
+    code = "ledger-busy"
+
+    def __init__(
+        self, detail: str = "Too many events wait for the ledger's sequencer; retry in a few seconds."
+    ) -> None:
+        super().__init__(detail)

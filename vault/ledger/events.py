@@ -75,18 +75,31 @@ def encode(data: Mapping[str, Any]) -> str:
     )
 
 
+def _columns(event: DomainEvent) -> dict[str, Any]:
+    return {
+        "kind": event.kind,
+        "occurred_at": event.occurred_at,
+        "actor_id": event.actor_id,
+        "subject_id": event.subject_id,
+        "data_json": encode(event.data),
+        "data": event.data,
+    }
+
+
 def emit(session: Session, event: DomainEvent) -> Receipt:
-    """Record ``event`` in the session's transaction and commit it to the ledger.
+    """Record ``event`` in the session's transaction, pending its ledger index (``vault.ledger.sequencer``).
 
     If the append fails (``LedgerUnavailable``), the exception rolls the whole
     transaction back: the action the event describes does not happen (fail closed).
+    The receipt gets its ``leaf_index`` once the event is sequenced.
     """
-    return ledger.append(
-        session,
-        kind=event.kind,
-        occurred_at=event.occurred_at,
-        actor_id=event.actor_id,
-        subject_id=event.subject_id,
-        data_json=encode(event.data),
-        data=event.data,
-    )
+    return ledger.append_many(session, [_columns(event)])[0]
+
+
+def emit_sequenced(session: Session, event: DomainEvent) -> Receipt:
+    """Record ``event`` with its ledger index now (``ledger.append_sequenced``): for rare actions that need it.
+
+    Everything pending is sequenced first, and the sequencer lock is held
+    until the transaction ends: never on a request path that must scale.
+    """
+    return ledger.append_sequenced(session, [_columns(event)])[0]

@@ -25,21 +25,24 @@ docs/ledger-format.md has the exact bytes.
 import hashlib
 import json
 import os
+import threading
+import time
 import weakref
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, cast
 
-from sqlalchemy import Engine, Table, insert, update
+from sqlalchemy import Engine, Table, delete, func, insert, select, text, update
 from sqlalchemy.exc import DataError, DBAPIError
 from sqlalchemy.orm import Session
 
 from crypto import merkle
 from vault.core.clock import rfc3339
-from vault.core.errors import InvalidInput, LedgerIntegrityError, LedgerUnavailable
+from vault.core.errors import InvalidInput, LedgerBusy, LedgerIntegrityError, LedgerUnavailable, NotFound
 from vault.storage import audit_index
-from vault.storage.models import Event, EventCategory, LedgerHead, LedgerNode
+from vault.storage.db import rowcount
+from vault.storage.models import Event, EventCategory, LedgerHead, LedgerNode, PendingEvent
 
 ENTRY_VERSION = 1
 ENTRY_DOMAIN = b"civicvault-ledger-entry-v1"
@@ -47,10 +50,39 @@ BODY_VERSION = 1
 SALT_SIZE = 32
 
 
-@dataclass(frozen=True)
 class Receipt:
-    leaf_index: int
-    leaf_hash: str  # lowercase hex
+    """What an event's emitter gets back: the entry's leaf hash, and its index once sequenced.
+
+    A pending event's receipt is filled in place when the sequencer has given
+    it an index (``Vault.transaction`` waits a bounded time for that after the
+    commit, so a response normally carries both).
+    """
+
+    __slots__ = ("leaf_hash", "leaf_index")
+
+    def __init__(self, *, leaf_hash: str, leaf_index: int | None = None) -> None:
+        self.leaf_hash = leaf_hash  # lowercase hex
+        self.leaf_index = leaf_index
+
+    @property
+    def sequenced(self) -> bool:
+        return self.leaf_index is not None
+
+    @property
+    def status(self) -> str:
+        return "pending" if self.leaf_index is None else "sequenced"
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"leaf_index": self.leaf_index, "leaf_hash": self.leaf_hash, "status": self.status}
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Receipt) and (self.leaf_hash, self.leaf_index) == (other.leaf_hash, other.leaf_index)
+
+    def __hash__(self) -> int:
+        return hash(self.leaf_hash)
+
+    def __repr__(self) -> str:
+        return f"Receipt(leaf_index={self.leaf_index!r}, leaf_hash={self.leaf_hash!r})"
 
 
 def canonical_body(*, kind: str, occurred_at: datetime, actor_id: str, subject_id: str | None, data: dict) -> bytes:
@@ -207,7 +239,80 @@ class StoredNodes:
         return merkle.range_hash(start, end, self.get)
 
 
-_EVENTS, _NODES, _HEAD = (cast(Table, model.__table__) for model in (Event, LedgerNode, LedgerHead))
+_EVENTS, _NODES, _HEAD, _PENDING, _CATEGORIES = (
+    cast(Table, model.__table__) for model in (Event, LedgerNode, LedgerHead, PendingEvent, EventCategory)
+)
+
+# Where a vault puts its ledger state for the services' sessions (``Vault.transaction``):
+# the receipts emitted in the transaction, and the back-pressure gauge.
+STATE = "civicvault.ledger"
+
+
+class LedgerState:
+    """Per-vault (per-process) ledger state that sessions carry in ``session.info[STATE]``.
+
+    ``backlog`` is an estimate of the pending events, refreshed from the
+    database at most every ``BACKLOG_TTL`` seconds; appends are refused once it
+    passes ``max_pending`` (back-pressure: ``LedgerBusy``).
+    """
+
+    BACKLOG_TTL = 0.5
+
+    def __init__(self, *, max_pending: int = 100_000) -> None:
+        self.max_pending = max_pending
+        self.backlog = 0
+        self.backlog_checked = float("-inf")
+        self.lock = threading.Lock()
+
+    def note_backlog(self, count: int) -> None:
+        self.backlog, self.backlog_checked = count, time.monotonic()
+
+
+def receipts_of(session: Session) -> list[Receipt]:
+    """The receipts of the events emitted in the session's transaction (``Vault.transaction`` settles them)."""
+    found: list[Receipt] = session.info.setdefault("civicvault.receipts", [])
+    return found
+
+
+def backlog(session: Session) -> int:
+    """An upper bound on the pending events: the span of the queue's ids (two index reads, at any size)."""
+    low, high = session.execute(select(func.min(_PENDING.c.id), func.max(_PENDING.c.id))).one()
+    return 0 if low is None or high is None else cast(int, high) - cast(int, low) + 1
+
+
+def _check_backlog(session: Session) -> None:
+    state: LedgerState | None = session.info.get(STATE)
+    if state is None:
+        return
+    if time.monotonic() - state.backlog_checked > state.BACKLOG_TTL:
+        state.note_backlog(backlog(session))
+    if state.backlog >= state.max_pending:
+        raise LedgerBusy()
+
+
+def prepare(event: Mapping[str, Any]) -> dict[str, Any]:
+    """The stored form of an event: its salt, canonical body, leaf hash and search columns."""
+    salt = os.urandom(SALT_SIZE)
+    body = body_from_columns(
+        kind=event["kind"],
+        occurred_at=rfc3339(event["occurred_at"]),
+        actor_id=event["actor_id"],
+        subject_id=event["subject_id"],
+        data_json=event["data_json"],
+    )
+    data = event["data"] if "data" in event else json.loads(event["data_json"])
+    return {
+        "leaf_hash": leaf_hash_of(salt, body),
+        "kind": event["kind"],
+        "occurred_at": event["occurred_at"],
+        "actor_id": event["actor_id"],
+        "subject_id": event["subject_id"],
+        "data": event["data_json"],
+        "salt": salt,
+        "body": body,
+        **audit_index.columns_of(event["kind"], data),
+        "categories": " ".join(audit_index.categories_of(data)),
+    }
 
 
 def append(
@@ -220,7 +325,7 @@ def append(
     data_json: str,
     data: Mapping[str, Any] | None = None,
 ) -> Receipt:
-    """Commit one event to the log in the session's transaction.
+    """Commit one event to the log in the session's transaction, as pending (``append_many``).
 
     ``data_json`` is the event's data as canonical JSON (``events.encode``);
     ``data``, if given, the same data as a mapping (spares parsing it again
@@ -238,42 +343,138 @@ def append(
     return append_many(session, [event])[0]
 
 
-def append_many(session: Session, events: Sequence[Mapping[str, Any]]) -> list[Receipt]:
-    """Commit several events to the log, in order, in the session's transaction.
-
-    Each event is a mapping with the keyword arguments of ``append``. The
-    statements do not grow with the number of events: one ``UPDATE`` reserves
-    the indices, one ``SELECT`` reads the peaks (the perfect subtrees left of
-    the first new leaf, one per set bit of the old size), and one ``INSERT``
-    into each table writes the events, their leaves and the nodes they
-    complete, which are computed in memory from the peaks.
-
-    Raises ``LedgerUnavailable`` when the database refuses the append (the
-    caller's transaction then rolls back: fail closed).
-    """
-    count = len(events)
-    if count == 0:
-        return []
-    # The head row locked and updated, the rows inserted: when the database refuses any of it
-    # (a constraint, a trigger, a missing table or row, a lost connection), the event cannot be
-    # recorded, and neither can the action it describes. Not a conflict to retry.
+def _refusing_driver_errors(session: Session, work):
+    # When the database refuses any of it (a constraint, a trigger, a missing table or row, a lost
+    # connection), the event cannot be recorded, and neither can the action it describes.
+    # Not a conflict to retry.
     driver = session.get_bind().dialect.loaded_dbapi  # StoredNodes reads through the driver itself
     try:
-        return _append_many(session, events)
+        return work()
     except (DataError, driver.DataError):
         raise  # a value the database cannot store: the request's fault, not the ledger's
     except (DBAPIError, driver.Error) as exc:
         raise LedgerUnavailable() from exc
 
 
-def _append_many(session: Session, events: Sequence[Mapping[str, Any]]) -> list[Receipt]:
-    count = len(events)
-    size = session.execute(
-        update(_HEAD).where(_HEAD.c.id == 1).values(size=_HEAD.c.size + count).returning(_HEAD.c.size)
-    ).scalar()
-    if size is None:  # the head row is gone
+def append_many(session: Session, events: Sequence[Mapping[str, Any]]) -> list[Receipt]:
+    """Store events, in order, as pending in the session's transaction; the sequencer gives them indices.
+
+    One ``INSERT`` into ``ledger_pending``, no shared row touched, so actions
+    do not wait for each other. The receipts name each entry by its leaf hash;
+    their ``leaf_index`` is filled in once sequenced (``Vault.transaction``
+    waits a bounded time for it after the commit). Raises ``LedgerBusy`` when
+    the backlog is over its limit and ``LedgerUnavailable`` when the database
+    refuses the insert (the caller's transaction then rolls back: fail closed).
+    """
+    if not events:
+        return []
+
+    def work() -> list[Receipt]:
+        _check_backlog(session)
+        queued_at = datetime.now(UTC)
+        rows = [{**prepare(event), "queued_at": queued_at} for event in events]
+        session.execute(insert(_PENDING), rows)
+        return [Receipt(leaf_hash=row["leaf_hash"].hex()) for row in rows]
+
+    receipts: list[Receipt] = _refusing_driver_errors(session, work)
+    receipts_of(session).extend(receipts)
+    return receipts
+
+
+def lock_sequencer(session: Session) -> None:
+    """Become the one sequencer of this database until the transaction ends.
+
+    PostgreSQL: a transaction-scoped advisory lock (keyed by the schema, so
+    that vaults in other schemas of the same database do not wait for each
+    other), released by commit, rollback or a lost connection. SQLite: the
+    write lock, which every write transaction takes at ``BEGIN IMMEDIATE``.
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(:key, hashtext(current_schema()))"), {"key": LOCK_KEY})
+
+
+LOCK_KEY = 790300  # the advisory lock's first key (docs/ledger-format.md section 10); the second is the schema
+
+
+def sequence_pending(session: Session, *, limit: int) -> dict[str, int]:
+    """Give up to ``limit`` pending events (oldest first) the next indices; the caller holds the sequencer lock.
+
+    Returns leaf hash (hex) -> index for the events sequenced. The leaf hash of
+    each is recomputed from its salt and body before it enters the tree: a
+    pending row changed since it was queued stops the sequencer
+    (``LedgerIntegrityError``) rather than putting a wrong leaf in the log.
+    """
+
+    def work() -> dict[str, int]:
+        columns = [c for c in _PENDING.c if c.name not in ("id", "queued_at")]
+        rows = session.execute(select(_PENDING.c.id, *columns).order_by(_PENDING.c.id).limit(limit)).all()
+        if not rows:
+            return {}
+        prepared = []
+        for row in rows:
+            values = row._asdict()
+            if leaf_hash_of(values["salt"], values["body"]) != values["leaf_hash"]:
+                raise LedgerIntegrityError(f"Pending event {values['id']} does not match its leaf hash.")
+            prepared.append(values)
+        indices = _sequence(session, prepared)
+        session.execute(delete(_PENDING).where(_PENDING.c.id.in_([row.id for row in rows])))
+        return indices
+
+    result: dict[str, int] = _refusing_driver_errors(session, work)
+    return result
+
+
+def append_sequenced(session: Session, events: Sequence[Mapping[str, Any]]) -> list[Receipt]:
+    """Commit events with their indices now: sequence what is pending, then these, in the session's transaction.
+
+    For the few actions that need their own index before they commit (an
+    erasure names it in the entries it blanks; a review stores it). It holds
+    the sequencer lock until the transaction ends, so it is for rare events,
+    never the request path.
+    """
+    if not events:
+        return []
+
+    def work() -> list[Receipt]:
+        sequence_now(session)
+        prepared = [prepare(event) for event in events]
+        indices = _sequence(session, prepared)
+        return [
+            Receipt(leaf_hash=row["leaf_hash"].hex(), leaf_index=indices[row["leaf_hash"].hex()]) for row in prepared
+        ]
+
+    receipts: list[Receipt] = _refusing_driver_errors(session, work)
+    return receipts
+
+
+def sequence_now(session: Session) -> None:
+    """Take the sequencer lock and sequence every pending event, this transaction's own included.
+
+    The lock is held until the transaction ends, so nothing is sequenced
+    between this and the transaction's later appends (``append_sequenced``).
+    """
+
+    def work() -> None:
+        lock_sequencer(session)
+        while sequence_pending(session, limit=10_000):
+            pass
+
+    _refusing_driver_errors(session, work)
+
+
+def _sequence(session: Session, prepared: Sequence[Mapping[str, Any]]) -> dict[str, int]:
+    """Write prepared events at the next indices: the events, their leaves and the nodes they complete, and the head.
+
+    The statements do not grow with the number of events: one ``SELECT`` reads
+    the size, one the peaks (the perfect subtrees left of the first new leaf,
+    one per set bit of the old size), one ``INSERT`` into each table writes the
+    events, their leaves and the nodes they complete, computed in memory from
+    the peaks, and one ``UPDATE`` moves the head.
+    """
+    count = len(prepared)
+    start = session.execute(select(_HEAD.c.size).where(_HEAD.c.id == 1)).scalar()
+    if start is None:  # the head row is gone
         raise LedgerUnavailable()
-    start = size - count
     stored = StoredNodes(session)
     peak_keys = merkle.perfect_subtrees(0, start) if start else []
     stored.prefetch(peak_keys)
@@ -281,33 +482,26 @@ def _append_many(session: Session, events: Sequence[Mapping[str, Any]]) -> list[
     event_rows: list[dict[str, Any]] = []
     node_rows: list[dict[str, Any]] = []
     category_rows: list[dict[str, Any]] = []
-    receipts: list[Receipt] = []
-    for index, event in enumerate(events, start):
-        salt = os.urandom(SALT_SIZE)
-        body = body_from_columns(
-            kind=event["kind"],
-            occurred_at=rfc3339(event["occurred_at"]),
-            actor_id=event["actor_id"],
-            subject_id=event["subject_id"],
-            data_json=event["data_json"],
-        )
-        leaf = leaf_hash_of(salt, body)
-        data = event["data"] if "data" in event else json.loads(event["data_json"])
+    indices: dict[str, int] = {}
+    for index, row in enumerate(prepared, start):
+        leaf = row["leaf_hash"]
         event_rows.append(
             {
                 "ledger_index": index,
-                "kind": event["kind"],
-                "occurred_at": event["occurred_at"],
-                "actor_id": event["actor_id"],
-                "subject_id": event["subject_id"],
-                "data": event["data_json"],
-                "salt": salt,
-                "body": body,
-                **audit_index.columns_of(event["kind"], data),
+                "leaf_hash": leaf,
+                "kind": row["kind"],
+                "occurred_at": row["occurred_at"],
+                "actor_id": row["actor_id"],
+                "subject_id": row["subject_id"],
+                "data": row["data"],
+                "salt": row["salt"],
+                "body": row["body"],
+                "outcome": row["outcome"],
+                "purpose": row["purpose"],
             }
         )
         # Compliance search: the categories the event names (not part of the entry).
-        category_rows.extend({"ledger_index": index, "category": c} for c in audit_index.categories_of(data))
+        category_rows.extend({"ledger_index": index, "category": c} for c in row["categories"].split())
         node_rows.append({"level": 0, "idx": index, "hash": leaf})
         # The leaf completes one perfect subtree per trailing one bit of its index.
         node, level, position = leaf, 0, index
@@ -316,12 +510,31 @@ def _append_many(session: Session, events: Sequence[Mapping[str, Any]]) -> list[
             level, position = level + 1, position >> 1
             node_rows.append({"level": level, "idx": position, "hash": node})
         peaks.append(node)
-        receipts.append(Receipt(leaf_index=index, leaf_hash=leaf.hex()))
+        indices[leaf.hex()] = index
     session.execute(insert(_EVENTS), event_rows)
     session.execute(insert(_NODES), node_rows)
     if category_rows:
-        session.execute(insert(cast(Table, EventCategory.__table__)), category_rows)
-    return receipts
+        session.execute(insert(_CATEGORIES), category_rows)
+    if (
+        rowcount(
+            session.execute(update(_HEAD).where(_HEAD.c.id == 1, _HEAD.c.size == start).values(size=start + count))
+        )
+        != 1
+    ):
+        raise LedgerIntegrityError("The ledger head moved while this sequencer held the lock.")
+    return indices
+
+
+def index_of(session: Session, leaf_hashes: Sequence[str]) -> dict[str, int]:
+    """Leaf hash (hex) -> index, for those of ``leaf_hashes`` that are sequenced."""
+    if not leaf_hashes:
+        return {}
+    rows = session.execute(
+        select(_EVENTS.c.leaf_hash, _EVENTS.c.ledger_index).where(
+            _EVENTS.c.leaf_hash.in_([bytes.fromhex(h) for h in leaf_hashes])
+        )
+    ).all()
+    return {bytes(row[0]).hex(): int(row[1]) for row in rows}
 
 
 def size(session: Session) -> int:
@@ -424,3 +637,53 @@ def consistency(session: Session, *, first: int, second: int | None = None) -> C
 
 def receipt_for(session: Session, index: int) -> Receipt:
     return Receipt(leaf_index=index, leaf_hash=StoredNodes(session).get(0, index).hex())
+
+
+@dataclass(frozen=True)
+class Entry:
+    """Where an event's entry stands, found by its leaf hash: pending, or sequenced with an inclusion proof."""
+
+    leaf_hash: str
+    status: str  # "pending" | "sequenced"
+    leaf_index: int | None
+    queued_at: datetime | None  # pending: when its action committed it
+    inclusion: InclusionProof | None  # sequenced: in the tree of the current size
+
+
+def entry(session: Session, leaf_hash: str) -> Entry:
+    """The entry whose leaf hash is ``leaf_hash`` (64 lowercase hex digits); ``NotFound`` if there is none."""
+    if len(leaf_hash) != 64 or any(c not in "0123456789abcdef" for c in leaf_hash):
+        raise InvalidInput("leaf_hash must be 64 lowercase hex digits.")
+    found = index_of(session, [leaf_hash])
+    if leaf_hash in found:
+        index = found[leaf_hash]
+        return Entry(
+            leaf_hash=leaf_hash,
+            status="sequenced",
+            leaf_index=index,
+            queued_at=None,
+            inclusion=inclusion(session, leaf_index=index),
+        )
+    queued = session.execute(
+        select(_PENDING.c.queued_at).where(_PENDING.c.leaf_hash == bytes.fromhex(leaf_hash))
+    ).scalar()
+    if queued is None:
+        raise NotFound()
+    return Entry(leaf_hash=leaf_hash, status="pending", leaf_index=None, queued_at=queued, inclusion=None)
+
+
+@dataclass(frozen=True)
+class Backlog:
+    """The sequencer's queue: how many events wait (at most), and for how long the oldest has."""
+
+    pending: int
+    oldest_seconds: float | None
+
+
+def pending_backlog(session: Session, *, now: datetime) -> Backlog:
+    count = backlog(session)
+    if not count:
+        return Backlog(pending=0, oldest_seconds=None)
+    oldest = session.execute(select(_PENDING.c.queued_at).order_by(_PENDING.c.id).limit(1)).scalar()
+    age = None if oldest is None else max(0.0, (now - oldest).total_seconds())
+    return Backlog(pending=count, oldest_seconds=age)

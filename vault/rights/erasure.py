@@ -49,7 +49,8 @@ from vault.core.errors import Conflict, LedgerIntegrityError, NotFound
 from vault.core.ids import is_well_formed_id, new_id
 from vault.keys.key_rotation import residents_without_secret
 from vault.keys.keys import SYSTEM_ACTOR
-from vault.ledger.events import DomainEvent, emit
+from vault.ledger.events import DomainEvent, emit, emit_sequenced
+from vault.ledger.ledger import Receipt, sequence_now
 from vault.storage.db import rowcount
 from vault.storage.models import (
     AccessRequest,
@@ -74,7 +75,7 @@ ERASED_CAUSE = "erased"  # why the erasure ended a delegation or grant on anothe
 DIGEST_DOMAIN = b"civicvault-erasure-v1"
 COMMITMENT_DOMAIN = b"civicvault-erasure-subject-v1"
 # What an erased event row keeps; every other column is blanked (nullable ones set to NULL).
-KEPT_EVENT_COLUMNS = ("ledger_index", "kind", "occurred_at", "erased_by")
+KEPT_EVENT_COLUMNS = ("ledger_index", "leaf_hash", "kind", "occurred_at", "erased_by")
 BLANK_EVENT_VALUES = {"actor_id": ERASED_ACTOR, "data": "{}", "salt": b"", "body": b""}
 
 
@@ -112,6 +113,12 @@ def erased_digest(entries: list[tuple[int, bytes, str, datetime]]) -> bytes:
             + b"\x00"
         )
     return h.digest()
+
+
+def _sequenced(receipt: Receipt) -> int:
+    if receipt.leaf_index is None:  # emit_sequenced always gives one
+        raise LedgerIntegrityError("The erasure's event has no ledger index.")
+    return receipt.leaf_index
 
 
 def _blank_values(erasure_index: int) -> dict:
@@ -202,6 +209,9 @@ def erase(vault: Vault, caller: Caller | None, subject_id: str) -> ErasureReceip
                 ),
             )
         session.flush()
+        # Everything pending (this transaction's events included) takes its index first, so that the
+        # resident's entries are all in the log to be blanked; the lock is held until the commit.
+        sequence_now(session)
         entries = [
             (index, bytes(leaf), kind, occurred_at)
             for index, leaf, kind, occurred_at in session.execute(
@@ -212,7 +222,7 @@ def erase(vault: Vault, caller: Caller | None, subject_id: str) -> ErasureReceip
         ]
         nonce = os.urandom(32)
         erasure_id = new_id("e")
-        receipt = emit(
+        receipt = emit_sequenced(
             session,
             DomainEvent(
                 kind="subject.erased",
@@ -230,12 +240,13 @@ def erase(vault: Vault, caller: Caller | None, subject_id: str) -> ErasureReceip
                 },
             ),
         )
+        erasure_index = _sequenced(receipt)
         if entries:
             erased_indices = [e[0] for e in entries]
             session.execute(
                 update(Event)
                 .where(Event.ledger_index.in_(erased_indices))
-                .values(**_blank_values(receipt.leaf_index))
+                .values(**_blank_values(erasure_index))
                 .execution_options(synchronize_session=False)
             )
             # The compliance search's categories go with the rest of the payload.
@@ -243,7 +254,7 @@ def erase(vault: Vault, caller: Caller | None, subject_id: str) -> ErasureReceip
     return ErasureReceipt(
         erasure_id=erasure_id,
         erased_at=now,
-        leaf_index=receipt.leaf_index,
+        leaf_index=erasure_index,
         leaf_hash=receipt.leaf_hash,
         subject_commitment=subject_commitment(nonce, subject_id).hex(),
         commitment_nonce=nonce.hex(),

@@ -26,7 +26,8 @@ from vault.core.clock import rfc3339
 from vault.core.errors import NotFound
 from vault.identity import principals
 from vault.keys.keys import KeyStore
-from vault.ledger.events import DomainEvent, emit
+from vault.ledger.events import DomainEvent, emit_sequenced
+from vault.ledger.ledger import Receipt
 from vault.records import fhir, records
 from vault.rights import trail
 
@@ -34,6 +35,8 @@ FORMAT = "civicvault-export-v1"
 
 
 def _json(value: Any) -> Any:
+    if isinstance(value, Receipt):
+        return value.as_dict()
     if dataclasses.is_dataclass(value):
         return {f.name: _json(getattr(value, f.name)) for f in dataclasses.fields(value)}
     if isinstance(value, datetime):
@@ -80,7 +83,7 @@ def export(session: Session, keys: KeyStore, caller: Caller, *, subject_id: str,
     )
     declarations = break_glass.list_declarations(session, keys, caller, subject_id=subject_id, now=now)
     log = _whole_access_log(session, keys, caller, subject_id, now)
-    receipt = emit(
+    receipt = emit_sequenced(
         session,
         DomainEvent(
             kind="subject.exported",

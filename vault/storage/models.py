@@ -210,6 +210,7 @@ class Event(Base):
         Index("ix_events_outcome", "outcome", "ledger_index"),
         Index("ix_events_purpose", "purpose", "ledger_index"),
         Index("ix_events_occurred_at", "occurred_at"),
+        Index("ux_events_leaf_hash", "leaf_hash", unique=True),
     )
 
     ledger_index: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
@@ -228,10 +229,43 @@ class Event(Base):
     # Set when the subject was erased: the ledger index of the ``subject.erased``
     # event; salt, body, data and ids are gone, the leaf stays (vault/erasure.py).
     erased_by: Mapped[int | None] = mapped_column(BigInteger, index=True)
+    # The entry's RFC 9162 leaf hash (as at level 0 of ``ledger_nodes``): what a
+    # receipt names before its index is known (GET /api/v1/ledger/entries/{leaf_hash}).
+    leaf_hash: Mapped[bytes | None]
+
+
+class PendingEvent(Base):
+    """An event committed by its action and not yet given a ledger index (vault/ledger/sequencer.py).
+
+    The action's transaction inserts it, touching no shared row; the sequencer
+    moves it into ``events`` with the next index, in batches, and deletes it.
+    ``id`` orders the queue (not the log: indices follow the order of
+    sequencing). The columns are those ``events`` gets, computed when the event
+    was emitted, so the salt, body and leaf hash a receipt names never change.
+    """
+
+    __tablename__ = "ledger_pending"
+    __table_args__ = (Index("ux_ledger_pending_leaf_hash", "leaf_hash", unique=True),)
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True)
+    leaf_hash: Mapped[bytes]
+    kind: Mapped[str] = mapped_column(String(40))
+    occurred_at: Mapped[datetime]
+    actor_id: Mapped[str] = mapped_column(ID)
+    subject_id: Mapped[str | None] = mapped_column(ID)
+    data: Mapped[str] = mapped_column(String(4000))
+    salt: Mapped[bytes]
+    body: Mapped[bytes]
+    outcome: Mapped[str | None] = mapped_column(String(16))
+    purpose: Mapped[str | None] = mapped_column(String(40))
+    categories: Mapped[str] = mapped_column(String(600))  # space-separated, for event_categories
+    # Wall-clock time of the insert (not the event's time, which tests may freeze):
+    # verify and /healthz compare it with the bound on how long an event may wait.
+    queued_at: Mapped[datetime]
 
 
 class LedgerHead(Base):
-    """One row: the ledger's size. Its row lock is the sequencer (gap-free indices)."""
+    """One row: the ledger's size. Only the sequencer (one at a time) moves it: gap-free indices."""
 
     __tablename__ = "ledger_head"
 

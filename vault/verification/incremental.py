@@ -28,7 +28,7 @@ import json
 import os
 import tempfile
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, cast
 
@@ -78,6 +78,7 @@ class IncrementalReport:
     nodes: int  # interior nodes recomputed and compared
     checkpoints: int  # signed checkpoints newer than the saved size
     erased: int
+    pending: int = 0  # events waiting for the sequencer
 
 
 def read_state(text: str, *, origin: str, name: str) -> VerifiedState:
@@ -203,8 +204,12 @@ def verify_since(
     *,
     public_key: bytes | None = None,
     progress=lambda n: None,
+    pending_bound: float | None = None,
 ) -> IncrementalReport:
-    """Verify the entries after ``state`` and that the ledger extends it; raise ``LedgerIntegrityError`` otherwise."""
+    """Verify the entries after ``state`` and that the ledger extends it; raise ``LedgerIntegrityError`` otherwise.
+
+    The pending events are checked as by the full verify (``verify._check_pending``): they are few.
+    """
     size, since = ledger.size(session), state.tree_size
     if size < since:
         raise LedgerIntegrityError(
@@ -226,6 +231,7 @@ def verify_since(
             None, f"the root served from stored nodes ({served.hex()}) differs from the recomputed root ({root.hex()})."
         )
     erased = _check_new_erasures(session, since, size)
+    pending = full._check_pending(session, now=datetime.now(UTC), bound_seconds=pending_bound)
     signed = checkpoints.verify_all(session, public_key=public_key, ledger_size=size, since=since) if public_key else 0
     return IncrementalReport(
         since=since,
@@ -235,4 +241,5 @@ def verify_since(
         nodes=checked.checked,
         checkpoints=signed,
         erased=erased,
+        pending=pending,
     )

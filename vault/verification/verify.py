@@ -52,7 +52,7 @@ from vault.core.errors import InvalidInput, LedgerIntegrityError
 from vault.ledger import checkpoints, ledger
 from vault.rights import erasure
 from vault.storage import audit_index
-from vault.storage.models import Event, Grant, LedgerNode, RecordVersion
+from vault.storage.models import Event, Grant, LedgerNode, PendingEvent, RecordVersion
 
 BATCH = 2000
 _EVENTS, _NODES = Event.__table__, LedgerNode.__table__
@@ -66,6 +66,7 @@ class Report:
     checkpoints: int
     anchors: anchor_check.AnchorReport | None = None
     erased: int = 0  # entries whose payload an erasure destroyed (vault/erasure.py)
+    pending: int = 0  # events committed and waiting for the sequencer (docs/ledger-format.md section 10)
 
 
 def _fail(index: int | None, problem: str) -> LedgerIntegrityError:
@@ -235,6 +236,7 @@ _EXPECTED: tuple[tuple[str, tuple[type, ...]], ...] = (
     ("outcome", (str, type(None))),
     ("purpose", (str, type(None))),
     ("erased_by", (int, type(None))),
+    ("leaf_hash", (bytes, memoryview)),
 )
 
 
@@ -317,7 +319,7 @@ def _check_range(
     rows = _driver_rows(
         session,
         "SELECT ledger_index, kind, occurred_at, actor_id, subject_id, data, salt, body, outcome, purpose, "
-        "erased_by FROM events WHERE ledger_index >= ? AND ledger_index < ? ORDER BY ledger_index",
+        "erased_by, leaf_hash FROM events WHERE ledger_index >= ? AND ledger_index < ? ORDER BY ledger_index",
         (start, end),
     )
     categories = _driver_rows(
@@ -342,7 +344,10 @@ def _check_range(
         leaves = stream(0)
         category = next(categories, None)
         for event_row in rows:
-            index, kind, occurred_at, actor_id, subject_id, data, salt, body, outcome, purpose, erased_by = event_row
+            index, kind, occurred_at, actor_id, subject_id, data, salt, body, outcome, purpose, erased_by = event_row[
+                :11
+            ]
+            named_leaf = event_row[11]
             if index != expected:
                 raise _fail(expected, f"is missing (the next stored entry is {index}).")
             leaf_index, stored = next(leaves, _NO_ROW)
@@ -361,6 +366,11 @@ def _check_range(
                 salt, body, stored = _as_bytes(salt), _as_bytes(body), _as_bytes(stored)
                 if salt is None or body is None or stored is None:
                     raise _fail(index, _shape_problem(event_row, stored_leaf=stored))
+            if named_leaf != stored:  # the name a receipt resolves by (GET /ledger/entries/{leaf_hash})
+                if _as_bytes(named_leaf) is None:
+                    raise _fail(index, _shape_problem(event_row, stored_leaf=stored))
+                if _as_bytes(named_leaf) != stored:
+                    raise _fail(index, "its leaf_hash column differs from its leaf in the tree.")
             try:
                 if erased_by is not None:  # the payload was destroyed with its subject: structure only (erasure.py)
                     if type(erased_by) is not int:
@@ -508,19 +518,95 @@ def _can_fork_readers(session: Session) -> bool:
     return not (url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:"))
 
 
-def _check_links(session: Session) -> None:
-    """Every record version and grant has the event that made it."""
-    written, granted = set(), set()
-    rows = session.execute(
-        select(Event.ledger_index, Event.kind, Event.data)
-        .where(Event.kind.in_(("record.created", "record.version-added", "consent.granted")), Event.erased_by.is_(None))
-        .execution_options(yield_per=BATCH)
+_LINKED_KINDS = ("record.created", "record.version-added", "consent.granted")
+
+
+def _check_pending(session: Session, *, now: datetime, bound_seconds: float | None) -> int:
+    """The sequencer's queue (docs/ledger-format.md section 10): each pending event is what its leaf hash
+    commits to, its columns say what its body says, it is not also sequenced, and (with a bound) it has
+    not waited longer than the bound. Returns how many are pending."""
+    count = 0
+    rows = _driver_rows(
+        session,
+        "SELECT id, kind, occurred_at, actor_id, subject_id, data, salt, body, outcome, purpose, categories, "
+        "leaf_hash, queued_at, EXISTS (SELECT 1 FROM events WHERE events.leaf_hash = ledger_pending.leaf_hash) "
+        "FROM ledger_pending ORDER BY id",  # one statement: one snapshot, also under a concurrent sequencer
     )
-    for index, kind, data in rows:
+    try:
+        for row in rows:
+            queue_id, kind, occurred_at, actor_id, subject_id, data, salt, body, outcome, purpose = row[:10]
+            named, leaf, queued, also_sequenced = row[10:]
+            where = f"Pending event {queue_id}"
+            try:
+                salt, body, leaf = _as_bytes(salt), _as_bytes(body), _as_bytes(leaf)
+                if salt is None or body is None or leaf is None:
+                    raise TypeError("a binary column is not binary")
+                try:
+                    _check_entry(-1, kind, occurred_at, actor_id, subject_id, data, salt, body, leaf)
+                except LedgerIntegrityError as exc:
+                    raise LedgerIntegrityError(str(exc).replace("Ledger entry -1", where)) from None
+                fields = json.loads(data)
+                if outcome != audit_index.outcome_of(kind) or purpose != audit_index.purpose_of(fields):
+                    raise LedgerIntegrityError(f"{where}: its search columns (outcome, purpose) do not match its data.")
+                if tuple(str(named).split()) != audit_index.categories_of(fields):
+                    raise LedgerIntegrityError(f"{where}: its search categories do not match its data.")
+                waited = (now - _aware(queued)).total_seconds()
+            except _SHAPE_ERRORS:
+                raise LedgerIntegrityError(f"{where}: its stored row cannot be read as an event.") from None
+            if also_sequenced:
+                raise LedgerIntegrityError(f"{where}: its leaf hash is also a sequenced entry's.")
+            if bound_seconds is not None and waited > bound_seconds:
+                raise LedgerIntegrityError(
+                    f"{where}: it has waited {waited:.0f} s for the sequencer, longer than the bound of "
+                    f"{bound_seconds:.0f} s (CIVICVAULT_LEDGER_PENDING_BOUND): is the sequencer running?"
+                )
+            count += 1
+    finally:
+        rows.close()
+    return count
+
+
+def _aware(value: Any) -> datetime:
+    """A stored time as an aware UTC datetime (SQLite's driver gives text, PostgreSQL's a datetime)."""
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    if not isinstance(value, datetime):
+        raise TypeError(value)
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _linked_rows(session: Session):
+    """(where, kind, data) of every event that made a record version or a grant: pending, then sequenced.
+
+    In that order, an event that a concurrent sequencer moves between the two
+    statements is seen twice rather than not at all.
+    """
+    for queue_id, kind, data in session.execute(
+        select(PendingEvent.id, PendingEvent.kind, PendingEvent.data)
+        .where(PendingEvent.kind.in_(_LINKED_KINDS))
+        .execution_options(yield_per=BATCH)
+    ):
+        yield f"pending {queue_id}", kind, data
+    for index, kind, data in session.execute(
+        select(Event.ledger_index, Event.kind, Event.data)
+        .where(Event.kind.in_(_LINKED_KINDS), Event.erased_by.is_(None))
+        .execution_options(yield_per=BATCH)
+    ):
+        yield index, kind, data
+
+
+def _check_links(session: Session) -> None:
+    """Every record version and grant has the event that made it, sequenced or pending."""
+    written, granted = set(), set()
+    for where, kind, data in _linked_rows(session):
         fields = json.loads(data)
         wanted = ("grant_id",) if kind == "consent.granted" else ("record_id", "version")
         if not isinstance(fields, dict) or any(name not in fields for name in wanted):
-            raise _fail(index, f"its {kind} event does not name its {' and '.join(wanted)}.")
+            if isinstance(where, str):
+                raise LedgerIntegrityError(
+                    f"Pending event {where[8:]}: its {kind} event does not name its {' and '.join(wanted)}."
+                )
+            raise _fail(where, f"its {kind} event does not name its {' and '.join(wanted)}.")
         if kind == "consent.granted":
             granted.add(fields["grant_id"])
         else:
@@ -542,8 +628,12 @@ def verify(
     progress: Callable[[int], None] = lambda n: None,
     workers: int = 1,
     anchors: anchor_check.AnchorCheck | None = None,
+    pending_bound: float | None = None,
 ) -> Report:
     """Check the whole ledger; raise ``LedgerIntegrityError`` at the first fault.
+
+    The pending events are checked too (``_check_pending``); with
+    ``pending_bound`` (seconds), one that has waited longer is a fault.
 
     With the node's ``public_key``, every signed checkpoint is checked too.
     With ``workers > 1`` and a ledger of at least ``PARALLEL_MIN_SIZE``
@@ -564,13 +654,16 @@ def verify(
             None, f"the root served from stored nodes ({served.hex()}) differs from the recomputed root ({root.hex()})."
         )
     try:
+        pending = _check_pending(session, now=datetime.now(UTC), bound_seconds=pending_bound)
         _check_links(session)
         erased = erasure.check_erasures(session)
     except _SHAPE_ERRORS as exc:  # rows already checked one by one; this is a last guard against a crash
         raise _fail(None, f"a stored event cannot be read ({type(exc).__name__}).") from None
     signed = checkpoints.verify_all(session, public_key=public_key, ledger_size=size) if public_key is not None else 0
     anchored = anchor_check.verify_anchors(session, ledger_size=size, **vars(anchors or anchor_check.AnchorCheck()))
-    return Report(size=size, root=root.hex(), nodes=nodes, checkpoints=signed, anchors=anchored, erased=erased)
+    return Report(
+        size=size, root=root.hex(), nodes=nodes, checkpoints=signed, anchors=anchored, erased=erased, pending=pending
+    )
 
 
 # -- checkpoints held outside the database ---------------------------------

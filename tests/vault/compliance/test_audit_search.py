@@ -181,10 +181,11 @@ def test_search_columns_are_derived_the_same_by_emit(vault_):
         ("record.created", {"record_id": "r-1", "category": "health.labs", "version": 1, "purpose": None}),
     ]
     with vault_.transaction() as session:
-        indices = [
-            emit(session, DomainEvent(kind=k, occurred_at=START, actor_id="p-a", subject_id="p-b", data=d)).leaf_index
+        receipts = [
+            emit(session, DomainEvent(kind=k, occurred_at=START, actor_id="p-a", subject_id="p-b", data=d))
             for k, d in samples
         ]
+    indices = [r.leaf_index for r in receipts]  # given by the sequencer once the transaction committed
     with vault_.read_transaction() as session:
         for index, (kind, data) in zip(indices, samples, strict=True):
             row = session.get(Event, index)

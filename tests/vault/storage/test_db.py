@@ -176,3 +176,59 @@ def test_postgres_with_synchronous_commit_off_is_refused_at_start(tmp_path, data
     assert result.exit_code == 1 and result.output.startswith(
         "Error: PostgreSQL runs this session with synchronous_commit=off, which loses acknowledged writes"
     )
+
+
+_TURN_HOLDER = """
+import sys
+from vault.storage.db import WriterQueue
+queue = WriterQueue(sys.argv[1])
+with queue.turn():
+    print("held", flush=True)
+    sys.stdin.readline()
+"""
+
+
+def test_sqlite_writers_queue_across_processes_and_wake_at_once(tmp_path):
+    """The writers' queue (vault.storage.db.WriterQueue): another process's turn blocks ours, and its release
+    wakes us at once, not after a busy handler's sleep."""
+    import subprocess
+    import sys
+    import threading
+    import time
+
+    from vault.storage.db import WriterQueue
+
+    path = str(tmp_path / "vault.db-writer.lock")
+    holder = subprocess.Popen(
+        [sys.executable, "-c", _TURN_HOLDER, path], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        queue = WriterQueue(path)
+        got: list[float] = []
+
+        def take() -> None:
+            with queue.turn():
+                got.append(time.monotonic())
+
+        waiter = threading.Thread(target=take)
+        waiter.start()
+        time.sleep(0.3)
+        assert not got  # blocked while the other process holds its turn
+        released = time.monotonic()
+        holder.stdin.write("go\n")
+        holder.stdin.flush()
+        waiter.join(timeout=10)
+        assert got and got[0] - released < 0.1
+        queue.close()
+    finally:
+        holder.kill()
+        holder.wait()
+
+
+def test_a_vault_on_sqlite_queues_its_writers_and_postgresql_needs_no_queue(vault_):
+    queue = vault_.writers
+    if vault_.engine.dialect.name == "postgresql":
+        assert queue is None
+    else:
+        assert queue is not None and queue.path.endswith("vault.db-writer.lock")
