@@ -380,3 +380,51 @@ def test_nodes_written_by_batches_equal_those_of_one_at_a_time(settings):
             verify(session)
     finally:
         batched.close()
+
+
+@pytest.mark.parametrize(
+    "tamper, expected",
+    [
+        ("actor", "Pending event .*: its columns do not match its body"),
+        ("outcome", "Pending event .*: its search columns"),
+        ("categories", "Pending event .*: its search categories"),
+        ("leaf", "Pending event .*: its event does not match its leaf"),
+        ("deleted", "record .* version 1 has no record event in the ledger"),
+    ],
+)
+def test_verify_names_a_tampered_pending_event(settings, make_actor, tamper, expected):
+    """The tamper matrix, for events still waiting for the sequencer."""
+    from vault.core.caller import Caller
+    from vault.records import records
+
+    resident = make_actor("resident")
+    vault = open_with(settings, mode="external", receipt_wait_ms=0)
+    try:
+        with vault.transaction() as session:
+            records.create_record(
+                session,
+                vault.keys,
+                Caller(id=resident.id, role="resident"),
+                subject_id=resident.id,
+                category="health.allergies",
+                content={"x": 1},
+                now=T0,
+            )
+        values = {
+            "actor": {"actor_id": "p-someone-else"},
+            "outcome": {"outcome": "refused"},
+            "categories": {"categories": "tenancy.income"},
+            "leaf": {"leaf_hash": b"\x07" * 32},
+        }
+        with vault.write_transaction() as session:
+            created = select(PendingEvent.id).where(PendingEvent.kind == "record.created")
+            if tamper == "deleted":
+                session.execute(PendingEvent.__table__.delete().where(PendingEvent.id.in_(created)))
+            else:
+                target = "access.permitted" if tamper in ("outcome", "categories") else "record.created"
+                chosen = select(PendingEvent.id).where(PendingEvent.kind == target)
+                session.execute(update(PendingEvent).where(PendingEvent.id.in_(chosen)).values(**values[tamper]))
+        with vault.read_transaction() as session, pytest.raises(LedgerIntegrityError, match=expected):
+            verify(session)
+    finally:
+        vault.close()
