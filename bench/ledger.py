@@ -33,6 +33,19 @@ the same SHA-256 and the bench checks that both roots are equal.
   ``N - popcount(N)`` interior nodes, each computed once and compared with the
   stored one; ``popcount(N) - 1`` to fold the peaks into the root and as many
   for the root served from stored nodes (65 bytes each).
+* **Read floor** (``read_floor``): in the same process, right after each
+  verify, the time to read what verify reads with nothing done to it: the
+  events with verify's columns and the stored nodes with verify's query, one
+  level at a time, on the driver's own cursor ``READ_BATCH`` rows per
+  ``fetchmany``, as verify reads them; plus the hashlib limit. The search
+  categories' read is timed too and shown apart, outside the floor. Target:
+  verify <= 1.5x the floor.
+* **Concurrent appenders**: bench/ledger_concurrency.py (16 writer threads;
+  PostgreSQL against plain inserts, SQLite against pymerkle).
+
+The run ends by printing the ledger targets' tables and, unless told not to,
+rewriting them in docs/performance.md between ``TARGETS_START`` and
+``TARGETS_END``.
 
 Run ``python -m bench --ledger [--sizes 10000,100000,1000000] [--quick]``.
 """
@@ -834,8 +847,9 @@ def run(
             f"{ledger_concurrency.THREADS} threads, {ledger_concurrency.ROUNDS} alternated rounds per side of "
             f"{ledger_concurrency.DURATION:g} s measured after {ledger_concurrency.WARMUP:g} s warm-up, on a ledger "
             f"that starts with {ledger_concurrency.PREFILL:,} entries; rates are medians over rounds, ratios the "
-            f"median of the per-round ratios (they took {concurrency_s:.0f} s in all). Read floor at "
-            f"{', '.join(f'{r.size:,}' for r in results)} entries: the best of the verify runs of the table above."
+            f"median of the per-round ratios (they took {concurrency_s:.0f} s in all). Verify and its read floor at "
+            f"{', '.join(f'{r.size:,}' for r in results)} entries: the best of this run's verify runs (three, one "
+            "above 100,000 entries)."
         )
         write_targets_section(f"{note}\n\n{section}")
         print(f"written to {http_bench.DOCS.relative_to(http_bench.DOCS.parent.parent)}")
