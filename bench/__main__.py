@@ -9,15 +9,21 @@
    Flask API against the services (the HTTP shell).
 3. The ledger against pymerkle's SQLite tree (bench/ledger.py): appends/s,
    inclusion proofs/s and full verification against the hashlib limit, at
-   10^4, 10^5 and 10^6 entries.
+   10^4, 10^5 and 10^6 entries; full verification also against its read
+   floor (reading the rows it reads, plus the hashlib limit). Then 16
+   concurrent appenders (bench/ledger_concurrency.py): on SQLite against
+   pymerkle's SqliteTree, on PostgreSQL against plain single-row inserts. It
+   writes its targets' table into docs/performance.md.
 
 4. Over HTTP: the vault served by ``civicvault serve`` against a plaintext
    records API on the same database and gunicorn workers, driven by a
    closed-loop load generator (bench/http.py); it writes its table into
    docs/performance.md.
 
-Figures go in docs/performance.md. Options: ``--quick`` for a smoke run (small
-sizes; the HTTP run is left out, tests/test_bench_smoke.py runs it apart),
+Figures go in docs/performance.md (``--no-docs`` leaves it alone). Options:
+``--quick`` for a smoke run (small sizes, the concurrent appenders on SQLite
+only and for a fraction of a second, docs left alone; the HTTP run is left
+out, tests/test_bench_smoke.py runs it apart),
 ``--ledger`` for the ledger benchmark only, ``--sizes 10000,100000`` for other
 ledger sizes, ``--http`` for the HTTP benchmark only (any further options go to
 it: ``python -m bench --http --rounds 1 --shapes sqlite-read``; ``python -m
@@ -192,10 +198,13 @@ def main(argv=None) -> int:
     )
     parser.add_argument("--workdir", default=None, help="where the ledger benchmark's temporary databases go")
     parser.add_argument("--http", action="store_true", help="only the HTTP run (python -m bench.http --help)")
+    parser.add_argument(
+        "--no-docs", action="store_true", help="leave docs/performance.md alone (--quick never writes it)"
+    )
     args, rest = parser.parse_known_args(argv)
     if args.http:
         quick = ["--duration", "1", "--warmup", "0.5", "--rounds", "1", "--shapes", "sqlite-read", "--no-docs"]
-        return http_bench.main((quick if args.quick else []) + rest)
+        return http_bench.main((quick if args.quick else []) + (["--no-docs"] if args.no_docs else []) + rest)
     if rest:
         parser.error(f"unrecognized arguments: {' '.join(rest)}")
     seconds = 0.05 if args.quick else 0.5
@@ -208,6 +217,8 @@ def main(argv=None) -> int:
             workdir=args.workdir,
             durable=ledger_bench.QUICK_DURABLE if args.quick else ledger_bench.DURABLE,
             verify_runs=1 if args.quick else 3,
+            quick=args.quick,
+            docs=not (args.quick or args.no_docs),
         )
         return 0
     print(f"CivicVault benchmarks (Python {sys.version.split()[0]}, {os.cpu_count()} CPUs); ops/s, best of 3")
@@ -225,10 +236,12 @@ def main(argv=None) -> int:
         workdir=args.workdir,
         durable=ledger_bench.QUICK_DURABLE if args.quick else ledger_bench.DURABLE,
         verify_runs=1 if args.quick else 3,
+        quick=args.quick,
+        docs=not (args.quick or args.no_docs),
     )
     if not args.quick:
         sys.stdout.flush()
-        http_bench.main([])
+        http_bench.main(["--no-docs"] if args.no_docs else [])
     return 0
 
 

@@ -33,6 +33,19 @@ the same SHA-256 and the bench checks that both roots are equal.
   ``N - popcount(N)`` interior nodes, each computed once and compared with the
   stored one; ``popcount(N) - 1`` to fold the peaks into the root and as many
   for the root served from stored nodes (65 bytes each).
+* **Read floor** (``read_floor``): in the same process, right after each
+  verify, the time to read what verify reads with nothing done to it: the
+  events with verify's columns and the stored nodes with verify's query, one
+  level at a time, on the driver's own cursor ``READ_BATCH`` rows per
+  ``fetchmany``, as verify reads them; plus the hashlib limit. The search
+  categories' read is timed too and shown apart, outside the floor. Target:
+  verify <= 1.5x the floor.
+* **Concurrent appenders**: bench/ledger_concurrency.py (16 writer threads;
+  PostgreSQL against plain inserts, SQLite against pymerkle).
+
+The run ends by printing the ledger targets' tables and, unless told not to,
+rewriting them in docs/performance.md between ``TARGETS_START`` and
+``TARGETS_END``.
 
 Run ``python -m bench --ledger [--sizes 10000,100000,1000000] [--quick]``.
 """
@@ -54,6 +67,8 @@ from pathlib import Path
 
 from sqlalchemy import select
 
+from bench import http as http_bench
+from bench import ledger_concurrency
 from crypto import merkle
 from vault.core.config import Settings
 from vault.ledger import ledger
@@ -81,6 +96,10 @@ PROOF_TARGET_SIZE = 100_000
 FLAT_TARGET = 1.5  # proof time at the largest size <= 1.5x that at the smallest
 VERIFY_TARGET = 3.0  # verify <= 3x the hashlib limit at the largest size
 MEMORY_TARGET_MB = 256
+READ_FLOOR_TARGET = 1.5  # verify <= 1.5x the read floor (read_floor + the hashlib limit)
+
+TARGETS_SECTION = "## Ledger targets: concurrent appenders and the read floor"
+TARGETS_START, TARGETS_END = "<!-- bench-ledger-targets:start -->", "<!-- bench-ledger-targets:end -->"
 
 
 def event_args(i: int) -> dict:
@@ -256,9 +275,17 @@ def hashlib_limit(size: int, body_size: int, repeats: int = 3) -> float:
     return best
 
 
-def run_verify(home: Path, master_key: str, workers: int = 1) -> dict:
-    """``verify`` of the ledger in ``home``, in a fresh process, with ``workers`` processes: seconds and peak RSS."""
-    env = {**os.environ, "CIVICVAULT_MASTER_KEY": master_key, "BENCH_VERIFY_WORKERS": str(workers)}
+def run_verify(home: Path, master_key: str, workers: int = 1, *, read_floor: bool = False) -> dict:
+    """``verify`` of the ledger in ``home``, in a fresh process, with ``workers`` processes: seconds and peak RSS.
+
+    With ``read_floor``, the same process then times ``read_floor`` (after verify's figures are taken).
+    """
+    env = {
+        **os.environ,
+        "CIVICVAULT_MASTER_KEY": master_key,
+        "BENCH_VERIFY_WORKERS": str(workers),
+        "BENCH_READ_FLOOR": "1" if read_floor else "",
+    }
     result = subprocess.run(
         [sys.executable, "-m", "bench.ledger", "--verify-worker", str(home)],
         env=env,
@@ -289,6 +316,69 @@ def _peak_rss_kib() -> int:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 
 
+READ_BATCH = 2000  # rows per fetchmany, as verify fetches them (vault.verification.verify.BATCH)
+EVENT_COLUMNS = "ledger_index, kind, occurred_at, actor_id, subject_id, data, salt, body, outcome, purpose, erased_by"
+
+
+def _read_all(cursor, sql: str, params: tuple) -> int:
+    """Every row of ``sql`` through a plain DB-API cursor, ``READ_BATCH`` at a time (verify's style); the count."""
+    cursor.execute(sql, params)
+    count = 0
+    while rows := cursor.fetchmany(READ_BATCH):
+        count += len(rows)
+    return count
+
+
+def read_floor(vault: Vault, size: int) -> dict:
+    """Seconds to read the rows verify reads, with nothing done to them: the events (verify's columns), the
+    stored nodes (one ordered query per level, as verify streams them) and, apart, the search categories.
+
+    Through the vault's engine (the same driver and connection settings), in a read transaction, on the
+    driver's own cursor (SQLite) fetched ``READ_BATCH`` rows at a time, as verify reads them.
+    """
+    with vault.read_transaction() as session:
+        connection = session.connection()
+        if connection.dialect.name != "sqlite":
+            raise RuntimeError("the read floor is measured on SQLite, where the ledger benchmark runs")
+        cursor = connection.connection.driver_connection.cursor()
+        try:
+            began = time.perf_counter()
+            events = _read_all(
+                cursor,
+                f"SELECT {EVENT_COLUMNS} FROM events WHERE ledger_index >= ? AND ledger_index < ? "
+                "ORDER BY ledger_index",
+                (0, size),
+            )
+            events_s = time.perf_counter() - began
+            began, nodes = time.perf_counter(), 0
+            for level in range(size.bit_length()):
+                nodes += _read_all(
+                    cursor,
+                    "SELECT idx, hash FROM ledger_nodes WHERE level = ? AND idx >= ? AND idx < ? ORDER BY idx",
+                    (level, 0, size >> level),
+                )
+            nodes_s = time.perf_counter() - began
+            began = time.perf_counter()
+            categories = _read_all(
+                cursor,
+                "SELECT ledger_index, category FROM event_categories WHERE ledger_index >= ? AND ledger_index < ? "
+                "ORDER BY ledger_index, category",
+                (0, size),
+            )
+            categories_s = time.perf_counter() - began
+        finally:
+            cursor.close()
+    if events != size:
+        raise RuntimeError(f"read {events:,} events of {size:,}")
+    return {
+        "events_read_s": events_s,
+        "nodes_read_s": nodes_s,
+        "categories_read_s": categories_s,
+        "nodes_read": nodes,
+        "categories_read": categories,
+    }
+
+
 def _verify_worker(home: str) -> None:
     from vault.verification.verify import verify
 
@@ -307,10 +397,12 @@ def _verify_worker(home: str) -> None:
     seconds = time.perf_counter() - began
     after = _peak_rss_kib()
     children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss  # the largest worker's peak, KiB
+    floor = read_floor(vault, report.size) if os.environ.get("BENCH_READ_FLOOR") else {}
     vault.close()
     print(
         json.dumps(
             {
+                **floor,
                 "seconds": seconds,
                 "size": report.size,
                 "root": report.root,
@@ -346,7 +438,15 @@ class Result:
     par_peak_total_mb: float | None = None
     rss_before_mb: float = 0.0
     hash_calls: int = 0
+    events_read_s: float = 0.0  # the read floor's parts (read_floor), best of the verify runs
+    nodes_read_s: float = 0.0
+    categories_read_s: float = 0.0
     notes: list[str] = field(default_factory=list)
+
+    @property
+    def read_floor_s(self) -> float:
+        """Reading the events and nodes verify reads, plus hashlib for the SHA-256 calls it makes."""
+        return self.events_read_s + self.nodes_read_s + self.hashlib_s
 
 
 def bench_size(
@@ -430,16 +530,25 @@ def bench_size(
     finally:
         vault.close()
 
-    runs = [run_verify(home, master_key) for _ in range(1 if size > 100_000 else verify_runs)]
+    runs = [run_verify(home, master_key, read_floor=True) for _ in range(1 if size > 100_000 else verify_runs)]
     if any(run["size"] != size or run["root"] != our_root.hex() for run in runs):
         raise RuntimeError("verify reported another size or root")
     result.verify_s = min(run["seconds"] for run in runs)
     result.peak_mb = max(run["peak_rss_mb"] for run in runs)
     result.rss_before_mb = max(run["rss_before_mb"] for run in runs)
+    result.events_read_s = min(run["events_read_s"] for run in runs)
+    result.nodes_read_s = min(run["nodes_read_s"] for run in runs)
+    result.categories_read_s = min(run["categories_read_s"] for run in runs)
     result.hashlib_s = hashlib_limit(size, body_size)
     log(
         f"  verify: {_seconds(result.verify_s)} s (hashlib limit {_seconds(result.hashlib_s)} s), peak RSS "
         f"{result.peak_mb:.0f} MB"
+    )
+    log(
+        f"  read floor: {_seconds(result.read_floor_s)} s = events read {_seconds(result.events_read_s)} s "
+        f"+ nodes read {_seconds(result.nodes_read_s)} s + hashlib {_seconds(result.hashlib_s)} s "
+        f"(categories read, not in the floor: {_seconds(result.categories_read_s)} s); "
+        f"verify / floor {result.verify_s / result.read_floor_s:.2f}x"
     )
     from vault.verification.verify import PARALLEL_MIN_SIZE
 
@@ -591,9 +700,95 @@ def targets(results: list[Result]) -> str:
     return "\n".join(lines)
 
 
+# --- The ledger targets' section of docs/performance.md -------------------------
+
+
+def read_floor_table(results: list[Result]) -> str:
+    lines = [
+        "| entries | verify s | events read s | nodes read s | hashlib s | read floor s | verify / read floor "
+        "| search categories read s (not in the floor) |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in results:
+        lines.append(
+            f"| {r.size:,} | {_seconds(r.verify_s)} | {_seconds(r.events_read_s)} | {_seconds(r.nodes_read_s)} "
+            f"| {_seconds(r.hashlib_s)} | {_seconds(r.read_floor_s)} | {r.verify_s / r.read_floor_s:.2f}x "
+            f"| {_seconds(r.categories_read_s)} |"
+        )
+    return "\n".join(lines)
+
+
+def concurrency_table(comparisons: list) -> str:
+    lines = [
+        "| shape | ours appends/s | baseline | baseline/s | ratio | failed (ours / baseline) |",
+        "|---|---:|---|---:|---:|---:|",
+    ]
+    for c in comparisons:
+        if isinstance(c, ledger_concurrency.Skipped):
+            lines.append(f"| {c.title} | not measured: {c.reason} | | | | |")
+            continue
+        for base in c.baselines:
+            lines.append(
+                f"| {c.title} ({c.where}) | {c.ours.rate:,.0f} | {base.name} | {base.rate:,.0f} "
+                f"| {_ratio(c.ratio_to(c.ours, base), 1.0)}x | {c.ours.errors} / {base.errors} |"
+            )
+    return "\n".join(lines)
+
+
+def ledger_targets(results: list[Result], comparisons: list) -> str:
+    rows = []
+    for c in comparisons:
+        if isinstance(c, ledger_concurrency.Skipped):
+            rows.append((f"{c.title}: target not measured", "n/a", "n/a"))
+            continue
+        rows.append(
+            (
+                f"{c.title} >= {c.target:g}x {c.best.name}" + (" (the faster way)" if len(c.baselines) > 1 else ""),
+                f"{_ratio(c.ratio, 1.0)}x",
+                _met(c.met),
+            )
+        )
+    for r in results:
+        ratio = r.verify_s / r.read_floor_s
+        rows.append(
+            (
+                f"verify of {r.size:,} <= {READ_FLOOR_TARGET:g}x the read floor",
+                f"{ratio:.2f}x",
+                _met(ratio <= READ_FLOOR_TARGET),
+            )
+        )
+    lines = ["| target | measured | |", "|---|---:|---|"]
+    lines += [f"| {name} | {measured} | {verdict} |" for name, measured, verdict in rows]
+    return "\n".join(lines)
+
+
+def write_targets_section(text: str) -> None:
+    """Rewrite docs/performance.md between this section's markers with bench/http.py's writer.
+
+    That writer takes its markers from its module; they are swapped for ours for the call.
+    """
+    saved = http_bench.START_MARK, http_bench.END_MARK, http_bench.SECTION
+    http_bench.START_MARK, http_bench.END_MARK, http_bench.SECTION = TARGETS_START, TARGETS_END, TARGETS_SECTION
+    try:
+        http_bench.write_docs(text)
+    finally:
+        http_bench.START_MARK, http_bench.END_MARK, http_bench.SECTION = saved
+
+
 def run(
-    sizes: list[int], *, seconds: float, workdir: str | None = None, durable: int = DURABLE, verify_runs: int = 3
+    sizes: list[int],
+    *,
+    seconds: float,
+    workdir: str | None = None,
+    durable: int = DURABLE,
+    verify_runs: int = 3,
+    quick: bool = False,
+    docs: bool = False,
 ) -> list[Result]:
+    """The ledger against pymerkle at each size, then the concurrent appenders (bench/ledger_concurrency.py).
+
+    With ``docs``, the ledger targets' section of docs/performance.md is rewritten with this run's figures.
+    """
     import sqlite3
 
     import sqlalchemy
@@ -608,6 +803,7 @@ def run(
         f"\nLedger against pymerkle's SqliteTree ({versions}); sizes {', '.join(f'{s:,}' for s in sizes)}", flush=True
     )
     results = []
+    started, load_before = datetime.now(UTC), os.getloadavg()[0]
     with tempfile.TemporaryDirectory(prefix="civicvault-bench-", dir=workdir) as tmp:
         for size in sizes:
             began = time.perf_counter()
@@ -626,6 +822,10 @@ def run(
             print(f"  ({time.perf_counter() - began:.0f} s)", flush=True)
             for path in sorted((Path(tmp) / f"n{size}").glob("*")):
                 path.unlink()
+        began = time.perf_counter()
+        comparisons = ledger_concurrency.run(Path(tmp), quick=quick, log=lambda *a: print(*a, flush=True))
+        concurrency_s = time.perf_counter() - began
+        print(f"  ({concurrency_s:.0f} s)", flush=True)
     print()
     print(table(results))
     print()
@@ -635,6 +835,24 @@ def run(
     for r in results:
         for note in r.notes:
             print(f"note ({r.size:,}): {note}")
+    section = "\n\n".join(
+        (concurrency_table(comparisons), read_floor_table(results), ledger_targets(results, comparisons))
+    )
+    print()
+    print(section)
+    if docs:
+        note = (
+            f"Measured {started:%Y-%m-%d %H:%M} UTC on {http_bench.machine()}, {versions}; load average "
+            f"{load_before:.2f} before the ledger benchmark, {os.getloadavg()[0]:.2f} after. Concurrent appenders: "
+            f"{ledger_concurrency.THREADS} threads, {ledger_concurrency.ROUNDS} alternated rounds per side of "
+            f"{ledger_concurrency.DURATION:g} s measured after {ledger_concurrency.WARMUP:g} s warm-up, on a ledger "
+            f"that starts with {ledger_concurrency.PREFILL:,} entries; rates are medians over rounds, ratios the "
+            f"median of the per-round ratios (they took {concurrency_s:.0f} s in all). Verify and its read floor at "
+            f"{', '.join(f'{r.size:,}' for r in results)} entries: the best of this run's verify runs (three, one "
+            "above 100,000 entries)."
+        )
+        write_targets_section(f"{note}\n\n{section}")
+        print(f"written to {http_bench.DOCS.relative_to(http_bench.DOCS.parent.parent)}")
     return results
 
 
