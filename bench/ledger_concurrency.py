@@ -265,16 +265,35 @@ def run_writers(name: str, setup: Setup, *, threads: int, warmup: float, duratio
     return result
 
 
-def vault_writers(settings: Settings, population: Population) -> Setup:
-    """Each thread its own ``Vault`` (engine, connection); op: one ``events.emit`` in its own transaction."""
+VAULTS = 4  # writer threads share this many vaults, as gunicorn's threads share their worker's
+
+
+def vault_writers(settings: Settings, population: Population, *, vaults: int = VAULTS) -> Setup:
+    """The threads share ``vaults`` ``Vault`` objects (engines, pools, sequencers), as the threads of
+    ``vaults`` server workers do; op: one ``events.emit`` in its own transaction, which returns once the
+    event is committed and its receipt has its index (the request path's wait included)."""
+    opened: dict[int, Vault] = {}
+    users: dict[int, int] = {}
+    guard = threading.Lock()
 
     def setup(number: int):
-        vault = Vault.open(settings)
+        slot = number % vaults
+        with guard:
+            if slot not in opened:
+                opened[slot] = Vault.open(settings)
+            users[slot] = users.get(slot, 0) + 1
+            vault = opened[slot]
 
         def op(n: int) -> None:
             emit_one(vault, population.access(number * 1_000_003 + n))
 
-        return op, vault.close
+        def close() -> None:
+            with guard:
+                users[slot] -= 1
+                if not users[slot]:
+                    opened.pop(slot).close()
+
+        return op, close
 
     return setup
 
