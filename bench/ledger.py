@@ -727,11 +727,12 @@ def concurrency_table(comparisons: list) -> str:
         if isinstance(c, ledger_concurrency.Skipped):
             lines.append(f"| {c.title} | not measured: {c.reason} | | | | |")
             continue
-        for base in c.baselines:
-            lines.append(
-                f"| {c.title} ({c.where}) | {c.ours.rate:,.0f} | {base.name} | {base.rate:,.0f} "
-                f"| {_ratio(c.ratio_to(c.ours, base), 1.0)}x | {c.ours.errors} / {base.errors} |"
-            )
+        for ours in [c.ours, *c.also]:
+            for base in c.baselines:
+                lines.append(
+                    f"| {c.title} ({c.where}): {ours.name} | {ours.rate:,.0f} | {base.name} | {base.rate:,.0f} "
+                    f"| {_ratio(c.ratio_to(ours, base), 1.0)}x | {ours.errors} / {base.errors} |"
+                )
     return "\n".join(lines)
 
 

@@ -133,12 +133,16 @@ class Vault:
         self.read_sessions: sessionmaker[Session] = make_sessions(engine.execution_options(**{READ_ONLY: True}))
         keys.clock = lambda: self.clock()  # events the key store emits follow the vault's clock
         self.writers = writer_queue(engine)  # SQLite: writers queue here, not in the busy handler
-        self.ledger_state = ledger.LedgerState(max_pending=settings.sequencer.max_pending)
+        self.ledger_state = ledger.LedgerState(
+            max_pending=settings.sequencer.max_pending,
+            inline=engine.dialect.name == "sqlite" and settings.sequencer.mode == "server",
+        )
         self.sequencer = Sequencer(
             write=self.write_transaction,
             read=self.read_transaction,
             settings=settings.sequencer,
             state=self.ledger_state,
+            postgres=engine.dialect.name == "postgresql",
         )
 
     def now(self) -> datetime:

@@ -201,9 +201,13 @@ class _Server(BaseApplication):
         return app
 
 
-# How often a server's background sequencer looks for events nobody waits for (a process that died
-# between its commit and its batch, a command run beside the server): requests sequence their own.
-SEQUENCER_SWEEP_SECONDS = 1.0
+# How often a server's background sequencer looks for pending events when idle (it loops without pause
+# while there are some). Requests that wait for their index sequence their own; this takes the events
+# of requests that do not wait (CIVICVAULT_LEDGER_RECEIPT_WAIT_MS=0, or past their wait), of a process
+# that died between its commit and its batch, or of a command run beside the server. On SQLite the
+# action's own transaction sequences, so it only ever finds events queued in external mode.
+SEQUENCER_POLL_SECONDS = 0.01
+SEQUENCER_POLL_SECONDS_SQLITE = 1.0
 
 
 def _start_sequencer(app: Any) -> None:
@@ -218,7 +222,7 @@ def _start_sequencer(app: Any) -> None:
     threading.Thread(
         target=vault.sequencer.run,
         args=(threading.Event(),),
-        kwargs={"interval": SEQUENCER_SWEEP_SECONDS},
+        kwargs={"interval": SEQUENCER_POLL_SECONDS_SQLITE if vault.ledger_state.inline else SEQUENCER_POLL_SECONDS},
         name="civicvault-sequencer",
         daemon=True,
     ).start()

@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, cast
 
-from sqlalchemy import Engine, Table, delete, func, insert, select, text, update
+from sqlalchemy import Engine, Table, func, select, text
 from sqlalchemy.exc import DataError, DBAPIError
 from sqlalchemy.orm import Session
 
@@ -41,7 +41,6 @@ from crypto import merkle
 from vault.core.clock import rfc3339
 from vault.core.errors import InvalidInput, LedgerBusy, LedgerIntegrityError, LedgerUnavailable, NotFound
 from vault.storage import audit_index
-from vault.storage.db import rowcount
 from vault.storage.models import Event, EventCategory, LedgerHead, LedgerNode, PendingEvent
 
 ENTRY_VERSION = 1
@@ -258,8 +257,11 @@ class LedgerState:
 
     BACKLOG_TTL = 0.5
 
-    def __init__(self, *, max_pending: int = 100_000) -> None:
+    def __init__(self, *, max_pending: int = 100_000, inline: bool = False) -> None:
         self.max_pending = max_pending
+        # SQLite with the servers sequencing: every write transaction holds the write lock, which is the
+        # sequencer lock, so the action's own transaction sequences (``append_many``).
+        self.inline = inline
         self.backlog = 0
         self.backlog_checked = float("-inf")
         self.lock = threading.Lock()
@@ -365,32 +367,110 @@ def append_many(session: Session, events: Sequence[Mapping[str, Any]]) -> list[R
     waits a bounded time for it after the commit). Raises ``LedgerBusy`` when
     the backlog is over its limit and ``LedgerUnavailable`` when the database
     refuses the insert (the caller's transaction then rolls back: fail closed).
+
+    On SQLite with the servers sequencing (``LedgerState.inline``) the
+    transaction already holds the sequencer lock (SQLite's write lock, taken
+    at ``BEGIN IMMEDIATE``): it sequences what is pending and then these
+    events itself (``append_sequenced``), in one commit, with their indices.
     """
     if not events:
         return []
+    state: LedgerState | None = session.info.get(STATE)
+    if state is not None and state.inline:
+        return append_sequenced(session, events)
 
     def work() -> list[Receipt]:
         _check_backlog(session)
-        queued_at = datetime.now(UTC)
-        rows = [{**prepare(event), "queued_at": queued_at} for event in events]
-        session.execute(insert(_PENDING), rows)
-        return [Receipt(leaf_hash=row["leaf_hash"].hex()) for row in rows]
+        return [Receipt(leaf_hash=leaf.hex()) for leaf in _insert_pending(session, events)]
 
     receipts: list[Receipt] = _refusing_driver_errors(session, work)
     receipts_of(session).extend(receipts)
     return receipts
 
 
-def lock_sequencer(session: Session) -> None:
-    """Become the one sequencer of this database until the transaction ends.
+_PENDING_COLUMNS = (
+    "leaf_hash",
+    "kind",
+    "occurred_at",
+    "actor_id",
+    "subject_id",
+    "data",
+    "salt",
+    "body",
+    "outcome",
+    "purpose",
+    "categories",
+    "queued_at",
+)
+# Columns an event keeps when it moves from ledger_pending to events (with its ledger_index).
+_MOVED_COLUMNS = (
+    "leaf_hash",
+    "kind",
+    "occurred_at",
+    "actor_id",
+    "subject_id",
+    "data",
+    "salt",
+    "body",
+    "outcome",
+    "purpose",
+)
+
+
+def _db_time(dialect: str, value: datetime) -> object:
+    """A time as ``UTCDateTime`` stores it: aware UTC for PostgreSQL, SQLAlchemy's naive UTC text for SQLite."""
+    if value.tzinfo is None:
+        raise ValueError("naive datetime given to the database")
+    if dialect != "sqlite":
+        return value
+    v = value.astimezone(UTC)
+    return f"{v.year:04d}-{v.month:02d}-{v.day:02d} {v.hour:02d}:{v.minute:02d}:{v.second:02d}.{v.microsecond:06d}"
+
+
+def _insert_pending(session: Session, events: Sequence[Mapping[str, Any]]) -> list[bytes]:
+    """Insert the events into ``ledger_pending`` (one statement, on the driver: the request path's one write
+    to the ledger); their leaf hashes, in order."""
+    dialect = session.get_bind().dialect.name
+    queued_at = _db_time(dialect, datetime.now(UTC))
+    rows = []
+    leaves = []
+    for event in events:
+        row = prepare(event)
+        row["occurred_at"] = _db_time(dialect, row["occurred_at"])
+        row["queued_at"] = queued_at
+        rows.append(tuple(row[c] for c in _PENDING_COLUMNS))
+        leaves.append(row["leaf_hash"])
+    cursor, mark = _cursor(session)
+    try:
+        cursor.executemany(
+            f"INSERT INTO ledger_pending ({', '.join(_PENDING_COLUMNS)}) "
+            f"VALUES ({', '.join([mark] * len(_PENDING_COLUMNS))})",
+            rows,
+        )
+    finally:
+        cursor.close()
+    return leaves
+
+
+def lock_sequencer(session: Session, *, wait: bool = True) -> bool:
+    """Become the one sequencer of this database until the transaction ends; False if ``wait`` is off and
+    another holds it.
 
     PostgreSQL: a transaction-scoped advisory lock (keyed by the schema, so
     that vaults in other schemas of the same database do not wait for each
     other), released by commit, rollback or a lost connection. SQLite: the
-    write lock, which every write transaction takes at ``BEGIN IMMEDIATE``.
+    write lock, which every write transaction takes at ``BEGIN IMMEDIATE``
+    (always held here).
     """
-    if session.get_bind().dialect.name == "postgresql":
+    if session.get_bind().dialect.name != "postgresql":
+        return True
+    if wait:
         session.execute(text("SELECT pg_advisory_xact_lock(:key, hashtext(current_schema()))"), {"key": LOCK_KEY})
+        return True
+    taken = session.execute(
+        text("SELECT pg_try_advisory_xact_lock(:key, hashtext(current_schema()))"), {"key": LOCK_KEY}
+    ).scalar()
+    return bool(taken)
 
 
 LOCK_KEY = 790300  # the advisory lock's first key (docs/ledger-format.md section 10); the second is the schema
@@ -403,45 +483,111 @@ def sequence_pending(session: Session, *, limit: int) -> dict[str, int]:
     each is recomputed from its salt and body before it enters the tree: a
     pending row changed since it was queued stops the sequencer
     (``LedgerIntegrityError``) rather than putting a wrong leaf in the log.
+    The events move inside the database (``INSERT INTO events ... SELECT
+    ... FROM ledger_pending``); only what the tree and the check need comes
+    to Python. Statements go through the driver: this runs once per batch on
+    every write path, where SQLAlchemy's statement machinery cost more than
+    the statements.
     """
 
     def work() -> dict[str, int]:
-        columns = [c for c in _PENDING.c if c.name not in ("id", "queued_at")]
-        rows = session.execute(select(_PENDING.c.id, *columns).order_by(_PENDING.c.id).limit(limit)).all()
-        if not rows:
-            return {}
-        prepared = []
-        for row in rows:
-            values = row._asdict()
-            if leaf_hash_of(values["salt"], values["body"]) != values["leaf_hash"]:
-                raise LedgerIntegrityError(f"Pending event {values['id']} does not match its leaf hash.")
-            prepared.append(values)
-        indices = _sequence(session, prepared)
-        session.execute(delete(_PENDING).where(_PENDING.c.id.in_([row.id for row in rows])))
-        return indices
+        cursor, mark = _cursor(session)
+        try:
+            cursor.execute(
+                "SELECT (SELECT size FROM ledger_head WHERE id = 1), id, leaf_hash, salt, body, categories "
+                f"FROM ledger_pending ORDER BY id LIMIT {int(limit)}"
+            )
+            rows = cursor.fetchall()
+            if not rows:
+                return {}
+            start = rows[0][0]
+            if start is None:  # the head row is gone
+                raise LedgerUnavailable()
+            for _, queue_id, leaf, salt, body, _ in rows:
+                if leaf_hash_of(bytes(salt), bytes(body)) != bytes(leaf):
+                    raise LedgerIntegrityError(f"Pending event {queue_id} does not match its leaf hash.")
+            ids = [row[1] for row in rows]
+            marks = ", ".join([mark] * len(ids))
+            moved = ", ".join(_MOVED_COLUMNS)
+            cursor.execute(
+                f"INSERT INTO events (ledger_index, {moved}) "
+                f"SELECT {int(start) - 1} + ROW_NUMBER() OVER (ORDER BY id), {moved} "
+                f"FROM ledger_pending WHERE id IN ({marks})",
+                ids,
+            )
+            indices = _write_tree(
+                session,
+                cursor,
+                mark,
+                start=int(start),
+                leaves=[bytes(row[2]) for row in rows],
+                categories=[row[5].split() for row in rows],
+            )
+            cursor.execute(f"DELETE FROM ledger_pending WHERE id IN ({marks})", ids)
+            return indices
+        finally:
+            cursor.close()
 
     result: dict[str, int] = _refusing_driver_errors(session, work)
     return result
+
+
+def _write_tree(session: Session, cursor, mark: str, *, start: int, leaves: list[bytes], categories) -> dict[str, int]:
+    """The leaves ``start ..``, the interior nodes they complete and their search categories; then the head.
+
+    The peaks (the perfect subtrees left of the first new leaf, one per set bit
+    of ``start``) are read with one ``SELECT``; the new nodes are computed in
+    memory from them and written with one statement per table.
+    """
+    stored = StoredNodes(session)
+    peak_keys = merkle.perfect_subtrees(0, start) if start else []
+    stored.prefetch(peak_keys)
+    peaks = [stored.get(level, index) for level, index in peak_keys]  # largest (leftmost) first: a stack
+    node_rows: list[tuple[int, int, bytes]] = []
+    category_rows: list[tuple[int, str]] = []
+    indices: dict[str, int] = {}
+    for index, (leaf, named) in enumerate(zip(leaves, categories, strict=True), start):
+        category_rows.extend((index, category) for category in named)
+        node_rows.append((0, index, leaf))
+        # The leaf completes one perfect subtree per trailing one bit of its index.
+        node, level, position = leaf, 0, index
+        while position & 1:
+            node = merkle.node_hash(peaks.pop(), node)
+            level, position = level + 1, position >> 1
+            node_rows.append((level, position, node))
+        peaks.append(node)
+        indices[leaf.hex()] = index
+    cursor.executemany(f"INSERT INTO ledger_nodes (level, idx, hash) VALUES ({mark}, {mark}, {mark})", node_rows)
+    if category_rows:
+        cursor.executemany(
+            f"INSERT INTO event_categories (ledger_index, category) VALUES ({mark}, {mark})", category_rows
+        )
+    end = start + len(leaves)
+    cursor.execute(f"UPDATE ledger_head SET size = {mark} WHERE id = 1 AND size = {mark}", (end, start))
+    if cursor.rowcount != 1:
+        raise LedgerIntegrityError("The ledger head moved while this sequencer held the lock.")
+    return indices
 
 
 def append_sequenced(session: Session, events: Sequence[Mapping[str, Any]]) -> list[Receipt]:
     """Commit events with their indices now: sequence what is pending, then these, in the session's transaction.
 
     For the few actions that need their own index before they commit (an
-    erasure names it in the entries it blanks; a review stores it). It holds
-    the sequencer lock until the transaction ends, so it is for rare events,
-    never the request path.
+    erasure names it in the entries it blanks; a review stores it), and for
+    every write on SQLite with the servers sequencing (``LedgerState.inline``:
+    the write lock is the sequencer lock there). It holds the sequencer lock
+    until the transaction ends.
     """
     if not events:
         return []
 
     def work() -> list[Receipt]:
-        sequence_now(session)
-        prepared = [prepare(event) for event in events]
-        indices = _sequence(session, prepared)
-        return [
-            Receipt(leaf_hash=row["leaf_hash"].hex(), leaf_index=indices[row["leaf_hash"].hex()]) for row in prepared
-        ]
+        leaves = _insert_pending(session, events)
+        found: dict[str, int] = {}
+        lock_sequencer(session)
+        while batch := sequence_pending(session, limit=10_000):
+            found.update(batch)
+        return [Receipt(leaf_hash=leaf.hex(), leaf_index=found[leaf.hex()]) for leaf in leaves]
 
     receipts: list[Receipt] = _refusing_driver_errors(session, work)
     return receipts
@@ -460,69 +606,6 @@ def sequence_now(session: Session) -> None:
             pass
 
     _refusing_driver_errors(session, work)
-
-
-def _sequence(session: Session, prepared: Sequence[Mapping[str, Any]]) -> dict[str, int]:
-    """Write prepared events at the next indices: the events, their leaves and the nodes they complete, and the head.
-
-    The statements do not grow with the number of events: one ``SELECT`` reads
-    the size, one the peaks (the perfect subtrees left of the first new leaf,
-    one per set bit of the old size), one ``INSERT`` into each table writes the
-    events, their leaves and the nodes they complete, computed in memory from
-    the peaks, and one ``UPDATE`` moves the head.
-    """
-    count = len(prepared)
-    start = session.execute(select(_HEAD.c.size).where(_HEAD.c.id == 1)).scalar()
-    if start is None:  # the head row is gone
-        raise LedgerUnavailable()
-    stored = StoredNodes(session)
-    peak_keys = merkle.perfect_subtrees(0, start) if start else []
-    stored.prefetch(peak_keys)
-    peaks = [stored.get(level, index) for level, index in peak_keys]  # largest (leftmost) first: a stack
-    event_rows: list[dict[str, Any]] = []
-    node_rows: list[dict[str, Any]] = []
-    category_rows: list[dict[str, Any]] = []
-    indices: dict[str, int] = {}
-    for index, row in enumerate(prepared, start):
-        leaf = row["leaf_hash"]
-        event_rows.append(
-            {
-                "ledger_index": index,
-                "leaf_hash": leaf,
-                "kind": row["kind"],
-                "occurred_at": row["occurred_at"],
-                "actor_id": row["actor_id"],
-                "subject_id": row["subject_id"],
-                "data": row["data"],
-                "salt": row["salt"],
-                "body": row["body"],
-                "outcome": row["outcome"],
-                "purpose": row["purpose"],
-            }
-        )
-        # Compliance search: the categories the event names (not part of the entry).
-        category_rows.extend({"ledger_index": index, "category": c} for c in row["categories"].split())
-        node_rows.append({"level": 0, "idx": index, "hash": leaf})
-        # The leaf completes one perfect subtree per trailing one bit of its index.
-        node, level, position = leaf, 0, index
-        while position & 1:
-            node = merkle.node_hash(peaks.pop(), node)
-            level, position = level + 1, position >> 1
-            node_rows.append({"level": level, "idx": position, "hash": node})
-        peaks.append(node)
-        indices[leaf.hex()] = index
-    session.execute(insert(_EVENTS), event_rows)
-    session.execute(insert(_NODES), node_rows)
-    if category_rows:
-        session.execute(insert(_CATEGORIES), category_rows)
-    if (
-        rowcount(
-            session.execute(update(_HEAD).where(_HEAD.c.id == 1, _HEAD.c.size == start).values(size=start + count))
-        )
-        != 1
-    ):
-        raise LedgerIntegrityError("The ledger head moved while this sequencer held the lock.")
-    return indices
 
 
 def index_of(session: Session, leaf_hashes: Sequence[str]) -> dict[str, int]:

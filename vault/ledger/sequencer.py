@@ -57,7 +57,13 @@ class Sequencer:
     """
 
     def __init__(
-        self, *, write: SessionFactory, read: SessionFactory, settings: SequencerSettings, state: LedgerState
+        self,
+        *,
+        write: SessionFactory,
+        read: SessionFactory,
+        settings: SequencerSettings,
+        state: LedgerState,
+        postgres: bool = False,
     ) -> None:
         self.write = write
         self.read = read
@@ -66,6 +72,7 @@ class Sequencer:
         self._step_lock = threading.Lock()  # one batch at a time in this process
         self._guard = threading.Lock()  # guards _waiting
         self._waiting: dict[str, list[Receipt]] = {}
+        self._postgres = postgres  # whether the lock is PostgreSQL's advisory lock (tried, not queued for)
 
     @property
     def sequences(self) -> bool:
@@ -77,11 +84,13 @@ class Sequencer:
     def step(self) -> dict[str, int]:
         """Sequence one batch of pending events and commit it; leaf hash (hex) -> index of those sequenced."""
         with self._step_lock:
-            return self._step()
+            return self._step() or {}
 
-    def _step(self) -> dict[str, int]:
+    def _step(self, *, wait: bool = True) -> dict[str, int] | None:
+        """One batch; ``None`` when ``wait`` is off and another process is sequencing right now."""
         with self.write() as session:
-            ledger.lock_sequencer(session)
+            if not ledger.lock_sequencer(session, wait=wait):
+                return None
             indices = ledger.sequence_pending(session, limit=self.settings.batch)
             remaining = ledger.backlog(session) if len(indices) >= self.settings.batch else 0
         self.state.note_backlog(remaining)
@@ -165,6 +174,15 @@ class Sequencer:
                     receipt.leaf_index = index
 
     def _sequence_until(self, pending: list[Receipt], deadline: float) -> None:
+        """Run batches (or find that others ran them) until ``pending`` all have their indices.
+
+        On PostgreSQL the sequencer lock is only tried: when another process
+        holds it, it is sequencing now, quite likely these very events, so
+        this one looks them up shortly after rather than queueing for the lock
+        only to find nothing left to do. On SQLite every writer queues anyway
+        (``WriterQueue``), and a batch with nothing in it costs no fsync.
+        """
+        wait = not self._postgres
         while True:
             remaining = deadline - time.monotonic()
             if remaining <= 0 or not self._step_lock.acquire(timeout=remaining):
@@ -172,18 +190,22 @@ class Sequencer:
             try:
                 if all(r.leaf_index is not None for r in pending):
                     return  # another thread's batch took them
-                indices = self._step()
-                left = [r for r in pending if r.leaf_index is None]
-                if not left:
-                    return
-                # Not in this process's batch: another process sequenced them (or is about to).
-                self._look_up(left)
+                indices = self._step(wait=wait)
                 if all(r.leaf_index is not None for r in pending):
                     return
+                if indices is not None:
+                    # This process held the lock and they were not in its batch: another process
+                    # sequenced them first (or the batch was full: the loop runs another).
+                    self._look_up([r for r in pending if r.leaf_index is None])
+                    if all(r.leaf_index is not None for r in pending):
+                        return
             finally:
                 self._step_lock.release()
-            if not indices:
-                time.sleep(0.001)
+            if indices is None:  # another process is sequencing: give it a moment, then look
+                time.sleep(0.0005)
+                self._look_up([r for r in pending if r.leaf_index is None])
+                if all(r.leaf_index is not None for r in pending):
+                    return
 
     def _poll_until(self, pending: list[Receipt], deadline: float) -> None:
         pause = 0.001

@@ -69,16 +69,37 @@ def proves(vault: Vault, receipt: ledger.Receipt) -> bool:
 
 
 def test_an_event_is_pending_in_its_transaction_and_sequenced_when_the_response_is_due(vault_):
+    """PostgreSQL: pending until the commit, then sequenced before the response. SQLite: the write lock is the
+    sequencer lock, so the action's own transaction sequences, and the receipt has its index at once."""
+    inline = vault_.engine.dialect.name == "sqlite"
     with vault_.transaction() as session:
         receipt = emit(session, event())
-        assert receipt.leaf_index is None and receipt.status == "pending"
-        assert session.scalar(select(func.count()).select_from(PendingEvent)) == 1
-        assert ledger.size(session) == 0  # no shared row touched by the action
+        if inline:
+            assert receipt.leaf_index == 0 and ledger.size(session) == 1
+        else:
+            assert receipt.leaf_index is None and receipt.status == "pending"
+            assert ledger.size(session) == 0  # no shared row touched by the action
+        assert session.scalar(select(func.count()).select_from(PendingEvent)) == (0 if inline else 1)
     assert receipt.leaf_index == 0 and receipt.status == "sequenced"
     assert counts(vault_) == (1, 1, 0)
     assert proves(vault_, receipt)
     with vault_.read_transaction() as session:
         assert ledger.entry(session, receipt.leaf_hash).leaf_index == 0
+
+
+def test_a_pending_event_waits_in_the_queue_until_a_sequencer_runs(settings):
+    vault = open_with(settings, mode="external", receipt_wait_ms=0)
+    try:
+        with vault.transaction() as session:
+            receipt = emit(session, event())
+            assert receipt.leaf_index is None and ledger.size(session) == 0
+        assert receipt.leaf_index is None and counts(vault) == (0, 0, 1)
+        vault.sequencer.drain()
+        assert counts(vault) == (1, 1, 0)
+        with vault.read_transaction() as session:
+            assert ledger.entry(session, receipt.leaf_hash).leaf_index == 0
+    finally:
+        vault.close()
 
 
 def test_a_rolled_back_action_leaves_no_pending_event(vault_):
