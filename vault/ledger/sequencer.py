@@ -71,6 +71,7 @@ class Sequencer:
         self.state = state
         self._step_lock = threading.Lock()  # one batch at a time in this process
         self._guard = threading.Lock()  # guards _waiting
+        self._done = threading.Condition(self._guard)  # notified whenever receipts get their indices
         self._waiting: dict[str, list[Receipt]] = {}
         self._postgres = postgres  # whether the lock is PostgreSQL's advisory lock (tried, not queued for)
 
@@ -172,40 +173,51 @@ class Sequencer:
             for leaf_hash, index in indices.items():
                 for receipt in self._waiting.get(leaf_hash, ()):
                     receipt.leaf_index = index
+            self._done.notify_all()
 
     def _sequence_until(self, pending: list[Receipt], deadline: float) -> None:
         """Run batches (or find that others ran them) until ``pending`` all have their indices.
 
-        On PostgreSQL the sequencer lock is only tried: when another process
-        holds it, it is sequencing now, quite likely these very events, so
-        this one looks them up shortly after rather than queueing for the lock
-        only to find nothing left to do. On SQLite every writer queues anyway
-        (``WriterQueue``), and a batch with nothing in it costs no fsync.
+        A thread runs a batch only when no other thread of this process is
+        running one; otherwise it waits to be told that receipts were filled
+        in (the running batch, or the background loop's, most likely holds its
+        events). On PostgreSQL the sequencer lock is only tried: when another
+        process holds it, it is sequencing now, quite likely these very
+        events, so this one looks them up shortly after rather than queueing
+        for the lock only to find nothing left to do. On SQLite every writer
+        queues anyway (``WriterQueue``), and a batch with nothing in it costs
+        no fsync.
         """
+
+        def done() -> bool:
+            return all(r.leaf_index is not None for r in pending)
+
         wait = not self._postgres
-        while True:
+        while not done():
             remaining = deadline - time.monotonic()
-            if remaining <= 0 or not self._step_lock.acquire(timeout=remaining):
+            if remaining <= 0:
                 return
+            if not self._step_lock.acquire(blocking=False):
+                with self._done:  # another thread's batch is running: it may well be ours
+                    self._done.wait_for(done, timeout=min(remaining, 0.005))
+                continue
             try:
-                if all(r.leaf_index is not None for r in pending):
-                    return  # another thread's batch took them
+                if done():
+                    return
                 indices = self._step(wait=wait)
-                if all(r.leaf_index is not None for r in pending):
+                if done():
                     return
                 if indices is not None:
                     # This process held the lock and they were not in its batch: another process
                     # sequenced them first (or the batch was full: the loop runs another).
                     self._look_up([r for r in pending if r.leaf_index is None])
-                    if all(r.leaf_index is not None for r in pending):
-                        return
+                    continue
             finally:
                 self._step_lock.release()
-            if indices is None:  # another process is sequencing: give it a moment, then look
-                time.sleep(0.0005)
-                self._look_up([r for r in pending if r.leaf_index is None])
-                if all(r.leaf_index is not None for r in pending):
-                    return
+            # Another process is sequencing: give it a moment, then look.
+            with self._done:
+                self._done.wait_for(done, timeout=0.001)
+            self._look_up([r for r in pending if r.leaf_index is None])
 
     def _poll_until(self, pending: list[Receipt], deadline: float) -> None:
         pause = 0.001
