@@ -11,8 +11,9 @@ record and a clinic holding the resident's grant for ``health.*`` and
    store (SQLAlchemy ``before_cursor_execute`` and ``begin`` events on both
    engines; on SQLite the ``BEGIN`` the vault sends itself counts as the
    transaction, not as a statement), and lists the statements;
-2. times ``--reads`` granted reads without the profiler (reads/s, best of
-   ``--repeats``);
+2. times ``--reads`` granted reads without the profiler: reads/s and the
+   process's CPU time per read (best of ``--repeats``; on a shared machine
+   the CPU time moves less with other load than the rate does);
 3. runs ``--reads`` granted reads under cProfile and prints the top functions
    by cumulative and by total time.
 
@@ -149,12 +150,12 @@ STAGES = (
     ("context.py", "authenticate_request", "authentication hook (api/context.py)"),
     ("principals.py", "authenticate", "token lookup (vault/identity/principals.py)"),
     ("records.py", "read_record", "read_record (vault/records/records.py)"),
-    ("records.py", "_load", "record load"),
     ("access.py", "authorize", "consent: authorize (facts, decision, use count, event)"),
     ("access.py", "load_facts", "consent facts"),
     ("access.py", "_consume", "grant use count (UPDATE)"),
     ("events.py", "emit", "ledger event (emit)"),
     ("keys.py", "open_for_subject", "open content and title (keys, secrets, AES)"),
+    ("keys.py", "_subject_key", "subject key: key row, secret, unwrap (after the memo)"),
     ("subject_secrets.py", "get", "subject-secret store reads"),
     ("session.py", "commit", "commit"),
 )
@@ -219,14 +220,16 @@ def main(argv: list[str] | None = None) -> int:
                 for name, statement in counter.log:
                     print(f"  [{name}] {_shorten(statement)}")
 
-            best = 0.0
+            best, cpu = 0.0, float("inf")
             for _ in range(args.repeats):
-                start = time.perf_counter()
+                start, start_cpu = time.perf_counter(), time.process_time()
                 for _ in range(args.reads):
                     read()
                 best = max(best, args.reads / (time.perf_counter() - start))
+                cpu = min(cpu, 1000 * (time.process_time() - start_cpu) / args.reads)
             print()
             print(f"reads/s (best of {args.repeats} x {args.reads}, no profiler): {best:,.0f}")
+            print(f"CPU ms per read in this process (best of {args.repeats}): {cpu:.2f}")
 
             profiler = cProfile.Profile()
             profiler.enable()

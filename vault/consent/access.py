@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import bindparam, literal, null, select, union_all, update
+from sqlalchemy import Table, bindparam, literal, null, select, union_all, update
 from sqlalchemy.orm import Session
 
 from vault.consent import policy
@@ -279,20 +279,24 @@ def _consume(session: Session, grant_id: str, now: datetime) -> bool:
     first makes it match nothing, and concurrent uses of a ``max_uses`` grant
     are counted one at a time: exactly ``max_uses`` of them succeed.
     """
-    result = session.execute(
-        update(Grant)
-        .where(
-            Grant.id == grant_id,
-            Grant.revoked_at.is_(None),
-            Grant.valid_from <= now,
-            Grant.expires_at > now,
-            (Grant.max_uses.is_(None)) | (Grant.uses < Grant.max_uses),
-        )
-        .values(uses=Grant.uses + 1)
-        .returning(Grant.uses)
-        .execution_options(synchronize_session=False)
-    )
+    result = session.connection().execute(_CONSUME, {"grant_id": grant_id, "now": now})
     return result.scalar() is not None
+
+
+# The use count as one Core statement on the table, built once (no ORM instance is synchronised:
+# the facts are read as rows, and a loaded Grant's ``uses`` was never kept in step by this UPDATE).
+_CONSUME = (
+    update(cast(Table, Grant.__table__))
+    .where(
+        _grants.id == bindparam("grant_id"),
+        _grants.revoked_at.is_(None),
+        _grants.valid_from <= bindparam("now", type_=_grants.valid_from.type),
+        _grants.expires_at > bindparam("now", type_=_grants.expires_at.type),
+        (_grants.max_uses.is_(None)) | (_grants.uses < _grants.max_uses),
+    )
+    .values(uses=_grants.uses + 1)
+    .returning(_grants.uses)
+)
 
 
 @dataclass(frozen=True)
