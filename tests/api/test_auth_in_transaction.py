@@ -167,3 +167,20 @@ def test_a_token_is_looked_up_once_per_request(client, vault_, cast, granted):
     )
     assert sum("api_tokens" in s for s in seen.statements) == 1
     assert seen.begun == 1
+
+
+def test_a_granted_read_reads_each_of_its_tables_once(client, vault_, cast, granted):
+    """Token, record, consent facts (one query for all three kinds), version, key row: once each; one secret read."""
+    _, url = granted
+    main, store = Transactions(vault_.engine), Transactions(vault_.keys.secrets.engine)
+    assert client.get(url, headers=cast.clinic.auth).status_code == 200
+    reads = [s for s in main.statements if s.upper().startswith("SELECT")]
+
+    def reading(table: str) -> list[str]:
+        return [s for s in reads if f"FROM {table} " in s + " " or f"JOIN {table} " in s]
+
+    for table in ("api_tokens", "records", "record_versions", "subject_keys", "grants", "delegations", "break_glass"):
+        assert len(reading(table)) == 1, (table, reads)
+    assert reading("grants") == reading("delegations") == reading("break_glass")
+    assert len(store.statements) == 1 and store.begun == 1
+    assert main.begun == 1

@@ -175,13 +175,6 @@ class KeyStore:
             key = memo[(subject_id, version)] = self._unwrap(subject_id, version, row.wrap_scheme, row.wrapped)
         return key
 
-    @staticmethod
-    def forget(session: Session, subject_id: str) -> None:
-        """Drop the subject's keys unwrapped in ``session``'s transaction (erasure, rotation)."""
-        memo: dict[tuple[str, int], bytes] = session.info.get(_UNWRAPPED, {})
-        for entry in [entry for entry in memo if entry[0] == subject_id]:
-            del memo[entry]
-
     def _take_use(self, session: Session, subject_id: str) -> int:
         """Count one seal against the newest key version, starting a new version at the limit.
 
