@@ -161,6 +161,9 @@ STAGES = (
 )
 
 
+LABELS = {"cumulative": "cumulative time", "tottime": "own time (tottime)"}
+
+
 def stage_table(profiler: cProfile.Profile, total: float) -> list[str]:
     stats = pstats.Stats(profiler).stats  # type: ignore[attr-defined]
     lines = ["| stage | cumulative s | share of request |", "|---|---:|---:|"]
@@ -245,7 +248,7 @@ def main(argv: list[str] | None = None) -> int:
                 stats = pstats.Stats(profiler, stream=out).strip_dirs().sort_stats(order)
                 stats.print_stats(args.top)
                 print()
-                print(f"== top {args.top} by {order} time, {args.reads} reads ==")
+                print(f"== top {args.top} by {LABELS[order]}, {args.reads} reads ==")
                 lines = out.getvalue().splitlines()
                 start_at = next((i for i, line in enumerate(lines) if line.lstrip().startswith("ncalls")), 0)
                 print("\n".join(lines[start_at:]))
