@@ -29,3 +29,19 @@ def test_bench_http_tiny_round_has_numbers_and_no_errors():
         assert vault_rps > 0 and plain_rps > 0, row
         assert cells[5].endswith("x") and float(cells[5][:-1]) > 0, row
         assert cells[6] == "0 / 0", row
+
+
+def test_profile_read_counts_one_main_transaction_per_granted_read():
+    """``python -m bench.profile_read``: the statement table, the rates and both profiles; one main transaction."""
+    result = subprocess.run(
+        [sys.executable, "-m", "bench.profile_read", "--reads", "5", "--repeats", "1", "--top", "3", "--statements"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    main = next(line for line in out.splitlines() if line.startswith("| main |"))
+    assert [cell.strip() for cell in main.strip("|").split("|")][2] == "1", main
+    assert "[main] SELECT api_tokens." in out and "reads/s" in out and "CPU ms per read" in out
+    assert "by cumulative time" in out and "by own time" in out and "consent facts" in out

@@ -23,9 +23,9 @@ from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 
-from sqlalchemy import func, select, update
+from sqlalchemy import bindparam, event, func, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, SessionTransaction
 
 import crypto
 from vault.core.clock import utcnow
@@ -147,13 +147,35 @@ class KeyStore:
         return row
 
     def unwrap(self, row: SubjectKey, *, secret: bytes | None = None) -> bytes:
+        return self._unwrap(row.subject_id, row.version, row.wrap_scheme, row.wrapped, secret=secret)
+
+    def _unwrap(
+        self, subject_id: str, version: int, scheme: int, wrapped: bytes, *, secret: bytes | None = None
+    ) -> bytes:
         try:
-            ring = self.subject_keyring(row.subject_id, row.wrap_scheme, secret=secret)
-            return crypto.unwrap_key(ring, row.wrapped, subject_id=row.subject_id, version=row.version)
+            ring = self.subject_keyring(subject_id, scheme, secret=secret)
+            return crypto.unwrap_key(ring, wrapped, subject_id=subject_id, version=version)
         except crypto.InvalidEnvelope:
             raise RecordUnreadable() from None
 
-    def _take_use(self, session: Session, subject_id: str) -> SubjectKey:
+    def _subject_key(self, session: Session, subject_id: str, version: int) -> bytes:
+        """The unwrapped key ``version`` of ``subject_id``, unwrapped once per transaction of ``session``.
+
+        A read opens its content and its title under the same key: the key
+        row, the subject's secret (a transaction on the secret store) and the
+        unwrapping are fetched and done once, and kept in the session only
+        until its transaction ends (``_forget_at_transaction_end``).
+        """
+        memo: dict[tuple[str, int], bytes] = session.info.setdefault(_UNWRAPPED, {})
+        key = memo.get((subject_id, version))
+        if key is None:
+            row = session.connection().execute(_KEY_ROW, {"subject_id": subject_id, "version": version}).first()
+            if row is None:
+                raise RecordUnreadable()
+            key = memo[(subject_id, version)] = self._unwrap(subject_id, version, row.wrap_scheme, row.wrapped)
+        return key
+
+    def _take_use(self, session: Session, subject_id: str) -> int:
         """Count one seal against the newest key version, starting a new version at the limit.
 
         The conditional UPDATE is the check and the count at once; on
@@ -175,7 +197,7 @@ class KeyStore:
                 .execution_options(synchronize_session=False)
             ).first()
             if taken is not None:
-                return session.get_one(SubjectKey, (subject_id, version))
+                return version
             now = self.clock()
             try:
                 with session.begin_nested():
@@ -192,12 +214,12 @@ class KeyStore:
                     data={"version": version + 1, "retired_version": version, "uses": self.max_uses},
                 ),
             )
-            return row
+            return row.version
         raise Conflict("The subject key is being replaced by another request; try again.")
 
     def seal_for_subject(self, session: Session, subject_id: str, plaintext: bytes, *, aad: bytes) -> bytes:
-        row = self._take_use(session, subject_id)
-        return crypto.seal(self.unwrap(row), plaintext, key_id=row.version, aad=aad)
+        version = self._take_use(session, subject_id)
+        return crypto.seal(self._subject_key(session, subject_id, version), plaintext, key_id=version, aad=aad)
 
     def open_for_subject(self, session: Session, subject_id: str, sealed: bytes, *, aad: bytes) -> bytes:
         try:
@@ -206,13 +228,33 @@ class KeyStore:
             raise RecordUnreadable() from None
         # The header is not yet authenticated: a forged key id must not reach
         # the database as an out-of-range integer (PostgreSQL INTEGER is 31 bits).
-        row = session.get(SubjectKey, (subject_id, version)) if 1 <= version < 2**31 else None
-        if row is None:
+        if not 1 <= version < 2**31:
             raise RecordUnreadable()
+        key = self._subject_key(session, subject_id, version)
         try:
-            return crypto.unseal(self.unwrap(row), sealed, aad=aad)
+            return crypto.unseal(key, sealed, aad=aad)
         except crypto.InvalidEnvelope:
             raise RecordUnreadable() from None
+
+
+# The per-transaction memo of unwrapped subject keys, in ``Session.info``.
+_UNWRAPPED = "civicvault.unwrapped_subject_keys"
+
+# The key row a seal or an open needs, as one Core statement built once.
+_keys = SubjectKey.__table__.c
+_KEY_ROW = select(_keys.wrap_scheme, _keys.wrapped).where(
+    _keys.subject_id == bindparam("subject_id"), _keys.version == bindparam("version")
+)
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _forget_at_transaction_end(session: Session, _transaction: SessionTransaction) -> None:
+    """Unwrapped keys live no longer than the transaction that unwrapped them.
+
+    The end of a savepoint clears them too: one rolled back may have taken a
+    key version with it that another writer then creates with another key.
+    """
+    session.info.pop(_UNWRAPPED, None)
 
 
 def seal_text(keys: KeyStore, session: Session, *, kind: str, object_id: str, subject_id: str, text: str) -> bytes:

@@ -31,7 +31,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Engine, LargeBinary, String, delete, event, func, select
+from sqlalchemy import Engine, LargeBinary, String, bindparam, delete, event, func, select
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -63,13 +63,20 @@ class SubjectSecret(_Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
+# Every seal or open of a resident's data starts with this lookup: built once, run without the ORM.
+_SECRET = select(SubjectSecret.__table__.c.secret).where(
+    SubjectSecret.__table__.c.subject_id == bindparam("subject_id")
+)
+
+
 class SecretStore:
     """Create, fetch and destroy subject secrets, each call its own transaction."""
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self.sessions = make_sessions(engine)
-        self.read_sessions = make_sessions(engine.execution_options(**{READ_ONLY: True}))
+        self.read_engine = engine.execution_options(**{READ_ONLY: True})
+        self.read_sessions = make_sessions(self.read_engine)
 
     @classmethod
     def open(cls, url: str) -> "SecretStore":
@@ -84,8 +91,9 @@ class SecretStore:
         return cls(engine)
 
     def get(self, subject_id: str) -> bytes | None:
-        with self.read_sessions.begin() as session:
-            secret = session.scalar(select(SubjectSecret.secret).where(SubjectSecret.subject_id == subject_id))
+        """The subject's secret, or None once destroyed: one short read-only transaction, one Core statement."""
+        with self.read_engine.begin() as connection:
+            secret = connection.execute(_SECRET, {"subject_id": subject_id}).scalar()
         return None if secret is None else bytes(secret)
 
     def get_many(self, subject_ids: Iterable[str]) -> dict[str, bytes]:

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
 
 import crypto
@@ -64,7 +64,43 @@ class RecordContent(RecordMeta):
     receipt: Receipt  # the ledger entry of this read
 
 
-def _aad(record: Record, version: int, part: str) -> bytes:
+@dataclass(frozen=True)
+class _RecordRow:
+    """A record's columns, as the read path loads them (one Core statement, no ORM instance)."""
+
+    id: str
+    subject_id: str
+    category: str
+    current_version: int
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True)
+class _VersionRow:
+    version: int
+    content_sealed: bytes
+    title_sealed: bytes | None
+    created_at: datetime
+
+
+_records, _versions = Record.__table__.c, RecordVersion.__table__.c
+# The read path's two lookups as Core statements built once: the ORM's identity map,
+# instance state and per-statement compilation cost more here than the lookups.
+_RECORD_ROW = select(
+    _records.id,
+    _records.subject_id,
+    _records.category,
+    _records.current_version,
+    _records.created_at,
+    _records.updated_at,
+).where(_records.id == bindparam("record_id"))
+_VERSION_ROW = select(_versions.version, _versions.content_sealed, _versions.title_sealed, _versions.created_at).where(
+    _versions.record_id == bindparam("record_id"), _versions.version == bindparam("version")
+)
+
+
+def _aad(record: Record | _RecordRow, version: int, part: str) -> bytes:
     return crypto.record_aad(
         record_id=record.id, subject_id=record.subject_id, version=version, category=record.category, part=part
     )
@@ -95,7 +131,9 @@ def _seal_version(
     )
 
 
-def _open_title(session: Session, keys: KeyStore, record: Record, row: RecordVersion) -> str | None:
+def _open_title(
+    session: Session, keys: KeyStore, record: Record | _RecordRow, row: RecordVersion | _VersionRow
+) -> str | None:
     if row.title_sealed is None:
         return None
     return keys.open_for_subject(
@@ -103,7 +141,7 @@ def _open_title(session: Session, keys: KeyStore, record: Record, row: RecordVer
     ).decode("utf-8")
 
 
-def _meta(record: Record, title: str | None) -> RecordMeta:
+def _meta(record: Record | _RecordRow, title: str | None) -> RecordMeta:
     return RecordMeta(
         id=record.id,
         subject_id=record.subject_id,
@@ -256,7 +294,15 @@ def read_record(
 ) -> RecordContent:
     """The record's content at ``version`` (default: the current one)."""
     check_stated_purpose(caller, purpose)
-    record = _load(session, caller, record_id, action="read", purpose=purpose, now=now)
+    found = (
+        session.connection().execute(_RECORD_ROW, {"record_id": record_id}).first()
+        if is_well_formed_id(record_id)
+        else None
+    )
+    if found is None:
+        _as_costly_as_a_foreign_id(session, caller, record_id)
+        raise unknown_target(caller, action="read", purpose=purpose, now=now)
+    record = _RecordRow(**found._mapping)
     wanted = record.current_version if version is None else version
     receipt = authorize(
         session,
@@ -269,7 +315,8 @@ def read_record(
         record_id=record.id,
         version=wanted,
     ).receipt
-    row = session.get(RecordVersion, (record.id, wanted))
+    stored = session.connection().execute(_VERSION_ROW, {"record_id": record.id, "version": wanted}).first()
+    row = None if stored is None else _VersionRow(**stored._mapping)
     if row is None:
         # The permit's event rolls back with this error; the refusal leaves its own, as every refusal does.
         query = AccessQuery(
