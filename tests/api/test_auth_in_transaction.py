@@ -42,21 +42,44 @@ def granted(client, cast, clock):
     return record_id, f"/api/v1/records/{record_id}?purpose=treatment"
 
 
+# On PostgreSQL the request that committed pending events may then run the sequencer batch that gives
+# them (and others') their indices (docs/ledger-format.md section 10): a transaction of the ledger's,
+# begun with the sequencer lock and shared by whoever's events it takes, not part of the action.
+
+
 class Transactions:
-    """Transactions begun, and statements run, on the vault's main database."""
+    """Transactions begun, and statements run, on the vault's main database (sequencer batches apart)."""
 
     def __init__(self, engine) -> None:
-        self.begun = 0
-        self.statements: list[str] = []
+        self.all: list[list[str]] = []
         event.listen(engine, "begin", self._begin)
         event.listen(engine, "before_cursor_execute", self._statement)
 
     def _begin(self, _conn) -> None:
-        self.begun += 1
+        self.all.append([])
 
     def _statement(self, _conn, _cursor, statement, *_args) -> None:
         if not statement.lstrip().upper().startswith("BEGIN"):
-            self.statements.append(" ".join(statement.split()))
+            if not self.all:  # the driver-level statements of a transaction begun before listening
+                self.all.append([])
+            self.all[-1].append(" ".join(statement.split()))
+
+    @staticmethod
+    def _batch(statements: list[str]) -> bool:
+        return bool(statements) and any("advisory_xact_lock" in s for s in statements[:1])
+
+    @property
+    def actions(self) -> list[list[str]]:
+        return [t for t in self.all if not self._batch(t)]
+
+    @property
+    def begun(self) -> int:
+        """Transactions of the request itself (not sequencer batches)."""
+        return len(self.actions)
+
+    @property
+    def statements(self) -> list[str]:
+        return [s for t in self.actions for s in t]
 
 
 def ledger_size(vault_) -> int:
