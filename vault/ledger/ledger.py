@@ -4,22 +4,26 @@ Appending (``append``) happens inside the caller's transaction, so an event
 and the action it describes commit or roll back together (fail closed):
 
 1. the event's canonical JSON (``body``) and a fresh 32-byte ``salt`` are
-   stored off-chain in ``events``;
-2. the log entry is ``0x01 || SHA-256("civicvault-ledger-entry-v1" || 0x00 ||
-   salt || body)``: 33 bytes that reveal nothing without the salt and body;
-3. its leaf hash (RFC 9162: SHA-256(0x00 || entry)) is stored at level 0 of
-   ``ledger_nodes`` with the perfect subtrees it completes.
+   computed, and with them its log entry, ``0x01 || SHA-256(
+   "civicvault-ledger-entry-v1" || 0x00 || salt || body)``: 33 bytes that
+   reveal nothing without the salt and body, and the entry's leaf hash
+   (RFC 9162: SHA-256(0x00 || entry)), which names it from then on;
+2. the event is stored as pending (``ledger_pending``), touching no row that
+   other actions touch, so actions do not wait for each other;
+3. one sequencer at a time (``lock_sequencer``: PostgreSQL's advisory lock,
+   SQLite's write lock) gives pending events the next indices in batches
+   (``sequence_pending``): moves them into ``events``, stores their leaves
+   at level 0 of ``ledger_nodes`` with the perfect subtrees they complete,
+   and moves ``ledger_head``; indices are unique and gap-free.
+   ``vault.ledger.sequencer`` decides who runs the batches and fills the
+   receipts in; on SQLite the action's own transaction does (``append_many``).
 
-The index comes from ``UPDATE ledger_head SET size = size + 1 RETURNING
-size``: the row lock serialises appenders, so indices are unique and
-gap-free under concurrent writers on SQLite and PostgreSQL (a rolled-back
-append gives its number back). Appending costs O(1) amortised row writes;
-the root and every proof need O(log n) primary-key reads.
-
-The event row also gets its compliance search columns (``outcome``,
-``purpose``, ``event_categories``), derived from its data by
-``vault.audit_index``; they are not part of the entry.
-docs/ledger-format.md has the exact bytes.
+Appending costs O(1) amortised row writes; the root and every proof need
+O(log n) primary-key reads. The event row also gets its compliance search
+columns (``outcome``, ``purpose``, ``event_categories``), derived from its
+data by ``vault.audit_index``; they are not part of the entry.
+docs/ledger-format.md has the exact bytes (sections 1-3) and the sequencing
+rules (section 10).
 """
 
 import hashlib
@@ -41,7 +45,7 @@ from crypto import merkle
 from vault.core.clock import rfc3339
 from vault.core.errors import InvalidInput, LedgerBusy, LedgerIntegrityError, LedgerUnavailable, NotFound
 from vault.storage import audit_index
-from vault.storage.models import Event, EventCategory, LedgerHead, LedgerNode, PendingEvent
+from vault.storage.models import Event, PendingEvent
 
 ENTRY_VERSION = 1
 ENTRY_DOMAIN = b"civicvault-ledger-entry-v1"
@@ -238,9 +242,7 @@ class StoredNodes:
         return merkle.range_hash(start, end, self.get)
 
 
-_EVENTS, _NODES, _HEAD, _PENDING, _CATEGORIES = (
-    cast(Table, model.__table__) for model in (Event, LedgerNode, LedgerHead, PendingEvent, EventCategory)
-)
+_EVENTS, _PENDING = (cast(Table, model.__table__) for model in (Event, PendingEvent))
 
 # Where a vault puts its ledger state for the services' sessions (``Vault.transaction``):
 # the receipts emitted in the transaction, and the back-pressure gauge.
