@@ -241,7 +241,7 @@ def run_writers(name: str, setup: Setup, *, threads: int, warmup: float, duratio
                 if time.perf_counter() >= end:
                     break
         except threading.BrokenBarrierError:
-            pass
+            pass  # another writer failed to start: the run is reported as failed below
         finally:
             close()
             with lock:
@@ -258,7 +258,7 @@ def run_writers(name: str, setup: Setup, *, threads: int, warmup: float, duratio
         window.extend((now + warmup, now + warmup + duration))
         ready.wait()
     except threading.BrokenBarrierError:
-        pass
+        pass  # a writer failed to start; ``failures`` says which, after the join
     for thread in workers:
         thread.join()
     if failures:

@@ -52,9 +52,16 @@ def server(tmp_path, database_url):
     assert "Demo data loaded" in demo.stdout
     people = json.loads((tmp_path / "home" / "demo-tokens.json").read_text())
     assert oct((tmp_path / "home" / "demo-tokens.json").stat().st_mode & 0o777) == "0o600"
+    with served_on_a_free_port(env) as port:
+        yield port, people
+
+
+@contextlib.contextmanager
+def served_on_a_free_port(env, workers: int = 2):
+    """``civicvault serve`` with ``env``, once ``/healthz`` answers; its port. Stopped at the end."""
     port = free_port()
     proc = subprocess.Popen(
-        [*CLI, "serve", "--port", str(port), "--workers", "2"],
+        [*CLI, "serve", "--port", str(port), "--workers", str(workers)],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -71,7 +78,7 @@ def server(tmp_path, database_url):
             pytest.fail("server did not start: " + proc.stdout.read().decode(errors="replace")[-2000:])
         time.sleep(0.2)
     try:
-        yield port, people
+        yield port
     finally:
         proc.terminate()
         try:

@@ -16,7 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 import crypto
-from tests.api.test_server import CLI, free_port, request
+from tests.api.test_server import CLI, request, served_on_a_free_port
 from tests.conftest import new_master_key
 
 pytestmark = pytest.mark.slow
@@ -41,27 +41,8 @@ def served(tmp_path, database_url):
     # The demo's own events were committed as pending too (no sequencer yet): drain them.
     subprocess.run([*CLI, "sequencer", "--once"], env=env, check=True, capture_output=True)
     people = json.loads((tmp_path / "home" / "demo-tokens.json").read_text())
-    port = free_port()
-    server = _start(["serve", "--port", str(port), "--workers", "2"], env)
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            if request(port, "GET", "/healthz")[0] == 200:
-                break
-        except OSError:
-            pass
-        if server.poll() is not None or time.monotonic() > deadline:
-            server.kill()
-            pytest.fail("server did not start: " + server.stdout.read().decode(errors="replace")[-2000:])
-        time.sleep(0.2)
-    try:
+    with served_on_a_free_port(env) as port:
         yield port, people, env
-    finally:
-        server.terminate()
-        try:
-            server.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            server.kill()
 
 
 def test_a_separate_sequencer_serves_two_workers_and_another_takes_over_when_it_dies(served):

@@ -39,11 +39,12 @@ class Facts:
         return not (self.grants or self.delegations or self.break_glass)
 
 
-def grant_facts(row: Grant) -> policy.GrantFacts:
+def grant_facts(row: Any, *, grantee_id: str | None = None) -> policy.GrantFacts:
+    """The decision point's view of a grant: an ORM ``Grant``, or a row of ``_FACTS`` (which names the grantee)."""
     return policy.GrantFacts(
         id=row.id,
         subject_id=row.subject_id,
-        grantee_id=row.grantee_id,
+        grantee_id=row.grantee_id if grantee_id is None else grantee_id,
         categories=tuple(row.categories.split()),
         purpose=row.purpose,
         actions=tuple(row.actions.split()),
@@ -56,11 +57,12 @@ def grant_facts(row: Grant) -> policy.GrantFacts:
     )
 
 
-def delegation_facts(row: Delegation) -> policy.DelegationFacts:
+def delegation_facts(row: Any, *, delegate_id: str | None = None) -> policy.DelegationFacts:
+    """The decision point's view of a delegation: an ORM ``Delegation``, or a row of ``_FACTS``."""
     return policy.DelegationFacts(
         id=row.id,
         subject_id=row.subject_id,
-        delegate_id=row.delegate_id,
+        delegate_id=row.delegate_id if delegate_id is None else delegate_id,
         valid_from=row.valid_from,
         expires_at=row.expires_at,
         revoked=row.revoked_at is not None,
@@ -143,33 +145,9 @@ def load_facts(session: Session, *, subject_id: str, actor_id: str, actor_role: 
     declarations: list[policy.BreakGlassFacts] = []
     for row in session.connection().execute(_FACTS, {"subject_id": subject_id, "actor_id": actor_id}):
         if row.kind == _KIND_GRANT:
-            grants.append(
-                policy.GrantFacts(
-                    id=row.id,
-                    subject_id=row.subject_id,
-                    grantee_id=row.actor_id,
-                    categories=tuple(row.categories.split()),
-                    purpose=row.purpose,
-                    actions=tuple(row.actions.split()),
-                    valid_from=row.valid_from,
-                    expires_at=row.expires_at,
-                    max_uses=row.max_uses,
-                    uses=row.uses,
-                    revoked=row.revoked_at is not None,
-                    created_by=row.created_by,
-                )
-            )
+            grants.append(grant_facts(row, grantee_id=row.actor_id))
         elif row.kind == _KIND_DELEGATION:
-            delegations.append(
-                policy.DelegationFacts(
-                    id=row.id,
-                    subject_id=row.subject_id,
-                    delegate_id=row.actor_id,
-                    valid_from=row.valid_from,
-                    expires_at=row.expires_at,
-                    revoked=row.revoked_at is not None,
-                )
-            )
+            delegations.append(delegation_facts(row, delegate_id=row.actor_id))
         else:
             declarations.append(
                 policy.BreakGlassFacts(

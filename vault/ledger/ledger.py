@@ -405,18 +405,7 @@ _PENDING_COLUMNS = (
     "queued_at",
 )
 # Columns an event keeps when it moves from ledger_pending to events (with its ledger_index).
-_MOVED_COLUMNS = (
-    "leaf_hash",
-    "kind",
-    "occurred_at",
-    "actor_id",
-    "subject_id",
-    "data",
-    "salt",
-    "body",
-    "outcome",
-    "purpose",
-)
+_MOVED_COLUMNS = _PENDING_COLUMNS[:10]  # leaf_hash .. purpose
 
 
 def _db_time(dialect: str, value: datetime) -> object:
@@ -585,29 +574,29 @@ def append_sequenced(session: Session, events: Sequence[Mapping[str, Any]]) -> l
 
     def work() -> list[Receipt]:
         leaves = _insert_pending(session, events)
-        found: dict[str, int] = {}
-        lock_sequencer(session)
-        while batch := sequence_pending(session, limit=10_000):
-            found.update(batch)
+        found = sequence_now(session)
         return [Receipt(leaf_hash=leaf.hex(), leaf_index=found[leaf.hex()]) for leaf in leaves]
 
     receipts: list[Receipt] = _refusing_driver_errors(session, work)
     return receipts
 
 
-def sequence_now(session: Session) -> None:
+def sequence_now(session: Session) -> dict[str, int]:
     """Take the sequencer lock and sequence every pending event, this transaction's own included.
 
-    The lock is held until the transaction ends, so nothing is sequenced
-    between this and the transaction's later appends (``append_sequenced``).
+    Returns leaf hash (hex) -> index of those sequenced. The lock is held
+    until the transaction ends, so nothing is sequenced between this and the
+    transaction's later appends (``append_sequenced``).
     """
+    found: dict[str, int] = {}
 
     def work() -> None:
         lock_sequencer(session)
-        while sequence_pending(session, limit=10_000):
-            pass
+        while batch := sequence_pending(session, limit=10_000):
+            found.update(batch)
 
     _refusing_driver_errors(session, work)
+    return found
 
 
 def index_of(session: Session, leaf_hashes: Sequence[str]) -> dict[str, int]:
