@@ -271,26 +271,34 @@ def run_group(shapes: list, *, options, postgres_url: str | None, log) -> list:
             plain_cmd = [sys.executable, "-m", "bench.plaintext_app", "--database-url", plain_url]
             plain_cmd += ["--port", str(plain_port), *serve]
             with (
-                running(vault_cmd, env=env, port=vault_port, log=workdir / "vault.log"),
-                running(plain_cmd, env=env, port=plain_port, log=workdir / "plain.log"),
+                running(vault_cmd, env=env, port=vault_port, log=workdir / "vault.log") as vault_proc,
+                running(plain_cmd, env=env, port=plain_port, log=workdir / "plain.log") as plain_proc,
             ):
                 for shape in shapes:
                     clients = options.clients or shape.clients
                     vault_request, plain_request = requests_for(vault_ids, plain_ids, shape.operation)
                     row = Row(shape, clients, [], [])
                     for round_no in range(1, options.rounds + 1):
-                        for side, port, request, results in (
-                            ("vault", vault_port, vault_request, row.vault),
-                            ("plaintext", plain_port, plain_request, row.plain),
+                        for side, port, proc, request, results in (
+                            ("vault", vault_port, vault_proc, vault_request, row.vault),
+                            ("plaintext", plain_port, plain_proc, plain_request, row.plain),
                         ):
                             result = load.run(
-                                port, request, clients=clients, duration=options.duration, warmup=options.warmup
+                                port,
+                                request,
+                                clients=clients,
+                                duration=options.duration,
+                                warmup=options.warmup,
+                                server_pid=proc.pid,
                             )
                             results.append(result)
                             errors = f", errors {result.errors} {result.statuses}" if result.errors else ""
+                            cpu = result.cpu_ms_per_request
                             log(
                                 f"  {shape.name} round {round_no} {side}: {result.rps:,.0f} rps, "
-                                f"p50 {result.p50_ms:.1f} ms, p99 {result.p99_ms:.1f} ms{errors}"
+                                f"p50 {result.p50_ms:.1f} ms, p99 {result.p99_ms:.1f} ms"
+                                + ("" if cpu is None else f", server CPU {cpu:.2f} ms/request")
+                                + errors
                             )
                     rows.append(row)
     return rows
@@ -298,17 +306,25 @@ def run_group(shapes: list, *, options, postgres_url: str | None, log) -> list:
 
 def table(rows: list) -> str:
     lines = [
-        "| shape | vault rps | vault p99 ms | plaintext rps | plaintext p99 ms | ratio | errors (vault / plaintext) |",
-        "|---|---:|---:|---:|---:|---:|---:|",
+        "| shape | vault rps | vault p99 ms | plaintext rps | plaintext p99 ms | ratio "
+        "| server CPU ms/request (vault / plaintext) | errors (vault / plaintext) |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for row in rows:
         lines.append(
             f"| {row.shape.label(row.clients)} | {Row.median(row.vault, 'rps'):,.0f} "
             f"| {Row.median(row.vault, 'p99_ms'):,.1f} | {Row.median(row.plain, 'rps'):,.0f} "
             f"| {Row.median(row.plain, 'p99_ms'):,.1f} | {row.ratio:.2f}x "
+            f"| {_cpu(row.vault)} / {_cpu(row.plain)} "
             f"| {row.errors(row.vault)} / {row.errors(row.plain)} |"
         )
     return "\n".join(lines)
+
+
+def _cpu(results: list) -> str:
+    """The median CPU ms per request of the server's own processes (not the database server's), or "-"."""
+    values = [r.cpu_ms_per_request for r in results if r.cpu_ms_per_request is not None]
+    return f"{statistics.median(values):.2f}" if values else "-"
 
 
 def machine() -> str:

@@ -15,6 +15,7 @@ Only stdlib is imported here, so the spawned processes start quickly.
 
 import http.client
 import json
+import os
 import subprocess
 import sys
 import threading
@@ -43,6 +44,13 @@ class Result:
     p50_ms: float
     p99_ms: float
     statuses: dict
+    server_cpu_s: float | None = None  # CPU the server's processes used in the measured window, if watched
+
+    @property
+    def cpu_ms_per_request(self) -> float | None:
+        if self.server_cpu_s is None or not self.requests:
+            return None
+        return 1000 * self.server_cpu_s / self.requests
 
     @property
     def rps(self) -> float:
@@ -105,14 +113,61 @@ def _process(port: int, request: Request, threads: int, start_at: float, warmup:
     return {"latencies": latencies, "errors": len(errors), "statuses": statuses}
 
 
-def run(port: int, request: Request, *, clients: int, duration: float, warmup: float) -> Result:
-    """One measured round against ``127.0.0.1:port``; stops by itself after ``warmup + duration`` seconds."""
+def process_tree_cpu(pid: int) -> float:
+    """CPU seconds (user and system) used so far by process ``pid`` and its children (a server's master and
+    workers), from /proc; 0.0 where there is no /proc."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0
+    try:
+        entries = os.listdir("/proc")
+    except OSError:
+        return 0.0
+    for entry in entries:
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # gone meanwhile
+        # after the command: state, ppid, ..., utime (14th field of the line) and stime (15th)
+        if int(entry) == pid or int(fields[1]) == pid:
+            total += int(fields[11]) + int(fields[12])
+    return total / tick
+
+
+class _CpuWindow(threading.Thread):
+    """Reads a server's CPU time at the start and the end of the measured window."""
+
+    def __init__(self, pid: int, start: float, stop: float) -> None:
+        super().__init__(daemon=True)
+        self.pid, self.start_at, self.stop_at = pid, start, stop
+        self.used: float | None = None
+
+    def run(self) -> None:
+        time.sleep(max(0.0, self.start_at - time.time()))
+        before = process_tree_cpu(self.pid)
+        time.sleep(max(0.0, self.stop_at - time.time()))
+        self.used = process_tree_cpu(self.pid) - before
+
+
+def run(
+    port: int, request: Request, *, clients: int, duration: float, warmup: float, server_pid: int | None = None
+) -> Result:
+    """One measured round against ``127.0.0.1:port``; stops by itself after ``warmup + duration`` seconds.
+
+    With ``server_pid``, the CPU time of that process and its children in
+    the measured window is reported too (``Result.server_cpu_s``).
+    """
     if clients < 1 or duration <= 0 or warmup < 0:
         raise ValueError("clients >= 1, duration > 0 and warmup >= 0")
     processes = min(clients, MAX_PROCESSES)
     split = [clients // processes + (1 if i < clients % processes else 0) for i in range(processes)]
     start_at = time.time() + 0.5 + 0.2 * processes  # time for the interpreters to start (stdlib only)
     spec = {"port": port, "request": asdict(request), "start_at": start_at, "warmup": warmup, "duration": duration}
+    watch = None if server_pid is None else _CpuWindow(server_pid, start_at + warmup, start_at + warmup + duration)
+    if watch is not None:
+        watch.start()
     children = [
         subprocess.Popen(
             [sys.executable, "-m", "bench.load", json.dumps({**spec, "threads": threads})],
@@ -133,6 +188,8 @@ def run(port: int, request: Request, *, clients: int, duration: float, warmup: f
             if child.poll() is None:
                 child.kill()
                 child.wait()
+    if watch is not None:
+        watch.join(TIMEOUT_S)
     latencies = sorted(x for part in outputs for x in part["latencies"])
     statuses: dict = {}
     for part in outputs:
@@ -145,6 +202,7 @@ def run(port: int, request: Request, *, clients: int, duration: float, warmup: f
         p50_ms=_percentile(latencies, 0.50) * 1000,
         p99_ms=_percentile(latencies, 0.99) * 1000,
         statuses=statuses,
+        server_cpu_s=None if watch is None else watch.used,
     )
 
 

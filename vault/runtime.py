@@ -36,6 +36,7 @@ from vault.ledger.events import emit
 from vault.ledger.sequencer import Sequencer
 from vault.storage import schema
 from vault.storage.db import READ_ONLY, describe_db_error, make_engine, make_sessions, writer_queue
+from vault.storage.group_commit import GroupCommit
 from vault.storage.models import Principal, SubjectKey
 
 MAX_LISTED = 100_000  # residents without a secret counted by ``init`` (beyond: "N+")
@@ -136,6 +137,12 @@ class Vault:
         self.ledger_state = ledger.LedgerState(
             max_pending=settings.sequencer.max_pending,
             inline=engine.dialect.name == "sqlite" and settings.sequencer.mode == "server",
+        )
+        # SQLite: a process's writers share transactions and their commits (vault.storage.group_commit).
+        self.group = (
+            GroupCommit(engine, self.writers, sequence=settings.sequencer.mode == "server")
+            if self.writers is not None
+            else None
         )
         self.sequencer = Sequencer(
             write=self.write_transaction,
@@ -284,9 +291,15 @@ class Vault:
     def write_transaction(self) -> Iterator[Session]:
         """A write transaction and nothing more (no refusal events, no waiting for receipts).
 
-        On SQLite it first takes its turn in the writers' queue
+        On a SQLite file it is one member of a batch of the process's writers,
+        committed together (``vault.storage.group_commit``), returning once
+        the batch is committed; the batches take turns in the writers' queue
         (``vault.storage.db.WriterQueue``).
         """
+        if self.group is not None:
+            with self.group.member({ledger.STATE: self.ledger_state}) as session:
+                yield session
+            return
         with self.writers.turn() if self.writers is not None else contextlib.nullcontext():
             with self.sessions.begin() as session:
                 session.info[ledger.STATE] = self.ledger_state

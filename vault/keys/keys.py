@@ -22,8 +22,9 @@ import os
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
+from typing import cast
 
-from sqlalchemy import bindparam, event, func, select, update
+from sqlalchemy import Table, bindparam, event, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, SessionTransaction
 
@@ -175,14 +176,22 @@ class KeyStore:
             key = memo[(subject_id, version)] = self._unwrap(subject_id, version, row.wrap_scheme, row.wrapped)
         return key
 
-    def _take_use(self, session: Session, subject_id: str) -> int:
-        """Count one seal against the newest key version, starting a new version at the limit.
+    def _take_use(self, session: Session, subject_id: str, uses: int = 1) -> int:
+        """Count ``uses`` seals against the newest key version, starting a new version at the limit.
 
         The conditional UPDATE is the check and the count at once; on
-        PostgreSQL its row lock orders concurrent sealers. Two writers that
-        both find the newest version used up both try to insert the next one:
-        the loser's insert fails inside a savepoint and it uses the winner's.
+        PostgreSQL its row lock orders concurrent sealers. The usual case is
+        one statement (``_TAKE_USES``: the newest version found by a subquery);
+        when it matches nothing (the newest version is used up, or the
+        resident has no key) the newest version is looked up and, if used
+        up, the next one started. Two writers that both find the newest
+        version used up both try to insert the next one: the loser's insert
+        fails inside a savepoint and it uses the winner's.
         """
+        params = {"b_subject_id": subject_id, "b_uses": uses, "b_max_uses": self.max_uses}
+        taken = session.connection().execute(_TAKE_USES, params).first()
+        if taken is not None:
+            return int(taken[0])
         for _ in range(8):
             version = session.scalar(select(func.max(SubjectKey.version)).where(SubjectKey.subject_id == subject_id))
             if version is None:
@@ -190,9 +199,11 @@ class KeyStore:
             taken = session.execute(
                 update(SubjectKey)
                 .where(
-                    SubjectKey.subject_id == subject_id, SubjectKey.version == version, SubjectKey.uses < self.max_uses
+                    SubjectKey.subject_id == subject_id,
+                    SubjectKey.version == version,
+                    SubjectKey.uses + uses <= self.max_uses,
                 )
-                .values(uses=SubjectKey.uses + 1)
+                .values(uses=SubjectKey.uses + uses)
                 .returning(SubjectKey.version)
                 .execution_options(synchronize_session=False)
             ).first()
@@ -201,7 +212,7 @@ class KeyStore:
             now = self.clock()
             try:
                 with session.begin_nested():
-                    row = self.create_subject_key(session, subject_id, now=now, version=version + 1, uses=1)
+                    row = self.create_subject_key(session, subject_id, now=now, version=version + 1, uses=uses)
             except IntegrityError:
                 continue  # another writer started the next version first: use it
             emit(
@@ -218,8 +229,13 @@ class KeyStore:
         raise Conflict("The subject key is being replaced by another request; try again.")
 
     def seal_for_subject(self, session: Session, subject_id: str, plaintext: bytes, *, aad: bytes) -> bytes:
-        version = self._take_use(session, subject_id)
-        return crypto.seal(self._subject_key(session, subject_id, version), plaintext, key_id=version, aad=aad)
+        return self.seal_many_for_subject(session, subject_id, [(plaintext, aad)])[0]
+
+    def seal_many_for_subject(self, session: Session, subject_id: str, parts: list[tuple[bytes, bytes]]) -> list[bytes]:
+        """Seal each ``(plaintext, aad)`` under the subject's newest key, counted as that many uses at once."""
+        version = self._take_use(session, subject_id, len(parts))
+        key = self._subject_key(session, subject_id, version)
+        return [crypto.seal(key, plaintext, key_id=version, aad=aad) for plaintext, aad in parts]
 
     def open_for_subject(self, session: Session, subject_id: str, sealed: bytes, *, aad: bytes) -> bytes:
         try:
@@ -244,6 +260,21 @@ _UNWRAPPED = "civicvault.unwrapped_subject_keys"
 _keys = SubjectKey.__table__.c
 _KEY_ROW = select(_keys.wrap_scheme, _keys.wrapped).where(
     _keys.subject_id == bindparam("subject_id"), _keys.version == bindparam("version")
+)
+# A seal's use count on the newest key version, if it has room: one Core statement (``KeyStore._take_use``).
+_newest = SubjectKey.__table__.alias("newest")
+_TAKE_USES = (
+    update(cast(Table, SubjectKey.__table__))
+    .where(
+        _keys.subject_id == bindparam("b_subject_id"),
+        _keys.version
+        == select(func.max(_newest.c.version))
+        .where(_newest.c.subject_id == bindparam("b_subject_id"))
+        .scalar_subquery(),
+        _keys.uses + bindparam("b_uses") <= bindparam("b_max_uses"),
+    )
+    .values(uses=_keys.uses + bindparam("b_uses"))
+    .returning(_keys.version)
 )
 
 

@@ -247,6 +247,9 @@ _EVENTS, _PENDING = (cast(Table, model.__table__) for model in (Event, PendingEv
 # Where a vault puts its ledger state for the services' sessions (``Vault.transaction``):
 # the receipts emitted in the transaction, and the back-pressure gauge.
 STATE = "civicvault.ledger"
+# Marks a session whose transaction is one of a batch (vault.storage.group_commit): the batch sequences its
+# events when it commits, so the session's appends stay pending even where appends are otherwise inline.
+GROUPED = "civicvault.grouped"
 
 
 class LedgerState:
@@ -378,7 +381,7 @@ def append_many(session: Session, events: Sequence[Mapping[str, Any]]) -> list[R
     if not events:
         return []
     state: LedgerState | None = session.info.get(STATE)
-    if state is not None and state.inline:
+    if state is not None and state.inline and not session.info.get(GROUPED):
         return append_sequenced(session, events)
 
     def work() -> list[Receipt]:

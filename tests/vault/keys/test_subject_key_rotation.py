@@ -92,6 +92,44 @@ def test_reads_do_not_count_and_every_seal_does(small_vault):
     assert uses == {1: 3}  # one record, then content and title of version 2: three seals, no reads
 
 
+def test_a_content_and_its_title_are_sealed_under_one_version_counted_twice(small_vault):
+    """Both parts of a version are counted in one statement; when the newest key has room for only one of
+    them, both go under the next version (never a part under each, never over the limit)."""
+    amina = resident(small_vault)
+    with small_vault.transaction() as session:
+        first = records.create_record(
+            session,
+            small_vault.keys,
+            amina,
+            subject_id=amina.id,
+            category="health.labs",
+            content={"a": 1},
+            title="one",
+            now=utcnow(),
+        ).id
+        second = records.create_record(
+            session,
+            small_vault.keys,
+            amina,
+            subject_id=amina.id,
+            category="health.labs",
+            content={"b": 2},
+            title="two",
+            now=utcnow(),
+        ).id
+    with small_vault.read_transaction() as session:
+        uses = {r.version: r.uses for r in session.scalars(select(SubjectKey).where(SubjectKey.subject_id == amina.id))}
+        parts = {
+            record_id: {crypto.envelope_key_id(bytes(v.content_sealed)), crypto.envelope_key_id(bytes(v.title_sealed))}
+            for record_id in (first, second)
+            for v in [session.get_one(RecordVersion, (record_id, 1))]
+        }
+    assert uses == {1: 2, 2: 2}  # version 1 had room for one more seal, not two
+    assert parts == {first: {1}, second: {2}}
+    with small_vault.transaction() as session:
+        assert records.read_record(session, small_vault.keys, amina, second, now=utcnow()).title == "two"
+
+
 def test_concurrent_sealers_share_one_new_version(small_vault, settings):
     """Writers in several threads cross the limit together: no error, no version skipped, none over its budget."""
     amina = resident(small_vault)
