@@ -74,6 +74,7 @@ class Sequencer:
         self._done = threading.Condition(self._guard)  # notified whenever receipts get their indices
         self._waiting: dict[str, list[Receipt]] = {}
         self._postgres = postgres  # whether the lock is PostgreSQL's advisory lock (tried, not queued for)
+        self._nudge = threading.Event()  # set by ``settle`` when it leaves receipts pending: wakes ``run``
 
     @property
     def sequences(self) -> bool:
@@ -105,22 +106,37 @@ class Sequencer:
             total += len(indices)
         return total
 
-    def run(self, stop: threading.Event, *, interval: float) -> None:
-        """Sequence whatever is pending, every ``interval`` seconds when idle, until ``stop`` is set.
+    def run(self, stop: threading.Event, *, interval: float, idle: float | None = None) -> None:
+        """Sequence whatever is pending until ``stop`` is set: look again ``interval`` seconds after finding
+        work, ``idle`` seconds (default: ``interval``) after finding none.
 
-        A failed batch (the database down, a changed pending row) is logged and
-        tried again after a pause; the events stay pending meanwhile.
+        A request of this process whose receipts ``settle`` leaves pending
+        (it does not wait, or waited in vain) wakes the loop at once, so a
+        long ``idle`` delays only events nobody here knows of (of a process
+        that died before its batch, of a command run beside the server), and
+        an idle server does not query its database many times a second. A
+        failed batch (the database down, a changed pending row) is logged
+        and tried again after a pause; the events stay pending meanwhile.
         """
         pause = interval
         while not stop.is_set():
+            self._nudge.clear()
             try:
-                if self._anything_pending():
+                found = self._anything_pending()
+                if found:
                     self.drain()
-                pause = interval
+                pause = interval if found or idle is None else idle
             except Exception as exc:  # keep the loop alive: the next round may succeed
                 log.error("sequencing failed (%s); retrying", type(exc).__name__)
                 pause = min(max(pause * 2, 0.5), 30.0)
-            stop.wait(pause)
+            self._pause(stop, pause)
+
+    def _pause(self, stop: threading.Event, seconds: float) -> None:
+        """Wait ``seconds``, or less if nudged or stopped (``stop`` is looked at every 0.1 s)."""
+        deadline = time.monotonic() + seconds
+        while not stop.is_set() and (left := deadline - time.monotonic()) > 0:
+            if self._nudge.wait(min(left, 0.1)):
+                return
 
     def _anything_pending(self) -> bool:
         with self.read() as session:
@@ -148,6 +164,8 @@ class Sequencer:
                     self._poll_until(pending, deadline)
             except Exception as exc:
                 log.error("receipts left pending: sequencing failed (%s)", type(exc).__name__)
+        if self.sequences and any(r.leaf_index is None for r in pending):
+            self._nudge.set()  # the background loop (``run``) takes them
 
     @contextlib.contextmanager
     def _registered(self, receipts: list[Receipt]) -> Iterator[None]:
@@ -193,6 +211,7 @@ class Sequencer:
             return all(r.leaf_index is not None for r in pending)
 
         wait = not self._postgres
+        look_after = 0.001  # doubles up to 16 ms while another process sequences: each look is a query
         while not done():
             remaining = deadline - time.monotonic()
             if remaining <= 0:
@@ -216,7 +235,8 @@ class Sequencer:
                 self._step_lock.release()
             # Another process is sequencing: give it a moment, then look.
             with self._done:
-                self._done.wait_for(done, timeout=0.001)
+                self._done.wait_for(done, timeout=min(look_after, max(0.0, deadline - time.monotonic())))
+            look_after = min(look_after * 2, 0.016)
             self._look_up([r for r in pending if r.leaf_index is None])
 
     def _poll_until(self, pending: list[Receipt], deadline: float) -> None:

@@ -359,6 +359,44 @@ def test_a_sequencer_that_dies_holding_the_lock_loses_it_and_another_carries_on(
         writer.close()
 
 
+def test_an_idle_background_loop_is_woken_by_a_request_that_leaves_its_receipt_pending(settings):
+    """The server's loop looks for work only every ``idle`` seconds when there is none (an idle server does
+    not query its database a hundred times a second), yet a request of its process that does not wait for
+    its index wakes it at once."""
+    if not settings.database_url.startswith("postgresql"):
+        pytest.skip("on SQLite the writers' shared transaction sequences before its commit")
+    vault = open_with(settings, receipt_wait_ms=0)
+    stop = threading.Event()
+    probes = []
+    looked = vault.sequencer._anything_pending
+
+    def counted() -> bool:
+        probes.append(time.monotonic())
+        return looked()
+
+    vault.sequencer._anything_pending = counted
+    loop = threading.Thread(target=vault.sequencer.run, args=(stop,), kwargs={"interval": 0.01, "idle": 30.0})
+    loop.start()
+    try:
+        deadline = time.monotonic() + 5
+        while not probes and time.monotonic() < deadline:
+            time.sleep(0.01)
+        time.sleep(0.3)
+        assert len(probes) == 1  # idle: no second look within 0.3 s
+        with vault.transaction() as session:
+            receipt = emit(session, event())
+        assert receipt.leaf_index is None  # the request did not wait
+        deadline = time.monotonic() + 5
+        while counts(vault)[2] and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert counts(vault) == (1, 1, 0)
+        assert time.monotonic() - probes[0] < 5  # well before the 30 s idle pause
+    finally:
+        stop.set()
+        loop.join(5)
+        vault.close()
+
+
 def test_the_sequencer_lock_is_per_schema_on_postgresql(vault_):
     """Vaults in other schemas of the same PostgreSQL database do not wait for each other."""
     with vault_.read_transaction() as session:

@@ -161,7 +161,7 @@ def test_when_the_batch_cannot_commit_every_writer_in_it_fails_and_nothing_is_st
 
 def test_many_writers_in_several_processes_worth_of_vaults(settings):
     """Four vaults (as four server processes) with four threads each: every append committed once, the
-    indices gap-free, fewer commits than transactions, and the ledger verifies."""
+    indices gap-free, the ledger verified; on SQLite, fewer commits than transactions."""
     vaults = [Vault.open(settings) for _ in range(4)]
     commits = [commits_of(v) for v in vaults]
     receipts: list[ledger.Receipt] = []
@@ -182,7 +182,8 @@ def test_many_writers_in_several_processes_worth_of_vaults(settings):
             thread.join(60)
         assert sorted(r.leaf_index for r in receipts) == list(range(400))
         assert counts(vaults[0]) == (400, 400, 0)
-        assert sum(len(c) for c in commits) < 400
+        if settings.database_url.startswith("sqlite"):  # PostgreSQL commits each one, concurrently
+            assert sum(len(c) for c in commits) < 400
         with vaults[0].read_transaction() as session:
             verify(session)
     finally:
