@@ -28,7 +28,9 @@ def test_bench_http_tiny_round_has_numbers_and_no_errors():
         vault_rps, plain_rps = float(cells[1].replace(",", "")), float(cells[3].replace(",", ""))
         assert vault_rps > 0 and plain_rps > 0, row
         assert cells[5].endswith("x") and float(cells[5][:-1]) > 0, row
-        assert cells[6] == "0 / 0", row
+        vault_cpu, plain_cpu = (float(v) for v in cells[6].split(" / "))  # server CPU ms per request
+        assert vault_cpu > 0 and plain_cpu > 0, row
+        assert cells[7] == "0 / 0", row
 
 
 def test_profile_read_counts_one_main_transaction_per_granted_read():

@@ -33,10 +33,10 @@ from vault.keys.keys import KeyStore
 from vault.keys.subject_secrets import SecretStore
 from vault.ledger import ledger
 from vault.ledger.events import emit
+from vault.ledger.group_commit import GroupCommit
 from vault.ledger.sequencer import Sequencer
 from vault.storage import schema
 from vault.storage.db import READ_ONLY, describe_db_error, make_engine, make_sessions, writer_queue
-from vault.storage.group_commit import GroupCommit
 from vault.storage.models import Principal, SubjectKey
 
 MAX_LISTED = 100_000  # residents without a secret counted by ``init`` (beyond: "N+")
@@ -138,7 +138,7 @@ class Vault:
             max_pending=settings.sequencer.max_pending,
             inline=engine.dialect.name == "sqlite" and settings.sequencer.mode == "server",
         )
-        # SQLite: a process's writers share transactions and their commits (vault.storage.group_commit).
+        # SQLite: a process's writers share transactions and their commits (vault.ledger.group_commit).
         self.group = (
             GroupCommit(engine, self.writers, sequence=settings.sequencer.mode == "server")
             if self.writers is not None
@@ -292,7 +292,7 @@ class Vault:
         """A write transaction and nothing more (no refusal events, no waiting for receipts).
 
         On a SQLite file it is one member of a batch of the process's writers,
-        committed together (``vault.storage.group_commit``), returning once
+        committed together (``vault.ledger.group_commit``), returning once
         the batch is committed; the batches take turns in the writers' queue
         (``vault.storage.db.WriterQueue``).
         """

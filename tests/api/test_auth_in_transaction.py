@@ -59,7 +59,7 @@ class Transactions:
         self.all.append([])
 
     def _statement(self, _conn, _cursor, statement, *_args) -> None:
-        # BEGIN, and a SQLite writer's savepoint in its batch (vault/storage/group_commit.py), frame the work.
+        # BEGIN, and a SQLite writer's savepoint in its batch (vault/ledger/group_commit.py), frame the work.
         if not statement.lstrip().upper().startswith(("BEGIN", "SAVEPOINT", "RELEASE SAVEPOINT")):
             if not self.all:  # the driver-level statements of a transaction begun before listening
                 self.all.append([])

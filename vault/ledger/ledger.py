@@ -247,7 +247,7 @@ _EVENTS, _PENDING = (cast(Table, model.__table__) for model in (Event, PendingEv
 # Where a vault puts its ledger state for the services' sessions (``Vault.transaction``):
 # the receipts emitted in the transaction, and the back-pressure gauge.
 STATE = "civicvault.ledger"
-# Marks a session whose transaction is one of a batch (vault.storage.group_commit): the batch sequences its
+# Marks a session whose transaction is one of a batch (vault.ledger.group_commit): the batch sequences its
 # events when it commits, so the session's appends stay pending even where appends are otherwise inline.
 GROUPED = "civicvault.grouped"
 

@@ -70,7 +70,7 @@ def proves(vault: Vault, receipt: ledger.Receipt) -> bool:
 
 def test_an_event_is_pending_in_its_transaction_and_sequenced_when_the_response_is_due(vault_):
     """Pending in the action's transaction (no shared row touched), sequenced before the response. PostgreSQL:
-    after the commit, by the waiting request. SQLite: by the batch's commit (vault.storage.group_commit), which
+    after the commit, by the waiting request. SQLite: by the batch's commit (vault.ledger.group_commit), which
     holds the write lock, the sequencer lock there, so the receipt has its index when the transaction returns."""
     with vault_.transaction() as session:
         receipt = emit(session, event())

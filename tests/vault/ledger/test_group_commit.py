@@ -1,4 +1,4 @@
-"""SQLite group commit (vault/storage/group_commit.py): a process's writers share transactions and fsyncs.
+"""SQLite group commit (vault/ledger/group_commit.py): a process's writers share transactions and fsyncs.
 
 Writers that queue while one works join its batch: one commit for all, each
 one's work in a savepoint (a failure undoes only its own), nobody returning
@@ -20,7 +20,7 @@ from vault.runtime import Vault
 from vault.storage.models import Event, PendingEvent
 from vault.verification.verify import verify
 
-from ..ledger.test_sequencer import counts, event
+from .test_sequencer import counts, event
 
 
 @pytest.fixture
