@@ -2,7 +2,7 @@
 
 Who must have it: ``REQUIRED_ROLES`` (clinic, landlord, compliance and admin
 accounts, who see other people's data or run the vault); residents may turn
-it on. Witnesses never sign in to pages (they use their API token).
+it on. Witnesses are programs that use their API token: give them no login.
 
 - ``enrol`` makes a random 160-bit secret, stores it sealed under the master
   keyring (crypto.totp_secret_aad) as *pending*, and returns it as text, as
