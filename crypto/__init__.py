@@ -8,7 +8,15 @@ clock or keeps state beyond that loaded library.
 """
 
 from crypto._aesgcm import KEY_SIZE
-from crypto.aad import principal_name_aad, record_aad, sealed_text_aad, subject_key_aad
+from crypto.aad import (
+    principal_login_aad,
+    principal_name_aad,
+    record_aad,
+    sealed_text_aad,
+    subject_key_aad,
+    totp_secret_aad,
+)
+from crypto.blind_index import blind_index, blind_index_key
 from crypto.envelope import ENVELOPE_VERSION, envelope_key_id, seal, unseal
 from crypto.errors import CryptoError, InvalidEnvelope, KeyringError, ProofError
 from crypto.keyring import SECRET_SIZE, Keyring, hkdf_sha256, new_key, unwrap_key, wrap_key
@@ -51,11 +59,15 @@ __all__ = [
     "hkdf_sha256",
     "envelope_key_id",
     "new_key",
+    "blind_index",
+    "blind_index_key",
+    "principal_login_aad",
     "principal_name_aad",
     "record_aad",
     "seal",
     "sealed_text_aad",
     "subject_key_aad",
+    "totp_secret_aad",
     "unseal",
     "unwrap_key",
     "wrap_key",

@@ -43,6 +43,16 @@ def principal_name_aad(*, principal_id: str) -> bytes:
     return _encode("principal-name/v1", principal_id)
 
 
+def principal_login_aad(*, principal_id: str) -> bytes:
+    """Bind a principal's sealed login (shown to them and to operators) to the principal."""
+    return _encode("principal-login/v1", principal_id)
+
+
+def totp_secret_aad(*, principal_id: str) -> bytes:
+    """Bind a principal's sealed TOTP secret to the principal: a secret copied to another row does not open."""
+    return _encode("totp-secret/v1", principal_id)
+
+
 TEXT_KINDS = ("access-request-reason", "break-glass-reason", "break-glass-review-note")
 
 

@@ -1,20 +1,26 @@
 """A realistic demo data set: residents, a clinic, a landlord, officers, records.
 
+Every principal gets a login and a generated password for the pages, and
+the roles that must use TOTP an enabled secret, printed as text once (and
+saved with the tokens, for the demo only).
+
 Health records are FHIR R4-shaped resources (AllergyIntolerance,
 MedicationStatement, Condition); tenancy records are a lease and an income
 statement. Every name and number is invented.
 """
 
+import secrets
 from datetime import datetime, timedelta
 from typing import Any
 
+import pyotp
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from vault.consent import access_requests, consent
 from vault.core.caller import Caller
 from vault.core.config import ConsentLimits
-from vault.identity import principals
+from vault.identity import logins, passwords, principals, totp
 from vault.keys.keys import KeyStore
 from vault.records import records
 from vault.storage.models import Principal
@@ -28,6 +34,16 @@ PEOPLE = (
     ("compliance", "Dana Whitfield (Compliance)"),
     ("admin", "City Data Operator"),
 )
+# Their logins for the pages (a second demo load in the same vault gets "amina-2", ...).
+LOGINS = {
+    "Amina Yusuf": "amina",
+    "Tomasz Nowak": "tomasz",
+    "Grace Okafor": "grace",
+    "Riverside Community Clinic": "riverside",
+    "Harbour Housing Association": "harbour",
+    "Dana Whitfield (Compliance)": "compliance",
+    "City Data Operator": "operator",
+}
 
 
 def _allergy(patient: str, substance: str, code: str, reaction: str) -> dict[str, Any]:
@@ -100,6 +116,37 @@ def _income(name: str, employer: str, annual: int, year: int) -> dict[str, Any]:
     }
 
 
+def _free_login(session: Session, keys: KeyStore, wanted: str) -> str:
+    """``wanted``, or ``wanted-2``, ``wanted-3``, ... when an earlier demo load took it."""
+    candidate, n = wanted, 1
+    while logins.find_principal(session, keys, candidate) is not None:
+        n += 1
+        candidate = f"{wanted}-{n}"
+    return candidate
+
+
+def _sign_in(
+    session: Session, keys: KeyStore, principal_id: str, role: str, name: str, *, now: datetime
+) -> dict[str, str]:
+    """A login, a generated password and, for the roles that need it, an enabled TOTP secret.
+
+    The demo plays the person's authenticator app once: it confirms the
+    enrolment with the code of the previous 30-second step, so the code an
+    app shows now is still unused for the first sign-in.
+    """
+    login = logins.set_login(session, keys, principal_id, _free_login(session, keys, LOGINS[name]))
+    password = secrets.token_urlsafe(12)
+    passwords.set_password(session, keys, principal_id, password, now=now)
+    found = {"login": login, "password": password}
+    if totp.required_for(role):
+        enrolment = totp.enrol(session, keys, principal_id)
+        code = pyotp.TOTP(enrolment.secret).at(now - timedelta(seconds=totp.STEP_SECONDS))
+        if not totp.confirm_enrolment(session, keys, principal_id, code, now=now):
+            raise RuntimeError("the demo's TOTP enrolment did not confirm")
+        found["totp_secret"] = enrolment.secret
+    return found
+
+
 def has_data(session: Session) -> bool:
     return session.scalar(select(Principal.id).limit(1)) is not None
 
@@ -109,12 +156,21 @@ def load(
 ) -> tuple[list[dict[str, str]], list[str]]:
     """Create the demo principals, records and consent story.
 
-    Returns each principal with its token, and the story as lines of text.
+    Returns each principal with its token, login, password (and TOTP secret
+    for the roles that need one), and the story as lines of text.
     """
     created: list[dict[str, str]] = []
     for role, name in PEOPLE:
         info, token = principals.create_principal(session, keys, role=role, name=name, now=now)
-        created.append({"id": info.id, "role": role, "name": name, "token": token})
+        created.append(
+            {
+                "id": info.id,
+                "role": role,
+                "name": name,
+                "token": token,
+                **_sign_in(session, keys, info.id, role, name, now=now),
+            }
+        )
     amina, tomasz, grace = (p for p in created if p["role"] == "resident")
     for person, data in (
         (

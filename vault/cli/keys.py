@@ -68,6 +68,7 @@ def register(
                         "in_keyring": v in ring.versions,
                         "subject_keys": used.subject_keys.get(v, 0),
                         "names": used.names.get(v, 0),
+                        "sign_in_credentials": used.credentials.get(v, 0),
                     }
                     for v in versions
                 ],
@@ -88,7 +89,8 @@ def register(
         for row in status["versions"]:
             mark = "" if row["in_keyring"] else "  MISSING FROM THE KEYRING"
             click.echo(
-                f"  version {row['version']}: {row['subject_keys']} subject key(s), {row['names']} name(s){mark}"
+                f"  version {row['version']}: {row['subject_keys']} subject key(s), {row['names']} name(s), "
+                f"{row['sign_in_credentials']} sign-in credential(s){mark}"
             )
         if status["unbound_subject_keys"] or status["unbound_resident_names"]:
             click.echo(
@@ -114,7 +116,7 @@ def register(
     @home_option
     @click.pass_context
     def keys_rotate(ctx: click.Context, then_retire: bool, home: Path | None) -> None:
-        """New master key version; re-wrap subject keys and names in batches (resumable)."""
+        """New master key version; re-wrap subject keys, names and sign-in credentials in batches (resumable)."""
         from vault.keys.key_rotation import plan, retire, rotate, total_work
 
         vault = _open(settings_of(ctx, home))

@@ -21,6 +21,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import click
 
 from vault.cli.anchor import register as _register_anchor
+from vault.cli.credentials import read_password
+from vault.cli.credentials import register as _register_credentials
 from vault.cli.keys import register as _register_key_commands
 from vault.cli.sequencer import register as _register_sequencer
 from vault.core.errors import VaultError
@@ -119,27 +121,49 @@ def init(ctx: click.Context, home: Path | None) -> None:
 
 @cli.group()
 def principal() -> None:
-    """Create and list principals, manage their tokens."""
+    """Create and list principals; manage their tokens, logins, passwords and invitations."""
 
 
 @principal.command("add")
 @click.option("--role", required=True, type=click.Choice(ROLES))
 @click.option("--name", required=True)
-@click.option("--json", "as_json", is_flag=True, help="Print {id, role, name, token} as JSON.")
+@click.option("--login", default=None, help="What the person signs in to the pages with (often an e-mail address).")
+@click.option("--password-stdin", is_flag=True, help="Read a password for --login from standard input (one line).")
+@click.option("--json", "as_json", is_flag=True, help="Print {id, role, name, token} (and login) as JSON.")
 @_home_option
 @click.pass_context
-def principal_add(ctx: click.Context, role: str, name: str, as_json: bool, home: Path | None) -> None:
+def principal_add(
+    ctx: click.Context,
+    role: str,
+    name: str,
+    login: str | None,
+    password_stdin: bool,
+    as_json: bool,
+    home: Path | None,
+) -> None:
     """Create a principal and print its token (shown only once)."""
     from vault.core.clock import utcnow
     from vault.identity import principals
 
+    if password_stdin and login is None:
+        raise click.UsageError("--password-stdin needs --login: a password is for signing in with a login.")
+    password = read_password(True) if password_stdin else None
     vault = _open(ctx, home)
     with vault.transaction() as session:
         info, token = principals.create_principal(session, vault.keys, role=role, name=name, now=utcnow())
+        if login is not None:
+            from vault.identity import logins, passwords
+
+            login = logins.set_login(session, vault.keys, info.id, login)
+            if password is not None:
+                passwords.set_password(session, vault.keys, info.id, password, now=utcnow())
     if as_json:
-        click.echo(json.dumps({"id": info.id, "role": info.role, "name": info.name, "token": token}))
+        body = {"id": info.id, "role": info.role, "name": info.name, "token": token}
+        click.echo(json.dumps(body if login is None else {**body, "login": login}))
     else:
         click.echo(f"id:    {info.id}\nrole:  {info.role}\nname:  {info.name}\ntoken: {token}")
+        if login is not None:
+            click.echo(f"login: {login}{'' if password is not None else ' (no password yet: invite or set-password)'}")
         click.echo("The token is shown only this once; store it now.", err=True)
 
 
@@ -151,26 +175,34 @@ def principal_add(ctx: click.Context, role: str, name: str, as_json: bool, home:
 def principal_list(ctx: click.Context, role: str | None, as_json: bool, home: Path | None) -> None:
     """List principals."""
     from vault.core.clock import rfc3339
-    from vault.identity import principals
+    from vault.identity import logins, principals
 
     vault = _open(ctx, home)
     with vault.transaction() as session:
         rows = [
-            (p, principals.live_token_count(session, p.id))
+            (p, principals.live_token_count(session, p.id), logins.get_login(session, vault.keys, p.id))
             for p in principals.list_principals(session, vault.keys, role=role)
         ]
     if as_json:
         click.echo(
             json.dumps(
                 [
-                    {"id": p.id, "role": p.role, "name": p.name, "created_at": rfc3339(p.created_at), "live_tokens": n}
-                    for p, n in rows
+                    {
+                        "id": p.id,
+                        "role": p.role,
+                        "name": p.name,
+                        "login": login,
+                        "created_at": rfc3339(p.created_at),
+                        "live_tokens": n,
+                    }
+                    for p, n, login in rows
                 ]
             )
         )
         return
-    for p, n in rows:
-        click.echo(f"{p.id}  {p.role:<10}  {rfc3339(p.created_at)}  tokens:{n}  {p.name}")
+    for p, n, login in rows:
+        shown = f"  login:{login}" if login is not None else ""
+        click.echo(f"{p.id}  {p.role:<10}  {rfc3339(p.created_at)}  tokens:{n}{shown}  {p.name}")
 
 
 @principal.command("revoke-token")
@@ -204,7 +236,7 @@ def principal_token(ctx: click.Context, principal_id: str, home: Path | None) ->
 
 
 def _write_demo_tokens(settings: Settings, people: list[dict[str, str]]) -> Path:
-    """Save demo tokens (added to any saved before), readable by the owner only."""
+    """Save demo tokens, logins, passwords and TOTP secrets (added to any saved before), owner-readable only."""
     path = settings.home / DEMO_TOKENS_FILE
     if path.exists():
         people = json.loads(path.read_text(encoding="utf-8")) + people
@@ -218,6 +250,10 @@ def _print_people(people: list[dict[str, str]]) -> None:
     for person in people:
         click.echo(f"  {person['role']:<10} {person['name']:<32} id={person['id']}")
         click.echo(f"             token={person['token']}")
+        if "login" in person:  # demo sets saved before sign-in existed have none
+            click.echo(f"             login={person['login']} password={person['password']}")
+        if "totp_secret" in person:
+            click.echo(f"             TOTP secret (add it to an authenticator app)={person['totp_secret']}")
 
 
 @cli.command("demo")
@@ -241,7 +277,7 @@ def demo_command(ctx: click.Context, if_new: bool, home: Path | None) -> None:
         click.echo("Demo data loaded. The consent story:")
         for line in story:
             click.echo(f"  - {line}")
-        click.echo(f"Tokens (also saved, for the demo only, in {path}):")
+        click.echo(f"Tokens, logins and passwords (also saved, for the demo only, in {path}):")
         _print_people(people)
         return
     path = settings.home / DEMO_TOKENS_FILE
@@ -667,6 +703,8 @@ def maintenance_vacuum_secrets(ctx: click.Context, home: Path | None) -> None:
     click.echo(f"subject-secret store: {done}")
 
 
+# Logins, passwords and invitations for the pages (vault/identity).
+_register_credentials(principal, _home_option, _open)
 # Anchoring on an EVM chain (vault/anchoring), key management and erasure.
 _register_anchor(cli, home_option=_home_option, settings_of=_settings)
 _register_key_commands(cli, _home_option, _settings)

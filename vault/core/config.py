@@ -182,6 +182,33 @@ class SequencerSettings:
         )
 
 
+@dataclass(frozen=True)
+class WebSessionSettings:
+    """How long a signed-in browser stays signed in (vault/identity/web_sessions.py).
+
+    The idle timeout is the automatic logoff of HIPAA (45 CFR 164.312(a)(2)(iii)):
+    a session unused this long ends. The absolute limit ends every session
+    this long after sign-in, however busy. The idle timeout may not exceed it.
+    """
+
+    idle_minutes: int = 15  # CIVICVAULT_SESSION_IDLE_MINUTES
+    max_hours: int = 12  # CIVICVAULT_SESSION_MAX_HOURS
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> "WebSessionSettings":
+        idle = _positive_int(env, "CIVICVAULT_SESSION_IDLE_MINUTES", cls.idle_minutes)
+        most = _positive_int(env, "CIVICVAULT_SESSION_MAX_HOURS", cls.max_hours)
+        if idle > 24 * 60:
+            raise ConfigError("CIVICVAULT_SESSION_IDLE_MINUTES must be at most 1440 (a day).")
+        if most > 30 * 24:
+            raise ConfigError("CIVICVAULT_SESSION_MAX_HOURS must be at most 720 (30 days).")
+        if idle > most * 60:
+            raise ConfigError(
+                "CIVICVAULT_SESSION_IDLE_MINUTES must not exceed CIVICVAULT_SESSION_MAX_HOURS (in minutes)."
+            )
+        return cls(idle_minutes=idle, max_hours=most)
+
+
 DEFAULT_HSTS_SECONDS = 365 * 24 * 3600
 
 
@@ -221,6 +248,7 @@ class Settings:
     hsts_seconds: int | None = None  # CIVICVAULT_HSTS: Strict-Transport-Security max-age; None: not sent
     trusted_proxies: int = 0  # CIVICVAULT_TRUSTED_PROXIES: reverse proxies whose X-Forwarded-For is believed
     sequencer: SequencerSettings = SequencerSettings()  # CIVICVAULT_SEQUENCER, CIVICVAULT_LEDGER_*
+    web_sessions: WebSessionSettings = WebSessionSettings()  # CIVICVAULT_SESSION_*: sign-in sessions
 
     @classmethod
     def from_env(cls, home: str | os.PathLike | None = None, environ: Mapping[str, str] | None = None) -> "Settings":
@@ -253,6 +281,7 @@ class Settings:
             hsts_seconds=_hsts(env),
             trusted_proxies=_positive_int(env, "CIVICVAULT_TRUSTED_PROXIES", 0, minimum=0),
             sequencer=SequencerSettings.from_env(env),
+            web_sessions=WebSessionSettings.from_env(env),
         )
 
     @property

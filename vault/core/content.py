@@ -7,6 +7,7 @@ bytes independent of how a client happened to format its request.
 """
 
 import json
+import unicodedata
 from typing import Any
 
 from vault.core.errors import InvalidInput
@@ -67,3 +68,31 @@ def check_title(title: str | None) -> str | None:
     if title is None:
         return None
     return check_text(title, what="A title", max_length=MAX_TITLE_LENGTH) or None
+
+
+# An e-mail address's limit (RFC 5321, 4.5.3.1.3: a path of 256 octets with its brackets).
+MAX_LOGIN_LENGTH = 254
+# Before normalising: NFKC expands a character to at most 18, so longer input can never fit.
+_MAX_RAW_LENGTH = 4 * MAX_LOGIN_LENGTH
+# Unicode general categories refused in a login: controls, format characters (zero-width
+# joiners, direction marks), surrogates, private use, unassigned; and every kind of space.
+_REFUSED_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Co", "Cn", "Zs", "Zl", "Zp"})
+
+
+def normalise_login(login: str) -> str:
+    """The normalised form of a login (what its blind index is computed over), or ``InvalidInput``.
+
+    NFKC, case folding, NFKC again (folding can undo NFKC), stripped: the
+    variants a person takes for one login are one (vault/identity/logins.py).
+    Messages never repeat the login.
+    """
+    if not isinstance(login, str) or len(login) > _MAX_RAW_LENGTH:
+        raise InvalidInput(f"A login may have at most {MAX_LOGIN_LENGTH} characters.")
+    folded = unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", login).casefold()).strip()
+    if not folded:
+        raise InvalidInput("A login must not be empty.")
+    if len(folded) > MAX_LOGIN_LENGTH:
+        raise InvalidInput(f"A login may have at most {MAX_LOGIN_LENGTH} characters.")
+    if any(ch.isspace() or unicodedata.category(ch) in _REFUSED_CATEGORIES for ch in folded):
+        raise InvalidInput("A login must not contain spaces, control or invisible characters.")
+    return folded

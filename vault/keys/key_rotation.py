@@ -9,15 +9,18 @@
    the master key alone, scheme 1) is unwrapped and wrapped again, bound to
    its resident's secret, in transactions of ``BATCH`` keys, so readers and
    writers only ever wait for one short batch;
-3. every principal's sealed name is re-sealed the same way;
+3. every principal's sealed name is re-sealed the same way, and with it its
+   sign-in credentials: the sealed login (same scheme as the name), the
+   login's blind index (recomputed under the new version from the opened
+   login) and the sealed TOTP secret;
 4. a ``keys.rotated`` event (versions and counts only) goes on the ledger.
 
 Records are never re-encrypted: they are sealed under subject keys, which do
 not change. Running servers re-read the key file on their next use of it, so
 they seal under the new version as soon as it exists.
 
-``retire`` removes from the key file every old version that no subject key
-and no sealed name uses any more (``keys.retired`` on the ledger); a version
+``retire`` removes from the key file every old version that no subject key,
+no sealed name and no sign-in credential uses any more (``keys.retired`` on the ledger); a version
 still in use is never removed. ``usage`` counts what each version holds.
 
 With ``CIVICVAULT_MASTER_KEY`` the keyring cannot be written: the operator
@@ -33,10 +36,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, cast
 
-from sqlalchemy import Table, and_, bindparam, func, or_, select, update
+from sqlalchemy import Integer, LargeBinary, String, Table, and_, bindparam, func, or_, select, update
 from sqlalchemy.orm import Session
 
 import crypto
+from vault.core.content import normalise_login
 from vault.core.errors import ConfigError, RecordUnreadable
 from vault.core.keyfile import write_keyring
 from vault.keys.keys import BOUND, MASTER_ONLY, SYSTEM_ACTOR
@@ -55,16 +59,21 @@ class Usage:
 
     subject_keys: Counter = field(default_factory=Counter)  # master version -> wrapped subject keys
     names: Counter = field(default_factory=Counter)  # master version -> sealed principal names
+    # master version -> sign-in credentials under it: sealed logins, login blind indices, TOTP secrets
+    credentials: Counter = field(default_factory=Counter)
     unbound_subject_keys: int = 0
     unbound_resident_names: int = 0
 
     def versions_in_use(self) -> set[int]:
-        return {v for v, n in (self.subject_keys + self.names).items() if n}
+        return {v for v, n in (self.subject_keys + self.names + self.credentials).items() if n}
 
     def pending(self, target: int) -> int:
         """Items a rotation to ``target`` still has to re-seal."""
-        old = sum(n for v, n in self.subject_keys.items() if v != target) + sum(
-            n for v, n in self.names.items() if v != target
+        old = sum(
+            n
+            for counter in (self.subject_keys, self.names, self.credentials)
+            for v, n in counter.items()
+            if v != target
         )
         return old + self.unbound_subject_keys + self.unbound_resident_names
 
@@ -87,15 +96,34 @@ def usage(session: Session) -> Usage:
         if scheme != BOUND:
             result.unbound_subject_keys += count
     rows = session.execute(
-        select(Principal.role, Principal.name_scheme, Principal.name_sealed)
+        select(
+            Principal.role,
+            Principal.name_scheme,
+            Principal.name_sealed,
+            Principal.login_sealed,
+            Principal.login_index_version,
+            Principal.totp_secret_sealed,
+        )
         .where(Principal.erased_at.is_(None))
         .execution_options(yield_per=2000)
     )
-    for role, scheme, sealed in rows:
+    for role, scheme, sealed, login_sealed, index_version, totp_sealed in rows:
         result.names[_name_version(sealed)] += 1
+        for version in _credential_versions(login_sealed, index_version, totp_sealed):
+            result.credentials[version] += 1
         if role == "resident" and scheme != BOUND:
             result.unbound_resident_names += 1
     return result
+
+
+def _credential_versions(login_sealed: bytes | None, index_version: int | None, totp_sealed: bytes | None) -> list[int]:
+    """The master key versions a principal's sign-in credentials need, one entry per credential."""
+    versions = [_name_version(login_sealed)] if login_sealed is not None else []
+    if index_version is not None:
+        versions.append(index_version)
+    if totp_sealed is not None:
+        versions.append(_name_version(totp_sealed))
+    return versions
 
 
 def residents_without_secret(vault: Vault, *, limit: int = 1000) -> list[str]:
@@ -193,11 +221,24 @@ def _subject_key_batch(
 
 
 def _name_batch(vault: Vault, target: int, after: str) -> tuple[int, str | None, int]:
-    """Re-seal the names among the next BATCH principals after ``after``; returns (done, last, seen)."""
+    """Re-seal the names (and sign-in credentials) among the next BATCH principals after ``after``.
+
+    Returns (done, last, seen). A login is re-sealed with its name (same
+    scheme) and re-indexed under ``target``; a TOTP secret is re-sealed.
+    """
     keys = vault.keys
     with vault.read_transaction() as session:
         rows = session.execute(
-            select(Principal.id, Principal.role, Principal.name_scheme, Principal.name_sealed)
+            select(
+                Principal.id,
+                Principal.role,
+                Principal.name_scheme,
+                Principal.name_sealed,
+                Principal.login_sealed,
+                Principal.login_index,
+                Principal.login_index_version,
+                Principal.totp_secret_sealed,
+            )
             .where(Principal.erased_at.is_(None), Principal.id > after)
             .order_by(Principal.id)
             .limit(BATCH)
@@ -205,37 +246,75 @@ def _name_batch(vault: Vault, target: int, after: str) -> tuple[int, str | None,
     if not rows:
         return 0, None, 0
     secrets = (
-        keys.secrets.get_many(pid for pid, role, _, _ in rows if role == "resident") if keys.secrets is not None else {}
+        keys.secrets.get_many(row.id for row in rows if row.role == "resident") if keys.secrets is not None else {}
     )
     updates = []
-    for pid, role, scheme, sealed in rows:
-        new_scheme = BOUND if role == "resident" and keys.secrets is not None else scheme
-        if _name_version(sealed) == target and scheme == new_scheme:
+    for row in rows:
+        scheme = row.name_scheme
+        new_scheme = BOUND if row.role == "resident" and keys.secrets is not None else scheme
+        if scheme == new_scheme and all(
+            v == target
+            for v in [
+                _name_version(row.name_sealed),
+                *_credential_versions(row.login_sealed, row.login_index_version, row.totp_secret_sealed),
+            ]
+        ):
             continue
         try:
-            name = keys.open_name(
-                pid, bytes(sealed), scheme=scheme, secret=secrets.get(pid) if scheme == BOUND else None
+            old_secret = secrets.get(row.id) if scheme == BOUND else None
+            name = keys.open_name(row.id, bytes(row.name_sealed), scheme=scheme, secret=old_secret)
+            login = (
+                keys.open_login(row.id, bytes(row.login_sealed), scheme=scheme, secret=old_secret)
+                if row.login_sealed is not None
+                else None
             )
-            secret = secrets.get(pid) if new_scheme == BOUND else None
+            totp = keys.open_totp_secret(row.id, row.totp_secret_sealed) if row.totp_secret_sealed is not None else None
+            secret = secrets.get(row.id) if new_scheme == BOUND else None
             if new_scheme == BOUND and secret is None:
-                secret = secrets[pid] = keys.secrets.ensure(pid)  # a pre-0005 resident
+                secret = secrets[row.id] = keys.secrets.ensure(row.id)  # a pre-0005 resident
         except RecordUnreadable:
             continue  # a resident mid-erasure: nothing to re-seal
+        index_version, index = (
+            keys.login_index(normalise_login(login), version=target) if login is not None else (None, None)
+        )
         updates.append(
             {
-                "b_id": pid,
-                "b_old": sealed,
+                "b_id": row.id,
+                "b_old": row.name_sealed,
+                "b_old_login": row.login_sealed,
+                "b_old_index": row.login_index,
+                "b_old_totp": row.totp_secret_sealed,
                 "b_scheme": new_scheme,
-                "b_sealed": keys.seal_name(pid, name, scheme=new_scheme, secret=secret),
+                "b_sealed": keys.seal_name(row.id, name, scheme=new_scheme, secret=secret),
+                "b_login": keys.seal_login(row.id, login, scheme=new_scheme, secret=secret)
+                if login is not None
+                else None,
+                "b_index": index,
+                "b_index_version": index_version,
+                "b_totp": keys.seal_totp_secret(row.id, totp) if totp is not None else None,
             }
         )
     if updates:
         table = cast(Table, Principal.__table__)
         with vault.transaction() as session:
+            # Only a row still as it was read is changed: a login, TOTP secret or name changed meanwhile stays.
             session.connection().execute(
                 update(table)
-                .where(table.c.id == bindparam("b_id"), table.c.name_sealed == bindparam("b_old"))
-                .values(name_sealed=bindparam("b_sealed"), name_scheme=bindparam("b_scheme")),
+                .where(
+                    table.c.id == bindparam("b_id"),
+                    table.c.name_sealed == bindparam("b_old"),
+                    table.c.login_sealed.is_not_distinct_from(bindparam("b_old_login", type_=LargeBinary())),
+                    table.c.login_index.is_not_distinct_from(bindparam("b_old_index", type_=String())),
+                    table.c.totp_secret_sealed.is_not_distinct_from(bindparam("b_old_totp", type_=LargeBinary())),
+                )
+                .values(
+                    name_sealed=bindparam("b_sealed"),
+                    name_scheme=bindparam("b_scheme"),
+                    login_sealed=bindparam("b_login", type_=LargeBinary()),
+                    login_index=bindparam("b_index", type_=String()),
+                    login_index_version=bindparam("b_index_version", type_=Integer()),
+                    totp_secret_sealed=bindparam("b_totp", type_=LargeBinary()),
+                ),
                 updates,
             )
     return len(updates), rows[-1][0], len(rows)

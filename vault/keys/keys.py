@@ -40,6 +40,8 @@ MASTER_ONLY = 1  # sealed under the master keyring alone (data from before schem
 BOUND = 2  # sealed under the master keyring bound to the subject's secret
 # The actor of events the vault itself causes (key rotations).
 SYSTEM_ACTOR = "system"
+# What the logins' blind index key is derived for (crypto.blind_index_key).
+LOGIN_INDEX_PURPOSE = "login"
 
 
 def _stamp(path: Path | None) -> tuple | None:
@@ -123,6 +125,51 @@ class KeyStore:
         except crypto.InvalidEnvelope:
             raise RecordUnreadable() from None
         return plain.decode("utf-8")
+
+    # -- sign-in credentials (vault/identity): logins and TOTP secrets ----------
+    # A login is sealed like the name (bound to a resident's secret), and found by a blind index:
+    # HMAC-SHA256 of the normalised login under a key derived from a master key version
+    # (crypto.blind_index). New indices use the current version; lookups try every version in
+    # the keyring, so logins indexed before a rotation are found until it re-indexes them.
+    def seal_login(
+        self, principal_id: str, login: str, *, scheme: int = MASTER_ONLY, secret: bytes | None = None
+    ) -> bytes:
+        ring = self.subject_keyring(principal_id, scheme, secret=secret, create=True)
+        return ring.seal(login.encode("utf-8"), aad=crypto.principal_login_aad(principal_id=principal_id))
+
+    def open_login(
+        self, principal_id: str, sealed: bytes, *, scheme: int = MASTER_ONLY, secret: bytes | None = None
+    ) -> str:
+        ring = self.subject_keyring(principal_id, scheme, secret=secret)
+        try:
+            plain = ring.unseal(bytes(sealed), aad=crypto.principal_login_aad(principal_id=principal_id))
+        except crypto.InvalidEnvelope:
+            raise RecordUnreadable() from None
+        return plain.decode("utf-8")
+
+    def login_index(self, normalised: str, *, version: int | None = None) -> tuple[int, str]:
+        """(master key version, hex blind index) of a normalised login, under the current version by default."""
+        ring = self.keyring
+        version = ring.current_version if version is None else version
+        key = crypto.blind_index_key(ring, version, purpose=LOGIN_INDEX_PURPOSE)
+        return version, crypto.blind_index(key, normalised.encode("utf-8")).hex()
+
+    def login_index_candidates(self, normalised: str) -> dict[str, int]:
+        """The login's blind index under every master key version in the keyring: index -> version."""
+        return {
+            index: version
+            for version, index in (self.login_index(normalised, version=v) for v in self.keyring.versions)
+        }
+
+    def seal_totp_secret(self, principal_id: str, secret: bytes) -> bytes:
+        """Seal a TOTP secret under the master keyring alone: it is needed at every sign-in."""
+        return self.keyring.seal(secret, aad=crypto.totp_secret_aad(principal_id=principal_id))
+
+    def open_totp_secret(self, principal_id: str, sealed: bytes) -> bytes:
+        try:
+            return self.keyring.unseal(bytes(sealed), aad=crypto.totp_secret_aad(principal_id=principal_id))
+        except crypto.InvalidEnvelope:
+            raise RecordUnreadable() from None
 
     # -- subject keys ---------------------------------------------------------
     def create_subject_key(

@@ -8,6 +8,8 @@ Order of work (docs/operations.md, "Erasure", has the threat model):
    moment no copy of their subject keys or sealed name opens, in this
    database or in any earlier copy of it, whoever holds the master key;
 3. in one transaction: mark the principal erased and revoke its tokens;
+   destroy its sign-in credentials (login index and sealed login, password
+   hash, TOTP secret) and delete its web sessions and invitations;
    delete its subject keys, records (all versions), access requests, grants,
    break-glass declarations and delegations; end delegations it held for
    others and grants others gave it (events by the system, naming no one:
@@ -60,11 +62,13 @@ from vault.storage.models import (
     Event,
     EventCategory,
     Grant,
+    Invitation,
     LedgerNode,
     Principal,
     Record,
     RecordVersion,
     SubjectKey,
+    WebSession,
 )
 
 if TYPE_CHECKING:
@@ -77,6 +81,16 @@ COMMITMENT_DOMAIN = b"civicvault-erasure-subject-v1"
 # What an erased event row keeps; every other column is blanked (nullable ones set to NULL).
 KEPT_EVENT_COLUMNS = ("ledger_index", "leaf_hash", "kind", "occurred_at", "erased_by")
 BLANK_EVENT_VALUES = {"actor_id": ERASED_ACTOR, "data": "{}", "salt": b"", "body": b""}
+# The sign-in credentials an erased principal row keeps: none (vault/identity).
+ERASED_CREDENTIALS = {
+    "login_index": None,
+    "login_index_version": None,
+    "login_sealed": None,
+    "password_hash": None,
+    "totp_secret_sealed": None,
+    "totp_enabled_at": None,
+    "totp_last_step": None,
+}
 
 
 @dataclass(frozen=True)
@@ -157,12 +171,17 @@ def erase(vault: Vault, caller: Caller | None, subject_id: str) -> ErasureReceip
             session.execute(
                 update(Principal)
                 .where(Principal.id == subject_id, Principal.erased_at.is_(None))
-                .values(erased_at=now, name_sealed=b"", name_scheme=1)
+                .values(erased_at=now, name_sealed=b"", name_scheme=1, **ERASED_CREDENTIALS)
                 .execution_options(synchronize_session=False)
             )
         )
         if claimed != 1:
             raise Conflict("This resident has already been erased.")
+        # Signing in ends with the rest: the login (index and sealed copy), the password hash and the
+        # TOTP secret are gone with the row's values above; the browsers' sessions and any invitation
+        # link are deleted, not just ended, as they hold nothing the resident's erasure should keep.
+        session.execute(delete(WebSession).where(WebSession.principal_id == subject_id))
+        session.execute(delete(Invitation).where(Invitation.principal_id == subject_id))
         session.execute(
             update(ApiToken)
             .where(ApiToken.principal_id == subject_id, ApiToken.revoked_at.is_(None))

@@ -1,14 +1,27 @@
 """The storage schema: SQLAlchemy 2 typed models.
 
 What is in clear: ids, roles, categories, version numbers, timestamps and
-hashes. What is sealed: principal names, subject keys (under the master key),
-record titles and contents (under the subject key). Alembic migrations in
+hashes. What is sealed: principal names and logins, TOTP secrets and subject
+keys (under the master key), record titles and contents (under the subject
+key). Logins are found through a keyed blind index, passwords kept as
+argon2id hashes, session and invitation tokens as SHA-256 hashes. Alembic migrations in
 ``vault/migrations`` create and evolve these tables; keep both in step.
 """
 
 from datetime import UTC, datetime
 
-from sqlalchemy import BigInteger, DateTime, ForeignKey, Index, Integer, LargeBinary, String, TypeDecorator
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    TypeDecorator,
+    false,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 ID = String(40)
@@ -40,6 +53,7 @@ class Base(DeclarativeBase):
 
 class Principal(Base):
     __tablename__ = "principals"
+    __table_args__ = (Index("ux_principals_login_index", "login_index", unique=True),)
 
     id: Mapped[str] = mapped_column(ID, primary_key=True)
     role: Mapped[str] = mapped_column(String(16), index=True)
@@ -50,6 +64,22 @@ class Principal(Base):
     # under the master keyring, 2 = under it bound to the subject secret.
     name_scheme: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
     erased_at: Mapped[datetime | None]
+    # Sign-in (vault/identity: logins, passwords, totp); all NULL for a principal without one,
+    # and destroyed by erasure. The login is never in clear: ``login_index`` is an HMAC of the
+    # normalised login under a key derived from master key version ``login_index_version``
+    # (crypto.blind_index), for exact lookup; ``login_sealed`` is the login as given, sealed
+    # like the name (same scheme, crypto.principal_login_aad), for display.
+    login_index: Mapped[str | None] = mapped_column(String(64))
+    login_index_version: Mapped[int | None] = mapped_column(Integer)
+    login_sealed: Mapped[bytes | None]
+    # argon2id, PHC string format ($argon2id$v=19$m=...,t=...,p=...$salt$hash).
+    password_hash: Mapped[str | None] = mapped_column(String(255))
+    # The TOTP secret sealed under the master keyring (crypto.totp_secret_aad); enabled once
+    # confirmed with a first code. ``totp_last_step``: the newest 30-second step whose code
+    # was accepted, so that no code is accepted twice.
+    totp_secret_sealed: Mapped[bytes | None]
+    totp_enabled_at: Mapped[datetime | None]
+    totp_last_step: Mapped[int | None] = mapped_column(BigInteger)
 
 
 class ApiToken(Base):
@@ -61,6 +91,46 @@ class ApiToken(Base):
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     created_at: Mapped[datetime]
     revoked_at: Mapped[datetime | None]
+
+
+class WebSession(Base):
+    """A signed-in browser (vault/identity/web_sessions.py): the cookie's token is stored only as a hash.
+
+    ``csrf_secret`` keys the session's CSRF token (an HMAC, never stored).
+    ``second_factor_done`` is False between a good password and a good TOTP
+    code for a principal who needs one; ``second_factor_failures`` counts
+    wrong codes (the session ends at a limit). A session ends at
+    ``expires_at`` (absolute), after the idle timeout since ``last_seen_at``,
+    or when revoked (sign-out).
+    """
+
+    __tablename__ = "web_sessions"
+
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    principal_id: Mapped[str] = mapped_column(ForeignKey("principals.id", ondelete="CASCADE"), index=True)
+    # SHA-256 of the cookie's token, lowercase hex.
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    csrf_secret: Mapped[bytes]
+    created_at: Mapped[datetime]
+    last_seen_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
+    second_factor_done: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    second_factor_failures: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    revoked_at: Mapped[datetime | None]
+
+
+class Invitation(Base):
+    """A one-time, expiring link with which a person sets their own password (vault/identity/invitations.py)."""
+
+    __tablename__ = "invitations"
+
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    principal_id: Mapped[str] = mapped_column(ForeignKey("principals.id", ondelete="CASCADE"), index=True)
+    # SHA-256 of the link's token, lowercase hex; the token is shown once.
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
+    used_at: Mapped[datetime | None]
 
 
 class SubjectKey(Base):

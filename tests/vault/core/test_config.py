@@ -177,3 +177,25 @@ def test_whole_numbers_are_ascii_digits_only(tmp_path, value):
 def test_a_ledger_origin_that_cannot_head_a_checkpoint_is_refused(tmp_path, origin):
     with pytest.raises(ConfigError, match="CIVICVAULT_LEDGER_ORIGIN"):
         Settings.from_env(tmp_path, environ={"CIVICVAULT_LEDGER_ORIGIN": origin})
+
+
+def test_web_session_settings_default_to_hipaa_logoff_and_are_checked(tmp_path):
+    settings = Settings.from_env(tmp_path, environ={})
+    assert (settings.web_sessions.idle_minutes, settings.web_sessions.max_hours) == (15, 12)
+    env = {"CIVICVAULT_SESSION_IDLE_MINUTES": "5", "CIVICVAULT_SESSION_MAX_HOURS": "1"}
+    assert Settings.from_env(tmp_path, environ=env).web_sessions.idle_minutes == 5
+    for name, value in (
+        ("CIVICVAULT_SESSION_IDLE_MINUTES", "0"),
+        ("CIVICVAULT_SESSION_IDLE_MINUTES", "ten"),
+        ("CIVICVAULT_SESSION_IDLE_MINUTES", "1441"),
+        ("CIVICVAULT_SESSION_IDLE_MINUTES", "-5"),
+        ("CIVICVAULT_SESSION_MAX_HOURS", "0"),
+        ("CIVICVAULT_SESSION_MAX_HOURS", "721"),
+        ("CIVICVAULT_SESSION_MAX_HOURS", "1.5"),
+    ):
+        with pytest.raises(ConfigError, match=name):
+            Settings.from_env(tmp_path, environ={name: value})
+    with pytest.raises(ConfigError, match="must not exceed"):
+        Settings.from_env(
+            tmp_path, environ={"CIVICVAULT_SESSION_IDLE_MINUTES": "61", "CIVICVAULT_SESSION_MAX_HOURS": "1"}
+        )

@@ -339,7 +339,7 @@ def test_cli_keys_status_rotate_retire(fsettings, fvault):
     assert status.exit_code == 0, status.output
     body = json.loads(status.stdout)
     assert body["current_version"] == 1 and body["versions"] == [
-        {"version": 1, "in_keyring": True, "subject_keys": 1, "names": 1}
+        {"version": 1, "in_keyring": True, "subject_keys": 1, "names": 1, "sign_in_credentials": 0}
     ]
     rotated = runner.invoke(cli, ["keys", "rotate", *home], env=env)
     assert rotated.exit_code == 0, rotated.output
