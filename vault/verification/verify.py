@@ -481,7 +481,9 @@ _JSON_PROBE = (
 _JSON_ANSWERS = (1, 0, 0, 0, 0, '["x",null,[1,"y"]]')
 # How the search keys are written in data without a backslash: "purpose", and "category" or "categories".
 _SEARCH_KEYS = ('"purpose"', '"categor')
-_MAX_SCREENED_DATA = 1000  # longer data is checked by json.loads: nesting that deep could exceed its recursion
+# Data with more opening brackets is checked by json.loads, which cannot follow nesting as deep as SQLite's
+# parser (its recursion limit): each level of nesting opens one.
+_MAX_SCREENED_NESTING = 200
 
 
 def _json_agrees(session: Session) -> bool:
@@ -523,13 +525,13 @@ class _SearchColumns(dict):
 
 def _plain(data: str, keys: int) -> bool:
     """Can SQLite's reading of ``data`` stand for Python's? No backslash (no escaped key), no NUL (where
-    SQLite's parser stops), short enough that ``json.loads`` could not run out of recursion, and each
-    of the search keys written no more often than it has a top-level value (``keys`` of them: a key
-    with a value is written at least once): SQLite takes the first of duplicate keys, Python the last."""
+    SQLite's parser stops), too few brackets to nest deeper than ``json.loads`` can follow, and each of
+    the search keys written no more often than it has a top-level value (``keys`` of them: a key with
+    a value is written at least once): SQLite takes the first of duplicate keys, Python the last."""
     return (
         "\\" not in data
         and "\x00" not in data
-        and len(data) <= _MAX_SCREENED_DATA
+        and data.count("{") + data.count("[") <= _MAX_SCREENED_NESTING
         and sum(data.count(key) for key in _SEARCH_KEYS) == keys
     )
 
@@ -578,22 +580,31 @@ def _screen(rows: list, stored: list, named: list, start: int, search: _SearchCo
     if all(passed):
         wanted = [(index, category) for index, derived in zip(span, found, strict=True) for category in derived[1]]
         joined = "".join([row[5] for row in rows])
+        # _plain for all at once: a search key cannot span two JSON objects, and each object opens a bracket,
+        # so the counts over the batch bound (nesting) or match (keys) each entry's only if each entry's do.
         if (
             named == wanted
             and "\\" not in joined
             and "\x00" not in joined
-            and max(map(len, [row[5] for row in rows])) <= _MAX_SCREENED_DATA
+            and joined.count("{") + joined.count("[") <= count - 1 + _MAX_SCREENED_NESTING
             and sum(joined.count(key) for key in _SEARCH_KEYS) == sum([derived[2] for derived in found])
-        ):  # a search key cannot span two JSON objects: the counts add up only if each entry's do
+        ):
             return leaves, []
-    return leaves, _suspects(rows, named, start, found, passed)
+    by_index = _categories_by_index(named)
+    if not by_index.keys() <= set(span):  # a category stored for no entry of the batch: _check_rows names it
+        return None
+    return leaves, _suspects(rows, by_index, start, found, passed)
 
 
-def _suspects(rows: list, named: list, start: int, found: list, passed: list) -> list[int]:
-    """The offsets of the entries of a screened batch that need the exact check, looked at one by one."""
+def _categories_by_index(named: list) -> dict[Any, list[str]]:
     by_index: dict[Any, list[str]] = {}
     for index, category in named:
         by_index.setdefault(index, []).append(category)
+    return by_index
+
+
+def _suspects(rows: list, by_index: dict, start: int, found: list, passed: list) -> list[int]:
+    """The offsets of the entries of a screened batch that need the exact check, looked at one by one."""
     return [
         offset
         for offset, (row, derived, ok) in enumerate(zip(rows, found, passed, strict=True))
@@ -632,9 +643,7 @@ def _check_screened(
     if not suspects and len(leaves) == BATCH and start % BATCH == 0:
         tree.add_aligned(start, leaves)
         return
-    by_index: dict[Any, list[str]] = {}
-    for index, category in named if suspects else ():
-        by_index.setdefault(index, []).append(category)
+    by_index = _categories_by_index(named) if suspects else {}
     done = 0
     for offset in suspects:
         tree.add(start + done, leaves[done:offset])
