@@ -413,9 +413,9 @@ class _Tree:
     def add(self, first: int, leaves: Sequence[bytes]) -> None:
         """The leaves of entries ``first, first + 1, ...``, one by one: the nodes each completes, checked."""
         for position, leaf in enumerate(leaves, first):
-            self._merge(leaf, 0, position)
+            self.merge(leaf, 0, position)
 
-    def _merge(self, node: bytes, level: int, position: int) -> None:
+    def merge(self, node: bytes, level: int, position: int) -> None:
         """The perfect subtree ``node`` (at ``level``, ``position``) onto the peaks: the nodes it completes."""
         peaks, heights, top, next_node, sha256 = self.peaks, self.heights, self.top, self.levels.next, hashlib.sha256
         while position & 1 and level < top:
@@ -456,7 +456,7 @@ class _Tree:
             self.peaks.extend(nodes)
             self.heights.extend([level] * len(nodes))
         else:
-            self._merge(nodes[0], level, first >> level)
+            self.merge(nodes[0], level, first >> level)
 
     def result(self) -> _Range:
         return _Range(peaks=list(zip(self.heights, self.peaks, strict=True)), checked=self.checked)
@@ -631,7 +631,7 @@ def _check_rows(session: Session, rows: list, stored: list, named: list, start: 
                 raise _fail(category[0], "a search category is stored for an event that does not exist.")
             names.append(category[1])
             category = next(categories, None)
-        tree.add(expected, (_check_event(session, row, stored_leaf, names, size=size),))
+        tree.merge(_check_event(session, row, stored_leaf, names, size=size), 0, expected)
         expected += 1
 
 
