@@ -150,21 +150,22 @@ _first = itemgetter(0)
 
 
 class _Batches:
-    """The rows of one ordered query (``_driver_cursor``), taken as lists: ``n`` rows, or those below a key.
+    """The rows of one ordered query (``_driver_cursor``), fetched ``fetch`` at a time and taken as lists:
+    ``n`` rows, or those below a key.
 
     The verify pass takes a batch of events, then exactly the leaves and the
     search categories of those events from their own streams: a list per
     batch costs a fraction of a generator step per row.
     """
 
-    def __init__(self, session: Session, sql: str, params: tuple = ()) -> None:
+    def __init__(self, session: Session, sql: str, params: tuple = (), *, fetch: int = BATCH) -> None:
         self.cursor = _driver_cursor(session, sql, params)
         self.buffer: list[tuple[Any, ...]] = []
-        self.at = 0
+        self.at, self.fetch = 0, fetch
 
     def _more(self) -> bool:
         if self.at == len(self.buffer):
-            self.buffer, self.at = self.cursor.fetchmany(BATCH), 0
+            self.buffer, self.at = self.cursor.fetchmany(self.fetch), 0
         return bool(self.buffer)
 
     def take(self, count: int) -> list[tuple[Any, ...]]:
@@ -678,11 +679,14 @@ def _pass(
         "SELECT idx, hash FROM ledger_nodes WHERE level = 0 AND idx >= ? AND idx < ? ORDER BY idx",
         (start, end),
     )
+    # The categories (outside the read floor) are fetched eight batches at a time: in long runs between the
+    # other streams, verify of 10^6 entries took about a tenth less (measured), for a few MB more.
     categories = _Batches(
         session,
         "SELECT ledger_index, category FROM event_categories WHERE ledger_index >= ? AND ledger_index < ? "
         "ORDER BY ledger_index, category",
         (start, end),
+        fetch=8 * BATCH,
     )
     tree = _Tree(session, start, end, top=top, prefix=prefix)
     search = _SearchColumns()
