@@ -17,13 +17,14 @@ from typing import Any
 from vault.core.vocabulary import CATEGORIES, CATEGORY_FAMILIES, PURPOSES
 
 OUTCOMES = ("permitted", "refused")
-_OUTCOME_BY_KIND = {"access.permitted": "permitted", "access.refused": "refused"}
+# The kinds that have an outcome; every other kind has none (``outcome_of``). Verify reads it as a dict.
+OUTCOME_BY_KIND = {"access.permitted": "permitted", "access.refused": "refused"}
 _CATEGORY_VALUES = frozenset(CATEGORIES) | {f"{family}.*" for family in CATEGORY_FAMILIES}
 
 
 def outcome_of(kind: str) -> str | None:
     """``permitted`` or ``refused`` for an access decision; ``None`` for other kinds."""
-    return _OUTCOME_BY_KIND.get(kind)
+    return OUTCOME_BY_KIND.get(kind)
 
 
 def purpose_of(data: Mapping[str, Any]) -> str | None:
