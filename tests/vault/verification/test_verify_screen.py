@@ -214,6 +214,12 @@ def _check_as_committed_and_edited(vault_, monkeypatch, data_json, data, edit, f
 AT = 1500  # an entry inside the first, aligned batch
 
 
+RESEARCH = """UPDATE events SET data = replace(data, '"treatment"', '"research"') WHERE ledger_index = :i"""
+REWRITTEN = (
+    """UPDATE events SET data = replace(replace(data, '"treatment"', '"\\u0074reatment"'), ',"purpose"', """
+    """', "purpose"') WHERE ledger_index = :i"""
+)
+
 EDITS = [
     (
         [("UPDATE events SET purpose = 'legal' WHERE ledger_index = :i", {"i": AT})],
@@ -238,6 +244,14 @@ EDITS = [
     (
         [("UPDATE events SET occurred_at = '2026-11-25 09:00:01.501000' WHERE ledger_index = :i", {"i": AT})],
         f"Ledger entry {AT}: its columns do not match its body (occurred_at).",
+    ),
+    (  # the data says research; its body and its purpose column say treatment
+        [(RESEARCH, {"i": AT})],
+        f"Ledger entry {AT}: its columns do not match its body (data).",
+    ),
+    (  # the same data written another way (a unicode escape, white space): not a fault, as before
+        [(REWRITTEN, {"i": AT})],
+        None,
     ),
     (
         [("UPDATE events SET leaf_hash = :h WHERE ledger_index = :i", {"i": AT, "h": bytes(32)})],
