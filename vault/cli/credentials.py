@@ -93,6 +93,23 @@ def register(
             vault.close()
         click.echo(f"password set for {principal_id}; their browser sessions, if any, are signed out")
 
+    @principal.command("reset-totp")
+    @click.argument("principal_id")
+    @home_option
+    @click.pass_context
+    def principal_reset_totp(ctx: click.Context, principal_id: str, home: Path | None) -> None:
+        """Forget a principal's two-step secret (a lost phone) and sign them out; they enrol again at sign-in."""
+        from vault.identity import totp
+
+        vault = open_vault(ctx, home)
+        try:
+            with vault.transaction() as session:
+                totp.reset(session, principal_id, now=vault.now())
+        finally:
+            vault.close()
+        click.echo(f"two-step sign-in reset for {principal_id}; they enrol a new authenticator at their next sign-in")
+        click.echo("Check who is asking first: whoever signs in next with the password enrols.", err=True)
+
     @principal.command("invite")
     @click.argument("principal_id")
     @click.option(

@@ -109,6 +109,33 @@ def test_set_login_gives_an_existing_principal_a_login(home):
     assert signs_in(home, "operator", PASSWORD).second_factor == sign_in.ENROL
 
 
+def test_reset_totp_forgets_the_second_factor_and_the_next_sign_in_enrols_again(home):
+    """A lost phone: the operator resets the secret; the old authenticator's codes are worthless, the person's
+    browser sessions end, and signing in with the password leads to a new enrolment."""
+    from vault.identity import totp
+
+    pid = json.loads(
+        invoke(
+            "principal", "add", "--role", "clinic", "--name", "R", "--login", "riverside", "--json", "--home", home
+        ).stdout
+    )["id"]
+    invoke("principal", "set-password", pid, "--password-stdin", "--home", home, input=PASSWORD)
+    vault = Vault.open(Settings.from_env(home, environ={}))
+    try:
+        with vault.transaction() as session:
+            enrolment = totp.enrol(session, vault.keys, pid)
+        with vault.transaction() as session:
+            assert totp.confirm_enrolment(session, vault.keys, pid, pyotp.TOTP(enrolment.secret).now(), now=vault.now())
+    finally:
+        vault.close()
+    assert signs_in(home, "riverside", PASSWORD).second_factor == sign_in.CODE
+    result = invoke("principal", "reset-totp", pid, "--home", home)
+    assert result.exit_code == 0 and "reset" in result.stdout
+    assert signs_in(home, "riverside", PASSWORD).second_factor == sign_in.ENROL
+    unknown = run_process("principal", "reset-totp", "p-nobody", "--home", home)
+    assert_one_sentence_error(unknown)
+
+
 def test_mistakes_are_one_sentence_or_a_usage_error(home):
     added = run_process(
         "principal", "add", "--role", "resident", "--name", "A", "--login", "amina", "--json", "--home", home
