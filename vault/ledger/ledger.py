@@ -375,8 +375,11 @@ def append_many(session: Session, events: Sequence[Mapping[str, Any]]) -> list[R
 
     On SQLite with the servers sequencing (``LedgerState.inline``) the
     transaction already holds the sequencer lock (SQLite's write lock, taken
-    at ``BEGIN IMMEDIATE``): it sequences what is pending and then these
-    events itself (``append_sequenced``), in one commit, with their indices.
+    at ``BEGIN IMMEDIATE``). A writer in a shared transaction
+    (``vault.ledger.group_commit``, every SQLite file) leaves its events
+    pending and the batch sequences them before its commit; one outside a
+    batch (an in-memory database) sequences them itself
+    (``append_sequenced``), in one commit, with their indices.
     """
     if not events:
         return []

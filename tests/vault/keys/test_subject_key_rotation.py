@@ -34,10 +34,17 @@ def resident(vault):
     return Caller(info.id, "resident")
 
 
-def write(vault, who, content):
+def write(vault, who, content, title=None):
     with vault.transaction() as session:
         return records.create_record(
-            session, vault.keys, who, subject_id=who.id, category="health.labs", content=content, now=utcnow()
+            session,
+            vault.keys,
+            who,
+            subject_id=who.id,
+            category="health.labs",
+            content=content,
+            title=title,
+            now=utcnow(),
         ).id
 
 
@@ -96,27 +103,8 @@ def test_a_content_and_its_title_are_sealed_under_one_version_counted_twice(smal
     """Both parts of a version are counted in one statement; when the newest key has room for only one of
     them, both go under the next version (never a part under each, never over the limit)."""
     amina = resident(small_vault)
-    with small_vault.transaction() as session:
-        first = records.create_record(
-            session,
-            small_vault.keys,
-            amina,
-            subject_id=amina.id,
-            category="health.labs",
-            content={"a": 1},
-            title="one",
-            now=utcnow(),
-        ).id
-        second = records.create_record(
-            session,
-            small_vault.keys,
-            amina,
-            subject_id=amina.id,
-            category="health.labs",
-            content={"b": 2},
-            title="two",
-            now=utcnow(),
-        ).id
+    first = write(small_vault, amina, {"a": 1}, title="one")
+    second = write(small_vault, amina, {"b": 2}, title="two")
     with small_vault.read_transaction() as session:
         uses = {r.version: r.uses for r in session.scalars(select(SubjectKey).where(SubjectKey.subject_id == amina.id))}
         parts = {
