@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: install serve shell test lint bench clean contracts node-deps
+.PHONY: install serve shell test lint bench clean contracts node-deps browser
 
 $(STAMP): setup.cfg pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "CivicVault needs Python 3.11 or newer")'
@@ -33,8 +33,16 @@ shell: $(STAMP)
 		'echo "CivicVault shell: civicvault is on the PATH; exit to leave."' > $(VENV)/shellrc
 	@exec bash --init-file $(VENV)/shellrc -i
 
-test: lint node-deps
+test: lint node-deps browser
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# The browser tests drive Debian's Chromium (Playwright never downloads one here): installed with
+# apt when it is missing and we are root; otherwise those tests are skipped with one line.
+browser:
+	@if [ ! -x /usr/bin/chromium ] && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+		echo "installing Debian's chromium for the browser tests"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
+	fi
 
 # Lint and types, before the suite: ruff (pyproject.toml) and mypy, strict for crypto/.
 lint: $(STAMP)

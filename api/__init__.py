@@ -22,7 +22,7 @@ import logging
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from api import docs, errors, headers, limits
+from api import docs, errors, headers, limits, web
 from api.context import EXTENSION
 from api.openapi import Api
 from api.schemas.common import Timestamp
@@ -69,6 +69,7 @@ def create_app(settings: Settings | None = None, *, vault: Vault | None = None) 
     for view in (health, me, records, consents, ledger, trail, anchors, audit, erasure):
         api.register_blueprint(view.blp)
     app.register_blueprint(docs.blp)
+    web.register(app)  # the pages: same services, cookies instead of bearer tokens
     limits.register(app, vault.settings.rate_limits)  # after the views it wraps
     headers.register(app, vault.settings)
     errors.register(app)  # after Api(), replacing flask-smorest's JSON errors

@@ -12,7 +12,7 @@ logged as an error and with no retry hint: an incident, not a conflict.
 import logging
 from http import HTTPStatus
 
-from flask import Flask, Response, json
+from flask import Flask, Response, current_app, json, request
 from sqlalchemy.exc import DataError, IntegrityError, OperationalError
 from werkzeug.exceptions import HTTPException, TooManyRequests
 
@@ -71,6 +71,11 @@ def _vault_error(exc: errors.VaultError) -> Response:
 
 def _http_error(exc: HTTPException) -> Response:
     status = exc.code or 500
+    wants_page = current_app.extensions.get("civicvault.wants_page")
+    if request.blueprint is None and wants_page is not None and wants_page():
+        # A browser's unknown page (no route matched): the web app's error page, not problem+json.
+        page: Response = current_app.extensions["civicvault.page_error"](exc)
+        return page
     data = getattr(exc, "data", None) or {}
     messages = data.get("messages")
     if messages is not None:

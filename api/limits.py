@@ -53,6 +53,7 @@ PER_CALLER = {
     "erasure.Erasure": "erasure",
 }
 FAILED_AUTH_SCOPE = "failed-auth"
+FAILED_SIGN_IN_SCOPE = "failed-sign-in"
 
 
 class RateLimited(TooManyRequests):
@@ -80,6 +81,7 @@ class Throttle:
     rates: RateLimits
     failed_auth: list[RateLimitItem]
     fallback: RateLimiter  # in memory, for when the shared storage does not answer
+    failed_sign_in: list[RateLimitItem] = field(default_factory=list)  # per login (its blind rate key)
     warned: dict[str, float] = field(default_factory=dict)  # address -> when this worker last logged it
 
     def _warn_once_a_minute(self, address: str) -> None:
@@ -109,6 +111,42 @@ class Throttle:
             raise RateLimited(
                 f"Too many failed authentications from this address; retry in {retry} seconds.", retry_after=retry
             )
+
+    def _over(self, items: list[RateLimitItem], keys: tuple[str, ...], *, hit: bool) -> int:
+        """Seconds until ``keys`` is under every limit in ``items`` (0: under them); ``hit`` counts one first."""
+        try:
+            strategy = self.limiter.limiter
+            over = [item for item in items if not (strategy.hit(item, *keys) if hit else strategy.test(item, *keys))]
+        except Exception as exc:  # the shared storage is down: count here meanwhile
+            log.warning("rate limit storage unreachable (%s); counting in memory", type(exc).__name__)
+            strategy = self.fallback
+            over = [item for item in items if not (strategy.hit(item, *keys) if hit else strategy.test(item, *keys))]
+        if not over:
+            return 0
+        return max(_seconds_until(strategy.get_window_stats(item, *keys).reset_time) for item in over)
+
+    def _sign_in_keys(self, login_key: str) -> list[tuple[list[RateLimitItem], tuple[str, ...]]]:
+        return [
+            (self.failed_auth, (self.rates.key_prefix, FAILED_AUTH_SCOPE, client_address())),
+            (self.failed_sign_in, (self.rates.key_prefix, FAILED_SIGN_IN_SCOPE, login_key)),
+        ]
+
+    def check_sign_in(self, login_key: str) -> None:
+        """Before a password is checked: ``RateLimited`` while this address or this login is over its limit.
+
+        Unlike a bearer token (256 random bits, never refused when valid), a
+        password can be guessed: a login over its limit is refused whatever
+        the password, or the limit would not slow a guesser down.
+        """
+        retry = max(self._over(items, keys, hit=False) for items, keys in self._sign_in_keys(login_key))
+        if retry:
+            self._warn_once_a_minute(client_address())
+            raise RateLimited(f"Too many failed sign-ins; try again in {retry} seconds.", retry_after=retry)
+
+    def failed_sign_in_attempt(self, login_key: str) -> None:
+        """Count a failed sign-in against the address and the login (a blind key, never the login itself)."""
+        for items, keys in self._sign_in_keys(login_key):
+            self._over(items, keys, hit=True)
 
 
 def _seconds_until(reset_time: float) -> int:
@@ -155,6 +193,7 @@ def register(app: Flask, rates: RateLimits) -> Throttle:
         limiter=limiter,
         rates=rates,
         failed_auth=parse_many(rates.failed_auth),
+        failed_sign_in=parse_many(rates.failed_sign_in),
         fallback=MovingWindowRateLimiter(MemoryStorage()),
     )
     app.extensions[THROTTLE] = throttle

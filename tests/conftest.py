@@ -125,3 +125,36 @@ def app(vault_):
 @pytest.fixture
 def client(app):
     return app.test_client()
+
+
+# --- the browser: Debian's Chromium through pytest-playwright (tests/web, /docs) -----------------
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+
+def pytest_collection_modifyitems(config, items):
+    """Tests marked ``browser`` need /usr/bin/chromium: skipped (one reason) without it, an error in CI."""
+    if CHROMIUM.exists():
+        return
+    browser_tests = [item for item in items if item.get_closest_marker("browser")]
+    if not browser_tests:
+        return
+    if os.environ.get("CI"):
+        raise pytest.UsageError("CI must run the browser tests: install Debian's chromium (/usr/bin/chromium)")
+    skip = pytest.mark.skip(reason="no /usr/bin/chromium: the browser tests need Debian's chromium (apt-get install)")
+    for item in browser_tests:
+        item.add_marker(skip)
+
+
+@pytest.fixture(scope="session")
+def browser_type_launch_args(browser_type_launch_args):
+    """pytest-playwright launches Debian's Chromium, never a browser of its own."""
+    return {**browser_type_launch_args, "executable_path": str(CHROMIUM), "args": CHROMIUM_ARGS, "headless": True}

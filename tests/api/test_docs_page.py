@@ -156,8 +156,10 @@ def _is_local(url: str) -> bool:
 @pytest.mark.skipif(
     not CHROMIUM.exists(), reason="needs Debian's Chromium at /usr/bin/chromium (apt-get install chromium)"
 )
-def test_docs_render_in_a_browser_with_no_request_leaving_the_machine(live_server):
-    from playwright.sync_api import expect, sync_playwright
+@pytest.mark.browser
+def test_docs_render_in_a_browser_with_no_request_leaving_the_machine(live_server, browser):
+    """``browser``: pytest-playwright's, launched as tests/web/conftest.py says (Debian's Chromium)."""
+    from playwright.sync_api import expect
 
     requested: list[str] = []
     blocked: list[str] = []
@@ -171,26 +173,23 @@ def test_docs_render_in_a_browser_with_no_request_leaving_the_machine(live_serve
             blocked.append(url)
             route.abort()
 
-    with sync_playwright() as playwright:
-        # executable_path: Debian's Chromium; Playwright never downloads a browser here.
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True)
-        try:
-            context = browser.new_context(service_workers="block")
-            context.route("**/*", guard)
-            page = context.new_page()
-            page.on("request", lambda request: requested.append(request.url))
-            page.on("console", lambda message: message.type == "error" and problems.append(message.text))
-            page.on("pageerror", lambda error: problems.append(str(error)))
-            page.goto(f"{live_server}/docs", wait_until="load")
-            # The operations render: the summary of GET /api/v1/me, and its documented example.
-            summary = page.get_by_text("The caller's principal", exact=True)
-            expect(summary).to_be_visible(timeout=30_000)
-            expect(page.get_by_text("/api/v1/records/{record_id}", exact=True).first).to_be_visible()
-            summary.click()
-            expect(page.get_by_text("p-seytgdvtc3czy56kuyxdtjhdne").first).to_be_visible(timeout=10_000)
-            page.wait_for_load_state("networkidle")
-        finally:
-            browser.close()
+    context = browser.new_context(service_workers="block")
+    try:
+        context.route("**/*", guard)
+        page = context.new_page()
+        page.on("request", lambda request: requested.append(request.url))
+        page.on("console", lambda message: message.type == "error" and problems.append(message.text))
+        page.on("pageerror", lambda error: problems.append(str(error)))
+        page.goto(f"{live_server}/docs", wait_until="load")
+        # The operations render: the summary of GET /api/v1/me, and its documented example.
+        summary = page.get_by_text("The caller's principal", exact=True)
+        expect(summary).to_be_visible(timeout=30_000)
+        expect(page.get_by_text("/api/v1/records/{record_id}", exact=True).first).to_be_visible()
+        summary.click()
+        expect(page.get_by_text("p-seytgdvtc3czy56kuyxdtjhdne").first).to_be_visible(timeout=10_000)
+        page.wait_for_load_state("networkidle")
+    finally:
+        context.close()
 
     assert blocked == [], f"requests to other hosts: {blocked}"
     assert all(_is_local(url) for url in requested), requested

@@ -133,6 +133,7 @@ class RateLimits:
     storage: str = "memory://"  # CIVICVAULT_RATE_LIMIT_STORAGE: redis://host:6379/0, or memory://
     key_prefix: str = "civicvault"  # CIVICVAULT_RATE_LIMIT_PREFIX: keeps vaults that share one Redis apart
     failed_auth: str = "20/minute"  # CIVICVAULT_RATE_LIMIT_FAILED_AUTH: failed authentications per client address
+    failed_sign_in: str = "10/hour"  # CIVICVAULT_RATE_LIMIT_FAILED_SIGN_IN: failed sign-ins per login
     break_glass: str = "10/hour"  # CIVICVAULT_RATE_LIMIT_BREAK_GLASS: emergency declarations per clinic
     access_requests: str = "100/hour"  # CIVICVAULT_RATE_LIMIT_ACCESS_REQUESTS: access requests per requester
     erasure: str = "5/hour"  # CIVICVAULT_RATE_LIMIT_ERASURE: erasure attempts per caller
@@ -150,6 +151,7 @@ class RateLimits:
             storage=_rate_storage(env),
             key_prefix=prefix,
             failed_auth=_rate(env, "CIVICVAULT_RATE_LIMIT_FAILED_AUTH", cls.failed_auth),
+            failed_sign_in=_rate(env, "CIVICVAULT_RATE_LIMIT_FAILED_SIGN_IN", cls.failed_sign_in),
             break_glass=_rate(env, "CIVICVAULT_RATE_LIMIT_BREAK_GLASS", cls.break_glass),
             access_requests=_rate(env, "CIVICVAULT_RATE_LIMIT_ACCESS_REQUESTS", cls.access_requests),
             erasure=_rate(env, "CIVICVAULT_RATE_LIMIT_ERASURE", cls.erasure),
