@@ -13,6 +13,8 @@ every page reads and every form posts with JavaScript off.
 - ``resident``, ``provider`` (clinics and landlords), ``compliance``,
   ``admin``: each role's pages, under ``/resident``, ``/provider``,
   ``/compliance`` and ``/admin``;
+- ``share``: share codes (a resident's page, a clinic's or landlord's form);
+- ``proofs``: the JSON a history page fetches to check a line's proof in the browser;
 - ``assets``: ``/assets/...``, the app's own and the vendored files only.
 
 Every response of a page carries a Content-Security-Policy that lets the
@@ -178,9 +180,9 @@ for _error, _handler in (
 ):
     web.register_error_handler(_error, _handler)
 
-from api.web import admin, auth, compliance, provider, resident  # noqa: E402  (they import pages and session)
+from api.web import admin, auth, compliance, proofs, provider, resident, share  # noqa: E402  (pages, session)
 
-for _child in (auth.bp, resident.bp, provider.bp, compliance.bp, admin.bp):
+for _child in (auth.bp, resident.bp, provider.bp, compliance.bp, admin.bp, share.bp, proofs.bp):
     web.register_blueprint(_child)
 
 

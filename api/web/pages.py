@@ -40,7 +40,7 @@ NAV: dict[str, list[NavItem]] = {
         NavItem("Access history", "web.resident.history"),
         NavItem("Requests", "web.resident.requests"),
         NavItem("Sharing", "web.resident.sharing"),
-        NavItem("Share code", "web.resident.share_code"),
+        NavItem("Share code", "web.share.code"),
         NavItem("Records", "web.resident.records"),
         NavItem("Delegates", "web.resident.delegates"),
         NavItem("My rights", "web.resident.rights"),
