@@ -198,6 +198,34 @@ def account() -> tuple[str, int]:
     )
 
 
+@bp.route("/account/two-step", methods=["GET", "POST"])
+@page()
+def two_step() -> BaseResponse | tuple[str, int]:
+    """A resident turns on two-step sign-in (optional for residents; the other roles have it already)."""
+    info = current_session()
+    vault = current_vault()
+    errors = {}
+    if request.method == "POST":
+        with vault.transaction() as session:
+            accepted = totp.confirm_enrolment(
+                session, vault.keys, info.principal_id, request.form.get("code", ""), now=vault.now()
+            )
+        if accepted:
+            return done("web.auth.account", "enrolled")
+        errors["code"] = "That code is not right. Add the new key below to your app and enter the code it shows."
+    with vault.transaction() as session:
+        enrolment = totp.enrol(session, vault.keys, info.principal_id)  # Conflict (a page) when it is on already
+    return render(
+        "auth/enrol.html",
+        title="Set up two-step sign-in",
+        next="",
+        enrolment=enrolment,
+        errors=errors,
+        action=url_for("web.auth.two_step"),
+        status=400 if errors else 200,
+    )
+
+
 @bp.route("/account/signout-everywhere", methods=["POST"])
 @page()
 def sign_out_everywhere() -> BaseResponse:

@@ -106,6 +106,17 @@ def current_session(*, require_second_factor: bool = True) -> WebSessionInfo:
     return info
 
 
+def _half_signed_in() -> bool:
+    """Whether this request's cookie is a live session still waiting for its second factor."""
+    if cookie_token() is None:
+        return False
+    try:
+        current_session(require_second_factor=False)
+    except Unauthenticated:
+        return False
+    return True
+
+
 def csrf_token() -> str:
     info: WebSessionInfo | None = g.get("web_session")
     return web_sessions.csrf_token(info) if info is not None else ""
@@ -129,7 +140,15 @@ def page(*roles: str) -> Callable[[F], F]:
                 info = current_session()
             except Unauthenticated:
                 if request.method == "GET":
-                    return redirect(url_for("web.auth.sign_in", next=request.full_path.rstrip("?")))
+                    if _half_signed_in():
+                        return redirect(url_for("web.auth.code", next=request.full_path.rstrip("?")))
+                    ended = cookie_token() is not None  # a cookie whose session has ended: say so
+                    target = url_for(
+                        "web.auth.sign_in",
+                        next=request.full_path.rstrip("?"),
+                        **({"notice": "session-ended"} if ended else {}),
+                    )
+                    return clear_cookie(redirect(target))
                 raise
             if roles and info.role not in roles:
                 raise HTTPNotFound()

@@ -58,3 +58,23 @@ def test_a_form_posted_without_its_csrf_token_is_refused(guarded_page, live_vaul
     page.guard.problems.clear()  # the browser logs the 403 as a console error; that is the point here
     page.goto(live_vault.base + "/resident/")
     expect(page).to_have_url(re.compile(r".*/resident/.*"))  # still signed in: nothing happened
+
+
+def test_an_ended_session_sends_the_browser_back_to_sign_in(guarded_page, browser, live_vault):
+    page = guarded_page
+    browser_sign_in(page, live_vault, "tomasz")
+    expect(page).to_have_url(re.compile(r".*/resident/.*"))
+    # Tomasz signs in on another device and signs out everywhere (a lost laptop).
+    other = browser.new_context()
+    try:
+        phone = other.new_page()
+        browser_sign_in(phone, live_vault, "tomasz")
+        phone.goto(live_vault.base + "/account")
+        phone.get_by_role("button", name="Sign out everywhere").click()
+        expect(phone.get_by_text("You have signed out on every device.")).to_be_visible()
+    finally:
+        other.close()
+    page.goto(live_vault.base + "/resident/")
+    expect(page).to_have_url(re.compile(r".*/signin\?.*"))
+    expect(page.get_by_text("Your session ended; sign in again to go on.")).to_be_visible()
+    check_page(page)

@@ -61,7 +61,8 @@ def test_a_clinic_needs_its_code_and_a_wrong_one_does_not_sign_in(client, person
     answer = client.post("/signin", data={"login": clinic.login, "password": clinic.password})
     assert answer.status_code == 303 and "/signin/code" in answer.headers["Location"]
     half = answer.headers["Set-Cookie"].split(";")[0]
-    assert client.get("/provider/").status_code == 302  # not signed in without the code
+    waiting = client.get("/provider/")  # not signed in without the code: asked for it
+    assert waiting.status_code == 302 and "/signin/code" in waiting.headers["Location"]
     page = client.get("/signin/code")
     wrong = client.post("/signin/code", data={"code": "000000", "csrf_token": csrf_of(page.get_data(as_text=True))})
     assert wrong.status_code == 401 and b"That code is not right" in wrong.data
@@ -245,3 +246,21 @@ def test_failed_sign_ins_are_limited_per_login(app, person, vault_):
     assert b"Too many failed sign-ins" in locked.data
     other = person("resident")
     assert client.post("/signin", data={"login": other.login, "password": other.password}).status_code == 303
+
+
+def test_a_resident_turns_on_two_step_sign_in(app, person, signed_in, vault_):
+    amina = person("resident")
+    client = signed_in(amina)
+    page = client.get("/account/two-step").get_data(as_text=True)
+    secret = re.search(r'data-testid="totp-secret">([A-Z2-7]+)<', page).group(1)
+    wrong = client.post("/account/two-step", data={"code": "000000", "csrf_token": client.csrf})
+    assert wrong.status_code == 400 and b"That code is not right" in wrong.data
+    # The wrong code's page showed a new key: the first one no longer counts.
+    secret = re.search(r'data-testid="totp-secret">([A-Z2-7]+)<', wrong.get_data(as_text=True)).group(1)
+    code = pyotp.TOTP(secret).at(vault_.now())
+    assert client.post("/account/two-step", data={"code": code, "csrf_token": client.csrf}).status_code == 303
+    assert b"Two-step sign-in</dt><dd>On" in client.get("/account").data
+    again = app.test_client()
+    answer = again.post("/signin", data={"login": amina.login, "password": amina.password})
+    assert "/signin/code" in answer.headers["Location"]  # the next sign-in asks for a code
+    assert client.get("/account/two-step").status_code == 409  # on already: an operator resets it

@@ -679,7 +679,7 @@ def serve(ctx: click.Context, host: str, port: int, workers: int, threads: int, 
     except BaseException:
         listener.close()
         raise
-    click.echo(f"CivicVault on http://{display(host, port)}  (API /api/v1, docs /docs, OpenAPI /openapi.json)")
+    click.echo(f"CivicVault on http://{display(host, port)}/  (web app; API /api/v1; /docs; /openapi.json)")
     run(settings, listener=listener, workers=workers, threads=threads)
 
 
