@@ -143,11 +143,10 @@ def page(*roles: str) -> Callable[[F], F]:
                     if _half_signed_in():
                         return redirect(url_for("web.auth.code", next=request.full_path.rstrip("?")))
                     ended = cookie_token() is not None  # a cookie whose session has ended: say so
-                    target = url_for(
-                        "web.auth.sign_in",
-                        next=request.full_path.rstrip("?"),
-                        **({"notice": "session-ended"} if ended else {}),
-                    )
+                    values = {"next": request.full_path.rstrip("?")}
+                    if ended:
+                        values["notice"] = "session-ended"
+                    target = url_for("web.auth.sign_in", **values)
                     return clear_cookie(redirect(target))
                 raise
             if roles and info.role not in roles:
