@@ -143,7 +143,7 @@ def page(*roles: str) -> Callable[[F], F]:
                     if _half_signed_in():
                         return redirect(url_for("web.auth.code", next=request.full_path.rstrip("?")))
                     ended = cookie_token() is not None  # a cookie whose session has ended: say so
-                    values = {"next": request.full_path.rstrip("?")}
+                    values: dict[str, Any] = {"next": request.full_path.rstrip("?")}
                     if ended:
                         values["notice"] = "session-ended"
                     target = url_for("web.auth.sign_in", **values)
