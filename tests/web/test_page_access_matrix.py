@@ -1,0 +1,92 @@
+"""Every page, as every role: a page of another role does not exist for you (404), and a page with an id
+you may not see answers exactly as one with an id that does not exist.
+
+The routes come from the app's own URL map, so a page added later is covered without a change here.
+"""
+
+import re
+
+import pytest
+
+PREFIX_ROLES = {
+    "/resident": {"resident"},
+    "/provider": {"clinic", "landlord"},
+    "/compliance": {"compliance"},
+    "/admin": {"admin"},
+}
+ROLES = ("resident", "clinic", "landlord", "compliance", "admin")
+
+
+def _page_rules(app):
+    for rule in app.url_map.iter_rules():
+        if not rule.endpoint.startswith("web.") or "GET" not in rule.methods:
+            continue
+        prefix = next((p for p in PREFIX_ROLES if rule.rule.startswith(p + "/") or rule.rule == p), None)
+        if prefix is not None:
+            yield rule, PREFIX_ROLES[prefix]
+
+
+def _url(rule, value: str) -> str:
+    return re.sub(r"<(?:[^:>]+:)?[^>]+>", value, rule.rule)
+
+
+@pytest.fixture
+def everyone(person, signed_in):
+    return {role: signed_in(person(role)) for role in ROLES}
+
+
+def test_no_page_answers_another_role(app, everyone):
+    rules = list(_page_rules(app))
+    assert len(rules) >= 4
+    for rule, owners in rules:
+        for role, client in everyone.items():
+            if role in owners:
+                continue
+            answer = client.get(_url(rule, "p-aaaaaaaaaaaaaaaaaaaaaaaaaa"))
+            assert answer.status_code == 404, (role, rule.rule, answer.status_code)
+            assert answer.mimetype == "text/html"
+
+
+def test_an_unknown_id_on_your_own_pages_is_a_page_never_a_500(app, everyone):
+    for rule, owners in _page_rules(app):
+        if not rule.arguments:
+            continue
+        for role in owners:
+            for value in ("p-aaaaaaaaaaaaaaaaaaaaaaaaaa", "r-aaaaaaaaaaaaaaaaaaaaaaaaaa", "x" * 300, "..%2F", "0"):
+                answer = everyone[role].get(_url(rule, value))
+                assert answer.status_code in (400, 404), (role, rule.rule, value, answer.status_code)
+                assert answer.mimetype == "text/html"
+
+
+def test_every_own_page_without_ids_renders(app, everyone):
+    for rule, owners in _page_rules(app):
+        if rule.arguments:
+            continue
+        for role in owners:
+            answer = everyone[role].get(rule.rule)
+            assert answer.status_code == 200, (role, rule.rule, answer.status_code)
+            html = answer.get_data(as_text=True)
+            assert html.count("<h1") == 1, (role, rule.rule)
+            assert " style=" not in html and "<script>" not in html, (role, rule.rule)
+
+
+def test_a_stranger_is_sent_to_sign_in_from_every_page(app, client):
+    for rule, _ in _page_rules(app):
+        answer = client.get(_url(rule, "p-aaaaaaaaaaaaaaaaaaaaaaaaaa"))
+        assert answer.status_code == 302 and "/signin" in answer.headers["Location"], rule.rule
+
+
+def test_no_form_of_another_role_can_be_posted(app, everyone):
+    posts = [
+        (rule, owners)
+        for rule in app.url_map.iter_rules()
+        if rule.endpoint.startswith("web.") and "POST" in rule.methods
+        for prefix, owners in PREFIX_ROLES.items()
+        if rule.rule.startswith(prefix + "/")
+    ]
+    for rule, owners in posts:
+        for role, client in everyone.items():
+            if role in owners:
+                continue
+            answer = client.post(_url(rule, "p-aaaaaaaaaaaaaaaaaaaaaaaaaa"), data={"csrf_token": client.csrf})
+            assert answer.status_code == 404, (role, rule.rule, answer.status_code)
