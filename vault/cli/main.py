@@ -666,6 +666,8 @@ def serve(ctx: click.Context, host: str, port: int, workers: int, threads: int, 
             # A database restored from before an erasure: those residents' data no longer opens, and
             # their tokens would still work. Serve only once the erasures are replayed.
             unerased = residents_without_secret(vault, limit=1)
+            if not unerased:
+                _purge_sign_ins(vault)  # ended browser sessions and dead invitation links
         finally:
             vault.close()
         if unerased:
@@ -701,6 +703,29 @@ def maintenance_vacuum_secrets(ctx: click.Context, home: Path | None) -> None:
     finally:
         store.close()
     click.echo(f"subject-secret store: {done}")
+
+
+@maintenance.command("purge-sessions")
+@_home_option
+@click.pass_context
+def maintenance_purge_sessions(ctx: click.Context, home: Path | None) -> None:
+    """Delete ended browser sessions and used or expired invitation links (each `serve` start does it too)."""
+    vault = _open(ctx, home)
+    try:
+        sessions, links = _purge_sign_ins(vault)
+    finally:
+        vault.close()
+    click.echo(f"deleted {sessions} ended sessions and {links} used or expired invitations")
+
+
+def _purge_sign_ins(vault: Vault) -> tuple[int, int]:
+    from vault.identity import invitations, web_sessions
+
+    with vault.transaction() as session:
+        now = vault.now()
+        sessions = web_sessions.purge_ended(session, now=now, policy=vault.settings.web_sessions)
+        links = invitations.purge_ended(session, now=now)
+    return sessions, links
 
 
 # Logins, passwords and invitations for the pages (vault/identity).

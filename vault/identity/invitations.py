@@ -114,3 +114,15 @@ def accept(session: Session, keys: KeyStore, token: str, password: str, *, now: 
         raise NotFound(INVALID)
     passwords.set_password(session, keys, principal_id, password, now=now)
     return principal_id
+
+
+def purge_ended(session: Session, *, now: datetime) -> int:
+    """Delete used and expired invitations (their links are worthless); returns how many."""
+    from sqlalchemy import delete, or_
+
+    result = session.execute(
+        delete(Invitation)
+        .where(or_(Invitation.used_at.is_not(None), Invitation.expires_at <= now))
+        .execution_options(synchronize_session=False)
+    )
+    return rowcount(result)

@@ -222,3 +222,27 @@ def sign_out(session: Session, token: str, *, now: datetime) -> bool:
 def sign_out_everywhere(session: Session, principal_id: str, *, now: datetime) -> int:
     """End every live session of a principal; returns how many."""
     return _revoke(session, WebSession.principal_id == principal_id, now=now)
+
+
+def purge_ended(session: Session, *, now: datetime, policy: WebSessionSettings) -> int:
+    """Delete every session that can no longer be used (signed out, too old or idle too long); returns how many.
+
+    An ended session is worth nothing (``check`` refuses it), but its row
+    would stay forever: ``civicvault maintenance purge-sessions`` and each
+    server start remove them.
+    """
+    from sqlalchemy import delete, or_
+
+    idle_since = now - timedelta(minutes=policy.idle_minutes)
+    result = session.execute(
+        delete(WebSession)
+        .where(
+            or_(
+                WebSession.revoked_at.is_not(None),
+                WebSession.expires_at <= now,
+                WebSession.last_seen_at <= idle_since,
+            )
+        )
+        .execution_options(synchronize_session=False)
+    )
+    return rowcount(result)
