@@ -26,6 +26,7 @@ ALLOWED: dict[str, set[str]] = {
     "records": BELOW_IDENTITY | {"identity", "consent"},
     "rights": BELOW_IDENTITY | {"identity", "consent", "records"},
     "compliance": BELOW_IDENTITY | {"identity", "consent", "records", "rights"},
+    "attestations": BELOW_IDENTITY | {"identity", "consent", "records"},
     "anchoring": {"core", "storage", "ledger"},
     "verification": BELOW_IDENTITY | {"identity", "consent", "records", "rights", "compliance", "anchoring"},
     # The composition root: opens the database, keys and secret store for the others.

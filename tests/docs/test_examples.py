@@ -28,7 +28,7 @@ import pytest
 from tests.docs.examples import MARKER, NORUN, RUN, fenced_blocks, is_executable, run_page, runnable_blocks
 
 ROOT = Path(__file__).resolve().parents[2]
-PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
 EXECUTABLE = [page for page in PAGES if is_executable(page.read_text(encoding="utf-8"))]
 BIN = Path(sys.executable).parent  # the virtualenv's bin: civicvault, python3
 PAGE_TIMEOUT = 120  # seconds for one page's examples; they take a few
@@ -119,12 +119,12 @@ def _stop(server: subprocess.Popen) -> None:
         server.wait()
 
 
-@pytest.mark.parametrize("page", EXECUTABLE, ids=_name)
-def test_the_examples_of_the_page_run(page: Path, live_server) -> None:
+@pytest.mark.parametrize("doc", EXECUTABLE, ids=_name)
+def test_the_examples_of_the_page_run(doc: Path, live_server) -> None:
     env, work, log = live_server
-    blocks = runnable_blocks(page.read_text(encoding="utf-8"))
-    assert blocks, f"{_name(page)} is marked {MARKER} but holds no ```{RUN} block"
-    result = run_page(page, env=env, cwd=work, timeout=PAGE_TIMEOUT)
+    blocks = runnable_blocks(doc.read_text(encoding="utf-8"))
+    assert blocks, f"{_name(doc)} is marked {MARKER} but holds no ```{RUN} block"
+    result = run_page(doc, env=env, cwd=work, timeout=PAGE_TIMEOUT)
     if not result.ok:
         server_log = log.read_text(errors="replace").strip().splitlines()[-15:]
         pytest.fail(f"{result.failure()}\n--- the server's log (last lines):\n" + "\n".join(server_log), pytrace=False)
@@ -135,20 +135,20 @@ def test_the_pages_that_run_include_the_readme_and_the_api_reference() -> None:
     assert {"README.md", "docs/api.md"} <= {_name(page) for page in EXECUTABLE}
 
 
-@pytest.mark.parametrize("page", PAGES, ids=_name)
-def test_every_shell_block_says_whether_it_runs(page: Path) -> None:
+@pytest.mark.parametrize("doc", PAGES, ids=_name)
+def test_every_shell_block_says_whether_it_runs(doc: Path) -> None:
     """``sh`` runs and ``sh-norun`` does not: no shell block under another name, no ``sh`` block that never runs."""
-    text = page.read_text(encoding="utf-8")
+    text = doc.read_text(encoding="utf-8")
     for block in fenced_blocks(text):
         assert block.info not in ("bash", "shell", "zsh"), (
-            f"{_name(page)}:{block.line}: shell examples are ```{RUN} (run) or ```{NORUN} (shown only)"
+            f"{_name(doc)}:{block.line}: shell examples are ```{RUN} (run) or ```{NORUN} (shown only)"
         )
         if block.info == RUN:
             assert is_executable(text), (
-                f"{_name(page)}:{block.line}: a ```{RUN} block runs; mark the page {MARKER} or use ```{NORUN}"
+                f"{_name(doc)}:{block.line}: a ```{RUN} block runs; mark the page {MARKER} or use ```{NORUN}"
             )
             starts = [line for line in block.text.splitlines() if STARTS_A_SERVER.match(line)]
-            assert not starts, f"{_name(page)}:{block.line}: {starts[0].strip()!r} starts a server: use ```{NORUN}"
+            assert not starts, f"{_name(doc)}:{block.line}: {starts[0].strip()!r} starts a server: use ```{NORUN}"
 
 
 # --- the harness itself ---------------------------------------------------------------------------------

@@ -14,7 +14,7 @@ import pytest
 from tests.test_layout import ALLOWED
 
 ROOT = Path(__file__).resolve().parents[2]
-PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
 METHODS = ("get", "post", "put", "patch", "delete")
 ENDPOINT = re.compile(r"\b(GET|POST|PUT|PATCH|DELETE) (/(?:api/v1|healthz|openapi\.json|docs)[^\s`?|,)]*)")
 
@@ -99,11 +99,11 @@ def test_the_slug_is_githubs() -> None:
     assert _slug("What erasure guarantees, and the threat model") == "what-erasure-guarantees-and-the-threat-model"
 
 
-@pytest.mark.parametrize("page", PAGES, ids=lambda p: str(p.relative_to(ROOT)))
-def test_links_between_pages_lead_somewhere(page: Path) -> None:
+@pytest.mark.parametrize("doc", PAGES, ids=lambda p: str(p.relative_to(ROOT)))
+def test_links_between_pages_lead_somewhere(doc: Path) -> None:
     broken = []
-    for match in LINK.finditer(page.read_text(encoding="utf-8")):
-        target = (page.parent / match[1]).resolve() if match[1] else page
+    for match in LINK.finditer(doc.read_text(encoding="utf-8")):
+        target = (doc.parent / match[1]).resolve() if match[1] else doc
         if not target.exists():
             broken.append(f"{match[0]}: no file {match[1]}")
         elif match[2] and target.suffix == ".md" and match[2] not in _anchors(target.read_text(encoding="utf-8")):
