@@ -1,10 +1,12 @@
 """The resident's pages with the test client: every page, the decisions they make, and what they refuse."""
 
 import re
+from datetime import timedelta
 
 import pytest
 
 from tests.api.conftest import add_record, grant
+from vault.core.vocabulary import CATEGORIES
 
 
 @pytest.fixture
@@ -104,3 +106,344 @@ def test_the_pages_show_what_happened(story, signed_in):
     record = web.get(f"/resident/records/{story.allergy}").get_data(as_text=True)
     assert "Penicillin G" in record and "Anaphylaxis" in record and "resourceType" not in record
     assert "{" not in re.sub(r"<script.*?</script>", "", record.split("<main", 1)[1])
+
+
+def _post(web, path, data=None, **kwargs):
+    return web.post(path, data={"csrf_token": web.csrf, **(data or {})}, **kwargs)
+
+
+def test_another_residents_ids_are_not_found(story, person, signed_in, client, clock):
+    tomasz = person("resident", "Tomasz Nowak")
+    web = signed_in(tomasz)
+    for path in (
+        f"/resident/records/{story.allergy}",
+        f"/resident/sharing/{story.grant_id}/revoke",
+        f"/resident/requests/{story.request_id}",
+        "/resident/records/r_unknown",
+        "/resident/sharing/g_unknown/revoke",
+        "/resident/requests/q_unknown",
+    ):
+        answer = web.get(path)
+        assert answer.status_code == 404, path
+    # Nor can they act on them.
+    assert _post(web, f"/resident/sharing/{story.grant_id}/revoke").status_code == 404
+    assert _post(web, f"/resident/requests/{story.request_id}/deny").status_code == 404
+    assert (
+        _post(web, f"/resident/requests/{story.request_id}/approve", {"categories": "tenancy.lease"}).status_code == 404
+    )
+    pending = client.get(f"/api/v1/access-requests/{story.request_id}", headers=story.amina_actor.auth).get_json()
+    assert pending["status"] == "pending"
+    live = client.get(f"/api/v1/consents/{story.grant_id}", headers=story.amina_actor.auth).get_json()
+    assert live["status"] == "active"
+
+
+def test_other_roles_get_404_and_strangers_go_to_sign_in(story, person, signed_in, app):
+    assert app.test_client().get("/resident/history").status_code == 302
+    clinic = signed_in(person("clinic"))
+    assert clinic.get("/resident/").status_code == 404
+    assert clinic.get("/resident/history").status_code == 404
+
+
+def test_approving_narrowed_grants_only_the_ticked_categories_until_the_earlier_end(story, signed_in, client, clock):
+    web = signed_in(story.amina)
+    earlier = (clock.now + timedelta(days=5)).date()
+    answer = _post(
+        web,
+        f"/resident/requests/{story.request_id}/approve",
+        {"categories": ["tenancy.income"], "expires_on": earlier.isoformat(), "max_uses": "2"},
+    )
+    assert answer.status_code == 303 and "notice=approved" in answer.headers["Location"]
+    decided = client.get(f"/api/v1/access-requests/{story.request_id}", headers=story.amina_actor.auth).get_json()
+    assert decided["status"] == "approved"
+    made = client.get(f"/api/v1/consents/{decided['grant_id']}", headers=story.amina_actor.auth).get_json()
+    assert made["categories"] == ["tenancy.income"]
+    assert made["expires_at"].startswith(earlier.isoformat()) and made["max_uses"] == 2
+    # The landlord reads the income statement, not the lease.
+    auth = story.landlord.auth
+    assert client.get(f"/api/v1/records/{story.income}?purpose=tenancy-screening", headers=auth).status_code == 200
+    assert client.get(f"/api/v1/records/{story.lease}?purpose=tenancy-screening", headers=auth).status_code == 404
+    # Deciding twice is refused.
+    assert _post(web, f"/resident/requests/{story.request_id}/deny").status_code == 409
+
+
+def test_approving_everything_keeps_the_family_and_the_preview_follows_the_ticks(story, signed_in, client):
+    web = signed_in(story.amina)
+    preview = web.get(f"/resident/requests/{story.request_id}?preview=1&categories=tenancy.income").get_data(
+        as_text=True
+    )
+    section = preview.split('id="preview-heading"', 1)[1]
+    assert "Income 2025" in section and "Lease, Quay Street" not in section
+    everything = [c for c in CATEGORIES if c.startswith("tenancy.")]
+    answer = _post(web, f"/resident/requests/{story.request_id}/approve", {"categories": everything})
+    assert answer.status_code == 303
+    decided = client.get(f"/api/v1/access-requests/{story.request_id}", headers=story.amina_actor.auth).get_json()
+    made = client.get(f"/api/v1/consents/{decided['grant_id']}", headers=story.amina_actor.auth).get_json()
+    assert made["categories"] == ["tenancy.*"]
+
+
+@pytest.mark.parametrize(
+    "form, message",
+    [
+        ({"categories": ["health.allergies"]}, "Approve only categories the request asked for."),
+        ({}, "Tick at least one category"),
+        ({"categories": ["tenancy.income"], "max_uses": "many"}, "Enter a whole number"),
+        ({"categories": ["tenancy.income"], "expires_on": "next week"}, "YYYY-MM-DD"),
+        ({"categories": ["tenancy.income"], "expires_on": "2001-01-01"}, "must"),
+    ],
+)
+def test_a_bad_approval_is_a_400_form_and_nothing_is_granted(story, signed_in, client, form, message):
+    web = signed_in(story.amina)
+    answer = _post(web, f"/resident/requests/{story.request_id}/approve", form)
+    assert answer.status_code == 400
+    assert message in answer.get_data(as_text=True)
+    still = client.get(f"/api/v1/access-requests/{story.request_id}", headers=story.amina_actor.auth).get_json()
+    assert still["status"] == "pending"
+
+
+def test_the_api_approves_narrowed_too_and_refuses_wider(story, client):
+    auth = story.amina_actor.auth
+    wider = client.post(
+        f"/api/v1/access-requests/{story.request_id}/approve", json={"categories": ["health.labs"]}, headers=auth
+    )
+    assert wider.status_code == 400
+    done = client.post(
+        f"/api/v1/access-requests/{story.request_id}/approve", json={"categories": ["tenancy.lease"]}, headers=auth
+    )
+    assert done.status_code == 200
+    made = client.get(f"/api/v1/consents/{done.get_json()['grant_id']}", headers=auth).get_json()
+    assert made["categories"] == ["tenancy.lease"]
+
+
+def test_deny(story, signed_in, client):
+    web = signed_in(story.amina)
+    answer = _post(web, f"/resident/requests/{story.request_id}/deny")
+    assert answer.status_code == 303 and "notice=denied" in answer.headers["Location"]
+    decided = client.get(f"/api/v1/access-requests/{story.request_id}", headers=story.landlord.auth).get_json()
+    assert decided["status"] == "denied" and decided["grant_id"] is None
+    page = web.get("/resident/requests").get_data(as_text=True)
+    assert "Denied" in page and "No request is waiting." in page
+
+
+def test_revoking_names_what_stops_and_the_clinics_next_read_is_refused(story, signed_in, client):
+    web = signed_in(story.amina)
+    confirm = web.get(f"/resident/sharing/{story.grant_id}/revoke").get_data(as_text=True)
+    assert "Riverside Community Clinic will no longer be able to read your health records" in confirm
+    answer = _post(web, f"/resident/sharing/{story.grant_id}/revoke")
+    assert answer.status_code == 303 and "notice=revoked" in answer.headers["Location"]
+    refused = client.get(f"/api/v1/records/{story.allergy}?purpose=treatment", headers=story.clinic.auth)
+    assert refused.status_code in (403, 404)
+    assert "Revoked" in web.get("/resident/sharing").get_data(as_text=True)
+
+
+def test_a_post_without_csrf_is_refused_and_changes_nothing(story, signed_in, client):
+    web = signed_in(story.amina)
+    answer = web.post(f"/resident/sharing/{story.grant_id}/revoke")
+    assert answer.status_code == 403
+    answer = web.post(f"/resident/sharing/{story.grant_id}/revoke", data={"csrf_token": "cvc_forged"})
+    assert answer.status_code == 403
+    answer = web.post("/resident/rights/erase", data={"phrase": "erase my records", "understood": "yes"})
+    assert answer.status_code == 403
+    live = client.get(f"/api/v1/consents/{story.grant_id}", headers=story.amina_actor.auth).get_json()
+    assert live["status"] == "active"
+    assert client.get("/api/v1/me", headers=story.amina_actor.auth).status_code == 200
+
+
+def test_creating_a_grant_from_the_directory(story, signed_in, client, clock):
+    web = signed_in(story.amina)
+    found = web.get("/resident/sharing?q=harbour").get_data(as_text=True)
+    assert "Harbour Housing Association" in found and "Riverside Community Clinic</label>" not in found
+    end = (clock.now + timedelta(days=10)).date().isoformat()
+    answer = _post(
+        web,
+        "/resident/sharing",
+        {
+            "grantee_id": story.landlord.id,
+            "categories": ["tenancy.lease"],
+            "purpose": "tenancy-management",
+            "expires_on": end,
+            "max_uses": "3",
+        },
+    )
+    assert answer.status_code == 303 and "notice=granted" in answer.headers["Location"]
+    grants = client.get(f"/api/v1/consents?grantee_id={story.landlord.id}", headers=story.amina_actor.auth).get_json()
+    made = grants["items"][0]
+    assert made["categories"] == ["tenancy.lease"] and made["max_uses"] == 3 and made["actions"] == ["read"]
+    assert made["expires_at"].startswith(end)
+    lease = client.get(f"/api/v1/records/{story.lease}?purpose=tenancy-management", headers=story.landlord.auth)
+    assert lease.status_code == 200
+
+
+def test_a_grant_to_someone_outside_the_directory_is_refused(story, person, signed_in, client):
+    web = signed_in(story.amina)
+    tomasz = person("resident")
+    answer = _post(
+        web,
+        "/resident/sharing",
+        {
+            "grantee_id": tomasz.id,
+            "categories": ["health.allergies"],
+            "purpose": "treatment",
+            "expires_on": "2099-01-01",
+        },
+    )
+    assert answer.status_code == 400
+    answer = _post(web, "/resident/sharing", {"grantee_id": story.clinic.id})
+    assert answer.status_code == 400
+    assert "Tick at least one kind of record." in answer.get_data(as_text=True)
+    grants = client.get(f"/api/v1/consents?subject_id={story.amina.id}", headers=story.amina_actor.auth).get_json()
+    assert grants["total"] == 1
+
+
+def test_adding_a_note_and_reading_it(story, signed_in, client):
+    web = signed_in(story.amina)
+    answer = _post(
+        web,
+        "/resident/records/new",
+        {"category": "health.notes", "title": "Dentist visit", "format": "note", "note": "Check-up.\nAll fine."},
+    )
+    assert answer.status_code == 303 and "notice=record-added" in answer.headers["Location"]
+    shown = web.get(answer.headers["Location"]).get_data(as_text=True)
+    assert "Dentist visit" in shown and "All fine." in shown and "The record is added." in shown
+    listing = client.get(f"/api/v1/subjects/{story.amina.id}/records", headers=story.amina_actor.auth).get_json()
+    assert "Dentist visit" in [r["title"] for r in listing["items"]]
+
+
+def test_adding_a_record_refuses_bad_input(story, signed_in, client):
+    web = signed_in(story.amina)
+    bad_json = {"category": "health.notes", "title": "X", "format": "json", "content_json": "{not json"}
+    assert _post(web, "/resident/records/new", bad_json).status_code == 400
+    no_title = {"category": "health.notes", "title": " ", "format": "note", "note": "text"}
+    assert _post(web, "/resident/records/new", no_title).status_code == 400
+    bad_category = {"category": "health.secret", "title": "X", "format": "note", "note": "text"}
+    assert _post(web, "/resident/records/new", bad_category).status_code == 400
+    listing = client.get(f"/api/v1/subjects/{story.amina.id}/records", headers=story.amina_actor.auth).get_json()
+    assert listing["total"] == 3
+
+
+def test_a_record_shows_its_versions(story, signed_in, client):
+    put = client.put(
+        f"/api/v1/records/{story.lease}",
+        json={"content": {"type": "residential-lease", "address": "12 Quay Street, Flat 3"}, "expected_version": 1},
+        headers=story.amina_actor.auth,
+    )
+    assert put.status_code == 200, put.get_json()
+    web = signed_in(story.amina)
+    current = web.get(f"/resident/records/{story.lease}").get_data(as_text=True)
+    assert "Version 2 of 2" in current and "Flat 3" in current and "940 EUR" not in current
+    first = web.get(f"/resident/records/{story.lease}?version=1").get_data(as_text=True)
+    assert "Version 1 of 2" in first and "940 EUR" in first
+
+
+def test_erasure_needs_the_phrase_and_the_box(story, signed_in, client):
+    web = signed_in(story.amina)
+    for form in ({}, {"phrase": "erase", "understood": "yes"}, {"phrase": "erase my records"}):
+        answer = _post(web, "/resident/rights/erase", form)
+        assert answer.status_code == 400
+    assert client.get("/api/v1/me", headers=story.amina_actor.auth).status_code == 200
+    assert client.get(f"/api/v1/records/{story.allergy}", headers=story.amina_actor.auth).status_code == 200
+    assert web.get("/resident/").status_code == 200  # still signed in
+
+
+def test_erasure_with_the_phrase_erases_and_signs_out(story, signed_in, client):
+    web = signed_in(story.amina)
+    answer = _post(web, "/resident/rights/erase", {"phrase": "  Erase my records ", "understood": "yes"})
+    html = answer.get_data(as_text=True)
+    assert answer.status_code == 200 and "Commitment nonce" in html
+    assert "civicvault_session=;" in answer.headers.get("Set-Cookie", "")
+    assert web.get("/resident/").status_code == 302
+    assert client.get("/api/v1/me", headers=story.amina_actor.auth).status_code == 401
+
+
+def test_a_delegate_acts_for_the_resident_and_a_stranger_cannot(story, person, signed_in, client, clock):
+    grace = person("resident", "Grace Okafor")
+    appointed = client.post(
+        "/api/v1/delegations",
+        json={"delegate_id": grace.id, "expires_at": clock.at(days=30)},
+        headers=story.amina_actor.auth,
+    )
+    assert appointed.status_code == 201
+    web = signed_in(grace)
+    home = web.get("/resident/").get_data(as_text=True)
+    assert "Acting for" in home and "Amina Yusuf" in home
+    history = web.get(f"/resident/history?for={story.amina.id}")
+    html = history.get_data(as_text=True)
+    assert history.status_code == 200 and "You are acting for <strong>Amina Yusuf</strong>" in html
+    assert "Riverside Community Clinic" in html
+    requests = web.get(f"/resident/requests?for={story.amina.id}").get_data(as_text=True)
+    assert "Harbour Housing Association" in requests
+    # A delegate may deny for her; the resident-only pages are not theirs.
+    answer = _post(web, f"/resident/requests/{story.request_id}/deny?for={story.amina.id}")
+    assert answer.status_code == 303 and f"for={story.amina.id}" in answer.headers["Location"]
+    assert web.get(f"/resident/records/new?for={story.amina.id}").status_code == 404
+    assert _post(web, f"/resident/rights/export?for={story.amina.id}").status_code == 404
+    # Records: the delegate states a purpose.
+    asked = web.get(f"/resident/records?for={story.amina.id}").get_data(as_text=True)
+    assert "Why are you looking?" in asked
+    listed = web.get(f"/resident/records?for={story.amina.id}&purpose=treatment").get_data(as_text=True)
+    assert "Penicillin allergy" in listed
+    # Someone who is not her delegate gets a 404, as for an unknown page.
+    tomasz = signed_in(person("resident", "Tomasz Nowak"))
+    for path in ("/resident/", "/resident/history", "/resident/requests", "/resident/sharing", "/resident/rights"):
+        assert tomasz.get(f"{path}?for={story.amina.id}").status_code == 404, path
+    assert tomasz.get("/resident/history?for=p_nobody").status_code == 404
+
+
+def test_emergency_access_is_an_alert_on_the_home_page(story, signed_in, client):
+    declared = client.post(
+        f"/api/v1/subjects/{story.amina.id}/break-glass",
+        json={"reason": "Unconscious in the emergency room", "code": "unconscious"},
+        headers=story.clinic.auth,
+    )
+    assert declared.status_code == 201, declared.get_json()
+    web = signed_in(story.amina)
+    home = web.get("/resident/").get_data(as_text=True)
+    alert = home.split('role="alert"', 1)[1].split("</div>", 1)[0]
+    assert "Emergency access" in alert and "Unconscious in the emergency room" in alert
+    assert "Riverside Community Clinic" in alert
+
+
+def test_history_filters_by_who_and_date_and_refuses_a_bad_date(story, signed_in, clock):
+    web = signed_in(story.amina)
+    by_clinic = web.get(f"/resident/history?who={story.clinic.id}").get_data(as_text=True)
+    lines = by_clinic.split('id="history-lines"', 1)[1]
+    assert "Riverside Community Clinic" in lines and "Harbour Housing Association</" not in lines
+    tomorrow = (clock.now + timedelta(days=1)).date().isoformat()
+    later = web.get(f"/resident/history?since={tomorrow}").get_data(as_text=True)
+    assert "No access matches." in later
+    assert web.get("/resident/history?since=yesterday").status_code == 400
+    assert web.get("/resident/history?who=p_someone_else").status_code == 400
+
+
+def test_rights_downloads(story, signed_in):
+    web = signed_in(story.amina)
+    csv = web.get("/resident/rights/disclosures.csv")
+    assert csv.status_code == 200 and csv.mimetype == "text/csv"
+    assert "Riverside Community Clinic" in csv.get_data(as_text=True)
+    exported = _post(web, "/resident/rights/export")
+    assert exported.status_code == 200 and "attachment" in exported.headers["Content-Disposition"]
+    document = exported.get_json()
+    assert document["format"] == "civicvault-export-v1" and document["health_records"]["resourceType"] == "Bundle"
+    bundle = _post(web, "/resident/rights/audit-bundle")
+    assert bundle.status_code == 200  # a bundle, or the rights page saying no checkpoint is signed yet
+
+
+def test_appointing_and_ending_a_delegate(story, person, signed_in, client):
+    grace = person("resident", "Grace Okafor")
+    web = signed_in(story.amina)
+    nobody = _post(web, "/resident/delegates", {"login": "nobody-at-all", "expires_on": "2099-01-01"})
+    assert nobody.status_code == 400 and "No resident has that login." in nobody.get_data(as_text=True)
+    clinic_login = _post(web, "/resident/delegates", {"login": story.amina.login, "expires_on": "2099-01-01"})
+    assert clinic_login.status_code == 400  # herself
+    from datetime import date
+
+    end = (date.today() + timedelta(days=30)).isoformat()
+    answer = _post(web, "/resident/delegates", {"login": grace.login, "expires_on": end})
+    assert answer.status_code == 303, answer.get_data(as_text=True)[:3000]
+    listed = client.get("/api/v1/delegations", headers=story.amina_actor.auth).get_json()
+    delegation = listed["items"][0]
+    assert delegation["delegate_id"] == grace.id and delegation["status"] == "active"
+    confirm = web.get(f"/resident/delegates/{delegation['id']}/end").get_data(as_text=True)
+    assert "Grace Okafor" in confirm
+    assert _post(web, f"/resident/delegates/{delegation['id']}/end").status_code == 303
+    ended = client.get(f"/api/v1/delegations/{delegation['id']}", headers=story.amina_actor.auth).get_json()
+    assert ended["status"] == "revoked"
