@@ -6,6 +6,7 @@ from datetime import timedelta
 import pytest
 
 from tests.api.conftest import add_record, grant
+from tests.web.conftest import csrf_of
 from vault.core.vocabulary import CATEGORIES
 
 
@@ -86,6 +87,9 @@ def test_every_page_renders_for_the_resident(story, signed_in, path):
     assert answer.status_code == 200, html[:2000]
     assert html.count("<h1") == 1
     assert "style=" not in html and "<script>" not in html
+    # Every form that posts carries this session's CSRF token (an empty one would be refused).
+    tokens = re.findall(r'name="csrf_token" value="([^"]*)"', html)
+    assert tokens and set(tokens) == {web.csrf}
 
 
 def test_the_pages_show_what_happened(story, signed_in):
@@ -228,7 +232,9 @@ def test_revoking_names_what_stops_and_the_clinics_next_read_is_refused(story, s
     web = signed_in(story.amina)
     confirm = web.get(f"/resident/sharing/{story.grant_id}/revoke").get_data(as_text=True)
     assert "Riverside Community Clinic will no longer be able to read your health records" in confirm
-    answer = _post(web, f"/resident/sharing/{story.grant_id}/revoke")
+    # The confirmation's own form, as a browser sends it.
+    action = re.search(r'<form method="post" action="([^"]+/revoke[^"]*)"', confirm).group(1)
+    answer = web.post(action, data={"csrf_token": csrf_of(confirm)})
     assert answer.status_code == 303 and "notice=revoked" in answer.headers["Location"]
     refused = client.get(f"/api/v1/records/{story.allergy}?purpose=treatment", headers=story.clinic.auth)
     assert refused.status_code in (403, 404)
