@@ -60,7 +60,7 @@ def bar_chart(days: list[tuple[date, int, int]], *, title: str) -> Markup:
                     f'<rect class="cv-bars__{kind}" x="{x:.1f}" y="{base:.1f}" width="{bar:.1f}" height="{h:.1f}">'
                     f"<title>{day:%-d %b}: {value} {kind}</title></rect>"
                 )
-        if i % 7 == 0 or i == len(days) - 1:
+        if (len(days) - 1 - i) % 7 == 0:  # every seventh day, ending on today
             parts.append(
                 f'<text class="cv-bars__label" x="{x + bar / 2:.1f}" y="{HEIGHT - 8}" text-anchor="middle">'
                 f"{day:%-d %b}</text>"

@@ -453,3 +453,44 @@ def test_appointing_and_ending_a_delegate(story, person, signed_in, client):
     assert _post(web, f"/resident/delegates/{delegation['id']}/end").status_code == 303
     ended = client.get(f"/api/v1/delegations/{delegation['id']}", headers=story.amina_actor.auth).get_json()
     assert ended["status"] == "revoked"
+
+
+def test_the_chart_is_an_described_image_with_one_bar_per_busy_day():
+    from datetime import date
+
+    from api.web.resident_chart import bar_chart
+
+    days = [(date(2026, 11, 1) + timedelta(days=n), n % 3, 1 if n == 4 else 0) for n in range(30)]
+    svg = str(bar_chart(days, title="Accesses <per> day"))
+    assert svg.startswith("<svg") and 'role="img"' in svg and "aria-labelledby" in svg
+    assert '<title id="cv-chart-title">Accesses &lt;per&gt; day</title>' in svg
+    assert svg.count('class="cv-bars__refused"') == 1
+    assert svg.count('class="cv-bars__permitted"') == sum(1 for _, p, _ in days if p)
+    assert "the busiest day" in svg and "style=" not in svg
+    empty = str(bar_chart([(date(2026, 11, 1), 0, 0)], title="Nothing"))
+    assert "<rect" not in empty and "0 entries" in empty
+
+
+def test_readable_content_never_shows_json():
+    from api.web.resident_render import readable
+
+    lease = readable(
+        {"type": "residential-lease", "monthly_rent": {"amount": 940, "currency": "EUR"}, "term": {"months": 12}}
+    )
+    assert lease.kind == "Lease"
+    assert [(f.label, f.text) for f in lease.fields][0] == ("Monthly rent", "940 EUR")
+    observation = readable(
+        {
+            "resourceType": "Observation",
+            "code": {"text": "HbA1c"},
+            "valueQuantity": {"value": 6.9, "unit": "%"},
+            "text": {"div": "<div xmlns='http://www.w3.org/1999/xhtml'>HbA1c <b>6.9%</b></div>"},
+        }
+    )
+    shown = {f.label: f.text for f in observation.fields}
+    assert shown == {"Summary": "HbA1c 6.9%", "What": "HbA1c", "Result": "6.9 %"}
+    note = readable({"type": "note", "text": "Hello"})
+    assert note.kind == "Note" and note.note == "Hello" and note.fields == []
+    odd = readable({"a": [{"b": 1}, {"c": [1, 2]}], "deep": {"x": {"y": None}}})
+    labels = [f.label for f in odd.fields]
+    assert labels == ["A", "Deep"] and odd.fields[0].children[1].children[0].text == "1; 2"
