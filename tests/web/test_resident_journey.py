@@ -65,7 +65,7 @@ def test_amina_sees_her_history_approves_part_of_a_request_and_revokes_a_grant(g
     page.get_by_role("button", name="Show what they could see").click()
     expect(preview).to_contain_text("Penicillin allergy")
     expect(preview).not_to_contain_text("Metformin")
-    check_page(page)
+    check_page(page, screenshot="resident-request-preview")
     page.get_by_label("How many times").fill("2")
     page.get_by_role("button", name="Approve what is ticked").click()
     expect(page.get_by_text("The request is approved.")).to_be_visible()

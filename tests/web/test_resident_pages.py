@@ -430,7 +430,12 @@ def test_rights_downloads(story, signed_in):
     document = exported.get_json()
     assert document["format"] == "civicvault-export-v1" and document["health_records"]["resourceType"] == "Bundle"
     bundle = _post(web, "/resident/rights/audit-bundle")
-    assert bundle.status_code == 200  # a bundle, or the rights page saying no checkpoint is signed yet
+    assert bundle.status_code == 200
+    if bundle.mimetype == "application/json":
+        assert bundle.get_json()["format"] == "civicvault-audit-bundle/1"
+        assert bundle.get_json()["subject_id"] == story.amina.id
+    else:  # no checkpoint signed yet in this vault: the page says so
+        assert "No checkpoint has been signed yet" in bundle.get_data(as_text=True)
 
 
 def test_appointing_and_ending_a_delegate(story, person, signed_in, client):
