@@ -174,6 +174,15 @@ def _parse_day(value: str | None) -> date | None:
     return date.fromisoformat(value)
 
 
+def _whole_number(value: str | None, *, low: int, high: int) -> int | None:
+    """A whole number from ``low`` to ``high`` written in ASCII digits, else None."""
+    value = (value or "").strip()
+    if not value or len(value) > 19 or not value.isascii() or not value.isdigit():
+        return None
+    number = int(value)
+    return number if low <= number <= high else None
+
+
 def _end_of(day: date) -> datetime:
     return datetime.combine(day, time(23, 59, 59), UTC)
 
@@ -266,7 +275,7 @@ def history() -> tuple[str, int]:
         errors["until"] = "The end date must not be before the start date."
     who = (request.args.get("who") or "").strip()[:MAX_FIELD] or None
     before_arg = request.args.get("before", "")
-    before = int(before_arg) if before_arg.isdigit() and len(before_arg) < 19 else None
+    before = _whole_number(before_arg, low=0, high=2**62)
     # writing(): naming the records' titles is a listing, recorded like the API's.
     with writing() as call:
         acting = _acting(call)
@@ -412,10 +421,9 @@ def approve(request_id: str) -> BaseResponse | tuple[str, int]:
         end, errors["expires_on"] = None, "Enter the end date as YYYY-MM-DD."
     max_uses: int | None = None
     if form["max_uses"].strip():
-        if not form["max_uses"].strip().isdigit() or not 1 <= int(form["max_uses"]) <= 1_000_000:
+        max_uses = _whole_number(form["max_uses"], low=1, high=1_000_000)
+        if max_uses is None:
             errors["max_uses"] = "Enter a whole number from 1 to 1000000, or leave it empty."
-        else:
-            max_uses = int(form["max_uses"])
     if errors:
         return _request_page(request_id, chosen, errors=errors, status=400, form=form)
     try:
@@ -539,10 +547,9 @@ def create_grant() -> BaseResponse | tuple[str, int]:
         end, errors["expires_on"] = None, "Enter the last day as YYYY-MM-DD."
     max_uses: int | None = None
     if form["max_uses"].strip():
-        if not form["max_uses"].strip().isdigit() or not 1 <= int(form["max_uses"]) <= 1_000_000:
+        max_uses = _whole_number(form["max_uses"], low=1, high=1_000_000)
+        if max_uses is None:
             errors["max_uses"] = "Enter a whole number from 1 to 1000000, or leave it empty."
-        else:
-            max_uses = int(form["max_uses"])
     if errors or end is None:
         return _sharing_page(errors=errors, form=form, status=400)
     try:
@@ -647,7 +654,7 @@ def record(record_id: str) -> tuple[str, int]:
     """GET /api/v1/records/{id}: the record read (and logged), shown as labelled fields; its versions."""
     me = caller()
     version_arg = request.args.get("version", "")
-    version = int(version_arg) if version_arg.isdigit() and 0 < len(version_arg) < 9 and int(version_arg) > 0 else None
+    version = _whole_number(version_arg, low=1, high=10**8)
     with writing() as call:
         acting = _acting(call)
         purpose = _purpose_arg(acting)

@@ -191,6 +191,8 @@ def test_approving_everything_keeps_the_family_and_the_preview_follows_the_ticks
         ({"categories": ["health.allergies"]}, "Approve only categories the request asked for."),
         ({}, "Tick at least one category"),
         ({"categories": ["tenancy.income"], "max_uses": "many"}, "Enter a whole number"),
+        ({"categories": ["tenancy.income"], "max_uses": "\u00b2"}, "Enter a whole number"),
+        ({"categories": ["tenancy.income"], "max_uses": "0"}, "Enter a whole number"),
         ({"categories": ["tenancy.income"], "expires_on": "next week"}, "YYYY-MM-DD"),
         ({"categories": ["tenancy.income"], "expires_on": "2001-01-01"}, "must"),
     ],
@@ -499,3 +501,13 @@ def test_readable_content_never_shows_json():
     odd = readable({"a": [{"b": 1}, {"c": [1, 2]}], "deep": {"x": {"y": None}}})
     labels = [f.label for f in odd.fields]
     assert labels == ["A", "Deep"] and odd.fields[0].children[1].children[0].text == "1; 2"
+
+
+def test_odd_numbers_in_addresses_are_ignored_not_errors(story, signed_in):
+    web = signed_in(story.amina)
+    assert web.get("/resident/history?before=\u00b2").status_code == 200
+    assert web.get("/resident/history?before=99999999999999999999999").status_code == 200
+    shown = web.get(f"/resident/records/{story.allergy}?version=\u00b2")
+    assert shown.status_code == 200 and "Version 1 of 1" in shown.get_data(as_text=True)
+    assert web.get(f"/resident/records/{story.allergy}?version=7").status_code == 404
+    assert web.get("/resident/records/..%2f..%2fadmin").status_code == 404
