@@ -99,6 +99,12 @@ class RequestIn(Strict):
 
 
 class ApproveIn(Strict):
+    categories = fields.List(
+        fields.String(),
+        load_default=None,
+        validate=validate.Length(min=1, max=32),
+        metadata={"description": "Grant only these of the requested categories (or of a requested family)."},
+    )
     expires_at = fields.AwareDateTime(load_default=None, metadata=TIME)
     max_uses = fields.Integer(
         load_default=None, allow_none=True, strict=True, validate=validate.Range(min=1, max=1_000_000)

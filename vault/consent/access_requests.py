@@ -1,7 +1,8 @@
 """Access requests: a clinic or landlord asks, the resident (or delegate) decides.
 
-Approving creates the grant the request describes (the resident may set
-another end, within the maximum, or cap its uses); denying closes the request. The requester's reason is
+Approving creates the grant the request describes (the resident may narrow
+it to some of the requested categories, set another end, within the maximum,
+or cap its uses); denying closes the request. The requester's reason is
 free text, so it is sealed under the resident's key like a record; showing it
 to anyone but the resident and the requester (a delegate, a compliance
 officer) appends a ``text.opened`` event in the same transaction
@@ -23,7 +24,7 @@ from vault.core.config import ConsentLimits
 from vault.core.content import check_text
 from vault.core.errors import Conflict, Forbidden, InvalidInput, NotFound
 from vault.core.ids import is_well_formed_id, new_id
-from vault.core.vocabulary import check_purpose
+from vault.core.vocabulary import category_matches, check_purpose
 from vault.keys.keys import KeyStore, open_text, seal_text
 from vault.ledger.events import DomainEvent, emit
 from vault.storage.models import AccessRequest
@@ -167,26 +168,43 @@ def _decidable(session: Session, caller: Caller, request_id: str, now: datetime)
     return row
 
 
+def narrowed(requested: list[str], chosen: list[str] | None) -> list[str]:
+    """The categories an approval grants: all those requested, or ``chosen``, each within one requested.
+
+    A chosen category is a requested one, or a category of a requested family
+    (``health.allergies`` of ``health.*``); nothing wider than the request.
+    """
+    if chosen is None:
+        return requested
+    checked = consent.check_categories(chosen)
+    for category in checked:
+        if category not in requested and not any(category_matches(p, category) for p in requested):
+            raise InvalidInput("Approve only categories the request asked for.")
+    return list(checked)
+
+
 def approve_request(
     session: Session,
     keys: KeyStore,
     caller: Caller,
     request_id: str,
     *,
+    categories: list[str] | None = None,
     expires_at: datetime | None = None,
     max_uses: int | None = None,
     limits: ConsentLimits,
     now: datetime,
 ) -> RequestView:
-    """Approve a pending request: creates the grant it asks for."""
+    """Approve a pending request: creates the grant it asks for, or a narrower one (``categories``)."""
     row = _decidable(session, caller, request_id, now)
+    granted = narrowed(row.categories.split(), categories)
     end = expires_at or row.expires_at or now + timedelta(days=limits.default_grant_days)
     grant = consent.create_grant(
         session,
         caller,
         subject_id=row.subject_id,
         grantee_id=row.requester_id,
-        categories=row.categories.split(),
+        categories=granted,
         purpose=row.purpose,
         actions=row.actions.split(),
         expires_at=end,

@@ -31,7 +31,7 @@ import io
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, date, datetime, timedelta
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -179,15 +179,30 @@ def access_log(
     subject_id: str,
     limit: int = 100,
     before: int | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    actor_id: str | None = None,
     now: datetime,
 ) -> AccessLog:
-    """Accesses and attempts concerning ``subject_id``, newest first; ``before`` pages back from a ledger index."""
+    """Accesses and attempts concerning ``subject_id``, newest first; ``before`` pages back from a ledger index.
+
+    ``since`` (inclusive), ``until`` (exclusive) and ``actor_id`` narrow the
+    log (and its total) to a time range and to one actor.
+    """
     if not 1 <= limit <= MAX_PAGE:
         raise InvalidInput(f"limit must be 1 to {MAX_PAGE}.")
     if before is not None and before < 0:
         raise InvalidInput("before must be a ledger index, 0 or more.")
+    if since is not None and until is not None and since >= until:
+        raise InvalidInput("The start of the range must come before its end.")
     require_viewer(session, caller, subject_id, now)
     conditions = [Event.subject_id == subject_id, Event.kind.in_(ACCESS_KINDS)]
+    if since is not None:
+        conditions.append(Event.occurred_at >= since)
+    if until is not None:
+        conditions.append(Event.occurred_at < until)
+    if actor_id is not None:
+        conditions.append(Event.actor_id == actor_id)
     total = session.execute(select(func.count()).select_from(Event).where(*conditions)).scalar_one()
     if before is not None:
         conditions.append(Event.ledger_index < before)
@@ -197,6 +212,35 @@ def access_log(
     actors = _actors(session, keys, (row[3] for row in rows))
     items = [_entry(row, actors) for row in rows]
     return AccessLog(items=items, total=total, next_before=items[-1].ledger_index if more else None)
+
+
+def log_actors(session: Session, keys: KeyStore, caller: Caller, *, subject_id: str, now: datetime) -> list[Actor]:
+    """Everyone who appears in ``subject_id``'s access log (to filter it by who), by name."""
+    require_viewer(session, caller, subject_id, now)
+    ids = session.scalars(
+        select(Event.actor_id).where(Event.subject_id == subject_id, Event.kind.in_(ACCESS_KINDS)).distinct()
+    ).all()
+    return sorted(_actors(session, keys, ids).values(), key=lambda a: ((a.name or "").casefold(), a.id))
+
+
+def entries_per_day(
+    session: Session, caller: Caller, *, subject_id: str, days: int, now: datetime
+) -> list[tuple[date, int, int]]:
+    """(day, permitted, refused) for each of the last ``days`` days up to ``now`` (UTC), oldest first."""
+    require_viewer(session, caller, subject_id, now)
+    first = now.date() - timedelta(days=days - 1)
+    start = datetime(first.year, first.month, first.day, tzinfo=UTC)
+    rows = session.execute(
+        select(Event.occurred_at, Event.kind).where(
+            Event.subject_id == subject_id, Event.kind.in_(ACCESS_KINDS), Event.occurred_at >= start
+        )
+    ).all()
+    counts = {first + timedelta(days=n): [0, 0] for n in range(days)}
+    for occurred_at, kind in rows:
+        day = occurred_at.astimezone(UTC).date() if occurred_at.tzinfo else occurred_at.date()
+        if day in counts:
+            counts[day][1 if kind == "access.refused" else 0] += 1
+    return [(day, permitted, refused) for day, (permitted, refused) in counts.items()]
 
 
 @dataclass(frozen=True)
