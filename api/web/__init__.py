@@ -168,8 +168,10 @@ def wants_page() -> bool:
     path = request.path
     if path.startswith(("/api/", "/openapi.json", "/healthz", "/docs")):
         return False
-    best = request.accept_mimetypes.best_match(["text/html", "application/json", "application/problem+json"])
-    return best == "text/html"
+    accept = request.accept_mimetypes
+    if not accept:
+        return True  # no preference: outside the API, a page
+    return accept.best_match(["text/html", "application/json", "application/problem+json"]) == "text/html"
 
 
 for _error, _handler in (

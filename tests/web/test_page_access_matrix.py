@@ -54,6 +54,8 @@ def test_an_unknown_id_on_your_own_pages_is_a_page_never_a_500(app, everyone):
         for role in owners:
             for value in ("p-aaaaaaaaaaaaaaaaaaaaaaaaaa", "r-aaaaaaaaaaaaaaaaaaaaaaaaaa", "x" * 300, "..%2F", "0"):
                 answer = everyone[role].get(_url(rule, value))
+                if value == "..%2F" and answer.status_code == 308:
+                    continue  # the path was normalised away from this route: the router's redirect, not the page
                 assert answer.status_code in (400, 404), (role, rule.rule, value, answer.status_code)
                 assert answer.mimetype == "text/html"
 
@@ -65,6 +67,8 @@ def test_every_own_page_without_ids_renders(app, everyone):
         for role in owners:
             answer = everyone[role].get(rule.rule)
             assert answer.status_code == 200, (role, rule.rule, answer.status_code)
+            if answer.mimetype != "text/html":
+                continue  # a download (CSV)
             html = answer.get_data(as_text=True)
             assert html.count("<h1") == 1, (role, rule.rule)
             assert " style=" not in html and "<script>" not in html, (role, rule.rule)
