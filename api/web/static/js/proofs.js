@@ -234,7 +234,7 @@ export function parseNote(text) {
     .split("\n")
     .map((line) => {
       const parts = line.split(" ");
-      if (parts.length !== 3 || parts[0] !== EM_DASH || !parts[1] || parts[1].includes("+")) {
+      if (parts.length !== 3 || parts[0] !== EM_DASH || !parts[1] || /[\s\x85+]/u.test(parts[1])) {
         throw new ProofError("a signature line of the checkpoint is malformed");
       }
       const blob = fromBase64(parts[2]);
@@ -245,11 +245,16 @@ export function parseNote(text) {
   return { body, origin, size: BigInt(sizeLine), root, signatures };
 }
 
-/** Parse a signed note and check the ledger key's signature on it (its origin names the key); throws ProofError. */
-export async function verifySignedNote(text, publicKey) {
+/**
+ * Parse a signed note and check the ledger key's signature on it (its origin names the key); throws ProofError.
+ * Lines of other keys are ignored; every line of the ledger key must verify, and there must be one.
+ * The key's checkpoint-format-1 key id is accepted too (same signed bytes), as `audit verify-bundle` does.
+ */
+export async function verifySignedNote(text, publicKey, { acceptLegacyKeyId = true } = {}) {
   const note = parseNote(text);
   const key = asBytes(publicKey, "the ledger key", PUBLIC_KEY_SIZE);
-  const known = [await keyId(note.origin, key), await keyId(note.origin, key, LEGACY_LOG_SIGNATURE_TYPE)];
+  const known = [await keyId(note.origin, key)];
+  if (acceptLegacyKeyId) known.push(await keyId(note.origin, key, LEGACY_LOG_SIGNATURE_TYPE));
   const mine = note.signatures.filter((s) => s.name === note.origin && known.some((id) => equal(id, s.keyId)));
   if (mine.length === 0) throw new ProofError("the checkpoint is not signed by this page's ledger key");
   for (const line of mine) {
