@@ -47,7 +47,7 @@ from vault.core.caller import Caller
 from vault.core.errors import ConfigError, NotFound
 from vault.core.vocabulary import CATEGORY_LABELS
 from vault.identity.principals import get_principal
-from vault.ledger import checkpoints
+from vault.ledger import checkpoints, witnesses
 from vault.ledger.checkpoints import CheckpointView
 from vault.rights import trail
 from vault.rights.trail import AccessEntry
@@ -88,12 +88,29 @@ def ledger_public_key() -> str | None:
 
 @bp.app_context_processor
 def ledger_key_context() -> dict[str, Any]:
-    """``ledger_key`` for the layout: on the pages of a signed-in resident or compliance officer."""
+    """The keys the layout puts in the page of a signed-in resident or compliance officer.
+
+    ``ledger_key``: the ledger's public key (hex). ``witness_keys``: the
+    registered witnesses as ``name:hex`` separated by spaces (witness names
+    have no spaces), and ``witness_threshold``: the script checks the
+    cosignatures of these witnesses, and says how many cosigned.
+    """
     info = g.get("web_session")
     if info is None or not info.second_factor_done or info.role not in ROLES:
         return {}
     key = ledger_public_key()
-    return {"ledger_key": key} if key else {}
+    if not key:
+        return {}
+    found: dict[str, Any] = {"ledger_key": key}
+    try:
+        vault = current_vault()
+        with vault.read_transaction() as session:
+            roster = witnesses.roster(session)
+        found["witness_keys"] = " ".join(f"{name}:{public.hex()}" for name, public in sorted(roster.items()))
+        found["witness_threshold"] = vault.settings.witness_threshold
+    except Exception:  # an error page while the database is down: the page still renders, without witnesses
+        log.warning("the witnesses' keys could not be read for a page")
+    return found
 
 
 # --- finding the entry -------------------------------------------------------------------------

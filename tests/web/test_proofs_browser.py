@@ -13,6 +13,7 @@ import base64
 import json
 import re
 import urllib.request
+from pathlib import Path
 
 import pytest
 from playwright.sync_api import expect
@@ -27,14 +28,20 @@ from vault.ledger import ledger
 pytestmark = pytest.mark.browser
 
 PROOF_JSON = "**/proofs/entries/*.json"
+VECTORS = Path(__file__).resolve().parents[1] / "vectors"
 
 
-def api(live, login: str, path: str):
-    request = urllib.request.Request(
-        f"{live.base}{path}", headers={"Authorization": f"Bearer {live.people[login]['token']}"}
-    )
+def api(live, login: str, path: str, body: dict | None = None, *, token: str | None = None):
+    """The JSON API as a demo person (or the holder of ``token``); ``body`` makes it a POST."""
+    headers = {"Authorization": f"Bearer {token or live.people[login]['token']}"}
+    data = None
+    if body is not None:
+        headers["Content-Type"] = "application/json"
+        data = json.dumps(body).encode()
+    request = urllib.request.Request(f"{live.base}{path}", data=data, headers=headers)
     with urllib.request.urlopen(request, timeout=10) as answer:
-        return json.loads(answer.read())
+        text = answer.read()
+        return json.loads(text) if text else None
 
 
 @pytest.fixture(scope="module")
@@ -142,6 +149,41 @@ def test_amina_s_browser_verifies_her_proof_and_refuses_every_tampered_one(
     expect(proof).to_have_attribute("data-state", "verified", timeout=20_000)
 
 
+def _flip_cosignature(doc):
+    text = doc["checkpoint"]
+    line = text.rstrip("\n").split("\n")[-1]  # the witness's line comes after the node's
+    dash, name, blob = line.split(" ")
+    raw = base64.b64decode(blob)
+    doc["checkpoint"] = text.replace(
+        line, f"{dash} {name} {base64.b64encode(raw[:4] + flip_bit(raw[4:], 50)).decode()}"
+    )
+
+
+def test_a_witness_cosignature_is_checked_against_the_witness_key_the_page_names(guarded_page, live_vault, read_line):
+    page = guarded_page
+    witness = json.loads(live_vault.cli("principal", "add", "--role", "witness", "--name", "County Witness", "--json"))
+    key = SigningKey(bytes(range(100, 132)))
+    registration = {"public_key": key.public_key.hex(), "proof_of_possession": key.prove_possession().hex()}
+    api(live_vault, "", "/api/v1/ledger/witnesses", registration, token=witness["token"])
+    latest = api(live_vault, "", "/api/v1/ledger/checkpoint", token=witness["token"])
+    checkpoint = notes.parse_note(latest["note"])[0]
+    cosignature = base64.b64encode(notes.cosign(checkpoint, key=key)).decode()
+    cosigned = {"tree_size": checkpoint.size, "root_hash": checkpoint.root.hex(), "signature": cosignature}
+    assert api(live_vault, "", "/api/v1/ledger/cosignatures", cosigned, token=witness["token"])["cosigners"] == 1
+
+    browser_sign_in(page, live_vault, "amina")
+    page.goto(f"{live_vault.base}/proofs/entries/{read_line}")
+    witnesses = page.locator('meta[name="civicvault-witness-keys"]')
+    expect(witnesses).to_have_attribute("content", f"{witness['id']}:{key.public_key.hex()}")
+    proof = page.locator(".cv-proof")
+    expect(proof).to_have_attribute("data-state", "verified", timeout=20_000)
+    expect(proof).to_have_attribute("title", re.compile("cosigned by 1 of this page's witnesses$"))
+    page.route(PROOF_JSON, tampering_with(_flip_cosignature))
+    page.reload()
+    expect(proof).to_have_attribute("data-state", "failed", timeout=20_000)
+    expect(proof).to_contain_text("Proof failed: the witnesses' cosignatures do not verify")
+
+
 def test_the_pure_functions_agree_with_the_python_crypto_and_the_published_vectors(guarded_page, live_vault):
     page = guarded_page
     browser_sign_in(page, live_vault, "amina")
@@ -220,26 +262,28 @@ def test_the_pure_functions_agree_with_the_python_crypto_and_the_published_vecto
     assert got == [case[3] for case in bls_cases]
 
     # The project's signed-note vectors: the log's signature, good, forged, replayed and malformed.
-    vectors = json.loads((merkle_vectors_dir() / "checkpoint-note-v2.json").read_text(encoding="utf-8"))
+    # With the vectors' witness as the roster, the cosignatures too (a threshold of one).
+    vectors = json.loads((VECTORS / "checkpoint-note-v2.json").read_text(encoding="utf-8"))
     got = page.evaluate(
-        """async ([notes, key]) => {
+        """async ([notes, key, roster]) => {
             const m = await import("/assets/js/proofs.js");
             const out = [];
             for (const note of notes) {
-                try { m.parseNote(note); } catch { out.push("malformed"); continue; }
-                try { await m.verifySignedNote(note, key, { acceptLegacyKeyId: false }); out.push("ok"); }
-                catch { out.push("invalid"); }
+                try { m.parseNote(note); } catch { out.push(["malformed"]); continue; }
+                let log = "ok", cosigned = "invalid";
+                try { await m.verifySignedNote(note, key, { acceptLegacyKeyId: false }); } catch { log = "invalid"; }
+                try { if ((await m.verifyCosignatures(note, roster)).length >= 1) cosigned = "ok"; } catch {}
+                out.push([log, cosigned]);
             }
             return out;
         }""",
-        [[v["note"] for v in vectors["vectors"]], vectors["log"]["public_key"]],
+        [
+            [v["note"] for v in vectors["vectors"]],
+            vectors["log"]["public_key"],
+            {vectors["witness"]["name"]: vectors["witness"]["public_key"]},
+        ],
     )
-    assert dict(zip([v["name"] for v in vectors["vectors"]], got, strict=True)) == {
-        v["name"]: v["log"] for v in vectors["vectors"]
-    }
-
-
-def merkle_vectors_dir():
-    from pathlib import Path
-
-    return Path(__file__).resolve().parents[1] / "vectors"
+    for vector, answer in zip(vectors["vectors"], got, strict=True):
+        assert answer[0] == vector["log"], vector["name"]
+        if "cosigned" in vector:
+            assert answer[1] == vector["cosigned"], vector["name"]

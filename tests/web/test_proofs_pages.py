@@ -231,3 +231,17 @@ def test_without_a_ledger_key_the_page_says_so_and_names_none(story, signed_in, 
     assert not vault_.settings.ledger_key_file.exists()
     html = signed_in(story.amina).get(f"/proofs/entries/{story.index}").get_data(as_text=True)
     assert "civicvault-ledger-key" not in html
+
+
+def test_the_registered_witnesses_keys_are_on_the_page_for_the_script(story, signed_in, make_actor, client, node_key):
+    html = signed_in(story.amina).get("/account").get_data(as_text=True)
+    assert "civicvault-witness-keys" not in html  # none registered
+    witness = make_actor("witness", "County Witness")
+    key = ledger_key.SigningKey(b"\x09" * 32)
+    body = {"public_key": key.public_key.hex(), "proof_of_possession": key.prove_possession().hex()}
+    assert client.post("/api/v1/ledger/witnesses", json=body, headers=witness.auth).status_code == 204
+    html = signed_in(story.amina).get("/account").get_data(as_text=True)
+    assert (
+        f'<meta name="civicvault-witness-keys" content="{witness.id}:{key.public_key.hex()}" data-threshold="1">'
+        in html
+    )

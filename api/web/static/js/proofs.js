@@ -20,6 +20,8 @@ const DST = "BLS_SIG_BLS12381G2_XMD:SHA-256_SSWU_RO_POP_";
 const ENTRY_DOMAIN = "civicvault-ledger-entry-v1";
 const LOG_SIGNATURE_TYPE = "\xffcivicvault-note-bls12381-pop/v1"; // 0xFF, then the ASCII identifier
 const LEGACY_LOG_SIGNATURE_TYPE = "\xb1"; // checkpoint format 1 (same signed bytes, another key id)
+const COSIGNATURE_TYPE = "\xffcivicvault-cosignature-bls12381-pop/v1";
+const COSIGNATURE_HEADER = "civicvault-cosignature/v1\n"; // a witness signs this line, then the note text
 const EM_DASH = "\u2014";
 const HASH_SIZE = 32;
 const PUBLIC_KEY_SIZE = 48;
@@ -265,6 +267,39 @@ export async function verifySignedNote(text, publicKey, { acceptLegacyKeyId = tr
   return note;
 }
 
+/**
+ * The witnesses of `roster` ({name: public key}) who cosigned the signed note `text`; throws ProofError when
+ * a cosignature of one of them does not verify (as crypto/checkpoint.py verify_cosignatures, which also
+ * asks for a threshold: here the caller compares the count with its own). Lines of other keys are ignored;
+ * the known ones are aggregated into one BLS signature over "civicvault-cosignature/v1\n" + the note text.
+ * The roster's keys must have proved possession of their secrets (the vault checks that at registration).
+ */
+export async function verifyCosignatures(text, roster) {
+  const note = parseNote(text);
+  const known = new Map();
+  for (const line of note.signatures) {
+    const key = Object.hasOwn(roster, line.name) ? roster[line.name] : null;
+    if (!key || !equal(line.keyId, await keyId(line.name, key, COSIGNATURE_TYPE))) continue;
+    const seen = known.get(line.name);
+    if (seen && !equal(seen.signature, line.signature)) throw new ProofError(`${line.name} cosigned twice, differently`);
+    known.set(line.name, { key: asBytes(key, "a witness key", PUBLIC_KEY_SIZE), signature: line.signature });
+  }
+  const names = [...known.keys()].sort();
+  if (names.length === 0) return names;
+  const scheme = await bls();
+  let valid = false;
+  try {
+    const keys = scheme.aggregatePublicKeys(names.map((n) => known.get(n).key));
+    const signatures = names.map((n) => asBytes(known.get(n).signature, "a cosignature", SIGNATURE_SIZE));
+    const signature = scheme.aggregateSignatures(signatures);
+    valid = scheme.verify(signature, scheme.hash(encoder.encode(COSIGNATURE_HEADER + note.body), DST), keys) === true;
+  } catch {
+    valid = false;
+  }
+  if (!valid) throw new ProofError("the witnesses' cosignatures do not verify");
+  return names;
+}
+
 // --- one proof, from the JSON of /proofs/entries/<id>.json ----------------------------------------------
 
 const checkpoints = new Map(); // tree size -> {body, note, promise}: each size's note is verified once
@@ -282,8 +317,11 @@ function checkpointOf(note, publicKey) {
   return promise;
 }
 
-/** Check one proof document against the ledger key `publicKey` (hex); resolves to what was proved, or throws. */
-export async function checkProof(doc, publicKey, expectedLeafHash) {
+/**
+ * Check one proof document against the ledger key `publicKey` (hex); resolves to what was proved, or throws.
+ * `witnesses` ({roster: {name: key}, threshold}), when given, are the witnesses whose cosignatures are checked.
+ */
+export async function checkProof(doc, publicKey, expectedLeafHash, witnesses) {
   if (!doc || typeof doc !== "object") throw new ProofError("the server sent no proof");
   if (doc.state === "pending") return { state: "pending", waitingFor: doc.waiting_for };
   if (doc.state !== "sequenced") throw new ProofError("the server sent no proof");
@@ -331,7 +369,11 @@ export async function checkProof(doc, publicKey, expectedLeafHash) {
     throw error;
   }
   if (!equal(root, note.root)) throw new ProofError("the inclusion path does not lead to the checkpoint's root");
+  // 4. The witnesses this page names, if any: every cosignature of theirs must verify.
+  const cosigners = witnesses ? await cosignersOf(doc.checkpoint, witnesses.roster) : null;
   return {
+    cosigners,
+    threshold: witnesses ? witnesses.threshold : null,
     state: "verified",
     index: event.leaf_index,
     treeSize: doc.tree_size,
@@ -342,11 +384,31 @@ export async function checkProof(doc, publicKey, expectedLeafHash) {
   };
 }
 
+const cosigned = new Map(); // note -> promise of the witnesses' names
+
+function cosignersOf(note, roster) {
+  if (!cosigned.has(note)) cosigned.set(note, verifyCosignatures(note, roster));
+  return cosigned.get(note);
+}
+
 // --- the page -------------------------------------------------------------------------------------
 
 function pageKey() {
   const meta = document.querySelector('meta[name="civicvault-ledger-key"]');
   return meta ? meta.getAttribute("content") : document.body.getAttribute("data-ledger-key");
+}
+
+/** The witnesses the page names (<meta name="civicvault-witness-keys" content="name:key ..." data-threshold>). */
+function pageWitnesses() {
+  const meta = document.querySelector('meta[name="civicvault-witness-keys"]');
+  if (!meta) return null;
+  const roster = {};
+  for (const item of (meta.getAttribute("content") || "").split(" ").filter(Boolean)) {
+    const at = item.lastIndexOf(":");
+    roster[item.slice(0, at)] = item.slice(at + 1);
+  }
+  const threshold = Number(meta.getAttribute("data-threshold") || "1");
+  return Object.keys(roster).length ? { roster, threshold } : null;
 }
 
 function show(element, state, text, detail, title) {
@@ -385,7 +447,7 @@ async function fetchProof(url) {
   }
 }
 
-async function check(element, key) {
+async function check(element, key, witnesses) {
   let doc;
   try {
     doc = await fetchProof(element.getAttribute("data-proof-url"));
@@ -394,20 +456,26 @@ async function check(element, key) {
     return;
   }
   try {
-    const result = await checkProof(doc, key, element.getAttribute("data-leaf-hash"));
+    const result = await checkProof(doc, key, element.getAttribute("data-leaf-hash"), witnesses);
     if (result.state === "pending") {
       const text =
         result.waitingFor === "sequencer" ? "Waiting for its place in the ledger" : "Not in a signed checkpoint yet";
       show(element, "pending", text, null, "The next signed checkpoint will cover this entry; check again later.");
       return;
     }
+    let witnessed = "";
+    if (result.cosigners) {
+      witnessed =
+        `; cosigned by ${result.cosigners.length} of this page's witnesses` +
+        (result.cosigners.length >= result.threshold ? "" : ` (${result.threshold} needed: not witnessed yet)`);
+    }
     show(
       element,
       "verified",
       "\u2713 Proof verified",
-      `: entry ${result.index} is in the ledger of ${result.checkpointSize} entries signed by the vault's key`,
+      `: entry ${result.index} is in the ledger of ${result.checkpointSize} entries signed by the vault's key${witnessed}`,
       `Entry ${result.index}; tree size ${result.treeSize}; checkpoint size ${result.checkpointSize}; ` +
-        `signed by ${result.origin}'s ledger key`,
+        `signed by ${result.origin}'s ledger key${witnessed}`,
     );
   } catch (error) {
     const reason = error instanceof ProofError ? error.message : "the proof could not be checked";
@@ -420,9 +488,9 @@ let running = 0;
 
 function pump() {
   while (running < CONCURRENCY && queue.length) {
-    const [element, key] = queue.shift();
+    const [element, key, witnesses] = queue.shift();
     running++;
-    check(element, key).finally(() => {
+    check(element, key, witnesses).finally(() => {
       running--;
       pump();
     });
@@ -432,11 +500,12 @@ function pump() {
 /** Check every proof element under `root` not yet queued. */
 export function checkAll(root = document) {
   const key = pageKey();
+  const witnesses = pageWitnesses();
   for (const element of root.querySelectorAll(".cv-proof[data-proof-url]")) {
     if (element.hasAttribute("data-proof-queued")) continue;
     element.setAttribute("data-proof-queued", "");
     show(element, "pending", "Checking the proof\u2026");
-    queue.push([element, key]);
+    queue.push([element, key, witnesses]);
   }
   pump();
 }
