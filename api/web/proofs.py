@@ -31,15 +31,18 @@ prove.
 import functools
 import logging
 import re
+import threading
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from flask import Blueprint, Response, current_app, g, json, url_for
+from flask.blueprints import BlueprintSetupState
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from api.context import current_vault, reading
+from api.context import EXTENSION, Call, current_vault, reading
 from api.web.pages import render
 from api.web.session import page
 from vault.anchoring import proofs as proof_service
@@ -73,9 +76,7 @@ def _public_key_of(path: str, mtime_ns: int, size: int) -> str:
     return ledger_key.read(Path(path)).public_key.hex()
 
 
-def ledger_public_key() -> str | None:
-    """The vault's ledger public key (hex), derived once per key file from ``ledger.key``; None without one."""
-    path = current_vault().settings.ledger_key_file
+def _public_key_at(path: Path) -> str | None:
     try:
         stat = path.stat()
         return _public_key_of(str(path), stat.st_mtime_ns, stat.st_size)
@@ -84,6 +85,21 @@ def ledger_public_key() -> str | None:
     except ConfigError:
         log.error("the ledger key file is unreadable: pages carry no ledger key")
         return None
+
+
+def ledger_public_key() -> str | None:
+    """The vault's ledger public key (hex), derived once per key file from ``ledger.key``; None without one."""
+    return _public_key_at(current_vault().settings.ledger_key_file)
+
+
+@bp.record_once
+def _warm_up(state: BlueprintSetupState) -> None:
+    """Derive the key in the background when the app starts: py-ecc takes seconds to import, once per process."""
+    vault = state.app.extensions.get(EXTENSION)
+    if vault is not None and vault.settings.ledger_key_file.exists():
+        threading.Thread(
+            target=_public_key_at, args=(vault.settings.ledger_key_file,), name="civicvault-ledger-key", daemon=True
+        ).start()
 
 
 @bp.app_context_processor
@@ -126,7 +142,7 @@ class Found:
     pending: PendingEvent | None
 
 
-def _find(session: Session, caller: Caller, event_id: str, now: Any) -> Found:
+def _find(session: Session, caller: Caller, event_id: str, now: datetime) -> Found:
     """The entry ``event_id`` names, checked as the access log checks its viewer; ``NotFound`` otherwise."""
     event: Event | None = None
     pending: PendingEvent | None = None
@@ -148,7 +164,7 @@ def _find(session: Session, caller: Caller, event_id: str, now: Any) -> Found:
     return Found(subject_id=row.subject_id, leaf_hash=bytes(leaf).hex(), event=event, pending=pending)
 
 
-def _access_entry(call: Any, found: Found) -> AccessEntry:
+def _access_entry(call: Call, found: Found) -> AccessEntry:
     """The access log's own line for the entry (who, what, when, purpose, basis)."""
     assert found.event is not None
     index = found.event.ledger_index
@@ -181,7 +197,7 @@ def _latest_checkpoint(session: Session, threshold: int) -> CheckpointView | Non
         return None
 
 
-def _prove(call: Any, found: Found) -> Proof:
+def _prove(call: Call, found: Found) -> Proof:
     assert found.event is not None
     entry = _access_entry(call, found)
     latest = _latest_checkpoint(call.session, call.settings.witness_threshold)
