@@ -178,6 +178,7 @@ def test_a_witness_cosignature_is_checked_against_the_witness_key_the_page_names
     proof = page.locator(".cv-proof")
     expect(proof).to_have_attribute("data-state", "verified", timeout=20_000)
     expect(proof).to_have_attribute("title", re.compile("cosigned by 1 of this page's witnesses$"))
+    check_page(page)
     page.route(PROOF_JSON, tampering_with(_flip_cosignature))
     page.reload()
     expect(proof).to_have_attribute("data-state", "failed", timeout=20_000)
@@ -188,6 +189,7 @@ def test_the_pure_functions_agree_with_the_python_crypto_and_the_published_vecto
     page = guarded_page
     browser_sign_in(page, live_vault, "amina")
     page.goto(f"{live_vault.base}/account")
+    check_page(page)
 
     # Every leaf of every tree of 1 to 8 leaves (RFC 6962/9162 test data), proofs from our own generator.
     leaves = [merkle.leaf_hash(d) for d in LEAF_INPUTS]
