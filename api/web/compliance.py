@@ -111,7 +111,7 @@ def _buckets(start: datetime, end: datetime) -> tuple[list[tuple[datetime, datet
     else:
         width, fmt = timedelta(days=30), "%b %Y"
         first = _day_start(start)
-    buckets = []
+    buckets: list[tuple[datetime, datetime]] = []
     moment = first
     while moment <= end and len(buckets) < 400:
         buckets.append((moment, moment + width))
