@@ -105,7 +105,8 @@ def table(
         total = sum(int(counts.get(g, 0)) for g in groups)
         rows.append(f'<tr><th scope="row">{escape(label)}</th>{cells}<td>{total}</td></tr>')
     return Markup(
-        '<div class="cv-table-wrap"><table class="usa-table usa-table--compact usa-table--borderless">'
+        f'<div class="cv-table-wrap" tabindex="0" role="region" aria-label="{escape(caption)}, as a table">'
+        '<table class="usa-table usa-table--compact usa-table--borderless">'
         f"<caption>{escape(caption)}</caption>"
         f'<thead><tr><th scope="col">{escape(label_header)}</th>{head}<th scope="col">Total</th></tr></thead>'
         f"<tbody>{''.join(rows)}</tbody></table></div>"

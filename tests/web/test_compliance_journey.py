@@ -76,8 +76,8 @@ def test_an_officer_reviews_a_break_glass_and_an_admin_invites_someone(guarded_p
     # The admin creates a clinic account and gets its invitation link once.
     browser_sign_in(page, live_vault, "operator")
     expect(page).to_have_url(re.compile(r".*/admin/.*"))
-    page.get_by_label("Role").select_option("clinic")
-    page.get_by_label("Name").fill("Northside Family Practice")
+    page.get_by_label("Role", exact=True).select_option("clinic")
+    page.get_by_label("Name", exact=True).fill("Northside Family Practice")
     page.get_by_label("Login", exact=True).fill("northside@example.org")
     page.get_by_role("button", name="Create and invite").click()
     link = page.locator("#invitation-link")
