@@ -166,7 +166,7 @@ def bar_chart(
     n = len(series)
     if n:
         slot = plot_w / n
-        bar_w = max(1.0, slot * 0.7)
+        bar_w = max(1.0, min(slot * 0.7, 56.0))
         every = max(1, math.ceil(n / max_labels))
         for i, (label, counts) in enumerate(series):
             x0 = left + i * slot + (slot - bar_w) / 2
@@ -191,9 +191,11 @@ def bar_chart(
                     )
             if i % every == 0:
                 cx = left + i * slot + slot / 2
+                room = max(4, int(slot * every / 6.5))  # characters that fit under the bar (the table has them all)
+                shown = label if len(label) <= room else label[: room - 1] + "\u2026"
                 parts.append(
                     f'<text x="{_fmt(cx)}" y="{base_y + 16}" text-anchor="middle" font-size="11" '
-                    f'fill="{INK}">{escape(label)}</text>'
+                    f'fill="{INK}">{escape(shown)}</text>'
                 )
     if not n or top == 0:
         parts.append(

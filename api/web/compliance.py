@@ -379,6 +379,7 @@ def _break_glass_page(errors: dict[str, str], notes: dict[str, str], status: int
                     actor_id=review.clinic_id,
                     kinds=("access.permitted",),
                     since=review.declared_at,
+                    until=review.expires_at,
                 ),
                 limit=READS_SHOWN,
                 now=call.now,

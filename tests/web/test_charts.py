@@ -174,3 +174,12 @@ def test_nice_ticks():
     assert charts.nice_ticks(7) == [0, 2, 4, 6, 8]
     assert charts.nice_ticks(100) == [0, 20, 40, 60, 80, 100]
     assert charts.nice_ticks(101)[-1] >= 101
+
+
+def test_long_labels_are_shortened_under_the_bars_but_whole_in_the_table():
+    name = "Riverside Community Clinic of the Upper Valley (clinic)"
+    series = [(f"{name} {i}", {"permitted": i + 1}) for i in range(5)]
+    figure = parse(chart(series))
+    under = [t.text for t in figure.iter(f"{SVG}text") if t.text and t.text.startswith("Riverside")]
+    assert len(under) == 5 and all(t.endswith("\u2026") and len(t) < len(name) for t in under)
+    assert [row[0] for row in table_rows(figure)[1:]] == [label for label, _ in series]
