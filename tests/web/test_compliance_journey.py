@@ -67,6 +67,21 @@ def test_an_officer_reviews_a_break_glass_and_an_admin_invites_someone(guarded_p
     expect(page.get_by_role("table", name=re.compile("Acknowledged emergency accesses"))).to_contain_text(NOTE)
     check_page(page)
 
+    page.get_by_role("link", name="Flags").click()
+    expect(page.get_by_role("heading", name=re.compile(r"\d+ flags? from"))).to_be_visible()
+    check_page(page)
+
+    # Look Amina up by her login, then open her disclosure report.
+    page.get_by_role("link", name="Look up a resident").click()
+    page.get_by_label("Login", exact=True).check()
+    page.get_by_label("Login or full name, exactly").fill("amina")
+    page.get_by_role("button", name="Look up").click()
+    expect(page.get_by_role("table", name="Residents found")).to_contain_text(amina["id"])
+    check_page(page)
+    page.get_by_role("link", name="Disclosure report").click()
+    expect(page.get_by_role("table", name=re.compile("Disclosures"))).to_contain_text(record["id"])
+    check_page(page)
+
     page.get_by_role("link", name="Ledger").click()
     expect(page.get_by_role("heading", name="Ledger status")).to_be_visible()
     expect(page.get_by_text("Not recorded")).to_be_visible()
@@ -87,6 +102,9 @@ def test_an_officer_reviews_a_break_glass_and_an_admin_invites_someone(guarded_p
     )
     check_page(page, screenshot="admin-principals")
     url = link.inner_text()
+    page.get_by_role("link", name="Keys").click()
+    expect(page.get_by_role("table", name="Master key versions and what each protects")).to_be_visible()
+    check_page(page)
     page.get_by_role("button", name="Sign out").click()
 
     # The invitation works: the new person sets a password.
