@@ -11,6 +11,7 @@ from vault.core.errors import Forbidden, InvalidInput
 from vault.identity import logins, principals
 from vault.ledger.events import DomainEvent, emit
 from vault.storage.models import Event
+from vault.verification import verify
 
 
 def make(vault_, role, name):
@@ -43,6 +44,8 @@ def test_look_up_by_name_finds_every_namesake_and_logs_each(vault_):
     events = looked_up(vault_)
     assert {e.subject_id for e in events} == {first.id, second.id}
     assert all(e.actor_id == officer.id and "sam" not in e.data.lower() for e in events)
+    with vault_.read_transaction() as session:
+        verify.verify(session)  # the new kind's entries verify like any other
 
 
 def test_a_miss_is_logged_without_a_subject_and_an_erased_resident_is_a_miss(vault_):
