@@ -43,9 +43,10 @@ SHOWN = 500  # principals listed at most on one page (filter by role for the res
 
 def _rows(role: str | None) -> tuple[list[dict[str, Any]], int]:
     with reading() as call:
-        found = principals.list_principals(call.session, call.keys, role=role)
+        found = principals.list_principals(call.session, call.keys, role=role, limit=SHOWN)
+        total = principals.count_principals(call.session, role=role)
         rows = []
-        for info in found[:SHOWN]:
+        for info in found:
             row = call.session.get(Principal, info.id)
             rows.append(
                 {
@@ -56,7 +57,7 @@ def _rows(role: str | None) -> tuple[list[dict[str, Any]], int]:
                     "erased": row is not None and row.erased_at is not None,
                 }
             )
-    return rows, len(found)
+    return rows, total
 
 
 def _page(

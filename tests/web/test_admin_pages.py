@@ -198,3 +198,16 @@ def test_an_admin_gets_404_on_every_resident_and_compliance_page(admin, make_act
         assert admin.get(path).status_code == 404, path
     answer = admin.post("/compliance/lookup", data={"by": "name", "value": "Amina Yusuf", "csrf_token": admin.csrf})
     assert answer.status_code == 404
+
+
+def test_a_long_list_is_cut_and_says_so(admin, make_actor, monkeypatch):
+    from api.web import admin as admin_pages
+
+    for i in range(3):
+        make_actor("resident", f"Resident {i}")
+    monkeypatch.setattr(admin_pages, "SHOWN", 2)
+    body = text(admin.get("/admin/"))
+    assert "Showing the first 2" in body and len(re.findall(r'<tr id="principal-', body)) == 2
+    assert "Principals (4)" in body  # the admin and three residents
+    residents = text(admin.get("/admin/?role=resident"))
+    assert "Principals (3)" in residents
