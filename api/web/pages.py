@@ -94,6 +94,7 @@ NOTICES: dict[str, tuple[str, str]] = {
     "principal-created": ("success", "The principal is created."),
     "tokens-revoked": ("success", "The principal's tokens and sessions are revoked."),
     "break-glass": ("warning", "Emergency access is declared. It is logged and will be reviewed."),
+    "totp-reset": ("success", "Two-step sign-in is reset: they set it up again at their next sign-in."),
 }
 
 

@@ -46,40 +46,11 @@ def register(
     @click.pass_context
     def keys_status(ctx: click.Context, as_json: bool, home: Path | None) -> None:
         """Master key versions and what each one still protects."""
-        from sqlalchemy import func, select
-
-        from vault.keys.key_rotation import residents_without_secret, usage
-        from vault.storage.models import SubjectKey
+        from vault.keys.key_status import status as key_status
 
         vault = _open(settings_of(ctx, home))
         try:
-            ring = vault.keys.keyring
-            with vault.read_transaction() as session:
-                used = usage(session)
-                most_used = session.scalar(select(func.max(SubjectKey.uses))) or 0
-                subject_versions = session.scalar(select(func.count()).select_from(SubjectKey)) or 0
-            versions = sorted(set(ring.versions) | used.versions_in_use())
-            status = {
-                "source": "key file" if vault.keys.from_key_file else "CIVICVAULT_MASTER_KEY",
-                "current_version": ring.current_version,
-                "versions": [
-                    {
-                        "version": v,
-                        "in_keyring": v in ring.versions,
-                        "subject_keys": used.subject_keys.get(v, 0),
-                        "names": used.names.get(v, 0),
-                        "sign_in_credentials": used.credentials.get(v, 0),
-                    }
-                    for v in versions
-                ],
-                "unbound_subject_keys": used.unbound_subject_keys,
-                "unbound_resident_names": used.unbound_resident_names,
-                "subject_key_versions": subject_versions,
-                "subject_key_max_uses": vault.keys.max_uses,
-                "subject_key_most_uses": most_used,
-                "subject_secrets": vault.keys.secrets.count(),
-                "residents_without_secret": residents_without_secret(vault),
-            }
+            status = key_status(vault).as_dict()
         finally:
             vault.close()
         if as_json:

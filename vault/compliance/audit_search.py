@@ -339,3 +339,88 @@ def export_batches(
         if len(lines) < batch:
             return
         after = lines[-1].ledger_index
+
+
+# --- Counts for charts ------------------------------------------------------------------------
+# Aggregates over the events matching a filter: how many, when, of which outcome, by whom. They
+# hold counts and ids only. A page that charts a search's results draws them beside the search's
+# first page, which ``logged_search`` has logged; counts over every resident (a dashboard) name no
+# resident and, like the flags (audit_flags.compute), are not logged.
+
+NO_OUTCOME = "other"  # events that are not access decisions (grants, requests, reviews, ...)
+
+
+def volume(
+    session: Session,
+    caller: Caller,
+    flt: EventFilter,
+    *,
+    buckets: list[tuple[datetime, datetime]],
+    as_of: int | None = None,
+) -> list[dict[str, int]]:
+    """For each ``[start, end)`` bucket, the matching events by outcome (``permitted``, ``refused``, ``other``)."""
+    require_compliance(caller)
+    flt = flt.checked()
+    if len(buckets) > 400:
+        raise InvalidInput("At most 400 buckets.")
+    conditions = _conditions(flt)
+    if as_of is not None:
+        conditions.append(Event.ledger_index < as_of)
+    counts = []
+    for start, end in buckets:
+        found: dict[str, int] = {}
+        for outcome, count in session.execute(
+            select(Event.outcome, func.count())
+            .where(*conditions, Event.occurred_at >= start, Event.occurred_at < end)
+            .group_by(Event.outcome)
+        ):
+            key = outcome or NO_OUTCOME
+            found[key] = found.get(key, 0) + count
+        counts.append(found)
+    return counts
+
+
+def top_actors(
+    session: Session, caller: Caller, flt: EventFilter, *, limit: int = 5, as_of: int | None = None
+) -> list[tuple[str, dict[str, int]]]:
+    """The ``limit`` actors with the most matching events, most first: ``(actor_id, {outcome: count})``."""
+    require_compliance(caller)
+    flt = flt.checked()
+    conditions = [*_conditions(flt), Event.actor_id.is_not(None)]
+    if as_of is not None:
+        conditions.append(Event.ledger_index < as_of)
+    total = func.count().label("total")
+    top = [
+        actor
+        for actor, _ in session.execute(
+            select(Event.actor_id, total)
+            .where(*conditions)
+            .group_by(Event.actor_id)
+            .order_by(total.desc(), Event.actor_id)
+            .limit(limit)
+        )
+    ]
+    result: list[tuple[str, dict[str, int]]] = []
+    for actor in top:
+        found: dict[str, int] = {}
+        for outcome, count in session.execute(
+            select(Event.outcome, func.count()).where(*conditions, Event.actor_id == actor).group_by(Event.outcome)
+        ):
+            key = outcome or NO_OUTCOME
+            found[key] = found.get(key, 0) + count
+        result.append((actor, found))
+    return result
+
+
+def time_span(
+    session: Session, caller: Caller, flt: EventFilter, *, as_of: int | None = None
+) -> tuple[datetime, datetime] | None:
+    """When the first and the last matching events occurred; None when nothing matches."""
+    require_compliance(caller)
+    conditions = _conditions(flt.checked())
+    if as_of is not None:
+        conditions.append(Event.ledger_index < as_of)
+    first, last = session.execute(
+        select(func.min(Event.occurred_at), func.max(Event.occurred_at)).where(*conditions)
+    ).one()
+    return None if first is None else (first, last)

@@ -9,7 +9,7 @@ import hmac
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.orm import Session
 
 from vault.core.caller import Caller
@@ -143,11 +143,23 @@ def get_principal(session: Session, keys: KeyStore, principal_id: str) -> Princi
     return _info(keys, _get(session, principal_id))
 
 
-def list_principals(session: Session, keys: KeyStore, *, role: str | None = None) -> list[PrincipalInfo]:
+def list_principals(
+    session: Session, keys: KeyStore, *, role: str | None = None, limit: int | None = None
+) -> list[PrincipalInfo]:
+    """Principals, oldest first; ``limit``: only that many (their names are opened one by one)."""
     query = select(Principal).order_by(Principal.created_at, Principal.id)
     if role is not None:
         query = query.where(Principal.role == check_role(role))
+    if limit is not None:
+        query = query.limit(limit)
     return [_info(keys, row) for row in session.scalars(query)]
+
+
+def count_principals(session: Session, *, role: str | None = None) -> int:
+    query = select(func.count()).select_from(Principal)
+    if role is not None:
+        query = query.where(Principal.role == check_role(role))
+    return int(session.execute(query).scalar_one())
 
 
 def live_token_count(session: Session, principal_id: str) -> int:

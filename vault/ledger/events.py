@@ -49,6 +49,9 @@ KINDS = (
     # vault.compliance.audit_search): who was shown what (kinds and ids, never the text).
     "text.opened",
     "trail.searched",
+    # A compliance officer looked a resident up by exact login or name (vault.compliance.lookup):
+    # how (``by``) and whether anyone was found, never what was typed.
+    "resident.looked-up",
 )
 
 

@@ -47,15 +47,23 @@ from vault.keys.keys import KeyStore
 from vault.ledger import ledger
 from vault.storage.models import Event, LedgerNode, Principal
 
-ACCESS_KINDS = ("access.permitted", "access.refused", "break-glass.declared", "text.opened", "trail.searched")
+ACCESS_KINDS = (
+    "access.permitted",
+    "access.refused",
+    "break-glass.declared",
+    "text.opened",
+    "trail.searched",
+    "resident.looked-up",
+)
 OUTCOMES = {
     "access.permitted": "permitted",
     "access.refused": "refused",
     "break-glass.declared": "declared",
     "text.opened": "reviewed",
     "trail.searched": "reviewed",
+    "resident.looked-up": "reviewed",
 }
-REVIEW_ACTIONS = {"text.opened": "open-text", "trail.searched": "search"}
+REVIEW_ACTIONS = {"text.opened": "open-text", "trail.searched": "search", "resident.looked-up": "look-up"}
 DISCLOSURE_YEARS = 6
 
 
