@@ -40,6 +40,7 @@ def test_amina_sees_her_history_approves_part_of_a_request_and_revokes_a_grant(g
             "expires_at": end,
         },
     )
+    live_vault.cli("checkpoint")  # a signed checkpoint covers the demo clinic's read: its proof can be checked
     page = guarded_page
     browser_sign_in(page, live_vault, "amina")
     expect(page.get_by_role("heading", level=1)).to_have_text("Your records at a glance")
@@ -50,7 +51,11 @@ def test_amina_sees_her_history_approves_part_of_a_request_and_revokes_a_grant(g
 
     page.get_by_role("navigation", name="Main").get_by_role("link", name="Access history").click()
     lines = page.locator("#history-lines tbody tr")
-    expect(lines.filter(has_text="Riverside Community Clinic").filter(has_text="Allergies")).not_to_have_count(0)
+    clinic_read = lines.filter(has_text="Riverside Community Clinic").filter(has_text="Read: Allergies")
+    expect(clinic_read).to_have_count(1)
+    # Her browser checked the line's inclusion proof and the checkpoint's BLS signature itself.
+    expect(clinic_read.locator(".cv-proof")).to_have_attribute("data-state", "verified", timeout=20_000)
+    expect(clinic_read.locator(".cv-proof")).to_contain_text("Proof verified")
     expect(page.locator("svg[role=img] title").first).to_contain_text("Accesses to your data per day")
     check_page(page, screenshot="resident-history")
 
