@@ -92,6 +92,8 @@ def test_every_page_answers_the_clinic(client, signed_in, clinic, amina, clock):
         html = text(answer)
         one_h1(html)
         assert "style=" not in html and "<script>" not in html, url
+        for form in re.findall(r'<form[^>]*method="post".*?</form>', html, re.S):
+            assert f'name="csrf_token" value="{browser.csrf}"' in form, (url, form[:200])  # every form posts it
 
 
 def test_home_counts_and_lists(client, signed_in, clinic, amina, clock):
