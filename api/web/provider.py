@@ -208,7 +208,7 @@ def _new_request_page(form: dict[str, Any], errors: dict[str, str], status: int)
 @page(*ROLES)
 def new_request() -> BaseResponse | tuple[str, int]:
     if request.method == "GET":
-        return _new_request_page({"categories": [], "code": request.args.get("code", "")[:60]}, {}, 200)
+        return _new_request_page({"categories": []}, {}, 200)
     form, errors = _request_form()
     if errors:
         return _new_request_page(form, errors, 400)
@@ -489,11 +489,12 @@ def break_glass_page() -> BaseResponse | tuple[str, int]:
     _check_limit("break_glass", count=True)
     try:
         with writing() as call:  # as POST /api/v1/subjects/{id}/break-glass
-            subject_id = form["subject_id"]
+            subject_id, share_code_id = form["subject_id"], None
             if form["share_code"]:
-                subject_id = share_codes.redeem_code(
+                redeemed = share_codes.redeem_code(
                     call.session, call.keys, call.caller, form["share_code"], now=call.now
-                ).subject_id
+                )
+                subject_id, share_code_id = redeemed.subject_id, redeemed.id
             declared = break_glass.declare(
                 call.session,
                 call.keys,
@@ -503,6 +504,7 @@ def break_glass_page() -> BaseResponse | tuple[str, int]:
                 code=form["code"],
                 limits=call.limits,
                 now=call.now,
+                share_code_id=share_code_id,
             )
     except NotFound:
         if form["share_code"]:

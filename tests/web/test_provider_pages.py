@@ -1,12 +1,13 @@
 """Clinic and landlord pages: requests (by share code or id), residents, reads for a stated purpose, break-glass."""
 
+import json
 import re
 
 import pytest
 from sqlalchemy import func, select
 
 from vault.consent.share_codes import INVALID
-from vault.storage.models import AccessRequest, BreakGlass, Event
+from vault.storage.models import AccessRequest, BreakGlass, Event, ShareCode
 
 
 def auth(who) -> dict:
@@ -343,6 +344,11 @@ def test_break_glass_by_share_code_and_a_bad_one(client, signed_in, clinic, amin
     assert good.status_code == 303
     with vault_.read_transaction() as session:
         assert session.scalars(select(BreakGlass.subject_id)).all() == [amina.id]
+        declared = session.scalars(select(Event.data).where(Event.kind == "break-glass.declared")).one()
+        code_id = session.scalars(select(ShareCode.id)).one()
+    assert json.loads(declared)["share_code_id"] == code_id  # the redemption is on the ledger
+    again = browser.post("/provider/break-glass", data={**base, "share_code": made["code"]})
+    assert again.status_code == 404 and INVALID in text(again)
 
 
 def test_my_access_history_shows_my_reads_and_refusals_only(client, signed_in, clinic, amina, clock, person):
