@@ -389,3 +389,21 @@ def test_page_rate_limits_apply_to_break_glass(app, vault_, signed_in, clinic, a
     assert over.status_code == 429 and "Retry-After" in over.headers
     assert events(vault_, "break-glass.declared") == 1
     assert limits.PAGE_SCOPE == "page"
+
+
+def test_failed_codes_on_the_page_are_counted_per_caller(app, vault_, signed_in, landlord, person):
+    import dataclasses
+
+    throttle = app.extensions["civicvault.throttle"]
+    throttle.rates = dataclasses.replace(throttle.rates, share_codes="2/hour")
+    browser = signed_in(landlord)
+    form = {
+        "csrf_token": browser.csrf,
+        "code": "0000-0000-00",
+        "categories": ["tenancy.income"],
+        "purpose": "tenancy-screening",
+        "reason": "Application",
+    }
+    assert [browser.post("/provider/requests/new", data=form).status_code for _ in range(3)] == [404, 404, 429]
+    other = signed_in(person("landlord"))
+    assert other.post("/provider/requests/new", data={**form, "csrf_token": other.csrf}).status_code == 404
