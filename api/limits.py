@@ -10,9 +10,14 @@ docs/operations.md, "Rate limits"):
   cannot lock out the others. Guessing a token is hopeless anyway (256 random
   bits); the limit makes a scan visible (429s, a warning in the log) and
   tells a misbehaving client to stop;
-- **break-glass declarations, per clinic**, **access requests, per requester**
-  and **erasure attempts, per caller**: every ``POST`` of the authenticated
-  caller counts, whatever its outcome, before its body is read.
+- **break-glass declarations, per clinic**, **access requests, per requester**,
+  **erasure attempts, per caller** and **share-code redemptions, per clinic
+  or landlord**: every ``POST`` of the authenticated caller counts, whatever
+  its outcome, before its body is read. The pages (api/web) count the same
+  actions against the same rates with ``Throttle.check_page`` and
+  ``Throttle.page_attempt`` (their own counters: a page's posts are not
+  the API endpoint's): break-glass declarations and access requests on each
+  post, share codes on each failed redemption.
 
 Over a limit the answer is a 429 problem with ``Retry-After`` in seconds
 (api/errors.py). Counts live in Redis when ``CIVICVAULT_RATE_LIMIT_STORAGE``
@@ -51,7 +56,9 @@ PER_CALLER = {
     "consents.BreakGlass": "break_glass",
     "consents.AccessRequests": "access_requests",
     "erasure.Erasure": "erasure",
+    "share_codes.ShareCodeRedemptions": "share_codes",
 }
+PAGE_SCOPE = "page"  # the pages' own per-caller counts (Throttle.page_attempt)
 FAILED_AUTH_SCOPE = "failed-auth"
 FAILED_SIGN_IN_SCOPE = "failed-sign-in"
 
@@ -147,6 +154,20 @@ class Throttle:
         """Count a failed sign-in against the address and the login (a blind key, never the login itself)."""
         for items, keys in self._sign_in_keys(login_key):
             self._over(items, keys, hit=True)
+
+    def _page_keys(self, setting: str, caller_id: str) -> tuple[list[RateLimitItem], tuple[str, ...]]:
+        rate: str = getattr(self.rates, setting)
+        return parse_many(rate), (self.rates.key_prefix, PAGE_SCOPE, setting, caller_id)
+
+    def check_page(self, setting: str, caller_id: str) -> None:
+        """``RateLimited`` while ``caller_id`` is over the ``setting`` rate on the pages (nothing counted)."""
+        retry = self._over(*self._page_keys(setting, caller_id), hit=False)
+        if retry:
+            raise RateLimited(f"Too many attempts of this kind; try again in {retry} seconds.", retry_after=retry)
+
+    def page_attempt(self, setting: str, caller_id: str) -> None:
+        """Count one attempt of ``caller_id`` against the ``setting`` rate (RateLimits field) on the pages."""
+        self._over(*self._page_keys(setting, caller_id), hit=True)
 
 
 def _seconds_until(reset_time: float) -> int:

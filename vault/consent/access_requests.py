@@ -91,7 +91,9 @@ def create_request(
     expires_at: datetime | None = None,
     limits: ConsentLimits,
     now: datetime,
+    share_code_id: str | None = None,
 ) -> RequestView:
+    """Ask ``subject_id`` for access; ``share_code_id`` names the share code that named the resident, if one did."""
     if caller.role not in REQUESTER_ROLES:
         raise Forbidden("Only clinics and landlords request access.")
     cats = consent.check_categories(categories)
@@ -130,6 +132,7 @@ def create_request(
                 "purpose": purpose,
                 "actions": list(acts),
                 "expires_at": expires_at,
+                **({"share_code_id": share_code_id} if share_code_id is not None else {}),
             },
         ),
     )

@@ -62,8 +62,12 @@ def declare(
     code: str | None = None,
     limits: ConsentLimits,
     now: datetime,
+    share_code_id: str | None = None,
 ) -> BreakGlassView:
-    """Declare an emergency; ``code`` None (a client that sends no code) is recorded as ``other``."""
+    """Declare an emergency; ``code`` None (a client that sends no code) is recorded as ``other``.
+
+    ``share_code_id``: the share code that named the resident (the pages), recorded in the event.
+    """
     if caller.role != "clinic":
         raise Forbidden("Only clinics can declare an emergency.")
     code = check_break_glass_code(UNCODED if code is None else code)
@@ -88,7 +92,13 @@ def declare(
             occurred_at=now,
             actor_id=caller.id,
             subject_id=subject_id,
-            data={"break_glass_id": row.id, "expires_at": row.expires_at, "flagged": True, "code": code},
+            data={
+                "break_glass_id": row.id,
+                "expires_at": row.expires_at,
+                "flagged": True,
+                "code": code,
+                **({"share_code_id": share_code_id} if share_code_id is not None else {}),
+            },
         ),
     )
     session.flush()

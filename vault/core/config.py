@@ -137,6 +137,7 @@ class RateLimits:
     break_glass: str = "10/hour"  # CIVICVAULT_RATE_LIMIT_BREAK_GLASS: emergency declarations per clinic
     access_requests: str = "100/hour"  # CIVICVAULT_RATE_LIMIT_ACCESS_REQUESTS: access requests per requester
     erasure: str = "5/hour"  # CIVICVAULT_RATE_LIMIT_ERASURE: erasure attempts per caller
+    share_codes: str = "20/hour"  # CIVICVAULT_RATE_LIMIT_SHARE_CODES: share-code redemptions per clinic or landlord
 
     @property
     def shared(self) -> bool:
@@ -155,6 +156,7 @@ class RateLimits:
             break_glass=_rate(env, "CIVICVAULT_RATE_LIMIT_BREAK_GLASS", cls.break_glass),
             access_requests=_rate(env, "CIVICVAULT_RATE_LIMIT_ACCESS_REQUESTS", cls.access_requests),
             erasure=_rate(env, "CIVICVAULT_RATE_LIMIT_ERASURE", cls.erasure),
+            share_codes=_rate(env, "CIVICVAULT_RATE_LIMIT_SHARE_CODES", cls.share_codes),
         )
 
 

@@ -9,7 +9,7 @@ Order of work (docs/operations.md, "Erasure", has the threat model):
    database or in any earlier copy of it, whoever holds the master key;
 3. in one transaction: mark the principal erased and revoke its tokens;
    destroy its sign-in credentials (login index and sealed login, password
-   hash, TOTP secret) and delete its web sessions and invitations;
+   hash, TOTP secret) and delete its web sessions, invitations and share codes;
    delete its subject keys, records (all versions), access requests, grants,
    break-glass declarations and delegations; end delegations it held for
    others and grants others gave it (events by the system, naming no one:
@@ -67,6 +67,7 @@ from vault.storage.models import (
     Principal,
     Record,
     RecordVersion,
+    ShareCode,
     SubjectKey,
     WebSession,
 )
@@ -182,6 +183,7 @@ def erase(vault: Vault, caller: Caller | None, subject_id: str) -> ErasureReceip
         # link are deleted, not just ended, as they hold nothing the resident's erasure should keep.
         session.execute(delete(WebSession).where(WebSession.principal_id == subject_id))
         session.execute(delete(Invitation).where(Invitation.principal_id == subject_id))
+        session.execute(delete(ShareCode).where(ShareCode.subject_id == subject_id))
         session.execute(
             update(ApiToken)
             .where(ApiToken.principal_id == subject_id, ApiToken.revoked_at.is_(None))

@@ -467,3 +467,22 @@ class BreakGlassReview(Base):
     note_sealed: Mapped[bytes]
     acknowledged_at: Mapped[datetime]
     ledger_index: Mapped[int] = mapped_column(BigInteger)
+
+
+class ShareCode(Base):
+    """A resident's short, single-use share code (vault/consent/share_codes.py).
+
+    Only the code's keyed hash is stored (HMAC-SHA256 under a key derived
+    from the master key, lowercase hex); the code itself is shown once.
+    ``used_at`` and ``used_by`` are set by the one redemption that wins.
+    """
+
+    __tablename__ = "share_codes"
+
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    subject_id: Mapped[str] = mapped_column(ForeignKey("principals.id", ondelete="CASCADE"), index=True)
+    code_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
+    used_at: Mapped[datetime | None]
+    used_by: Mapped[str | None] = mapped_column(ForeignKey("principals.id", ondelete="SET NULL"))
