@@ -28,7 +28,7 @@ from vault.keys.keys import KeyStore, open_text, seal_text
 from vault.ledger.events import DomainEvent, emit
 from vault.storage.models import AccessRequest
 
-REQUESTER_ROLES = ("clinic", "landlord")
+REQUESTER_ROLES = ("clinic", "landlord", "agency")
 STATUSES = ("pending", "approved", "denied")
 MAX_REASON_LENGTH = 1000
 REASON_KIND = "access-request-reason"
@@ -92,7 +92,7 @@ def create_request(
     now: datetime,
 ) -> RequestView:
     if caller.role not in REQUESTER_ROLES:
-        raise Forbidden("Only clinics and landlords request access.")
+        raise Forbidden("Only clinics, landlords and agencies request access.")
     cats = consent.check_categories(categories)
     acts = consent.check_actions(actions or [policy.READ])
     purpose = check_purpose(purpose)
