@@ -169,3 +169,31 @@ def test_issued_at_has_one_form():
     for bad in ["2026-11-30T09:15:00.1Z", "2026-11-30 09:15:00Z", "2026-13-30T09:15:00Z", "2026-11-30T09:15:00"]:
         with pytest.raises(ValueError):
             issuer.parse_issued_at(bad)
+
+
+def test_the_example_in_docs_attestations_md():
+    """The worked example of docs/attestations.md ("Proof of possession", "What an issuer signs")."""
+    key = issuer.IssuerKey.from_seed(bytes(range(32)))
+    assert key.public_key.hex() == "03a107bff3ce10be1d70dd18e74bc09967e4d6309ba50d5f1ddc8664125531b8"
+    assert key.prove_possession("p-vq3xk7hm2lzfbwae5tjd4oyrcu").hex() == (
+        "2c5c67327bac433eb90d9c15bf4f0250275551561ed56b358a74fece163284a3"
+        "6cf0668f75e14a5bf5bbd629e0b7d01b6ee6c6b0aa9045bf6c8969a8aefcd00c"
+    )
+    content = (
+        b'{"employer":"Riverside Bakery","gross_annual":{"amount":31200,"currency":"EUR"},'
+        b'"person":"Tomasz Nowak","tax_year":2025,"type":"income-statement"}'
+    )
+    digest = hashlib.sha256(content).hexdigest()
+    assert digest == "0e1bb7c955f62d52a90dad685fc6efc1b5e1fd55db2b3aa6f11c9746600250b6"
+    signed = issuer.SignedStatement(
+        subject_id="p-fchrivk5b27vhnn7t332ct6uha",
+        category="tenancy.income",
+        content_sha256=digest,
+        issued_at="2026-11-30T09:15:00Z",
+        issuer_id="p-vq3xk7hm2lzfbwae5tjd4oyrcu",
+        key_id="k-m4ryq2xwdbh7fzjc6vtlke3usa",
+    )
+    assert issuer.sign_record(key, signed).hex() == (
+        "6501572ba41f254d13897b96ae0a5ab3cf245427f778bcd724b2defb0a7c2681"
+        "97b7729839207ed7974918a251cb2b632a1c72055f1a58f965fd2caa8b077e0f"
+    )

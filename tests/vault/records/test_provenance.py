@@ -172,3 +172,29 @@ def test_after_erasure_nothing_links_the_issuer_to_the_resident(vault_, cast):
         written = [e for e in events if e.kind == "record.created"]
         assert written and all(e.erased_by is not None and e.data == "{}" and e.body == b"" for e in written)
         assert not [e for e in events if "signature_sha256" in e.data or "issuer_key_id" in e.data]
+
+
+def test_verify_finds_a_version_that_gained_or_lost_its_issuer_after_it_was_written(vault_, cast):
+    from vault.core.errors import LedgerIntegrityError
+    from vault.verification.verify import verify
+
+    tomasz, _, _, key_id = cast
+    issued = _issue(vault_, cast)
+    with vault_.transaction() as session:
+        own = records.create_record(
+            session, vault_.keys, tomasz, subject_id=tomasz.id, category="tenancy.income", content=INCOME, now=NOW
+        ).id
+    with vault_.read_transaction() as session:
+        verify(session)
+    for record_id, value in ((issued, None), (own, key_id)):
+        with vault_.transaction() as session:
+            before = session.scalar(select(RecordVersion.issuer_key_id).where(RecordVersion.record_id == record_id))
+            session.execute(
+                update(RecordVersion).where(RecordVersion.record_id == record_id).values(issuer_key_id=value)
+            )
+        with vault_.read_transaction() as session, pytest.raises(LedgerIntegrityError, match="another issuer key"):
+            verify(session)
+        with vault_.transaction() as session:
+            session.execute(
+                update(RecordVersion).where(RecordVersion.record_id == record_id).values(issuer_key_id=before)
+            )
