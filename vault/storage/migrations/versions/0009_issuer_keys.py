@@ -55,10 +55,7 @@ def downgrade() -> None:
     op.drop_index("ix_record_versions_issuer_key_id", table_name="record_versions")
     if op.get_bind().dialect.name != "sqlite":
         op.drop_constraint("record_versions_issuer_key_id_fkey", "record_versions", type_="foreignkey")
-    # SQLite 3.35+ drops a column that no index or constraint of another column names; the reference
-    # is the column's own.
-    if op.get_bind().dialect.name != "sqlite":
-        op.drop_constraint("fk_record_versions_issuer_key", "record_versions", type_="foreignkey")
+    # SQLite 3.35+ drops the column with its own REFERENCES clause (no other column's constraint names it).
     for column in ("signature_sealed", "issued_at", "issuer_key_id"):
         op.drop_column("record_versions", column)
     op.drop_index("ix_issuer_keys_principal", table_name="issuer_keys")
