@@ -1,8 +1,9 @@
 """Pure cryptographic recipes for CivicVault.
 
 Callers use the verbs exported here; the raw primitives live in private
-modules (``_aesgcm``, ``_bls``), the only ones that import ``Cryptodome`` and
-``py_ecc``. BLS signatures (``crypto.bls``, ``crypto.checkpoint``) load py-ecc
+modules (``_aesgcm``, ``_bls``, ``_ed25519``), the only ones that import
+``Cryptodome`` and ``py_ecc``. Issuers' Ed25519 signatures are in
+``crypto.issuer``. BLS signatures (``crypto.bls``, ``crypto.checkpoint``) load py-ecc
 on first use, not on import. Nothing in this package does I/O, reads the
 clock or keeps state beyond that loaded library.
 """

@@ -22,9 +22,12 @@ def _frame(data: bytes) -> bytes:
     return struct.pack(">I", len(data)) + data
 
 
+RECORD_PARTS = ("content", "title", "signature")
+
+
 def record_aad(*, record_id: str, subject_id: str, version: int, category: str, part: str) -> bytes:
-    """Bind a record version's ``part`` (``content`` or ``title``)."""
-    if part not in ("content", "title"):
+    """Bind a record version's ``part`` (``content``, ``title``, or an issuer's ``signature`` over it)."""
+    if part not in RECORD_PARTS:
         raise ValueError(f"unknown record part {part!r}")
     if type(version) is not int or version < 1:
         raise ValueError("record versions are integers from 1")

@@ -23,10 +23,18 @@ from api.schemas.records import (
     RecordUpdateIn,
 )
 from vault.records import records
+from vault.records.provenance import IssuerSignature
 from vault.records.records import RecordContent, RecordMeta
 
 blp = Blueprint("records", __name__, url_prefix="/api/v1", description="Encrypted records of residents")
 blp.before_request(authenticate_request)
+
+
+def _signature(given: dict[str, str] | None) -> IssuerSignature | None:
+    """The parsed ``signature`` object (its form already checked by the schema), or None."""
+    if given is None:
+        return None
+    return IssuerSignature(key_id=given["key_id"], issued_at=given["issued_at"], value=bytes.fromhex(given["value"]))
 
 
 @blp.route("/subjects/<subject_id>/records")
@@ -58,6 +66,7 @@ class SubjectRecords(MethodView):
                 content=body["content"],
                 title=body["title"],
                 purpose=body["purpose"],
+                signature=_signature(body["signature"]),
                 now=call.now,
             )
         return meta, 201, {"Location": url_for("records.Record", record_id=meta.id)}
@@ -98,5 +107,6 @@ class Record(MethodView):
                 title=body.get("title", records.KEEP),
                 expected_version=body["expected_version"],
                 purpose=body["purpose"],
+                signature=_signature(body["signature"]),
                 now=call.now,
             )

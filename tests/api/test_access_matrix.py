@@ -13,7 +13,7 @@ The world (fixture ``world``): Amina (the owner, resident A) has a health record
 and a tenancy record, a grant to the Harbourside clinic (the partner), a pending
 access request from the partner, a delegation to Chidi, and a break-glass
 declaration by the partner. Tomasz (resident B) has a health record. The callers
-of the matrix (another resident, clinic, landlord, compliance, admin, witness)
+of the matrix (another resident, clinic, landlord, agency, compliance, admin, witness)
 have no grant, delegation or break-glass relating them to Amina. Distinct
 markers are planted in every free text a stranger must never see.
 
@@ -70,7 +70,7 @@ B_CONTENT = {"drug": "metformin", "note": MARK_B_CONTENT}
 
 # The roles of the matrix. "owner" is resident A acting on her own data; every
 # other role is a principal with no relationship at all to A.
-ROLES = ("owner", "resident", "clinic", "landlord", "compliance", "admin", "witness")
+ROLES = ("owner", "resident", "clinic", "landlord", "agency", "compliance", "admin", "witness")
 STRANGERS = ROLES[1:]
 
 
@@ -143,6 +143,7 @@ def world(client, vault_, cast, clock, make_actor) -> World:
             "resident": other,
             "clinic": cast.clinic,
             "landlord": cast.landlord,
+            "agency": make_actor("agency", "Northside Payroll Services"),
             "compliance": cast.compliance,
             "admin": cast.admin,
             "witness": cast.witness,
@@ -406,7 +407,7 @@ def _clinic_breaks_the_glass(w, r):
 
 def _requester_asks(role):
     def check(w, r):
-        # Clinics and landlords ask residents for access (contract); they see only their own request.
+        # Clinics, landlords and agencies ask residents for access (contract); they see only their own request.
         assert r.status_code == 201, describe(r)
         body = r.get_json()
         assert (
@@ -433,6 +434,7 @@ LEGITIMATE = {
     ("POST /subjects/{id}/break-glass", "clinic"): (_clinic_breaks_the_glass, ("break_glass",)),
     ("POST /access-requests {subject_id}", "clinic"): (_requester_asks("clinic"), ("access_requests",)),
     ("POST /access-requests {subject_id}", "landlord"): (_requester_asks("landlord"), ("access_requests",)),
+    ("POST /access-requests {subject_id}", "agency"): (_requester_asks("agency"), ("access_requests",)),
 }
 
 
@@ -482,7 +484,7 @@ assert set(OWN) == set(BY_NAME)
 # Strangers first; those whose cell legitimately adds a row (a clinic breaking
 # the glass, a clinic or landlord asking for access) after the others; the
 # owner, whose own cells change her data, last.
-ROLE_ORDER = ("resident", "compliance", "admin", "witness", "landlord", "clinic", "owner")
+ROLE_ORDER = ("resident", "compliance", "admin", "witness", "agency", "landlord", "clinic", "owner")
 assert sorted(ROLE_ORDER) == sorted(ROLES)
 
 

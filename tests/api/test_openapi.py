@@ -18,11 +18,12 @@ from vault.core.ids import new_id
 
 HTTP_METHODS = ("get", "put", "post", "delete", "patch")
 PROBLEM_JSON = "application/problem+json"
-ROLES = ("resident", "clinic", "landlord", "compliance", "admin", "witness")
+ROLES = ("resident", "clinic", "landlord", "agency", "compliance", "admin", "witness")
 
 ID = re.compile(r"^[a-z]-[a-z2-7]{26}$")
 HEX64 = re.compile(r"^[0-9a-f]{64}$")
-HEX_OF = {"key_id": re.compile(r"^[0-9a-f]{8}$")}
+# A checkpoint note's key id (8 hex digits), or an issuer key's id (k-...).
+HEX_OF = {"key_id": re.compile(r"^([0-9a-f]{8}|k-[a-z2-7]{26})$")}
 ETH_HASH = re.compile(r"^0x[0-9a-f]{64}$")
 RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?(Z|[+-]\d{2}:\d{2})$")
 HASH_KEYS = {
@@ -43,6 +44,7 @@ ID_PREFIX = {
     "request_id": "q",
     "delegation_id": "d",
     "break_glass_id": "b",
+    "key_id": "k",
 }
 
 

@@ -340,7 +340,7 @@ def test_aad_encoding_is_length_prefixed_and_labelled():
 
 
 @pytest.mark.parametrize("part", ["", "Content", "body", "title ", "content\x00"])
-def test_record_aad_refuses_parts_other_than_content_and_title(part):
+def test_record_aad_refuses_parts_other_than_content_title_and_signature(part):
     with pytest.raises(ValueError):
         _record(part=part)
 

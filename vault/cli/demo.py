@@ -1,12 +1,14 @@
-"""A realistic demo data set: residents, a clinic, a landlord, officers, records.
+"""A realistic demo data set: residents, a clinic, a landlord, an agency, officers, records.
 
 Every principal gets a login and a generated password for the pages, and
 the roles that must use TOTP an enabled secret, printed as text once (and
 saved with the tokens, for the demo only).
 
 Health records are FHIR R4-shaped resources (AllergyIntolerance,
-MedicationStatement, Condition); tenancy records are a lease and an income
-statement. Every name and number is invented.
+MedicationStatement, Condition); tenancy records are a lease and income
+statements, one of them issued and signed by the agency, a payroll service
+(docs/attestations.md), whose private key the demo keeps with its tokens.
+Every name and number is invented.
 """
 
 import secrets
@@ -17,12 +19,15 @@ import pyotp
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from crypto.issuer import IssuerKey, format_issued_at, sign_record
 from vault.consent import access_requests, consent
 from vault.core.caller import Caller
 from vault.core.config import ConsentLimits
-from vault.identity import logins, passwords, principals, totp
+from vault.core.content import encode_content
+from vault.identity import issuer_keys, logins, passwords, principals, totp
 from vault.keys.keys import KeyStore
 from vault.records import records
+from vault.records.provenance import IssuerSignature, statement
 from vault.storage.models import Principal
 
 PEOPLE = (
@@ -33,6 +38,7 @@ PEOPLE = (
     ("landlord", "Harbour Housing Association"),
     ("compliance", "Dana Whitfield (Compliance)"),
     ("admin", "City Data Operator"),
+    ("agency", "Northside Payroll Services"),
 )
 # Their logins for the pages (a second demo load in the same vault gets "amina-2", ...).
 LOGINS = {
@@ -43,6 +49,7 @@ LOGINS = {
     "Harbour Housing Association": "harbour",
     "Dana Whitfield (Compliance)": "compliance",
     "City Data Operator": "operator",
+    "Northside Payroll Services": "northside",
 }
 
 
@@ -104,7 +111,7 @@ def _lease(tenant: str, address: str, rent: int, start: str) -> dict[str, Any]:
     }
 
 
-def _income(name: str, employer: str, annual: int, year: int) -> dict[str, Any]:
+def _income(name: str, employer: str, annual: int, year: int, verified_by: str = "payroll letter") -> dict[str, Any]:
     return {
         "type": "income-statement",
         "person": name,
@@ -112,7 +119,7 @@ def _income(name: str, employer: str, annual: int, year: int) -> dict[str, Any]:
         "employer": employer,
         "gross_annual": {"amount": annual, "currency": "EUR"},
         "net_monthly": {"amount": round(annual * 0.68 / 12), "currency": "EUR"},
-        "verified_by": "payroll letter",
+        "verified_by": verified_by,
     }
 
 
@@ -233,7 +240,7 @@ def _story(
     by_role: dict[str, list[Caller]] = {}
     for person in people:
         by_role.setdefault(person["role"], []).append(Caller(id=person["id"], role=person["role"]))
-    (amina, _tomasz, grace), clinic, landlord = by_role["resident"], by_role["clinic"][0], by_role["landlord"][0]
+    (amina, tomasz, grace), clinic, landlord = by_role["resident"], by_role["clinic"][0], by_role["landlord"][0]
     story: list[str] = []
 
     treatment = consent.create_grant(
@@ -286,4 +293,66 @@ def _story(
     )
     consent.revoke_grant(session, grace, lease_grant.id, now=now)
     story.append(f"Grace Okafor grants Harbour Housing tenancy.lease, then revokes it ({lease_grant.id})")
+    story.extend(_issued_income(session, keys, people, tomasz, by_role["agency"][0], now=now, limits=limits))
     return story
+
+
+def _issued_income(
+    session: Session,
+    keys: KeyStore,
+    people: list[dict[str, str]],
+    tomasz: Caller,
+    agency: Caller,
+    *,
+    now: datetime,
+    limits: ConsentLimits,
+) -> list[str]:
+    """The agency registers a key and, under Tomasz's write grant, issues his income statement signed.
+
+    The private key is kept with the agency's demo credentials (``issuer_key_pem``), so that
+    ``civicvault issuer sign`` can sign more with it.
+    """
+    key = IssuerKey.generate()
+    registered = issuer_keys.register_key(
+        session, keys, agency, public_key=key.public_key, proof=key.prove_possession(agency.id), now=now
+    )
+    entry = next(p for p in people if p["id"] == agency.id)
+    entry["issuer_key_id"], entry["issuer_key_pem"] = registered.id, key.to_pem().decode("ascii")
+    grant = consent.create_grant(
+        session,
+        tomasz,
+        grantee_id=agency.id,
+        categories=["tenancy.income"],
+        purpose="tenancy-screening",
+        actions=["write"],
+        expires_at=now + timedelta(days=90),
+        limits=limits,
+        now=now,
+    )
+    content = _income("Tomasz Nowak", "Riverside Bakery", 31200, 2025, verified_by="Northside Payroll Services")
+    issued_at = format_issued_at(now)
+    signed = statement(
+        subject_id=tomasz.id,
+        category="tenancy.income",
+        body=encode_content(content),
+        issued_at=issued_at,
+        issuer_id=agency.id,
+        key_id=registered.id,
+    )
+    record = records.create_record(
+        session,
+        keys,
+        agency,
+        subject_id=tomasz.id,
+        category="tenancy.income",
+        content=content,
+        title="Income statement 2025 (payroll)",
+        purpose="tenancy-screening",
+        signature=IssuerSignature(key_id=registered.id, issued_at=issued_at, value=sign_record(key, signed)),
+        now=now,
+    )
+    return [
+        f"Tomasz Nowak grants Northside Payroll Services write on tenancy.income for tenancy-screening ({grant.id})",
+        f"Northside Payroll Services registers issuer key {registered.id} and issues Tomasz's income statement, "
+        f"signed ({record.id})",
+    ]

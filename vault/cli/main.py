@@ -23,6 +23,7 @@ import click
 from vault.cli.anchor import register as _register_anchor
 from vault.cli.credentials import read_password
 from vault.cli.credentials import register as _register_credentials
+from vault.cli.issuer import register as _register_issuer
 from vault.cli.keys import register as _register_key_commands
 from vault.cli.sequencer import register as _register_sequencer
 from vault.core.errors import VaultError
@@ -254,6 +255,8 @@ def _print_people(people: list[dict[str, str]]) -> None:
             click.echo(f"             login={person['login']} password={person['password']}")
         if "totp_secret" in person:
             click.echo(f"             TOTP secret (add it to an authenticator app)={person['totp_secret']}")
+        if "issuer_key_id" in person:
+            click.echo(f"             issuer key={person['issuer_key_id']} (private key saved with the demo tokens)")
 
 
 @cli.command("demo")
@@ -734,6 +737,8 @@ _register_credentials(principal, _home_option, _open)
 _register_anchor(cli, home_option=_home_option, settings_of=_settings)
 _register_key_commands(cli, _home_option, _settings)
 _register_sequencer(cli, _home_option, _settings)
+# Issuers' signing keys and record signatures (vault/identity/issuer_keys.py, docs/attestations.md).
+_register_issuer(cli, _home_option, _settings)
 
 
 def main() -> None:

@@ -29,7 +29,7 @@ from vault.keys.keys import KeyStore, open_text, seal_text
 from vault.ledger.events import DomainEvent, emit
 from vault.storage.models import AccessRequest
 
-REQUESTER_ROLES = ("clinic", "landlord")
+REQUESTER_ROLES = ("clinic", "landlord", "agency")
 STATUSES = ("pending", "approved", "denied")
 MAX_REASON_LENGTH = 1000
 REASON_KIND = "access-request-reason"
@@ -95,7 +95,7 @@ def create_request(
 ) -> RequestView:
     """Ask ``subject_id`` for access; ``share_code_id`` names the share code that named the resident, if one did."""
     if caller.role not in REQUESTER_ROLES:
-        raise Forbidden("Only clinics and landlords request access.")
+        raise Forbidden("Only clinics, landlords and agencies request access.")
     cats = consent.check_categories(categories)
     acts = consent.check_actions(actions or [policy.READ])
     purpose = check_purpose(purpose)

@@ -25,7 +25,7 @@ from vault.core.vocabulary import CATEGORIES, check_category_pattern, check_purp
 from vault.ledger.events import DomainEvent, emit
 from vault.storage.models import Delegation, Grant, Principal
 
-GRANTEE_ROLES = ("clinic", "landlord", "resident")
+GRANTEE_ROLES = ("clinic", "landlord", "agency", "resident")
 STATUSES = ("active", "revoked", "not-yet-valid", "expired", "used-up")
 
 
@@ -105,7 +105,7 @@ def check_actions(actions: list[str]) -> tuple[str, ...]:
     return tuple(sorted(set(actions)))
 
 
-GRANTEE_REFUSED = "The grantee must be a clinic, landlord or resident that can receive consent."
+GRANTEE_REFUSED = "The grantee must be a clinic, landlord, agency or resident that can receive consent."
 # What a delegate may do with the resident's records (policy: reads only), hence all it may pass on.
 DELEGATE_GRANTABLE_ACTIONS = frozenset({policy.READ})
 

@@ -6,7 +6,11 @@ Categories are ``family.name``; a grant may name a whole family as
 
 from vault.core.errors import InvalidInput
 
-ROLES = ("resident", "clinic", "landlord", "compliance", "admin", "witness")
+ROLES = ("resident", "clinic", "landlord", "agency", "compliance", "admin", "witness")
+
+# The roles that issue documents and may sign the records they write (docs/attestations.md): an agency is an
+# employer, a tax or benefits office, a registry; like a clinic it writes only under a resident's ``write`` grant.
+ISSUER_ROLES = ("clinic", "landlord", "agency")
 
 CATEGORIES = (
     "health.allergies",

@@ -1,6 +1,6 @@
 """The TOTP second factor (RFC 6238; pyotp): enrolment with a QR code, verification without replay.
 
-Who must have it: ``REQUIRED_ROLES`` (clinic, landlord, compliance and admin
+Who must have it: ``REQUIRED_ROLES`` (clinic, landlord, agency, compliance and admin
 accounts, who see other people's data or run the vault); residents may turn
 it on. Witnesses are programs that use their API token: give them no login.
 
@@ -33,7 +33,7 @@ from vault.storage.db import rowcount
 from vault.storage.models import Principal
 
 #: Roles that must give a TOTP code at every sign-in. A constant, to be made a setting if a deployment needs it.
-REQUIRED_ROLES = frozenset({"clinic", "landlord", "compliance", "admin"})
+REQUIRED_ROLES = frozenset({"clinic", "landlord", "agency", "compliance", "admin"})
 ISSUER = "CivicVault"
 STEP_SECONDS = 30
 DIGITS = 6

@@ -34,6 +34,9 @@ KINDS = (
     "record.created",
     "record.version-added",
     "witness.registered",
+    # Issuer keys (vault/identity/issuer_keys.py): a key registered or revoked, by id.
+    "issuer-key.registered",
+    "issuer-key.revoked",
     "checkpoint.cosigned",
     "subject.exported",
     # vault/anchoring: a checkpoint recorded on an EVM chain

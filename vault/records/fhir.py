@@ -1,6 +1,6 @@
-"""A grant rendered as an HL7 FHIR R4 (4.0.1) ``Consent`` resource.
+"""HL7 FHIR R4 (4.0.1): a grant as a ``Consent``, health records as a ``Bundle``, issued versions as ``Provenance``.
 
-Mapping (docs/consent.md has the table):
+A grant's mapping (docs/consent.md has the table):
 
 * ``status``: ``active`` while the grant is active or not yet valid,
   ``inactive`` once revoked, expired or used up;
@@ -56,7 +56,12 @@ HEALTH_CATEGORIES = {
 }
 
 ACTION_CODES = {"read": "access", "write": "correct"}
-_ROLE_RESOURCE = {"clinic": "Organization", "landlord": "Organization", "resident": "RelatedPerson"}
+_ROLE_RESOURCE = {
+    "clinic": "Organization",
+    "landlord": "Organization",
+    "agency": "Organization",
+    "resident": "RelatedPerson",
+}
 
 
 def _coding(system: str, code: str, display: str | None = None) -> dict:
@@ -188,4 +193,72 @@ def health_bundle(
                 },
             }
         )
+    return {"resourceType": "Bundle", "type": "collection", "timestamp": rfc3339(generated_at), "entry": entries}
+
+
+ISSUER_KEY_EXTENSION = "urn:civicvault:fhir:StructureDefinition:issuer-key"
+KEY_REVOKED_EXTENSION = "urn:civicvault:fhir:StructureDefinition:issuer-key-revoked-at"
+SIGNED_STATEMENT_EXTENSION = "urn:civicvault:fhir:StructureDefinition:signed-statement"
+CIVICVAULT_RECORD = "urn:civicvault:record"
+# ASTM E1762-95 signature type: the author's signature (the issuer vouches for the document).
+AUTHOR_SIGNATURE = _coding("urn:iso-astm:E1762-95:2013", "1.2.840.10065.1.12.1.1", "Author's Signature")
+PARTICIPANT_AUTHOR = _coding("http://terminology.hl7.org/CodeSystem/provenance-participant-type", "author", "Author")
+
+
+def provenance_bundle(records: Iterable[RecordHistory], *, generated_at: datetime) -> dict:
+    """One R4 ``Provenance`` per issued record version, in a ``Bundle`` of type ``collection``.
+
+    ``target``: the version (``DocumentReference/{id}/_history/{version}`` for
+    a health record, as in ``health_bundle``; an identifier in
+    ``urn:civicvault:record`` otherwise); ``occurredDateTime``: when the issuer
+    issued it; ``recorded``: when the vault stored it; ``agent`` and
+    ``signature.who``: the issuer; ``signature.data``: the Ed25519 signature
+    (base64) over the statement ``civicvault/record-signature/v1``
+    (docs/attestations.md), whose key id, and the key's revocation time if it
+    was revoked, travel as extensions of the signature.
+    """
+    import base64
+
+    entries = []
+    for record in records:
+        for version in record.versions:
+            origin = version.provenance
+            if not origin.issued or origin.signature is None or origin.issued_at is None:
+                continue
+            pointer = f"{record.id}/_history/{version.version}"
+            target: dict[str, Any] = (
+                {"reference": f"DocumentReference/{pointer}"}
+                if record.category in HEALTH_CATEGORIES
+                else {"identifier": {"system": CIVICVAULT_RECORD, "value": pointer}, "display": record.category}
+            )
+            who: dict[str, Any] = {"reference": f"Organization/{origin.issuer_id}"}
+            if origin.issuer_name:
+                who["display"] = origin.issuer_name
+            extensions: list[dict[str, Any]] = [
+                {"url": SIGNED_STATEMENT_EXTENSION, "valueString": "civicvault/record-signature/v1"},
+                {"url": ISSUER_KEY_EXTENSION, "valueString": origin.key_id},
+            ]
+            if origin.key_revoked_at is not None:
+                extensions.append({"url": KEY_REVOKED_EXTENSION, "valueInstant": rfc3339(origin.key_revoked_at)})
+            issued = rfc3339(origin.issued_at)
+            resource = {
+                "resourceType": "Provenance",
+                "id": f"{record.id}-v{version.version}",
+                "target": [target],
+                "occurredDateTime": issued,
+                "recorded": rfc3339(version.created_at),
+                "agent": [{"type": {"coding": [PARTICIPANT_AUTHOR]}, "who": who}],
+                "signature": [
+                    {
+                        "extension": extensions,
+                        "type": [AUTHOR_SIGNATURE],
+                        "when": issued,
+                        "who": {"reference": f"Organization/{origin.issuer_id}"},
+                        "targetFormat": "text/plain",
+                        "sigFormat": "application/octet-stream",
+                        "data": base64.b64encode(origin.signature).decode("ascii"),
+                    }
+                ],
+            }
+            entries.append({"fullUrl": f"urn:civicvault:Provenance:{resource['id']}", "resource": resource})
     return {"resourceType": "Bundle", "type": "collection", "timestamp": rfc3339(generated_at), "entry": entries}

@@ -5,6 +5,12 @@ binding them to (record id, subject, version, category, part), so an envelope
 moved to another record, version or field does not open. Metadata in clear:
 ids, subject, category, version numbers and timestamps.
 
+A writer that issues documents (a clinic, landlord or agency) may sign what it
+writes: the signature is checked (``vault.records.provenance``) once the write
+is authorised, stored sealed with the version, and named in the write's event
+by key id and digest; every record and version says whether it was issued or
+is self-asserted (``Provenance``).
+
 Who may do what is decided by ``vault.access`` (the resident, grantees,
 delegates, break-glass); a caller with no consent covering a record gets the
 same ``NotFound`` as for an id that does not exist. Every access and every
@@ -14,6 +20,7 @@ ledger's size tells nobody which ids exist. A listing of titles is recorded
 with what it disclosed (``vault.consent.access.record_listing``).
 """
 
+import hashlib
 from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime
@@ -42,6 +49,15 @@ from vault.core.vocabulary import check_category
 from vault.keys.keys import KeyStore
 from vault.ledger.events import DomainEvent, emit
 from vault.ledger.ledger import Receipt
+from vault.records.provenance import (
+    SELF,
+    IssuerSignature,
+    Provenance,
+    Provenances,
+    Verified,
+    check_signature_form,
+    verify_signature,
+)
 from vault.storage.models import Record, RecordVersion
 
 KEEP = object()  # add_version(title=KEEP): carry the previous version's title over
@@ -56,6 +72,7 @@ class RecordMeta:
     title: str | None
     created_at: datetime
     updated_at: datetime
+    provenance: Provenance  # of this version: issued (and by whom) or self-asserted
 
 
 @dataclass(frozen=True)
@@ -82,6 +99,9 @@ class _VersionRow:
     content_sealed: bytes
     title_sealed: bytes | None
     created_at: datetime
+    issuer_key_id: str | None
+    issued_at: datetime | None
+    signature_sealed: bytes | None
 
 
 _RECORDS, _VERSIONS = cast(Table, Record.__table__), cast(Table, RecordVersion.__table__)
@@ -96,9 +116,15 @@ _RECORD_ROW = select(
     _records.created_at,
     _records.updated_at,
 ).where(_records.id == bindparam("record_id"))
-_VERSION_ROW = select(_versions.version, _versions.content_sealed, _versions.title_sealed, _versions.created_at).where(
-    _versions.record_id == bindparam("record_id"), _versions.version == bindparam("version")
-)
+_VERSION_ROW = select(
+    _versions.version,
+    _versions.content_sealed,
+    _versions.title_sealed,
+    _versions.created_at,
+    _versions.issuer_key_id,
+    _versions.issued_at,
+    _versions.signature_sealed,
+).where(_versions.record_id == bindparam("record_id"), _versions.version == bindparam("version"))
 
 
 def _aad(record: Record | _RecordRow, version: int, part: str) -> bytes:
@@ -115,20 +141,26 @@ def _seal_version(
     version: int,
     body: bytes,
     title: str | None,
+    signed: Verified | None,
     caller: Caller,
     now: datetime,
 ) -> RecordVersion:
     parts = [(body, _aad(record, version, "content"))]
     if title is not None:
         parts.append((title.encode("utf-8"), _aad(record, version, "title")))
-    sealed = keys.seal_many_for_subject(session, record.subject_id, parts)  # one use count for both
+    if signed is not None:
+        parts.append((signed.value, _aad(record, version, "signature")))
+    sealed = iter(keys.seal_many_for_subject(session, record.subject_id, parts))  # one use count for all
     return RecordVersion(
         record_id=record.id,
         version=version,
-        content_sealed=sealed[0],
-        title_sealed=sealed[1] if title is not None else None,
+        content_sealed=next(sealed),
+        title_sealed=next(sealed) if title is not None else None,
         created_by=caller.id,
         created_at=now,
+        issuer_key_id=None if signed is None else signed.key_id,
+        issued_at=None if signed is None else signed.issued_at,
+        signature_sealed=None if signed is None else next(sealed),
     )
 
 
@@ -142,7 +174,7 @@ def _open_title(
     ).decode("utf-8")
 
 
-def _meta(record: Record | _RecordRow, title: str | None) -> RecordMeta:
+def _meta(record: Record | _RecordRow, title: str | None, provenance: Provenance) -> RecordMeta:
     return RecordMeta(
         id=record.id,
         subject_id=record.subject_id,
@@ -151,6 +183,7 @@ def _meta(record: Record | _RecordRow, title: str | None) -> RecordMeta:
         title=title,
         created_at=record.created_at,
         updated_at=record.updated_at,
+        provenance=provenance,
     )
 
 
@@ -164,14 +197,17 @@ def create_record(
     content: Any,
     title: str | None = None,
     purpose: str | None = None,
+    signature: IssuerSignature | None = None,
     now: datetime,
 ) -> RecordMeta:
+    """Seal a new record; with ``signature``, an issuer's signed record (verified before anything is stored)."""
     # Every check of the input comes before any lookup, so that its answer
     # cannot differ between a foreign and an unknown subject.
     check_stated_purpose(caller, purpose)
     category = check_category(category)
     body = encode_content(content)
     title = check_title(title)
+    check_signature_form(caller, signature, now=now)
     _require_subject(session, caller, subject_id, action="write", purpose=purpose, category=category, now=now)
     record_id = new_id("r")
     permit = authorize(
@@ -184,6 +220,9 @@ def create_record(
         now=now,
         record_id=record_id,
     ).permit
+    signed = None
+    if signature is not None:
+        signed = verify_signature(session, caller, signature, subject_id=subject_id, category=category, body=body)
     record = Record(
         id=record_id,
         subject_id=subject_id,
@@ -193,33 +232,48 @@ def create_record(
         created_at=now,
         updated_at=now,
     )
-    first = _seal_version(session, keys, record, version=1, body=body, title=title, caller=caller, now=now)
+    first = _seal_version(
+        session, keys, record, version=1, body=body, title=title, signed=signed, caller=caller, now=now
+    )
     # Two Core inserts: the rows are not needed as ORM instances in this transaction, and the unit of work
     # cost more than the statements.
     connection = session.connection()
     connection.execute(insert(_RECORDS), {col.key: getattr(record, col.key) for col in _RECORDS.c})
     connection.execute(insert(_VERSIONS), {col.key: getattr(first, col.key) for col in _VERSIONS.c})
-    emit(session, _written("record.created", caller, record, 1, permit, purpose, now))
-    return _meta(record, title)
+    emit(session, _written("record.created", caller, record, 1, permit, purpose, signed, now))
+    return _meta(record, title, _provenance_of(session, keys, signed))
+
+
+def _provenance_of(session: Session, keys: KeyStore, signed: Verified | None) -> Provenance:
+    if signed is None:
+        return SELF
+    return Provenances(session, keys).of(issuer_key_id=signed.key_id, issued_at=signed.issued_at)
 
 
 def _written(
-    kind: str, caller: Caller, record: Record, version: int, permit, purpose: str | None, now: datetime
+    kind: str,
+    caller: Caller,
+    record: Record,
+    version: int,
+    permit,
+    purpose: str | None,
+    signed: Verified | None,
+    now: datetime,
 ) -> DomainEvent:
-    return DomainEvent(
-        kind=kind,
-        occurred_at=now,
-        actor_id=caller.id,
-        subject_id=record.subject_id,
-        data={
-            "record_id": record.id,
-            "category": record.category,
-            "version": version,
-            "purpose": purpose,
-            "basis": permit.basis,
-            "grant_id": permit.grant_id,
-        },
-    )
+    data = {
+        "record_id": record.id,
+        "category": record.category,
+        "version": version,
+        "purpose": purpose,
+        "basis": permit.basis,
+        "grant_id": permit.grant_id,
+    }
+    if signed is not None:
+        # The key and a digest of the signature: which statement was stored, never what it says
+        # (docs/ledger-format.md; a digest of the signature confirms no guess at the content).
+        data["issuer_key_id"] = signed.key_id
+        data["signature_sha256"] = hashlib.sha256(signed.value).hexdigest()
+    return DomainEvent(kind=kind, occurred_at=now, actor_id=caller.id, subject_id=record.subject_id, data=data)
 
 
 def list_records(
@@ -248,7 +302,15 @@ def list_records(
     rows = session.execute(query).all() if wanted else []
     # Titles are facts about the resident: the listing is a disclosure, recorded with what it listed.
     record_listing(session, caller, visible, listed=Counter(record.category for record, _ in rows), now=now)
-    return [_meta(record, _open_title(session, keys, record, row)) for record, row in rows]
+    provenances = Provenances(session, keys)
+    return [
+        _meta(
+            record,
+            _open_title(session, keys, record, row),
+            provenances.of(issuer_key_id=row.issuer_key_id, issued_at=row.issued_at),
+        )
+        for record, row in rows
+    ]
 
 
 def _require_subject(
@@ -333,7 +395,15 @@ def read_record(
         )
         raise refusal(caller, query, denied(NOT_FOUND), now, record_id=record.id, version=wanted)
     plain = keys.open_for_subject(session, record.subject_id, row.content_sealed, aad=_aad(record, wanted, "content"))
-    meta = _meta(record, _open_title(session, keys, record, row))
+    signature = None
+    if row.signature_sealed is not None:
+        signature = keys.open_for_subject(
+            session, record.subject_id, row.signature_sealed, aad=_aad(record, wanted, "signature")
+        )
+    provenance = Provenances(session, keys).of(
+        issuer_key_id=row.issuer_key_id, issued_at=row.issued_at, signature=signature
+    )
+    meta = _meta(record, _open_title(session, keys, record, row), provenance)
     # updated_at is when this version was written, which for an older version
     # is earlier than the record's last update.
     return RecordContent(
@@ -353,14 +423,18 @@ def add_version(
     title: Any = KEEP,
     expected_version: int | None = None,
     purpose: str | None = None,
+    signature: IssuerSignature | None = None,
     now: datetime,
 ) -> RecordMeta:
     """Seal a new version; earlier versions stay.
 
     ``title=KEEP`` (the default) carries the previous title over; ``None`` or
-    an empty string removes it.
+    an empty string removes it. ``signature``: the issuer's, over this
+    version's content (checked once the write is authorised, so that how it
+    is judged tells nothing about a record the caller may not write).
     """
     check_stated_purpose(caller, purpose)  # input checks first, as in create_record
+    check_signature_form(caller, signature, now=now)
     body = encode_content(content)
     keep_title = title is KEEP
     title = None if keep_title else check_title(title)
@@ -377,6 +451,11 @@ def add_version(
         now=now,
         record_id=record.id,
     ).permit
+    signed = None
+    if signature is not None:
+        signed = verify_signature(
+            session, caller, signature, subject_id=record.subject_id, category=record.category, body=body
+        )
     # Bump the version atomically in the database, so two concurrent writers
     # can never both take the same number (the row lock serialises them).
     bump = (
@@ -392,11 +471,13 @@ def add_version(
         previous = session.get_one(RecordVersion, (record.id, new_version - 1))
         title = _open_title(session, keys, record, previous)
     session.add(
-        _seal_version(session, keys, record, version=new_version, body=body, title=title, caller=caller, now=now)
+        _seal_version(
+            session, keys, record, version=new_version, body=body, title=title, signed=signed, caller=caller, now=now
+        )
     )
-    emit(session, _written("record.version-added", caller, record, new_version, permit, purpose, now))
+    emit(session, _written("record.version-added", caller, record, new_version, permit, purpose, signed, now))
     session.flush()
-    return _meta(record, title)
+    return _meta(record, title, _provenance_of(session, keys, signed))
 
 
 @dataclass(frozen=True)
@@ -406,6 +487,7 @@ class VersionContent:
     content: Any
     created_at: datetime
     created_by: str
+    provenance: Provenance  # with the signature, for an issued version
 
 
 @dataclass(frozen=True)
@@ -432,6 +514,7 @@ def history(session: Session, keys: KeyStore, subject_id: str) -> list[RecordHis
         .order_by(Record.created_at, Record.id, RecordVersion.version)
     ).all()
     result: dict[str, RecordHistory] = {}
+    provenances = Provenances(session, keys)
     for record, row in rows:
         entry = result.get(record.id)
         if entry is None:
@@ -445,6 +528,11 @@ def history(session: Session, keys: KeyStore, subject_id: str) -> list[RecordHis
                 versions=[],
             )
         plain = keys.open_for_subject(session, subject_id, row.content_sealed, aad=_aad(record, row.version, "content"))
+        signature = None
+        if row.signature_sealed is not None:
+            signature = keys.open_for_subject(
+                session, subject_id, row.signature_sealed, aad=_aad(record, row.version, "signature")
+            )
         entry.versions.append(
             VersionContent(
                 version=row.version,
@@ -452,6 +540,9 @@ def history(session: Session, keys: KeyStore, subject_id: str) -> list[RecordHis
                 content=decode_content(plain),
                 created_at=row.created_at,
                 created_by=row.created_by,
+                provenance=provenances.of(
+                    issuer_key_id=row.issuer_key_id, issued_at=row.issued_at, signature=signature
+                ),
             )
         )
     return list(result.values())

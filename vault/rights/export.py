@@ -3,7 +3,9 @@
 ``export(session, keys, caller, subject_id=..., now=...)`` returns a
 JSON-ready dict (format ``civicvault-export-v1``, docs/compliance.md has the
 layout): the resident's principal, every record with every version opened,
-the health records again as an HL7 FHIR R4 ``Bundle``, their grants (each
+the health records again as an HL7 FHIR R4 ``Bundle``, a FHIR ``Provenance``
+with the issuer's signature for every record version an issuer signed
+(``issued_records``), their grants (each
 also as a FHIR ``Consent``), access requests, delegations, break-glass
 declarations and the whole access log, and the ``receipt`` of the
 ``subject.exported`` event that this export appended to the ledger in the
@@ -41,6 +43,8 @@ def _json(value: Any) -> Any:
         return {f.name: _json(getattr(value, f.name)) for f in dataclasses.fields(value)}
     if isinstance(value, datetime):
         return rfc3339(value)
+    if isinstance(value, bytes):  # an issuer's signature
+        return value.hex()
     if isinstance(value, (list, tuple)):
         return [_json(v) for v in value]
     if isinstance(value, dict):
@@ -104,6 +108,7 @@ def export(session: Session, keys: KeyStore, caller: Caller, *, subject_id: str,
         "subject": _json(me),
         "records": _json(history),
         "health_records": fhir.health_bundle(subject_id, me.name, history, generated_at=now),
+        "issued_records": fhir.provenance_bundle(history, generated_at=now),
         "grants": [{**_json(g), "fhir": fhir.consent_resource(g)} for g in grants],
         "access_requests": _json(requests),
         "delegations": _json(delegated),

@@ -173,8 +173,32 @@ class RecordVersion(Base):
     title_sealed: Mapped[bytes | None]
     created_by: Mapped[str] = mapped_column(ForeignKey("principals.id"))
     created_at: Mapped[datetime]
+    # An issuer's signature over this version (docs/attestations.md, "Issuer signatures"), verified when
+    # it was written; all NULL for a self-asserted version. The signer is ``created_by``. The signature
+    # itself is sealed under the subject key (part ``signature``): in clear, with the issuer's public key,
+    # it would let whoever reads the database confirm a guess at the content.
+    issuer_key_id: Mapped[str | None] = mapped_column(ForeignKey("issuer_keys.id"), index=True)
+    issued_at: Mapped[datetime | None]
+    signature_sealed: Mapped[bytes | None]
 
     record: Mapped[Record] = relationship(back_populates="versions")
+
+
+class IssuerKey(Base):
+    """An issuer's Ed25519 public key, registered with a proof of possession (vault/identity/issuer_keys.py).
+
+    A principal may hold several (rotation); a revoked key signs nothing new,
+    and the versions it signed before keep showing it, with ``revoked_at``.
+    """
+
+    __tablename__ = "issuer_keys"
+    __table_args__ = (Index("ix_issuer_keys_principal", "principal_id", "created_at"),)
+
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    principal_id: Mapped[str] = mapped_column(ForeignKey("principals.id"))
+    public_key: Mapped[bytes] = mapped_column(LargeBinary, unique=True)
+    created_at: Mapped[datetime]
+    revoked_at: Mapped[datetime | None]
 
 
 class Grant(Base):

@@ -975,8 +975,14 @@ def _linked_rows(session: Session):
 
 
 def _check_links(session: Session) -> None:
-    """Every record version and grant has the event that made it, sequenced or pending."""
-    written, granted = set(), set()
+    """Every record version and grant has the event that made it, sequenced or pending.
+
+    A version's issuer key is the one its write event names (none for a
+    self-asserted version), so a row that gains or loses an issuer's signature
+    after it was written is found (docs/attestations.md).
+    """
+    written: dict[tuple[str, int], str | None] = {}
+    granted = set()
     for where, kind, data in _linked_rows(session):
         fields = json.loads(data)
         wanted = ("grant_id",) if kind == "consent.granted" else ("record_id", "version")
@@ -989,10 +995,17 @@ def _check_links(session: Session) -> None:
         if kind == "consent.granted":
             granted.add(fields["grant_id"])
         else:
-            written.add((fields["record_id"], fields["version"]))
-    for record_id, version in _driver_rows(session, "SELECT record_id, version FROM record_versions"):
+            written[(fields["record_id"], fields["version"])] = fields.get("issuer_key_id")
+    for record_id, version, issuer_key_id in _driver_rows(
+        session, "SELECT record_id, version, issuer_key_id FROM record_versions"
+    ):
         if (record_id, version) not in written:
             raise _fail(None, f"record {record_id} version {version} has no record event in the ledger.")
+        if written[(record_id, version)] != issuer_key_id:
+            raise _fail(
+                None,
+                f"record {record_id} version {version} names another issuer key than its record event in the ledger.",
+            )
     for (grant_id,) in _driver_rows(session, "SELECT id FROM grants"):
         if grant_id not in granted:
             raise _fail(None, f"grant {grant_id} has no consent.granted event in the ledger.")

@@ -76,10 +76,12 @@ def test_demo_loads_once_and_reprints_saved_tokens(home):
         "requests tenancy.income",
         "Amina approves it",
         "then revokes it",
+        "Tomasz Nowak grants Northside Payroll Services write on tenancy.income",
+        "issues Tomasz's income statement, signed",
     ):
         assert step in first.output
     people = json.loads((home / "demo-tokens.json").read_text())
-    assert {p["role"] for p in people} == {"resident", "clinic", "landlord", "compliance", "admin"}
+    assert {p["role"] for p in people} == {"resident", "clinic", "landlord", "agency", "compliance", "admin"}
     second = run("demo", "--if-new", "--home", home)
     assert "already has data" in second.output and people[0]["token"] in second.output
     assert len(json.loads(run("principal", "list", "--json", "--home", home).stdout)) == len(people)

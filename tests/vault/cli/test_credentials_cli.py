@@ -185,8 +185,8 @@ def test_the_demo_gives_logins_passwords_and_totp_secrets(home):
     assert first.exit_code == 0
     people = json.loads((home / "demo-tokens.json").read_text())
     by_login = {p["login"]: p for p in people}
-    assert set(by_login) == {"amina", "tomasz", "grace", "riverside", "harbour", "compliance", "operator"}
-    assert {p["role"] for p in people if "totp_secret" in p} == {"clinic", "landlord", "compliance", "admin"}
+    assert set(by_login) == {"amina", "tomasz", "grace", "riverside", "harbour", "compliance", "operator", "northside"}
+    assert {p["role"] for p in people if "totp_secret" in p} == {"clinic", "landlord", "agency", "compliance", "admin"}
     for person in people:
         assert f"login={person['login']} password={person['password']}" in first.output
     assert by_login["riverside"]["totp_secret"] in first.output
