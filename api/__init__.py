@@ -64,7 +64,19 @@ def create_app(settings: Settings | None = None, *, vault: Vault | None = None) 
     )
     api.spec.components.security_scheme("bearerAuth", {"type": "http", "scheme": "bearer"})
     api.register_field(Timestamp, "string", "date-time")
-    from api.views import anchors, audit, consents, erasure, health, issuer_keys, ledger, me, records, share_codes, trail
+    from api.views import (
+        anchors,
+        audit,
+        consents,
+        erasure,
+        health,
+        issuer_keys,
+        ledger,
+        me,
+        records,
+        share_codes,
+        trail,
+    )
 
     for view in (health, me, records, issuer_keys, consents, share_codes, ledger, trail, anchors, audit, erasure):
         api.register_blueprint(view.blp)

@@ -90,7 +90,7 @@ HOMES = {
     "landlord": "web.provider.home",
     "compliance": "web.compliance.home",
     "admin": "web.admin.principals",
-    "agency": "web.auth.account",  # agencies work through the API (docs/attestations.md); the pages give them their account
+    "agency": "web.auth.account",  # agencies work through the API; the pages give them their account
 }
 
 
