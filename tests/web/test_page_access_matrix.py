@@ -19,7 +19,7 @@ ROLES = ("resident", "clinic", "landlord", "compliance", "admin", "agency")
 ONLY = {"/provider/break-glass": {"clinic"}}
 # A page about a resident id that shows only what the caller holds about that resident: for an id that
 # does not exist it is the same page as for a resident who gave nothing (test_an_unknown_resident_...).
-SAME_FOR_UNKNOWN = {"/provider/residents/<subject_id>"}
+SAME_FOR_UNKNOWN = {"/provider/residents/<subject_id>", "/provider/records/<record_id>"}
 
 
 def _page_rules(app):
@@ -110,3 +110,19 @@ def test_an_unknown_resident_id_and_a_resident_who_gave_nothing_look_the_same(pe
     unknown = harbour.get(f"/provider/residents/{unknown_id}").get_data(as_text=True)
     assert "Someone Else" not in real
     assert real.replace(stranger.id, "ID") == unknown.replace(unknown_id, "ID")
+
+
+def test_an_unknown_record_id_and_a_record_not_granted_look_the_same(person, signed_in, make_actor, client):
+    harbour = signed_in(person("landlord"))
+    stranger = make_actor("resident", "Someone Else")
+    made = client.post(
+        f"/api/v1/subjects/{stranger.id}/records",
+        json={"category": "tenancy.lease", "content": {"rent": 900}, "title": "Private lease"},
+        headers=stranger.auth,
+    )
+    record_id = made.get_json()["id"]
+    unknown_id = "r-" + "a" * 26
+    real = harbour.get(f"/provider/records/{record_id}").get_data(as_text=True)
+    unknown = harbour.get(f"/provider/records/{unknown_id}").get_data(as_text=True)
+    assert "Private lease" not in real and "900" not in real
+    assert real.replace(record_id, "ID") == unknown.replace(unknown_id, "ID")
