@@ -80,6 +80,10 @@ class Person:
     password: str
     totp_secret: str | None
 
+    @property
+    def auth(self) -> dict:
+        return {"Authorization": f"Bearer {self.token}"}
+
     def code(self, at=None) -> str:
         assert self.totp_secret is not None
         return pyotp.TOTP(self.totp_secret).at(at or time.time())
