@@ -64,9 +64,9 @@ def create_app(settings: Settings | None = None, *, vault: Vault | None = None) 
     )
     api.spec.components.security_scheme("bearerAuth", {"type": "http", "scheme": "bearer"})
     api.register_field(Timestamp, "string", "date-time")
-    from api.views import anchors, audit, consents, erasure, health, ledger, me, records, trail
+    from api.views import anchors, attestations, audit, consents, erasure, health, ledger, me, records, trail
 
-    for view in (health, me, records, consents, ledger, trail, anchors, audit, erasure):
+    for view in (health, me, records, consents, attestations, ledger, trail, anchors, audit, erasure):
         api.register_blueprint(view.blp)
     app.register_blueprint(docs.blp)
     web.register(app)  # the pages: same services, cookies instead of bearer tokens

@@ -51,6 +51,7 @@ PER_CALLER = {
     "consents.BreakGlass": "break_glass",
     "consents.AccessRequests": "access_requests",
     "erasure.Erasure": "erasure",
+    "attestations.SubjectAttestations": "attestations",
 }
 FAILED_AUTH_SCOPE = "failed-auth"
 FAILED_SIGN_IN_SCOPE = "failed-sign-in"

@@ -14,7 +14,11 @@ T0 = datetime(2026, 11, 25, 10, 0, tzinfo=UTC)
 # The API tests create many principals and requests, and send many bad tokens from one address:
 # the rate limits are tested on their own (test_rate_limits.py) with low values.
 HIGH_LIMITS = RateLimits(
-    failed_auth="100000/minute", break_glass="100000/hour", access_requests="100000/hour", erasure="100000/hour"
+    failed_auth="100000/minute",
+    break_glass="100000/hour",
+    access_requests="100000/hour",
+    erasure="100000/hour",
+    attestations="100000/hour",
 )
 
 

@@ -112,6 +112,8 @@ def init(ctx: click.Context, home: Path | None) -> None:
     click.echo(f"home: {settings.home}{' (created)' if report.home_created else ''}")
     if report.ledger_key_created:
         click.echo(f"ledger key: {settings.ledger_key_file} (created, mode 0600; signs checkpoints)")
+    if report.attestation_key_created:
+        click.echo(f"attestation key: {settings.attestation_key_file} (created, mode 0600; signs attestations)")
     if report.key_created:
         click.echo(f"master key: {settings.key_file} (created, mode 0600; back it up: without it nothing can be read)")
     for note in report.notes:

@@ -137,6 +137,7 @@ class RateLimits:
     break_glass: str = "10/hour"  # CIVICVAULT_RATE_LIMIT_BREAK_GLASS: emergency declarations per clinic
     access_requests: str = "100/hour"  # CIVICVAULT_RATE_LIMIT_ACCESS_REQUESTS: access requests per requester
     erasure: str = "5/hour"  # CIVICVAULT_RATE_LIMIT_ERASURE: erasure attempts per caller
+    attestations: str = "100/hour"  # CIVICVAULT_RATE_LIMIT_ATTESTATIONS: attestations asked for per caller
 
     @property
     def shared(self) -> bool:
@@ -155,6 +156,7 @@ class RateLimits:
             break_glass=_rate(env, "CIVICVAULT_RATE_LIMIT_BREAK_GLASS", cls.break_glass),
             access_requests=_rate(env, "CIVICVAULT_RATE_LIMIT_ACCESS_REQUESTS", cls.access_requests),
             erasure=_rate(env, "CIVICVAULT_RATE_LIMIT_ERASURE", cls.erasure),
+            attestations=_rate(env, "CIVICVAULT_RATE_LIMIT_ATTESTATIONS", cls.attestations),
         )
 
 
@@ -212,6 +214,15 @@ class WebSessionSettings:
 
 
 DEFAULT_HSTS_SECONDS = 365 * 24 * 3600
+DEFAULT_ATTESTATION_VALID_DAYS = 30
+MAX_ATTESTATION_VALID_DAYS = 366
+
+
+def _attestation_valid_days(env: Mapping[str, str]) -> int:
+    days = _positive_int(env, "CIVICVAULT_ATTESTATION_VALID_DAYS", DEFAULT_ATTESTATION_VALID_DAYS)
+    if days > MAX_ATTESTATION_VALID_DAYS:
+        raise ConfigError(f"CIVICVAULT_ATTESTATION_VALID_DAYS must be at most {MAX_ATTESTATION_VALID_DAYS}.")
+    return days
 
 
 def _hsts(env: Mapping[str, str]) -> int | None:
@@ -251,6 +262,8 @@ class Settings:
     trusted_proxies: int = 0  # CIVICVAULT_TRUSTED_PROXIES: reverse proxies whose X-Forwarded-For is believed
     sequencer: SequencerSettings = SequencerSettings()  # CIVICVAULT_SEQUENCER, CIVICVAULT_LEDGER_*
     web_sessions: WebSessionSettings = WebSessionSettings()  # CIVICVAULT_SESSION_*: sign-in sessions
+    # CIVICVAULT_ATTESTATION_VALID_DAYS: an attestation's validity (validFrom to validUntil), in days
+    attestation_valid_days: int = DEFAULT_ATTESTATION_VALID_DAYS
 
     @classmethod
     def from_env(cls, home: str | os.PathLike | None = None, environ: Mapping[str, str] | None = None) -> "Settings":
@@ -284,6 +297,7 @@ class Settings:
             trusted_proxies=_positive_int(env, "CIVICVAULT_TRUSTED_PROXIES", 0, minimum=0),
             sequencer=SequencerSettings.from_env(env),
             web_sessions=WebSessionSettings.from_env(env),
+            attestation_valid_days=_attestation_valid_days(env),
         )
 
     @property
@@ -298,6 +312,10 @@ class Settings:
     @property
     def ledger_key_file(self) -> Path:
         return self.home / "ledger.key"
+
+    @property
+    def attestation_key_file(self) -> Path:
+        return self.home / "attestation.key"
 
     def load_keyring(self) -> Keyring:
         """The master keyring, or ``ConfigError``: no key, no start."""

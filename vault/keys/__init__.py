@@ -2,8 +2,9 @@
 
 Subject keys and the sealing of names and texts under them (``keys``), the
 per-resident secrets that erasure destroys (``subject_secrets``), master key
-rotation (``key_rotation``) and the ledger's checkpoint signing key
-(``ledger_key``).
+rotation (``key_rotation``), the ledger's checkpoint signing key
+(``ledger_key``) and the vault's attestation signing key
+(``attestation_key``).
 
 May import: ``core``, ``storage``, ``ledger``, ``crypto``.
 """

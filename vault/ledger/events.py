@@ -49,6 +49,10 @@ KINDS = (
     # vault.compliance.audit_search): who was shown what (kinds and ids, never the text).
     "text.opened",
     "trail.searched",
+    # Attestations (vault/attestations): a signed yes/no answer about a resident's records was
+    # issued, or the question had no counted record to answer it (ids and the question, never the answer).
+    "attestation.issued",
+    "attestation.no-evidence",
 )
 
 

@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from alembic.config import Config
 
 #: The newest revision in migrations/versions.
-HEAD = "0008"
+HEAD = "0010"
 
 
 def _config() -> "Config":
