@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import click
 
 from vault.cli.anchor import register as _register_anchor
+from vault.cli.attest import register as _register_attest
 from vault.cli.credentials import read_password
 from vault.cli.credentials import register as _register_credentials
 from vault.cli.keys import register as _register_key_commands
@@ -736,6 +737,7 @@ _register_credentials(principal, _home_option, _open)
 _register_anchor(cli, home_option=_home_option, settings_of=_settings)
 _register_key_commands(cli, _home_option, _settings)
 _register_sequencer(cli, _home_option, _settings)
+_register_attest(cli, _home_option, _settings)
 
 
 def main() -> None:
