@@ -12,6 +12,7 @@ exits 1.
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -42,7 +43,10 @@ def _moment(value: str | None) -> datetime:
 
 def _credential(path: Path) -> Any:
     try:
-        raw = path.read_bytes() if str(path) != "-" else click.get_binary_stream("stdin").read(MAX_FILE_BYTES + 1)
+        if str(path) == "-":
+            raw = sys.stdin.buffer.read(MAX_FILE_BYTES + 1)
+        else:
+            raw = path.read_bytes()
     except OSError as error:
         raise click.ClickException(f"Cannot read {path}: {error.strerror}.") from None
     if len(raw) > MAX_FILE_BYTES:

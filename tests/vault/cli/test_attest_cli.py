@@ -104,3 +104,11 @@ def test_verify_refuses_bad_input_in_one_sentence(tmp_path):
     assert_one_sentence_error(
         run_process("attest", "verify", str(path), "--key", did, "--requester", "p-aaaaaaaaaaaaaaaaaaaaaaaaaa")
     )
+
+
+def test_verify_reads_standard_input_for_a_dash():
+    seed = bytes(range(32))
+    did = attestation_key.AttestationKey(seed).did
+    args = ["attest", "verify", "-", "--key", did, "--at", "2026-12-01T00:00:00Z"]
+    result = CliRunner().invoke(cli, args, input=json.dumps(_credential(seed)))
+    assert result.exit_code == 0 and result.output.startswith("valid: adult {} = true"), result.output
