@@ -288,3 +288,48 @@ def test_the_rate_limit_applies_per_caller(vault_, make_actor):
 
 def _utc(value: str) -> datetime:
     return datetime.fromisoformat(value.replace("Z", "+00:00")).astimezone(UTC)
+
+
+def test_the_residents_disclosures_say_what_left_and_only_she_sees_the_answer(client, cast, clock, issued_by_agency):
+    add_income(client, cast.amina)
+    approved_request(client, cast.amina, cast.landlord)
+    assert ask(client, cast.landlord, cast.amina).status_code == 201
+    assert_problem(ask(client, cast.landlord, cast.amina, predicate="adult", parameters={}), 404)  # not granted
+    expected = "attestation income_at_least (3x annual rent 14400 EUR) for Harbour Housing: true"
+    report = client.get(f"/api/v1/subjects/{cast.amina.id}/disclosures", headers=cast.amina.auth).get_json()
+    (line,) = [item for item in report["items"] if item["kind"] == "attestation"]
+    assert line["description"] == expected and line["recipient"]["id"] == cast.landlord.id
+    assert line["purpose"] == "tenancy-screening" and line["category"] == "tenancy.income" and line["records"] == 1
+    csv = client.get(f"/api/v1/subjects/{cast.amina.id}/disclosures?format=csv", headers=cast.amina.auth)
+    assert expected in csv.get_data(as_text=True)
+    log = client.get(f"/api/v1/subjects/{cast.amina.id}/access-log", headers=cast.amina.auth).get_json()
+    issued = [item for item in log["items"] if item["kind"] == "attestation.issued"]
+    assert [item["description"] for item in issued] == [expected] and issued[0]["action"] == "attest"
+    # A compliance officer sees that an attestation left, and not its answer.
+    seen = client.get(f"/api/v1/subjects/{cast.amina.id}/disclosures", headers=cast.compliance.auth).get_json()
+    (line,) = [item for item in seen["items"] if item["kind"] == "attestation"]
+    assert line["description"].endswith(": answer sealed for the resident") and "true" not in line["description"]
+
+
+def test_a_no_evidence_answer_is_a_disclosure_too(client, cast, clock, issued_by_agency):
+    approved_request(client, cast.amina, cast.landlord)
+    assert_problem(ask(client, cast.landlord, cast.amina, parameters={"amount": 30000, "currency": "EUR"}), 409)
+    report = client.get(f"/api/v1/subjects/{cast.amina.id}/disclosures", headers=cast.amina.auth).get_json()
+    (line,) = [item for item in report["items"] if item["kind"] == "attestation"]
+    assert line["description"] == "attestation income_at_least (30000 EUR) for Harbour Housing: no counted record"
+
+
+def test_erasure_deletes_the_sealed_credentials(client, cast, clock, vault_, issued_by_agency):
+    from sqlalchemy import func, select
+
+    from vault.storage.models import Attestation
+
+    add_income(client, cast.amina)
+    approved_request(client, cast.amina, cast.landlord)
+    assert ask(client, cast.landlord, cast.amina).status_code == 201
+    confirm = {"confirm": True}
+    response = client.post(f"/api/v1/subjects/{cast.amina.id}/erasure", json=confirm, headers=cast.amina.auth)
+    assert response.status_code in (200, 201), response.get_json()
+    with vault_.read_transaction() as session:
+        assert session.scalar(select(func.count()).select_from(Attestation)) == 0
+    assert_problem(ask(client, cast.landlord, cast.amina), 404)
