@@ -368,3 +368,19 @@ def test_the_other_predicates_read_their_own_categories(client, cast, clock, vau
     assert vc.verify(long_ago.get_json()["credential"], key=key, at=T0).result is True
     # The income grant was never given: that question is the unknown id's 404.
     assert_problem(ask(client, cast.landlord, cast.amina), 404)
+
+
+def test_the_ledger_verifies_with_attestations_and_their_erasure(client, cast, clock, vault_, issued_by_agency):
+    from vault.verification.verify import verify
+
+    add_income(client, cast.amina)
+    approved_request(client, cast.amina, cast.landlord)
+    assert ask(client, cast.landlord, cast.amina).status_code == 201
+    assert_problem(ask(client, cast.landlord, cast.amina, parameters={"amount": 1, "currency": "USD"}), 409)
+    with vault_.read_transaction() as session:
+        before = verify(session)
+    response = client.post(f"/api/v1/subjects/{cast.amina.id}/erasure", json={"confirm": True}, headers=cast.amina.auth)
+    assert response.status_code in (200, 201)
+    with vault_.read_transaction() as session:
+        after = verify(session)
+    assert after.size > before.size and after.erased >= 2
