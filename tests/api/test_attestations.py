@@ -384,3 +384,19 @@ def test_the_ledger_verifies_with_attestations_and_their_erasure(client, cast, c
     with vault_.read_transaction() as session:
         after = verify(session)
     assert after.size > before.size and after.erased >= 2
+
+
+def test_concurrent_attestations_on_a_limited_grant_get_exactly_its_uses(app, cast, clock, issued_by_agency):
+    from concurrent.futures import ThreadPoolExecutor
+
+    client = app.test_client()
+    add_income(client, cast.amina)
+    approved_request(client, cast.amina, cast.landlord, max_uses=3)
+
+    def one(_):
+        with app.test_client() as c:
+            return ask(c, cast.landlord, cast.amina).status_code
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        statuses = sorted(pool.map(one, range(8)))
+    assert statuses == [201] * 3 + [403] * 5
