@@ -66,6 +66,7 @@ def create_app(settings: Settings | None = None, *, vault: Vault | None = None) 
     api.register_field(Timestamp, "string", "date-time")
     from api.views import (
         anchors,
+        attestations,
         audit,
         consents,
         erasure,
@@ -78,7 +79,20 @@ def create_app(settings: Settings | None = None, *, vault: Vault | None = None) 
         trail,
     )
 
-    for view in (health, me, records, issuer_keys, consents, share_codes, ledger, trail, anchors, audit, erasure):
+    for view in (
+        health,
+        me,
+        records,
+        issuer_keys,
+        consents,
+        share_codes,
+        attestations,
+        ledger,
+        trail,
+        anchors,
+        audit,
+        erasure,
+    ):
         api.register_blueprint(view.blp)
     app.register_blueprint(docs.blp)
     web.register(app)  # the pages: same services, cookies instead of bearer tokens

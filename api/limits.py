@@ -57,6 +57,7 @@ PER_CALLER = {
     "consents.AccessRequests": "access_requests",
     "erasure.Erasure": "erasure",
     "share_codes.ShareCodeRedemptions": "share_codes",
+    "attestations.SubjectAttestations": "attestations",
 }
 PAGE_SCOPE = "page"  # the pages' own per-caller counts (Throttle.page_attempt)
 FAILED_AUTH_SCOPE = "failed-auth"

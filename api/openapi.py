@@ -67,7 +67,8 @@ PROBLEMS: dict[int, tuple[str, dict[str, Any]]] = {
     ),
     409: (
         "The request conflicts with the current state (already decided, changed since, rollback) "
-        "or with a concurrent change; read again or retry",
+        "or with a concurrent change; read again or retry. An attestation no counted record can answer "
+        "is urn:civicvault:problem:no-evidence",
         _problem(409, "The request has already been approved.", code="conflict"),
     ),
     413: (
@@ -80,7 +81,7 @@ PROBLEMS: dict[int, tuple[str, dict[str, Any]]] = {
     ),
     429: (
         "Too many failed authentications from this address, or too many requests of this kind from this caller "
-        "(break-glass declarations, access requests, erasure attempts); wait the `Retry-After` seconds "
+        "(break-glass declarations, access requests, attestations, erasure attempts); wait the `Retry-After` seconds "
         "(urn:civicvault:problem:rate-limited)",
         _problem(429, "Too many failed authentications from this address; retry in 42 seconds.", code="rate-limited"),
     ),

@@ -17,7 +17,7 @@ from crypto.aad import (
     subject_key_aad,
     totp_secret_aad,
 )
-from crypto.blind_index import blind_index, blind_index_key
+from crypto.blind_index import PSEUDONYM_PURPOSE, blind_index, blind_index_key, pairwise_pseudonym
 from crypto.envelope import ENVELOPE_VERSION, envelope_key_id, seal, unseal
 from crypto.errors import CryptoError, InvalidEnvelope, KeyringError, ProofError
 from crypto.keyring import SECRET_SIZE, Keyring, hkdf_sha256, new_key, unwrap_key, wrap_key
@@ -62,6 +62,8 @@ __all__ = [
     "new_key",
     "blind_index",
     "blind_index_key",
+    "pairwise_pseudonym",
+    "PSEUDONYM_PURPOSE",
     "principal_login_aad",
     "principal_name_aad",
     "record_aad",

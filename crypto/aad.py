@@ -56,7 +56,7 @@ def totp_secret_aad(*, principal_id: str) -> bytes:
     return _encode("totp-secret/v1", principal_id)
 
 
-TEXT_KINDS = ("access-request-reason", "break-glass-reason", "break-glass-review-note")
+TEXT_KINDS = ("access-request-reason", "break-glass-reason", "break-glass-review-note", "attestation-credential")
 
 
 def sealed_text_aad(*, kind: str, object_id: str, subject_id: str) -> bytes:

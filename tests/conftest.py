@@ -20,6 +20,7 @@ from vault.core.caller import Caller
 from vault.core.clock import utcnow
 from vault.core.config import Settings
 from vault.identity import principals
+from vault.keys import attestation_key
 from vault.runtime import Vault, init_home
 from vault.storage.db import make_engine
 from vault.storage.models import Base
@@ -81,6 +82,7 @@ def settings(tmp_path, database_url) -> Settings:
 
 @pytest.fixture
 def vault_(settings):
+    attestation_key.create(settings.attestation_key_file)  # as `civicvault init` does
     vault = Vault.open(settings)
     yield vault
     vault.close()

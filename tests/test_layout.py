@@ -43,6 +43,7 @@ ALLOWED: dict[str, set[str]] = {
         "compliance",
         "anchoring",
         "verification",
+        "attestations",
         "runtime",
         "witness",
     },

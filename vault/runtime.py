@@ -27,7 +27,7 @@ from vault.core.clock import utcnow
 from vault.core.config import Settings
 from vault.core.errors import ConfigError, RecordUnreadable, VaultError
 from vault.core.keyfile import write_keyring
-from vault.keys import ledger_key
+from vault.keys import attestation_key, ledger_key
 from vault.keys.key_rotation import residents_without_secret
 from vault.keys.keys import KeyStore
 from vault.keys.subject_secrets import SecretStore
@@ -47,6 +47,7 @@ class InitReport:
     home_created: bool = False
     key_created: bool = False
     ledger_key_created: bool = False
+    attestation_key_created: bool = False
     notes: list[str] = field(default_factory=list)
 
 
@@ -97,6 +98,7 @@ def init_home(settings: Settings) -> InitReport:
         else:
             settings.load_keyring()  # an unreadable key file is an error, never replaced
         report.ledger_key_created = ledger_key.create(settings.ledger_key_file)
+        report.attestation_key_created = attestation_key.create(settings.attestation_key_file)
         SecretStore.open(settings.secrets_database_url).close()  # the subject-secret store, created if missing
         try:
             schema.upgrade(engine)

@@ -53,6 +53,14 @@ class AccessEntryOut(ma.Schema):
         fields.Nested(OpenedTextOut),
         metadata={"description": "outcome reviewed, action open-text: the sealed texts shown (never the text)."},
     )
+    description = fields.String(
+        allow_none=True,
+        metadata={
+            "description": "An attestation (action attest): the question, to whom, and the answer, "
+            "e.g. 'attestation income_at_least (3x annual rent 14400 EUR) for Harbour Housing: true'; "
+            "the answer is shown to the resident only."
+        },
+    )
 
 
 class AccessLogOut(ma.Schema):
@@ -77,7 +85,10 @@ class DisclosureOut(ma.Schema):
     ledger_index = fields.Integer()
     leaf_hash = fields.String()
     kind = fields.String(
-        metadata={"description": "read (a record's content) or listing (the record titles in one category)"}
+        metadata={
+            "description": "read (a record's content), listing (the record titles in one category) or "
+            "attestation (a signed answer about the records, never their content)"
+        }
     )
     grant_id = fields.String(allow_none=True, metadata={"description": "the grant that permitted it, if one did"})
     records = fields.Integer(metadata={"description": "how many records it concerned (a listing: how many titles)"})

@@ -19,6 +19,7 @@ HIGH_LIMITS = RateLimits(
     access_requests="100000/hour",
     erasure="100000/hour",
     share_codes="100000/hour",
+    attestations="100000/hour",
 )
 
 

@@ -21,6 +21,10 @@ PROBLEM_JSON = "application/problem+json"
 ROLES = ("resident", "clinic", "landlord", "agency", "compliance", "admin", "witness")
 
 ID = re.compile(r"^[a-z]-[a-z2-7]{26}$")
+# The ids inside a Verifiable Credential (an attestation): its UUID and the resident's pairwise pseudonym.
+CREDENTIAL_ID = re.compile(
+    r"^(urn:uuid:[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}|urn:civicvault:pseudonym:[a-z2-7]{32})$"
+)
 HEX64 = re.compile(r"^[0-9a-f]{64}$")
 # A checkpoint note's key id (8 hex digits), or an issuer key's id (k-...).
 HEX_OF = {"key_id": re.compile(r"^([0-9a-f]{8}|k-[a-z2-7]{26})$")}
@@ -143,6 +147,8 @@ def unrealistic(value: Any, key: str = "", where: str = "$") -> list[str]:
         return []
     if key in HEX_OF:
         pattern = HEX_OF[key]
+    elif key == "id" and value.startswith("urn:"):
+        pattern = CREDENTIAL_ID
     elif key == "id" or key.endswith(("_id", "_by")):
         pattern = ID
     elif key in HASH_KEYS:

@@ -34,3 +34,21 @@ def test_login_and_totp_contexts_are_their_own():
     )
     assert crypto.totp_secret_aad(principal_id="p-x") == b"\x00\x00\x00\x19civicvault/totp-secret/v1\x00\x00\x00\x03p-x"
     assert crypto.principal_login_aad(principal_id="p-x") != crypto.principal_name_aad(principal_id="p-x")
+
+
+def test_the_pairwise_pseudonym_is_the_documented_hmac_in_lowercase_base32():
+    import base64
+
+    key = blind_index_key(Keyring({1: bytes(range(32))}), 1, purpose="pseudonym")
+    assert key == hkdf_sha256(bytes(range(32)), salt=bytes(32), info=b"civicvault/blind-index/v1\x00pseudonym")
+    digest = hmac.new(key, b"civicvault/pseudonym/v1\x00p-amina\x00p-landlord", hashlib.sha256).digest()[:20]
+    expected = "urn:civicvault:pseudonym:" + base64.b32encode(digest).decode().rstrip("=").lower()
+    pseudonym = crypto.pairwise_pseudonym(key, subject_id="p-amina", requester_id="p-landlord")
+    assert pseudonym == expected and len(pseudonym) == len("urn:civicvault:pseudonym:") + 32
+    assert crypto.pairwise_pseudonym(key, subject_id="p-amina", requester_id="p-landlord") == pseudonym
+    assert crypto.pairwise_pseudonym(key, subject_id="p-amina", requester_id="p-other") != pseudonym
+    assert crypto.pairwise_pseudonym(key, subject_id="p-tomasz", requester_id="p-landlord") != pseudonym
+    # The separator keeps ("p-a", "b-c") and ("p-a\x00b", "c") apart; a NUL inside an id is refused.
+    for subject, requester in (("", "p-landlord"), ("p-amina", ""), ("p-am\x00ina", "p-landlord")):
+        with pytest.raises(ValueError):
+            crypto.pairwise_pseudonym(key, subject_id=subject, requester_id=requester)

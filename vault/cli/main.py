@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import click
 
 from vault.cli.anchor import register as _register_anchor
+from vault.cli.attest import register as _register_attest
 from vault.cli.credentials import read_password
 from vault.cli.credentials import register as _register_credentials
 from vault.cli.issuer import register as _register_issuer
@@ -113,6 +114,8 @@ def init(ctx: click.Context, home: Path | None) -> None:
     click.echo(f"home: {settings.home}{' (created)' if report.home_created else ''}")
     if report.ledger_key_created:
         click.echo(f"ledger key: {settings.ledger_key_file} (created, mode 0600; signs checkpoints)")
+    if report.attestation_key_created:
+        click.echo(f"attestation key: {settings.attestation_key_file} (created, mode 0600; signs attestations)")
     if report.key_created:
         click.echo(f"master key: {settings.key_file} (created, mode 0600; back it up: without it nothing can be read)")
     for note in report.notes:
@@ -739,6 +742,7 @@ _register_key_commands(cli, _home_option, _settings)
 _register_sequencer(cli, _home_option, _settings)
 # Issuers' signing keys and record signatures (vault/identity/issuer_keys.py, docs/attestations.md).
 _register_issuer(cli, _home_option, _settings)
+_register_attest(cli, _home_option, _settings)
 
 
 def main() -> None:

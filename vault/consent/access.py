@@ -295,6 +295,38 @@ def authorize(
     **event_data,
 ) -> Authorized:
     """Permit one access to one record (or raise), count it, and commit its event to the ledger."""
+    permit = decide_and_count(
+        session, caller, subject_id=subject_id, category=category, purpose=purpose, action=action, now=now, **event_data
+    )
+    query = policy.AccessQuery(
+        subject_id=subject_id,
+        actor_id=caller.id,
+        actor_role=caller.role,
+        category=category,
+        purpose=purpose,
+        action=action,
+    )
+    receipt = emit(session, permitted_event(caller, query, permit, now, **event_data))
+    return Authorized(permit=permit, receipt=receipt)
+
+
+def decide_and_count(
+    session: Session,
+    caller: Caller,
+    *,
+    subject_id: str,
+    category: str,
+    purpose: str | None,
+    action: str,
+    now: datetime,
+    **event_data,
+) -> policy.Permit:
+    """The decision and the use count of ``authorize``, without its ``access.permitted`` event.
+
+    For a caller that records the permitted access in an event of its own (an
+    attestation, vault/attestations): a refusal is raised exactly as for a
+    read, with its ``access.refused`` event (``event_data`` goes on it).
+    """
     check_stated_purpose(caller, purpose)
     query = policy.AccessQuery(
         subject_id=subject_id,
@@ -313,8 +345,7 @@ def authorize(
         except ConsentDenied as denial:
             raise refusal(caller, query, denial, now, **event_data) from None
         if permit.grant_id is None or _consume(session, permit.grant_id, now):
-            receipt = emit(session, permitted_event(caller, query, permit, now, **event_data))
-            return Authorized(permit=permit, receipt=receipt)
+            return permit
         # The grant changed under us (revoked or used up concurrently): decide again
         # on fresh facts, which refuses with the true reason or finds another grant.
         session.expire_all()

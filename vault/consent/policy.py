@@ -7,7 +7,8 @@ A request is permitted on exactly one *basis*:
 
 ``self``         the resident acting on their own records;
 ``grant``        a live grant from the resident that covers the category, the
-                 action and the purpose, and is not used up (a grant a delegate
+                 action (``read``, ``write`` or ``attest``: an attestation
+                 about the records, never their contents) and the purpose, and is not used up (a grant a delegate
                  gave carries reads only, and one its grantee gave itself
                  counts for nothing: ``GrantFacts.effective_actions``, ``self_given``);
 ``delegation``   a live delegation naming the caller (reads only, any purpose);
@@ -48,7 +49,10 @@ REASONS = (NO_GRANT, WRONG_CATEGORY, WRONG_ACTION, WRONG_PURPOSE, REVOKED, NOT_Y
 UNDISCLOSED_REASONS = frozenset({NO_GRANT, WRONG_CATEGORY, NOT_FOUND})
 
 READ, WRITE = "read", "write"
-ACTIONS = (READ, WRITE)
+# ``attest``: the vault may answer a yes/no question about the category's records
+# (vault/attestations) and sign the answer; it never lets the grantee read contents.
+ATTEST = "attest"
+ACTIONS = (READ, WRITE, ATTEST)
 CONTENT_BLIND_ROLES = frozenset({"compliance", "admin", "witness"})
 BREAK_GLASS_PATTERN = "health.*"
 BREAK_GLASS_PURPOSE = "emergency"

@@ -138,6 +138,7 @@ class RateLimits:
     access_requests: str = "100/hour"  # CIVICVAULT_RATE_LIMIT_ACCESS_REQUESTS: access requests per requester
     erasure: str = "5/hour"  # CIVICVAULT_RATE_LIMIT_ERASURE: erasure attempts per caller
     share_codes: str = "20/hour"  # CIVICVAULT_RATE_LIMIT_SHARE_CODES: share-code redemptions per clinic or landlord
+    attestations: str = "100/hour"  # CIVICVAULT_RATE_LIMIT_ATTESTATIONS: attestations asked for per caller
 
     @property
     def shared(self) -> bool:
@@ -157,6 +158,7 @@ class RateLimits:
             access_requests=_rate(env, "CIVICVAULT_RATE_LIMIT_ACCESS_REQUESTS", cls.access_requests),
             erasure=_rate(env, "CIVICVAULT_RATE_LIMIT_ERASURE", cls.erasure),
             share_codes=_rate(env, "CIVICVAULT_RATE_LIMIT_SHARE_CODES", cls.share_codes),
+            attestations=_rate(env, "CIVICVAULT_RATE_LIMIT_ATTESTATIONS", cls.attestations),
         )
 
 
@@ -214,6 +216,15 @@ class WebSessionSettings:
 
 
 DEFAULT_HSTS_SECONDS = 365 * 24 * 3600
+DEFAULT_ATTESTATION_VALID_DAYS = 30
+MAX_ATTESTATION_VALID_DAYS = 366
+
+
+def _attestation_valid_days(env: Mapping[str, str]) -> int:
+    days = _positive_int(env, "CIVICVAULT_ATTESTATION_VALID_DAYS", DEFAULT_ATTESTATION_VALID_DAYS)
+    if days > MAX_ATTESTATION_VALID_DAYS:
+        raise ConfigError(f"CIVICVAULT_ATTESTATION_VALID_DAYS must be at most {MAX_ATTESTATION_VALID_DAYS}.")
+    return days
 
 
 def _hsts(env: Mapping[str, str]) -> int | None:
@@ -253,6 +264,8 @@ class Settings:
     trusted_proxies: int = 0  # CIVICVAULT_TRUSTED_PROXIES: reverse proxies whose X-Forwarded-For is believed
     sequencer: SequencerSettings = SequencerSettings()  # CIVICVAULT_SEQUENCER, CIVICVAULT_LEDGER_*
     web_sessions: WebSessionSettings = WebSessionSettings()  # CIVICVAULT_SESSION_*: sign-in sessions
+    # CIVICVAULT_ATTESTATION_VALID_DAYS: an attestation's validity (validFrom to validUntil), in days
+    attestation_valid_days: int = DEFAULT_ATTESTATION_VALID_DAYS
 
     @classmethod
     def from_env(cls, home: str | os.PathLike | None = None, environ: Mapping[str, str] | None = None) -> "Settings":
@@ -286,6 +299,7 @@ class Settings:
             trusted_proxies=_positive_int(env, "CIVICVAULT_TRUSTED_PROXIES", 0, minimum=0),
             sequencer=SequencerSettings.from_env(env),
             web_sessions=WebSessionSettings.from_env(env),
+            attestation_valid_days=_attestation_valid_days(env),
         )
 
     @property
@@ -300,6 +314,10 @@ class Settings:
     @property
     def ledger_key_file(self) -> Path:
         return self.home / "ledger.key"
+
+    @property
+    def attestation_key_file(self) -> Path:
+        return self.home / "attestation.key"
 
     def load_keyring(self) -> Keyring:
         """The master keyring, or ``ConfigError``: no key, no start."""

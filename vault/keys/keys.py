@@ -154,6 +154,13 @@ class KeyStore:
         key = crypto.blind_index_key(ring, version, purpose=LOGIN_INDEX_PURPOSE)
         return version, crypto.blind_index(key, normalised.encode("utf-8")).hex()
 
+    def pseudonym(self, subject_id: str, requester_id: str, *, version: int | None = None) -> tuple[int, str]:
+        """(master key version, pairwise pseudonym) of a resident for a requester (crypto.pairwise_pseudonym)."""
+        ring = self.keyring
+        version = ring.current_version if version is None else version
+        key = crypto.blind_index_key(ring, version, purpose=crypto.PSEUDONYM_PURPOSE)
+        return version, crypto.pairwise_pseudonym(key, subject_id=subject_id, requester_id=requester_id)
+
     def login_index_candidates(self, normalised: str) -> dict[str, int]:
         """The login's blind index under every master key version in the keyring: index -> version."""
         return {

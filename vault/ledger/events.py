@@ -55,6 +55,10 @@ KINDS = (
     # A compliance officer looked a resident up by exact login or name (vault.compliance.lookup):
     # how (``by``) and whether anyone was found, never what was typed.
     "resident.looked-up",
+    # Attestations (vault/attestations): a signed yes/no answer about a resident's records was
+    # issued, or the question had no counted record to answer it (ids and the question, never the answer).
+    "attestation.issued",
+    "attestation.no-evidence",
 )
 
 

@@ -9,8 +9,9 @@ A grant's mapping (docs/consent.md has the table):
   resident, or their delegate as a ``RelatedPerson``); ``dateTime``: when;
 * ``policyRule``: v3 ActCode ``OPTIN`` (the resident opts in to this sharing);
 * ``provision``: ``permit`` for the grant's period, to the grantee as
-  information recipient (``IRCP``), for actions ``access`` (read) and
-  ``correct`` (write), for the purpose as a v3 ActReason code beside our own
+  information recipient (``IRCP``), for actions ``access`` (read),
+  ``correct`` (write) and ``use`` (attest: the vault uses the records to
+  answer a yes/no question for the grantee), for the purpose as a v3 ActReason code beside our own
   code, with each category as a ``class`` (the FHIR resource type, where one
   fits) and a ``code``.
 """
@@ -55,7 +56,7 @@ HEALTH_CATEGORIES = {
     "health.imaging": ("ImagingStudy", "18748-4", "Diagnostic imaging study"),
 }
 
-ACTION_CODES = {"read": "access", "write": "correct"}
+ACTION_CODES = {"read": "access", "write": "correct", "attest": "use"}
 _ROLE_RESOURCE = {
     "clinic": "Organization",
     "landlord": "Organization",

@@ -11,7 +11,7 @@ Order of work (docs/operations.md, "Erasure", has the threat model):
    destroy its sign-in credentials (login index and sealed login, password
    hash, TOTP secret) and delete its web sessions, invitations and share codes;
    delete its subject keys, records (all versions), access requests, grants,
-   break-glass declarations and delegations; end delegations it held for
+   break-glass declarations, delegations and the attestations issued about it; end delegations it held for
    others and grants others gave it (events by the system, naming no one:
    the erased id never appears in a new event); blank every event about it
    (salt, body, data, ids: the leaf hash stays in ``ledger_nodes``); record
@@ -57,6 +57,7 @@ from vault.storage.db import rowcount
 from vault.storage.models import (
     AccessRequest,
     ApiToken,
+    Attestation,
     BreakGlass,
     Delegation,
     Event,
@@ -198,6 +199,8 @@ def erase(vault: Vault, caller: Caller | None, subject_id: str) -> ErasureReceip
         session.execute(delete(Grant).where(Grant.subject_id == subject_id))
         session.execute(delete(BreakGlass).where(BreakGlass.subject_id == subject_id))
         session.execute(delete(Delegation).where(Delegation.subject_id == subject_id))
+        # The attestations issued about the resident: their sealed credentials, the pseudonyms.
+        session.execute(delete(Attestation).where(Attestation.subject_id == subject_id))
         # Delegations the resident held for others, and grants other residents gave them, end, on those
         # residents' trails. The events say the system ended them and name no one: the erased id must
         # never appear in a new event (it stays only in what those residents recorded before).

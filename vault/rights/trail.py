@@ -10,13 +10,17 @@ be proved with ``GET /api/v1/ledger/proofs/inclusion``.
   (``break-glass.declared``), and the reviews of compliance officers and
   delegates: a sealed free text about the resident shown to them
   (``text.opened``: which texts, never the text) and a compliance search of
-  the trail filtered to the resident (``trail.searched``). Paged by
+  the trail filtered to the resident (``trail.searched``); and attestations
+  (``attestation.issued``, ``attestation.no-evidence``), each described as
+  what left the vault: the question, to whom, and the answer, which is
+  opened from the sealed credential for the resident only. Paged by
   ``before`` (a ledger index) with the exact total. Reviews are not
   disclosures: they show nothing to anyone outside the vault's own
   officers and the resident's representatives.
 * ``disclosures``: the accounting of disclosures of HIPAA 45 CFR 164.528:
-  every permitted read of the resident's records, and every listing of their
-  record titles, by anyone other than the resident, in the last six years (grantees, break-glass clinics, and
+  every permitted read of the resident's records, every listing of their
+  record titles, and every attestation about them, by anyone other than
+  the resident, in the last six years (grantees, break-glass clinics, and
   delegates, who are listed although the rule would allow leaving personal
   representatives out), each with the date, the recipient, a description of
   what was disclosed and the purpose. The report names the ledger size its
@@ -30,7 +34,7 @@ import csv
 import io
 import json
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 
 from sqlalchemy import func, select
@@ -43,10 +47,11 @@ from vault.core.clock import rfc3339
 from vault.core.errors import InvalidInput, NotFound
 from vault.core.vocabulary import CATEGORY_LABELS
 from vault.identity.principals import get_principal
-from vault.keys.keys import KeyStore
+from vault.keys.keys import KeyStore, open_text
 from vault.ledger import ledger
-from vault.storage.models import Event, LedgerNode, Principal
+from vault.storage.models import Attestation, Event, LedgerNode, Principal
 
+ATTESTATION_KINDS = ("attestation.issued", "attestation.no-evidence")
 ACCESS_KINDS = (
     "access.permitted",
     "access.refused",
@@ -54,6 +59,7 @@ ACCESS_KINDS = (
     "text.opened",
     "trail.searched",
     "resident.looked-up",
+    *ATTESTATION_KINDS,
 )
 OUTCOMES = {
     "access.permitted": "permitted",
@@ -62,8 +68,13 @@ OUTCOMES = {
     "text.opened": "reviewed",
     "trail.searched": "reviewed",
     "resident.looked-up": "reviewed",
+    "attestation.issued": "permitted",
+    "attestation.no-evidence": "permitted",
 }
 REVIEW_ACTIONS = {"text.opened": "open-text", "trail.searched": "search", "resident.looked-up": "look-up"}
+# The sealed credential of an attestation (vault/attestations): text kind and its own UUID as object id.
+CREDENTIAL_KIND = "attestation-credential"
+NO_EVIDENCE = "no-evidence"
 DISCLOSURE_YEARS = 6
 
 
@@ -102,6 +113,7 @@ class AccessEntry:
     flagged: bool
     reason: str | None  # the refusal's reason code; a declaration's coded reason (``unconscious``, ...)
     opened: tuple[OpenedText, ...] = ()  # a review (``text.opened``): the texts shown
+    description: str | None = None  # an attestation: the question, to whom, and the answer (``describe_attestation``)
 
 
 @dataclass(frozen=True)
@@ -155,7 +167,7 @@ def _entry(row, actors: dict[str, Actor]) -> AccessEntry:
         action=REVIEW_ACTIONS.get(kind, data.get("action")),
         record_id=data.get("record_id"),
         version=data.get("version"),
-        category=data.get("category"),
+        category=data.get("category") or ((data.get("categories") or [None])[0] if kind in ATTESTATION_KINDS else None),
         purpose=data.get("purpose"),
         basis=data.get("basis") or ("break-glass" if kind == "break-glass.declared" else None),
         grant_id=data.get("grant_id"),
@@ -163,7 +175,13 @@ def _entry(row, actors: dict[str, Actor]) -> AccessEntry:
         break_glass_id=data.get("break_glass_id"),
         flagged=bool(data.get("flagged")),
         # A refusal's reason code, or the coded reason of an emergency declaration (vocabulary.BREAK_GLASS_CODES).
-        reason=data.get("code") if kind == "break-glass.declared" else data.get("reason"),
+        reason=(
+            data.get("code")
+            if kind == "break-glass.declared"
+            else NO_EVIDENCE
+            if kind == "attestation.no-evidence"
+            else data.get("reason")
+        ),
         opened=tuple(
             OpenedText(what=item["what"], object_id=item["object_id"])
             for item in (data.get("opened") or [] if kind == "text.opened" else [])
@@ -218,7 +236,7 @@ def access_log(
     more = len(rows) > limit
     rows = rows[:limit]
     actors = _actors(session, keys, (row[3] for row in rows))
-    items = [_entry(row, actors) for row in rows]
+    items = [_with_attestation(session, keys, caller, subject_id, row, _entry(row, actors)) for row in rows]
     return AccessLog(items=items, total=total, next_before=items[-1].ledger_index if more else None)
 
 
@@ -249,6 +267,57 @@ def entries_per_day(
         if day in counts:
             counts[day][1 if kind == "access.refused" else 0] += 1
     return [(day, permitted, refused) for day, (permitted, refused) in counts.items()]
+
+
+def _question(predicate: str, parameters: dict) -> str:
+    """``income_at_least (3x annual rent 14400 EUR)``: an attestation's question in a few words."""
+    if not isinstance(parameters, dict):
+        parameters = {}
+    currency = parameters.get("currency", "")
+    if "multiple" in parameters and "annual_rent" in parameters:
+        words = f"{parameters['multiple']:g}x annual rent {parameters['annual_rent']} {currency}"
+    elif "amount" in parameters:
+        words = f"{parameters['amount']} {currency}"
+    elif "years" in parameters:
+        words = f"{parameters['years']} years"
+    else:
+        words = ", ".join(f"{name} {value}" for name, value in sorted(parameters.items()))
+    return f"{predicate} ({words.strip()})" if words.strip() else predicate
+
+
+def _answer(session: Session, keys: KeyStore, caller: Caller, subject_id: str, data: dict, kind: str) -> str:
+    """What left the vault: the signed result, opened for the resident only; others see that it is sealed."""
+    if kind == "attestation.no-evidence":
+        return "no counted record"
+    if caller.id != subject_id:
+        return "answer sealed for the resident"
+    credential_id = str(data.get("credential_id") or "").removeprefix("urn:uuid:")
+    row = session.get(Attestation, credential_id) if credential_id else None
+    if row is None:
+        return "answer no longer held"
+    text = open_text(
+        keys, session, kind=CREDENTIAL_KIND, object_id=row.id, subject_id=row.subject_id, sealed=row.credential_sealed
+    )
+    result = json.loads(text).get("credentialSubject", {}).get("result")
+    return "true" if result is True else "false" if result is False else "unknown"
+
+
+def describe_attestation(predicate: str, parameters: dict, recipient: str | None, answer: str) -> str:
+    """``attestation income_at_least (3x annual rent 14400 EUR) for Harbour Housing: true``"""
+    return f"attestation {_question(predicate, parameters)} for {recipient or 'a removed principal'}: {answer}"
+
+
+def _with_attestation(
+    session: Session, keys: KeyStore, caller: Caller, subject_id: str, row, entry: AccessEntry
+) -> AccessEntry:
+    if entry.kind not in ATTESTATION_KINDS:
+        return entry
+    data = json.loads(row[4]) if row[4] else {}
+    answer = _answer(session, keys, caller, subject_id, data, entry.kind)
+    description = describe_attestation(
+        str(data.get("predicate", "")), data.get("parameters") or {}, entry.actor.name, answer
+    )
+    return replace(entry, description=description)
 
 
 @dataclass(frozen=True)
@@ -312,7 +381,7 @@ def disclosures(
     rows = session.execute(
         _events(
             Event.subject_id == subject_id,
-            Event.kind == "access.permitted",
+            Event.kind.in_(("access.permitted", *ATTESTATION_KINDS)),
             Event.actor_id != subject_id,
             Event.occurred_at >= start,
             Event.ledger_index < tree_size,
@@ -321,7 +390,26 @@ def disclosures(
     actors = _actors(session, keys, (row[3] for row in rows))
     items = []
     for row in rows:
-        entry = _entry(row, actors)
+        entry = _with_attestation(session, keys, caller, subject_id, row, _entry(row, actors))
+        if entry.kind in ATTESTATION_KINDS:
+            items.append(
+                Disclosure(
+                    date=entry.occurred_at,
+                    recipient=entry.actor,
+                    description=entry.description or "",
+                    purpose=entry.purpose or "",
+                    basis=entry.basis or "",
+                    record_id="",
+                    version=None,
+                    category=entry.category or "",
+                    ledger_index=entry.ledger_index,
+                    leaf_hash=entry.leaf_hash,
+                    kind="attestation",
+                    grant_id=entry.grant_id,
+                    records=len(json.loads(row[4]).get("records") or []) if row[4] else 0,
+                )
+            )
+            continue
         if entry.action == "list":
             items.extend(_listing_lines(entry, json.loads(row[4]) if row[4] else {}))
             continue

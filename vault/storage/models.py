@@ -510,3 +510,31 @@ class ShareCode(Base):
     expires_at: Mapped[datetime]
     used_at: Mapped[datetime | None]
     used_by: Mapped[str | None] = mapped_column(ForeignKey("principals.id", ondelete="SET NULL"))
+
+
+class Attestation(Base):
+    """A signed attestation the vault issued (vault/attestations, docs/attestations.md).
+
+    What left the vault is kept for the resident's own accounting, sealed
+    under the resident's subject key (crypto.sealed_text_aad, kind
+    ``attestation-credential``): the signed credential, whose
+    ``credentialSubject`` holds the answer. In clear: ids, the predicate's
+    name, the pairwise pseudonym (an HMAC, meaningless without the master
+    key) and times. Erasure deletes the rows with the subject key that
+    opens them.
+    """
+
+    __tablename__ = "attestations"
+    __table_args__ = (Index("ix_attestations_subject_requester", "subject_id", "requester_id", "created_at"),)
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)  # the credential's UUID (id urn:uuid:...)
+    subject_id: Mapped[str] = mapped_column(ForeignKey("principals.id", ondelete="CASCADE"))
+    requester_id: Mapped[str] = mapped_column(ForeignKey("principals.id"))
+    grant_id: Mapped[str | None] = mapped_column(ID)
+    predicate: Mapped[str] = mapped_column(String(40))
+    purpose: Mapped[str] = mapped_column(String(40))
+    pseudonym: Mapped[str] = mapped_column(String(80))
+    pseudonym_key_version: Mapped[int] = mapped_column(Integer)  # the master key version it was derived from
+    credential_sealed: Mapped[bytes]
+    created_at: Mapped[datetime]
+    valid_until: Mapped[datetime]

@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from alembic.config import Config
 
 #: The newest revision in migrations/versions.
-HEAD = "0010"
+HEAD = "0011"
 
 
 def _config() -> "Config":

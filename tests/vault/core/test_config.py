@@ -199,3 +199,17 @@ def test_web_session_settings_default_to_hipaa_logoff_and_are_checked(tmp_path):
         Settings.from_env(
             tmp_path, environ={"CIVICVAULT_SESSION_IDLE_MINUTES": "61", "CIVICVAULT_SESSION_MAX_HOURS": "1"}
         )
+
+
+def test_attestation_settings(tmp_path):
+    settings = Settings.from_env(tmp_path, environ={})
+    assert settings.attestation_valid_days == 30 and settings.rate_limits.attestations == "100/hour"
+    assert settings.attestation_key_file == tmp_path / "attestation.key"
+    env = {"CIVICVAULT_ATTESTATION_VALID_DAYS": "7", "CIVICVAULT_RATE_LIMIT_ATTESTATIONS": "10/hour"}
+    tuned = Settings.from_env(tmp_path, environ=env)
+    assert tuned.attestation_valid_days == 7 and tuned.rate_limits.attestations == "10/hour"
+    for bad in ({"CIVICVAULT_ATTESTATION_VALID_DAYS": "0"}, {"CIVICVAULT_ATTESTATION_VALID_DAYS": "367"}):
+        with pytest.raises(ConfigError):
+            Settings.from_env(tmp_path, environ=bad)
+    with pytest.raises(ConfigError):
+        Settings.from_env(tmp_path, environ={"CIVICVAULT_RATE_LIMIT_ATTESTATIONS": "lots"})

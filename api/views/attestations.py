@@ -1,0 +1,65 @@
+"""Attestation endpoints: a signed yes/no answer about a resident's records, and the key that signs them."""
+
+from typing import Any
+
+from flask.views import MethodView
+
+from api.context import Body, Created, authenticate_request, current_vault, reading, writing
+from api.openapi import Blueprint
+from api.schemas.attestations import (
+    ATTESTATION_EXAMPLE,
+    ATTESTATION_IN_EXAMPLE,
+    ATTESTATION_KEY_EXAMPLE,
+    AttestationIn,
+    AttestationKeyOut,
+    AttestationOut,
+)
+from vault.attestations import attest
+from vault.keys import attestation_key
+
+blp = Blueprint(
+    "attestations", __name__, url_prefix="/api/v1", description="Attestations: signed answers, not documents"
+)
+blp.before_request(authenticate_request)
+
+
+@blp.route("/subjects/<subject_id>/attestations")
+class SubjectAttestations(MethodView):
+    @blp.arguments(AttestationIn, example=ATTESTATION_IN_EXAMPLE)
+    @blp.response(201, AttestationOut, example=ATTESTATION_EXAMPLE)
+    @blp.problems(400, 401, 403, 404, 409, 413, 415)
+    def post(self, body: Body, subject_id: str) -> Created:
+        """Ask for a signed answer to a catalogue question about the resident's records (needs an attest grant)"""
+        vault = current_vault()
+        key = attestation_key.read(vault.settings.attestation_key_file)  # no key, no attestation: before anything
+        with writing() as call:
+            issued = attest.attest(
+                call.session,
+                call.keys,
+                call.caller,
+                subject_id,
+                predicate_name=body["predicate"],
+                parameters=body["parameters"],
+                purpose=body["purpose"],
+                include_self_asserted=body["include_self_asserted"],
+                now=call.now,
+                valid_days=call.settings.attestation_valid_days,
+                signing_key=key,
+            )
+        answer = {"credential": issued.credential, "pseudonym": issued.pseudonym, "receipt": issued.receipt.as_dict()}
+        return answer, 201, {}
+
+
+@blp.route("/attestations/key")
+class AttestationKey(MethodView):
+    @blp.response(200, AttestationKeyOut, example=ATTESTATION_KEY_EXAMPLE)
+    @blp.problems(401)
+    def get(self) -> dict[str, Any]:
+        """The vault's attestation key (did:key), to verify attestations with"""
+        with reading():  # the token is looked up like any other request's
+            key = attestation_key.read(current_vault().settings.attestation_key_file)
+        return {
+            "did": key.did,
+            "verification_method": key.verification_method,
+            "public_key_multibase": key.public_key_multibase,
+        }
