@@ -28,10 +28,9 @@ from typing import Any
 
 import base58
 import rfc8785
-from Cryptodome.PublicKey import ECC
-from Cryptodome.Signature import eddsa
 
-from crypto.errors import ProofError
+from crypto import _ed25519
+from crypto.errors import CryptoError, ProofError
 
 CRYPTOSUITE = "eddsa-jcs-2022"
 PROOF_TYPE = "DataIntegrityProof"
@@ -54,17 +53,15 @@ def canonical(value: Any) -> bytes:
 
 def new_seed() -> bytes:
     """A new Ed25519 private key: 32 random bytes (RFC 8032's seed)."""
-    key = ECC.generate(curve="Ed25519")
-    seed: bytes = key.seed
+    seed: bytes = _ed25519.generate().seed
     return seed
 
 
 def public_key(seed: bytes) -> bytes:
     """The 32-byte Ed25519 public key of a seed."""
-    if len(seed) != SEED_SIZE:
+    if not isinstance(seed, bytes) or len(seed) != SEED_SIZE:
         raise ProofError("an Ed25519 private key is 32 bytes")
-    raw: bytes = eddsa.import_private_key(seed).public_key().export_key(format="raw")
-    return raw
+    return _ed25519.public_bytes(_ed25519.from_seed(seed))
 
 
 def multibase_key(public: bytes) -> str:
@@ -135,7 +132,9 @@ def add_proof(
     }
     if "@context" in document:
         config["@context"] = document["@context"]
-    signature: bytes = eddsa.new(eddsa.import_private_key(seed), "rfc8032").sign(_hash_data(document, config))
+    if not isinstance(seed, bytes) or len(seed) != SEED_SIZE:
+        raise ProofError("an Ed25519 private key is 32 bytes")
+    signature = _ed25519.sign(_ed25519.from_seed(seed), _hash_data(document, config))
     proof = {**config, "proofValue": "z" + base58.b58encode(signature).decode("ascii")}
     return {**document, "proof": proof}
 
@@ -191,7 +190,6 @@ def verify_proof(
         raise ProofError("the signature or key has the wrong length")
     _same_context(unsecured, proof)
     try:
-        verifier = eddsa.new(eddsa.import_public_key(public), "rfc8032")
-        verifier.verify(_hash_data(unsecured, proof), signature)
-    except ValueError:
+        _ed25519.verify(public, _hash_data(unsecured, proof), signature)
+    except CryptoError:
         raise ProofError("the proof's signature does not verify") from None
