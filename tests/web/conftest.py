@@ -249,9 +249,8 @@ def _failed_subresource(guard: PageGuard, response) -> None:
         guard.problems.append(f"{response.status} for {response.url}")
 
 
-@pytest.fixture
-def guarded_page(context):
-    """pytest-playwright's page, with foreign requests aborted and console errors collected (checked at the end)."""
+def guard_page(context):
+    """A new page of ``context`` with foreign requests aborted and console errors collected in ``page.guard``."""
     guard = PageGuard()
 
     def route(route) -> None:
@@ -267,8 +266,15 @@ def guarded_page(context):
     page.on("response", lambda response: _failed_subresource(guard, response))
     page.on("pageerror", lambda error: guard.problems.append(str(error)))
     page.guard = guard
+    return page
+
+
+@pytest.fixture
+def guarded_page(context):
+    """pytest-playwright's page, guarded (``guard_page``); checked clean at the end."""
+    page = guard_page(context)
     yield page
-    guard.assert_clean()
+    page.guard.assert_clean()
 
 
 SERIOUS = {"serious", "critical"}

@@ -7,29 +7,12 @@ import urllib.request
 import pytest
 from playwright.sync_api import expect
 
-from tests.web.conftest import PageGuard, _console_error, _failed_subresource, browser_sign_in, check_page, is_local
+from tests.web.conftest import browser_sign_in, check_page, guard_page
 
 pytestmark = pytest.mark.browser
 
 
-def _guarded(context):
-    """A page in another browser context, watched like ``guarded_page``."""
-    guard = PageGuard()
-
-    def route(route) -> None:
-        if is_local(route.request.url):
-            route.continue_()
-        else:
-            guard.blocked.append(route.request.url)
-            route.abort()
-
-    context.route("**/*", route)
-    page = context.new_page()
-    page.on("console", lambda message: _console_error(guard, message))
-    page.on("response", lambda response: _failed_subresource(guard, response))
-    page.on("pageerror", lambda error: guard.problems.append(str(error)))
-    page.guard = guard
-    return page
+_guarded = guard_page
 
 
 def _api(live_vault, login: str, method: str, path: str, body: dict | None = None) -> dict:
