@@ -3,7 +3,18 @@
 import marshmallow as ma
 from marshmallow import fields, validate
 
-from api.schemas.common import LANDLORD, LEAF_HASH, RECEIPT, ReceiptOut, Strict
+from api.schemas.common import (
+    AGENCY,
+    AMINA,
+    LANDLORD,
+    LEAF_HASH,
+    RECEIPT,
+    Page,
+    ReceiptOut,
+    Strict,
+    Timestamp,
+    id_field,
+)
 from vault.attestations.predicates import CATALOGUE
 from vault.core.vocabulary import PURPOSES
 
@@ -44,6 +55,36 @@ class AttestationOut(ma.Schema):
     receipt = fields.Nested(ReceiptOut, required=True, metadata={"description": "The attestation's ledger entry."})
 
 
+class ObtainedQuery(Page):
+    subject_id = id_field("Only the attestations about this resident.")
+
+
+class ObtainedOut(ma.Schema):
+    id = fields.String(
+        attribute="urn",
+        metadata={"description": "The credential's id, urn:uuid:<UUID>; GET /attestations/{id} takes it or the UUID."},
+    )
+    subject_id = fields.String(metadata={"description": "The resident the attestation is about."})
+    predicate = fields.String()
+    parameters = fields.Dict()
+    result = fields.Boolean(metadata={"description": "The answer that was disclosed."})
+    counted = fields.String(metadata={"description": "Which records counted: issuer-verified (and self-asserted)."})
+    purpose = fields.String()
+    pseudonym = fields.String(metadata={"description": "The resident's pairwise pseudonym for the caller."})
+    created_at = Timestamp()
+    valid_until = Timestamp()
+    issuers = fields.List(fields.String(), metadata={"description": "The issuers of the records the answer used."})
+    ledger_event = fields.String(metadata={"description": "The leaf hash of the attestation's ledger entry."})
+    credential = fields.Dict(
+        metadata={"description": "The signed credential, exactly as it was issued (verify it offline)."}
+    )
+
+
+class ObtainedListOut(ma.Schema):
+    items = fields.List(fields.Nested(ObtainedOut))
+    total = fields.Integer()
+
+
 class AttestationKeyOut(ma.Schema):
     did = fields.String(required=True, metadata={"description": "The vault's attestation key as a did:key."})
     verification_method = fields.String(
@@ -80,7 +121,7 @@ CREDENTIAL_EXAMPLE = {
         {
             "type": ["CivicVaultEvaluation"],
             "ledgerEvent": LEAF_HASH,
-            "issuers": [{"id": "p-7ukq3gq3l4r2yx6tbqz5m4wxna"}],
+            "issuers": [{"id": AGENCY}],
         }
     ],
     "proof": {
@@ -94,6 +135,22 @@ CREDENTIAL_EXAMPLE = {
     },
 }
 ATTESTATION_EXAMPLE = {"credential": CREDENTIAL_EXAMPLE, "pseudonym": _PSEUDONYM, "receipt": RECEIPT}
+OBTAINED_EXAMPLE = {
+    "id": "urn:uuid:5f0c6e1a-8b7d-4e3a-9c2b-1d4f6a8e0b37",
+    "subject_id": AMINA,
+    "predicate": "income_at_least",
+    "parameters": {"multiple": 3.0, "annual_rent": 14400, "currency": "EUR"},
+    "result": True,
+    "counted": "issuer-verified",
+    "purpose": "tenancy-screening",
+    "pseudonym": _PSEUDONYM,
+    "created_at": "2026-11-25T09:30:00.000Z",
+    "valid_until": "2026-12-25T09:30:00.000Z",
+    "issuers": [AGENCY],
+    "ledger_event": LEAF_HASH,
+    "credential": CREDENTIAL_EXAMPLE,
+}
+OBTAINED_LIST_EXAMPLE = {"items": [OBTAINED_EXAMPLE], "total": 1}
 ATTESTATION_KEY_EXAMPLE = {
     "did": f"did:key:{_KEY}",
     "verification_method": f"did:key:{_KEY}#{_KEY}",

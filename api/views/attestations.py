@@ -10,11 +10,16 @@ from api.schemas.attestations import (
     ATTESTATION_EXAMPLE,
     ATTESTATION_IN_EXAMPLE,
     ATTESTATION_KEY_EXAMPLE,
+    OBTAINED_EXAMPLE,
+    OBTAINED_LIST_EXAMPLE,
     AttestationIn,
     AttestationKeyOut,
     AttestationOut,
+    ObtainedListOut,
+    ObtainedOut,
+    ObtainedQuery,
 )
-from vault.attestations import attest
+from vault.attestations import attest, obtained
 from vault.keys import attestation_key
 
 blp = Blueprint(
@@ -48,6 +53,35 @@ class SubjectAttestations(MethodView):
             )
         answer = {"credential": issued.credential, "pseudonym": issued.pseudonym, "receipt": issued.receipt.as_dict()}
         return answer, 201, {}
+
+
+@blp.route("/attestations")
+class ObtainedAttestations(MethodView):
+    @blp.arguments(ObtainedQuery, location="query")
+    @blp.response(200, ObtainedListOut, example=OBTAINED_LIST_EXAMPLE)
+    @blp.problems(400, 401)
+    def get(self, query: dict[str, Any]) -> dict[str, Any]:
+        """The attestations issued to the caller, newest first (each with its signed credential)"""
+        with reading() as call:
+            items, total = obtained.list_obtained(
+                call.session,
+                call.keys,
+                call.caller,
+                subject_id=query["subject_id"],
+                limit=query["limit"],
+                offset=query["offset"],
+            )
+        return {"items": items, "total": total}
+
+
+@blp.route("/attestations/<credential_id>")
+class ObtainedAttestation(MethodView):
+    @blp.response(200, ObtainedOut, example=OBTAINED_EXAMPLE)
+    @blp.problems(401, 404)
+    def get(self, credential_id: str) -> obtained.Obtained:
+        """One attestation issued to the caller, its signed credential exactly as issued (404 for anyone else)"""
+        with reading() as call:
+            return obtained.credential_for(call.session, call.keys, call.caller, credential_id)
 
 
 @blp.route("/attestations/key")

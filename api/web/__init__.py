@@ -10,7 +10,8 @@ every page reads and every form posts with JavaScript off.
 - ``pages``: ``render`` with the layout's context, each role's navigation;
 - ``auth``: sign in (password, then a TOTP code or enrolment), sign out,
   sign out everywhere, invitation links;
-- ``resident``, ``provider`` (clinics and landlords), ``compliance``,
+- ``resident``, ``provider`` (clinics and landlords; ``provider_attest``
+  their attestations), ``compliance``,
   ``admin``: each role's pages, under ``/resident``, ``/provider``,
   ``/compliance`` and ``/admin``;
 - ``share``: share codes (a resident's page, a clinic's or landlord's form);
@@ -183,7 +184,7 @@ for _error, _handler in (
 ):
     web.register_error_handler(_error, _handler)
 
-from api.web import admin, auth, compliance, proofs, provider, resident, share  # noqa: E402  (pages, session)
+from api.web import admin, auth, compliance, proofs, provider, provider_attest, resident, share  # noqa: E402, F401
 
 for _child in (auth.bp, resident.bp, provider.bp, compliance.bp, admin.bp, share.bp, proofs.bp):
     web.register_blueprint(_child)

@@ -50,6 +50,7 @@ NAV: dict[str, list[NavItem]] = {
         NavItem("Start a request", "web.provider.new_request"),
         NavItem("Requests", "web.provider.requests"),
         NavItem("Residents", "web.provider.residents"),
+        NavItem("Attestations", "web.provider.attestations"),
         NavItem("Break-glass", "web.provider.break_glass"),
         NavItem("My access history", "web.provider.history"),
     ],
@@ -58,6 +59,7 @@ NAV: dict[str, list[NavItem]] = {
         NavItem("Start a request", "web.provider.new_request"),
         NavItem("Requests", "web.provider.requests"),
         NavItem("Residents", "web.provider.residents"),
+        NavItem("Attestations", "web.provider.attestations"),
         NavItem("My access history", "web.provider.history"),
     ],
     "compliance": [
@@ -86,6 +88,7 @@ NOTICES: dict[str, tuple[str, str]] = {
     "granted": ("success", "The grant is made."),
     "revoked": ("success", "The grant is revoked: access stops now."),
     "requested": ("success", "The request is sent; the resident will see it."),
+    "attested": ("success", "The vault answered; the attestation is signed and recorded in the resident's log."),
     "record-added": ("success", "The record is added."),
     "delegate-appointed": ("success", "The delegate is appointed."),
     "delegate-ended": ("success", "The delegation has ended."),

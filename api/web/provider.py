@@ -35,6 +35,7 @@ from werkzeug.wrappers import Response as BaseResponse
 
 from api.context import THROTTLE, reading, writing
 from api.schemas.common import CATEGORY_PATTERNS
+from api.web.attest_forms import ask_forms
 from api.web.pages import done, render
 from api.web.session import caller, page
 from vault.consent import access_requests, break_glass, consent, share_codes
@@ -61,6 +62,8 @@ MAX_REASON = access_requests.MAX_REASON_LENGTH
 FAMILY_LABELS = {"health": "Health records", "tenancy": "Tenancy records"}
 ROLE_FAMILY = {"clinic": "health", "landlord": "tenancy"}
 NO_RESIDENT = "No resident has that id. Check it, or ask the resident for a share code."
+# What a request may ask for on the page: reading the records, or only signed answers about them.
+REQUEST_ACTIONS = ("read", "attest")
 CONFIRMATION = "I confirm this is an emergency; this access is logged and will be reviewed"
 
 
@@ -173,8 +176,11 @@ def _request_form() -> tuple[dict[str, Any], dict[str, str]]:
         "purpose": request.form.get("purpose", ""),
         "reason": request.form.get("reason", "")[: MAX_REASON + 1],
         "until": request.form.get("until", "").strip()[:20],
+        "action": request.form.get("action", "read"),
     }
     errors: dict[str, str] = {}
+    if form["action"] not in REQUEST_ACTIONS:
+        errors["action"] = "Choose whether you ask to read the records or for signed answers."
     if form["code"] and form["subject_id"]:
         errors["who"] = "Enter a share code or a resident id, not both."
     elif not form["code"] and not form["subject_id"]:
@@ -208,7 +214,7 @@ def _new_request_page(form: dict[str, Any], errors: dict[str, str], status: int)
 @page(*ROLES)
 def new_request() -> BaseResponse | tuple[str, int]:
     if request.method == "GET":
-        return _new_request_page({"categories": []}, {}, 200)
+        return _new_request_page({"categories": [], "action": "read"}, {}, 200)
     form, errors = _request_form()
     if errors:
         return _new_request_page(form, errors, 400)
@@ -220,6 +226,7 @@ def new_request() -> BaseResponse | tuple[str, int]:
         "purpose": form["purpose"],
         "reason": form["reason"],
         "expires_at": form["expires_at"],
+        "actions": [form["action"]],
     }
     try:
         with writing() as call:
@@ -297,7 +304,16 @@ def _refused(error: ConsentDenied, *, subject_id: str | None = None) -> tuple[st
 @bp.route("/residents/<subject_id>")
 @page(*ROLES)
 def resident(subject_id: str) -> tuple[str, int]:
-    purpose = request.args.get("purpose")
+    return resident_page(subject_id, purpose=request.args.get("purpose"))
+
+
+def resident_page(
+    subject_id: str, *, purpose: str | None = None, ask: dict[str, Any] | None = None, status: int = 200
+) -> tuple[str, int]:
+    """The resident page: the caller's grants, the records listed for ``purpose``, the questions it may ask.
+
+    ``ask`` re-renders one question's form (``provider_attest``) with its errors and values.
+    """
     with reading() as call:
         grants, _ = consent.list_grants(
             call.session, call.caller, subject_id=subject_id, grantee_id=call.caller.id, limit=100, now=call.now
@@ -313,9 +329,12 @@ def resident(subject_id: str) -> tuple[str, int]:
         "errors": {},
         "purpose": None,
         "listed": None,
+        "ask_forms": ask_forms(grants),
+        "reads": any("read" in g.actions for g in grants),
+        "ask": ask or {"predicate": None, "errors": {}, "values": {}},
     }
     if purpose is None:
-        return render("provider/resident.html", title="Resident", **context)
+        return render("provider/resident.html", title="Resident", status=status, **context)
     if purpose not in PURPOSES:
         context["errors"] = {"purpose": "Choose a purpose."}
         return render("provider/resident.html", title="Resident", status=400, **context)
@@ -328,7 +347,7 @@ def resident(subject_id: str) -> tuple[str, int]:
     except ConsentDenied as error:
         return _refused(error, subject_id=subject_id)
     context.update(purpose=purpose, listed=listed)
-    return render("provider/resident.html", title="Resident", **context)
+    return render("provider/resident.html", title="Resident", status=status, **context)
 
 
 # --- reading a record ----------------------------------------------------------------------------

@@ -81,6 +81,7 @@ ACTION_LABELS = {
     "write": "Wrote",
     "open-text": "Was shown a note about you",
     "search": "Searched your trail",
+    "attest": "Asked a yes/no question about",
 }
 ROLE_LABELS = {
     "resident": "Resident",
@@ -88,6 +89,7 @@ ROLE_LABELS = {
     "landlord": "Landlord",
     "compliance": "Compliance officer",
     "admin": "Administrator",
+    "agency": "Agency",
     "unknown": "Gone",
 }
 GRANT_STATUS_LABELS = {

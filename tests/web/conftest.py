@@ -152,10 +152,14 @@ class LiveVault:
     env: dict
     people: dict  # login -> {"password", "totp_secret", "id", "role", "name", "token"}
 
-    def cli(self, *args: str, input: str | None = None) -> str:
-        done = subprocess.run(
+    def run(self, *args: str, input: str | None = None) -> subprocess.CompletedProcess:
+        """``civicvault ARGS`` against this vault's home, whatever its exit status."""
+        return subprocess.run(
             [sys.executable, "-m", "vault.cli", *args], env=self.env, capture_output=True, text=True, input=input
         )
+
+    def cli(self, *args: str, input: str | None = None) -> str:
+        done = self.run(*args, input=input)
         assert done.returncode == 0, done.stderr
         return done.stdout
 

@@ -19,3 +19,14 @@ def test_an_attest_request_says_only_the_answer_is_disclosed(client, person, sig
     page = signed_in(amina).get(f"/resident/requests/{asked.get_json()['id']}").get_data(as_text=True)
     assert 'data-action="attest"' in page and "never the records or the figures" in page
     assert "Read these records" not in page
+    assert "What may they see?" not in page and "How many answers may they get?" in page
+    made = client.post(
+        f"/api/v1/subjects/{amina.id}/records",
+        json={"category": "tenancy.income", "content": {"type": "income-statement"}, "title": "Payslips 2025"},
+        headers=amina.auth,
+    )
+    assert made.status_code == 201
+    url = f"/resident/requests/{asked.get_json()['id']}?preview=1&categories=tenancy.income"
+    preview = signed_in(amina).get(url).get_data(as_text=True)
+    assert 'data-testid="answers-from"' in preview and "Payslips 2025" in preview
+    assert "could read" not in preview and "would see none of them" in preview

@@ -6,7 +6,8 @@
   them, with their provenance;
 - ``credential``: the W3C Verifiable Credential an attestation is, its
   signature and its verification;
-- ``attest``: the service that issues one, in the caller's transaction.
+- ``attest``: the service that issues one, in the caller's transaction;
+- ``obtained``: what a requester obtained, to list and fetch again.
 
 May import: ``core``, ``storage``, ``ledger``, ``keys``, ``identity``,
 ``consent``, ``records`` (docs/architecture.md, "Layout").

@@ -214,14 +214,3 @@ def attest(
     session.add(row)
     session.flush()
     return Issued(credential=signed, pseudonym=pseudonym, receipt=receipt)
-
-
-def open_credential(session: Session, keys: KeyStore, row: Attestation) -> dict[str, Any]:
-    """The signed credential of an ``attestations`` row (for the resident's own views)."""
-    from vault.keys.keys import open_text
-
-    text = open_text(
-        keys, session, kind=CREDENTIAL_KIND, object_id=row.id, subject_id=row.subject_id, sealed=row.credential_sealed
-    )
-    opened: dict[str, Any] = json.loads(text)
-    return opened

@@ -41,6 +41,7 @@ from vault.core.errors import Conflict, InvalidInput
 
 MAX_AMOUNT = 10**12
 MAX_YEARS = 100
+MAX_MULTIPLE = 100
 CURRENCY_LENGTH = 3
 
 
@@ -121,7 +122,7 @@ def _check_income(parameters: Mapping[str, Any]) -> dict[str, Any]:
         return {"amount": int(_positive(parameters, "amount", most=MAX_AMOUNT, integer=True)), "currency": currency}
     if "multiple" not in parameters or "annual_rent" not in parameters:
         raise InvalidInput("Give either amount, or multiple and annual_rent.")
-    multiple = _positive(parameters, "multiple", most=100)
+    multiple = _positive(parameters, "multiple", most=MAX_MULTIPLE)
     if multiple != multiple.quantize(Decimal("0.01")):
         raise InvalidInput("multiple has at most two decimals.")
     rent = int(_positive(parameters, "annual_rent", most=MAX_AMOUNT, integer=True))

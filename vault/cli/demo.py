@@ -20,11 +20,13 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from crypto.issuer import IssuerKey, format_issued_at, sign_record
+from vault.attestations import attest
 from vault.consent import access_requests, consent
 from vault.core.caller import Caller
-from vault.core.config import ConsentLimits
+from vault.core.config import DEFAULT_ATTESTATION_VALID_DAYS, ConsentLimits
 from vault.core.content import encode_content
 from vault.identity import issuer_keys, logins, passwords, principals, totp
+from vault.keys.attestation_key import AttestationKey
 from vault.keys.keys import KeyStore
 from vault.records import records
 from vault.records.provenance import IssuerSignature, statement
@@ -159,12 +161,20 @@ def has_data(session: Session) -> bool:
 
 
 def load(
-    session: Session, keys: KeyStore, *, now: datetime, limits: ConsentLimits | None = None
+    session: Session,
+    keys: KeyStore,
+    *,
+    now: datetime,
+    limits: ConsentLimits | None = None,
+    attestation_key: AttestationKey | None = None,
+    attestation_valid_days: int = DEFAULT_ATTESTATION_VALID_DAYS,
 ) -> tuple[list[dict[str, str]], list[str]]:
     """Create the demo principals, records and consent story.
 
     Returns each principal with its token, login, password (and TOTP secret
-    for the roles that need one), and the story as lines of text.
+    for the roles that need one), and the story as lines of text. With the
+    vault's ``attestation_key``, the story ends with the landlord obtaining
+    an attestation about Tomasz's issued income statement.
     """
     created: list[dict[str, str]] = []
     for role, name in PEOPLE:
@@ -230,7 +240,20 @@ def load(
             records.create_record(
                 session, keys, caller, subject_id=person["id"], category=category, content=content, title=title, now=now
             )
-    return created, _story(session, keys, created, now=now, limits=limits or ConsentLimits())
+    story = _story(session, keys, created, now=now, limits=limits or ConsentLimits())
+    if attestation_key is not None:
+        story.extend(
+            _screening(
+                session,
+                keys,
+                created,
+                now=now,
+                limits=limits or ConsentLimits(),
+                key=attestation_key,
+                valid_days=attestation_valid_days,
+            )
+        )
+    return created, story
 
 
 def _story(
@@ -355,4 +378,56 @@ def _issued_income(
         f"Tomasz Nowak grants Northside Payroll Services write on tenancy.income for tenancy-screening ({grant.id})",
         f"Northside Payroll Services registers issuer key {registered.id} and issues Tomasz's income statement, "
         f"signed ({record.id})",
+    ]
+
+
+# Harbour Row, flat 5: 850 EUR a month. Tomasz's issued 2025 statement (31,200 EUR) is at least 3 x 10,200.
+SCREENING_RENT = 850 * 12
+
+
+def _screening(
+    session: Session,
+    keys: KeyStore,
+    people: list[dict[str, str]],
+    *,
+    now: datetime,
+    limits: ConsentLimits,
+    key: AttestationKey,
+    valid_days: int,
+) -> list[str]:
+    """Harbour Housing asks Tomasz for signed answers only; he approves; it obtains one attestation."""
+    tomasz = next(Caller(id=p["id"], role="resident") for p in people if p["name"] == "Tomasz Nowak")
+    landlord = next(Caller(id=p["id"], role="landlord") for p in people if p["role"] == "landlord")
+    request = access_requests.create_request(
+        session,
+        keys,
+        landlord,
+        subject_id=tomasz.id,
+        categories=["tenancy.income"],
+        purpose="tenancy-screening",
+        actions=["attest"],
+        reason="Tenancy application for 5 Harbour Row: is your income at least 3 times the rent?",
+        expires_at=now + timedelta(days=14),
+        limits=limits,
+        now=now,
+    )
+    approved = access_requests.approve_request(session, keys, tomasz, request.id, max_uses=3, limits=limits, now=now)
+    issued = attest.attest(
+        session,
+        keys,
+        landlord,
+        tomasz.id,
+        predicate_name="income_at_least",
+        parameters={"multiple": 3, "annual_rent": SCREENING_RENT, "currency": "EUR"},
+        purpose="tenancy-screening",
+        now=now,
+        valid_days=valid_days,
+        signing_key=key,
+    )
+    answer = "true" if issued.credential["credentialSubject"]["result"] else "false"
+    return [
+        f"Harbour Housing asks Tomasz Nowak for signed answers only (attest) on tenancy.income ({request.id}); "
+        f"he approves: grant {approved.grant_id}, at most 3 answers",
+        f"Harbour Housing obtains an attestation: annual income at least 3x an annual rent of {SCREENING_RENT} EUR "
+        f"= {answer}, from the issued statement, without the figure ({issued.credential['id']})",
     ]

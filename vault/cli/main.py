@@ -270,14 +270,26 @@ def demo_command(ctx: click.Context, if_new: bool, home: Path | None) -> None:
     """Load a realistic demo data set and print its tokens."""
     from vault.cli import demo
     from vault.core.clock import utcnow
+    from vault.keys import attestation_key
     from vault.runtime import Vault
 
     settings = _settings(ctx, home)
     vault = Vault.open(settings)
+    # The landlord's attestation in the story needs the vault's key (made by `civicvault init`).
+    signing_key = (
+        attestation_key.read(settings.attestation_key_file) if settings.attestation_key_file.exists() else None
+    )
     with vault.transaction() as session:
         loaded = not demo.has_data(session)
         if loaded or not if_new:
-            people, story = demo.load(session, vault.keys, now=utcnow(), limits=vault.limits)
+            people, story = demo.load(
+                session,
+                vault.keys,
+                now=utcnow(),
+                limits=vault.limits,
+                attestation_key=signing_key,
+                attestation_valid_days=settings.attestation_valid_days,
+            )
     if loaded or not if_new:
         path = _write_demo_tokens(settings, people)
         click.echo("Demo data loaded. The consent story:")
