@@ -19,6 +19,7 @@ erasure the subject key is gone and so are the rows: ``NotFound``.
 """
 
 import json
+import re
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -33,7 +34,7 @@ from vault.keys.keys import KeyStore, open_text
 from vault.storage.models import Attestation
 
 URN_PREFIX = "urn:uuid:"
-MAX_ID = 40  # the column: a UUID is 36
+UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")  # as attest makes them
 NOT_FOUND = "No attestation of yours has that id."
 
 
@@ -120,9 +121,8 @@ def credential_for(session: Session, keys: KeyStore, caller: Caller, credential_
     """
     if isinstance(credential_id, str):
         credential_id = credential_id.removeprefix(URN_PREFIX)
-    row = (
-        session.get(Attestation, credential_id) if isinstance(credential_id, str) and len(credential_id) <= 40 else None
-    )
+    well_formed = isinstance(credential_id, str) and UUID.fullmatch(credential_id) is not None
+    row = session.get(Attestation, credential_id) if well_formed else None  # never a NUL or a long string to the DB
     if row is None or row.requester_id != caller.id:
         raise NotFound(NOT_FOUND)
     return _obtained(session, keys, row)
