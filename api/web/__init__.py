@@ -12,8 +12,8 @@ every page reads and every form posts with JavaScript off.
   sign out everywhere, invitation links;
 - ``resident``, ``provider`` (clinics and landlords; ``provider_attest``
   their attestations), ``compliance``,
-  ``admin``: each role's pages, under ``/resident``, ``/provider``,
-  ``/compliance`` and ``/admin``;
+  ``admin``, ``agency``: each role's pages, under ``/resident``, ``/provider``,
+  ``/compliance``, ``/admin`` and ``/agency``;
 - ``share``: share codes (a resident's page, a clinic's or landlord's form);
 - ``proofs``: the JSON a history page fetches to check a line's proof in the browser;
 - ``assets``: ``/assets/...``, the app's own and the vendored files only.
@@ -91,7 +91,7 @@ HOMES = {
     "landlord": "web.provider.home",
     "compliance": "web.compliance.home",
     "admin": "web.admin.principals",
-    "agency": "web.auth.account",  # agencies work through the API; the pages give them their account
+    "agency": "web.agency.home",
 }
 
 
@@ -184,9 +184,9 @@ for _error, _handler in (
 ):
     web.register_error_handler(_error, _handler)
 
-from api.web import admin, auth, compliance, proofs, provider, provider_attest, resident, share  # noqa: E402, F401
+from api.web import admin, agency, auth, compliance, proofs, provider, provider_attest, resident, share  # noqa: E402, F401
 
-for _child in (auth.bp, resident.bp, provider.bp, compliance.bp, admin.bp, share.bp, proofs.bp):
+for _child in (auth.bp, resident.bp, provider.bp, compliance.bp, admin.bp, agency.bp, share.bp, proofs.bp):
     web.register_blueprint(_child)
 
 

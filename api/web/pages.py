@@ -70,6 +70,9 @@ NAV: dict[str, list[NavItem]] = {
         NavItem("Look up a resident", "web.compliance.lookup"),
         NavItem("Ledger", "web.compliance.ledger"),
     ],
+    "agency": [
+        NavItem("Home", "web.agency.home"),
+    ],
     "admin": [
         NavItem("Principals", "web.admin.principals"),
         NavItem("Keys", "web.admin.keys"),

@@ -13,6 +13,7 @@ PREFIX_ROLES = {
     "/provider": {"clinic", "landlord"},
     "/compliance": {"compliance"},
     "/admin": {"admin"},
+    "/agency": {"agency"},
 }
 ROLES = ("resident", "clinic", "landlord", "compliance", "admin", "agency")
 # Pages narrower than their prefix: emergency access is for clinics only.

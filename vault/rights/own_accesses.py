@@ -1,4 +1,4 @@
-"""A clinic's or landlord's own accesses: what they read, listed, were refused and declared, newest first.
+"""A clinic's, landlord's or agency's own accesses: what they read, listed, wrote, were refused and declared, newest first.
 
 The other side of the resident's access log (``trail.access_log``), read from
 the same ledger events (``access.permitted``, ``access.refused``,
@@ -28,7 +28,7 @@ from vault.rights.trail import AccessEntry, Actor, _entry, _events
 from vault.storage.models import BreakGlass, Event, Grant, Principal
 
 OWN_KINDS = ("access.permitted", "access.refused", "break-glass.declared")
-ROLES = ("clinic", "landlord")
+ROLES = ("clinic", "landlord", "agency")
 
 
 @dataclass(frozen=True)
@@ -63,7 +63,7 @@ def own_accesses(
 ) -> OwnAccesses:
     """The caller's own accesses and attempts, newest first; ``before`` pages back from a ledger index."""
     if caller.role not in ROLES:
-        raise Forbidden("Only clinics and landlords have an access history of their own here.")
+        raise Forbidden("Only clinics, landlords and agencies have an access history of their own here.")
     if not 1 <= limit <= MAX_PAGE:
         raise InvalidInput(f"limit must be 1 to {MAX_PAGE}.")
     if before is not None and before < 0:
