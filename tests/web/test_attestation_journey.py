@@ -1,5 +1,6 @@
 """Tenant screening in real browsers: a landlord asks for signed answers only, the tenant approves, the landlord
-downloads a signed "yes" that verifies offline, and never sees the figure; the tenant sees what left."""
+downloads a signed "yes" that verifies offline, and never sees the figure; the tenant sees what left; the agency
+that issued the income statement sees its key."""
 
 import re
 
@@ -88,3 +89,16 @@ def test_a_landlord_screens_a_tenant_without_the_documents(guarded_page, live_va
         tomasz.guard.assert_clean()
     finally:
         other.close()
+
+    # Northside, which issued the statement, sees its key and the resident who lets it write.
+    third = context.browser.new_context(viewport={"width": 1280, "height": 900}, service_workers="block")
+    try:
+        northside = guard_page(third)
+        browser_sign_in(northside, live_vault, "northside")
+        expect(northside.get_by_role("heading", level=1)).to_have_text("Northside Payroll Services")
+        expect(northside.get_by_role("table").first).to_contain_text("active")
+        expect(northside.locator("main")).to_contain_text("Tomasz Nowak")
+        check_page(northside, screenshot="agency-home")
+        northside.guard.assert_clean()
+    finally:
+        third.close()
