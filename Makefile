@@ -33,8 +33,11 @@ shell: $(STAMP)
 		'echo "CivicVault shell: civicvault is on the PATH; exit to leave."' > $(VENV)/shellrc
 	@exec bash --init-file $(VENV)/shellrc -i
 
+# The suite runs on every core (pytest-xdist; a test file stays on one worker, so a file's module
+# fixtures, such as a browser journey's served vault, start once). PYTEST_WORKERS=0: one process.
+PYTEST_WORKERS ?= auto
 test: lint node-deps browser
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 # The browser tests drive Debian's Chromium (Playwright never downloads one here): installed with
 # apt when it is missing and we are root; otherwise those tests are skipped with one line.
