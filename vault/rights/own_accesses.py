@@ -1,4 +1,4 @@
-"""A clinic's, landlord's or agency's own accesses: what they read, listed, wrote, were refused and declared, newest first.
+"""A clinic's, landlord's or agency's own accesses: what it read, listed, wrote, was refused, declared.
 
 The other side of the resident's access log (``trail.access_log``), read from
 the same ledger events (``access.permitted``, ``access.refused``,
