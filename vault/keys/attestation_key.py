@@ -12,17 +12,14 @@ never overwrites it: a replaced key would make every attestation issued so
 far unverifiable against the published one.
 """
 
-import base64
-import binascii
-import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
 from crypto import data_integrity
-from vault.core.errors import ConfigError
+from vault.keys import seed_files
 
 FORMAT = "civicvault-attestation-key/1"
+WHAT = "attestation key"
 
 
 @dataclass(frozen=True)
@@ -54,26 +51,8 @@ def create(path: Path) -> bool:
     if path.exists():
         read(path)
         return False
-    seed = data_integrity.new_seed()
-    payload = json.dumps({"format": FORMAT, "seed": base64.b64encode(seed).decode("ascii")}) + "\n"
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w", encoding="ascii") as handle:
-        handle.write(payload)
-        handle.flush()
-        os.fsync(handle.fileno())
-    return True
+    return seed_files.create(path, format=FORMAT, seed=data_integrity.new_seed(), what=WHAT)
 
 
 def read(path: Path) -> AttestationKey:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-        if data.get("format") != FORMAT:
-            raise ValueError
-        seed = base64.b64decode(data["seed"], validate=True)
-        if len(seed) != data_integrity.SEED_SIZE:
-            raise ValueError
-    except FileNotFoundError:
-        raise ConfigError(f"No attestation key at {path}: run 'civicvault init'.") from None
-    except (ValueError, KeyError, TypeError, AttributeError, binascii.Error):
-        raise ConfigError(f"The attestation key file {path} is not a CivicVault attestation key.") from None
-    return AttestationKey(seed)
+    return AttestationKey(seed_files.read(path, format=FORMAT, what=WHAT))
