@@ -9,20 +9,14 @@ off the machine.
 """
 
 import json
-import os
 import re
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 from html.parser import HTMLParser
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
 
-from tests.conftest import new_master_key
+from tests.served import home_env, is_local, served
 
 ROOT = Path(__file__).resolve().parents[2]
 VENDORED = ROOT / "api" / "static" / "swagger-ui"
@@ -105,52 +99,11 @@ def test_the_vendored_files_are_the_pinned_swagger_ui_dist():
 # --- a real browser against a live server ----------------------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture
 def live_server(tmp_path):
     """``civicvault init`` and ``serve`` on a fresh home and a free loopback port."""
-    env = {**os.environ, "CIVICVAULT_HOME": str(tmp_path / "home"), "CIVICVAULT_MASTER_KEY": new_master_key()}
-    env.pop("CIVICVAULT_DATABASE_URL", None)  # the home's own SQLite file
-    cli = [sys.executable, "-m", "vault.cli"]
-    subprocess.run([*cli, "init"], env=env, check=True, capture_output=True)
-    port = _free_port()
-    proc = subprocess.Popen(
-        [*cli, "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", "1"],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            with urllib.request.urlopen(f"{base}/healthz", timeout=5) as answer:
-                if answer.status == 200:
-                    break
-        except OSError:
-            pass
-        if proc.poll() is not None or time.monotonic() > deadline:
-            proc.kill()
-            pytest.fail("server did not start: " + proc.stdout.read().decode(errors="replace")[-2000:])
-        time.sleep(0.2)
-    try:
+    with served(home_env(tmp_path / "home")) as base:
         yield base
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-
-
-def _is_local(url: str) -> bool:
-    parts = urlsplit(url)
-    return parts.scheme in ("data", "blob", "about") or parts.hostname in ("127.0.0.1", "localhost", "::1")
 
 
 @pytest.mark.skipif(
@@ -167,7 +120,7 @@ def test_docs_render_in_a_browser_with_no_request_leaving_the_machine(live_serve
 
     def guard(route) -> None:
         url = route.request.url
-        if _is_local(url):
+        if is_local(url):
             route.continue_()
         else:
             blocked.append(url)
@@ -192,7 +145,7 @@ def test_docs_render_in_a_browser_with_no_request_leaving_the_machine(live_serve
         context.close()
 
     assert blocked == [], f"requests to other hosts: {blocked}"
-    assert all(_is_local(url) for url in requested), requested
+    assert all(is_local(url) for url in requested), requested
     assert f"{live_server}/openapi.json" in requested
     assert any(url.endswith("/docs/assets/swagger-ui-bundle.js") for url in requested)
     assert problems == [], problems  # no script error, no Content-Security-Policy violation

@@ -4,23 +4,13 @@ import contextlib
 import http.client
 import json
 import os
-import socket
 import subprocess
-import sys
-import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
 from tests.conftest import new_master_key
-
-CLI = [sys.executable, "-m", "vault.cli"]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from tests.served import CLI, serving
 
 
 def request(port, method, path, *, token=None, body=None, headers=None, raw=None):
@@ -59,32 +49,8 @@ def server(tmp_path, database_url):
 @contextlib.contextmanager
 def served_on_a_free_port(env, workers: int = 2):
     """``civicvault serve`` with ``env``, once ``/healthz`` answers; its port. Stopped at the end."""
-    port = free_port()
-    proc = subprocess.Popen(
-        [*CLI, "serve", "--port", str(port), "--workers", str(workers)],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            if request(port, "GET", "/healthz")[0] == 200:
-                break
-        except OSError:
-            pass
-        if proc.poll() is not None or time.monotonic() > deadline:
-            proc.kill()
-            pytest.fail("server did not start: " + proc.stdout.read().decode(errors="replace")[-2000:])
-        time.sleep(0.2)
-    try:
-        yield port
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+    with serving(env, workers=workers) as base:
+        yield int(base.rsplit(":", 1)[1])
 
 
 def test_served_api_stores_and_reads_a_record(server):

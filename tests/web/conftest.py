@@ -18,23 +18,19 @@ line saying so; CI (``CI`` set) fails instead, since it installs Chromium
 
 import dataclasses
 import json
-import os
 import re
-import socket
 import subprocess
 import sys
 import time
-import urllib.request
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import pyotp
 import pytest
 
 from tests.api.conftest import HIGH_LIMITS, Clock
-from tests.conftest import new_master_key
+from tests.served import home_env, is_local, served
 from vault.core.config import Settings
 from vault.identity import logins, passwords, totp
 
@@ -140,12 +136,6 @@ def signed_in(app, vault_):
 # --- browser journeys --------------------------------------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @dataclass
 class LiveVault:
     base: str
@@ -168,40 +158,9 @@ class LiveVault:
 def live_vault(tmp_path_factory):
     """A demo vault served on a free port (one per test module: journeys change its state)."""
     home = tmp_path_factory.mktemp("web-home")
-    env = {**os.environ, "CIVICVAULT_HOME": str(home), "CIVICVAULT_MASTER_KEY": new_master_key()}
-    env.pop("CIVICVAULT_DATABASE_URL", None)
-    cli = [sys.executable, "-m", "vault.cli"]
-    subprocess.run([*cli, "init"], env=env, check=True, capture_output=True)
-    subprocess.run([*cli, "demo"], env=env, check=True, capture_output=True)
-    people = _demo_people(home)
-    port = _free_port()
-    proc = subprocess.Popen(
-        [*cli, "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", "1"],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            with urllib.request.urlopen(f"{base}/healthz", timeout=5) as answer:
-                if answer.status == 200:
-                    break
-        except OSError:
-            pass
-        if proc.poll() is not None or time.monotonic() > deadline:
-            proc.kill()
-            pytest.fail("server did not start: " + proc.stdout.read().decode(errors="replace")[-2000:])
-        time.sleep(0.2)
-    try:
-        yield LiveVault(base=base, env=env, people=people)
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+    env = home_env(home)
+    with served(env, demo=True) as base:
+        yield LiveVault(base=base, env=env, people=_demo_people(home))
 
 
 def _demo_people(home: Path) -> dict:
@@ -219,11 +178,6 @@ def _demo_people(home: Path) -> dict:
 @pytest.fixture
 def browser_context_args(browser_context_args):
     return {**browser_context_args, "service_workers": "block", "viewport": {"width": 1280, "height": 900}}
-
-
-def is_local(url: str) -> bool:
-    parts = urlsplit(url)
-    return parts.scheme in ("data", "blob", "about") or parts.hostname in ("127.0.0.1", "localhost", "::1")
 
 
 class PageGuard:
