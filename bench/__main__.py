@@ -5,8 +5,11 @@
 2. Records: create and read through the services on SQLite against the bare
    SQL insert/select of the same bytes (the cost of sealing, validation,
    events and the ORM); a clinic's read under a grant against the resident's
-   own read (the cost of the consent decision and the use count); and the
-   Flask API against the services (the HTTP shell).
+   own read (the cost of the consent decision and the use count); a
+   landlord's attestation about an income record against its read of the
+   same record under the same grant (the predicate, the sealed credential
+   and the Ed25519 signature); and the Flask API against the services (the
+   HTTP shell).
 3. The ledger against pymerkle's SQLite tree (bench/ledger.py): appends/s,
    inclusion proofs/s and full verification against the hashlib limit, at
    10^4, 10^5 and 10^6 entries; full verification also against its read
@@ -159,6 +162,58 @@ def bench_records(seconds: float, workdir: Path) -> list[tuple]:
         with vault.transaction() as session:
             records.read_record(session, vault.keys, clinic_caller, record_id, purpose="treatment", now=utcnow())
 
+    # A landlord's signed answer about the income record against its plain read of the same record under the
+    # same grant: the cost of the predicate, the sealed credential row and the Ed25519 signature.
+    from vault.attestations import attest
+    from vault.keys import attestation_key
+
+    income = {"type": "income-statement", "tax_year": 2025, "gross_annual": {"amount": 41200, "currency": "EUR"}}
+    with vault.transaction() as session:
+        income_id = records.create_record(
+            session, vault.keys, caller, subject_id=info.id, category="tenancy.income", content=income, now=utcnow()
+        ).id
+        landlord, _ = principals.create_principal(
+            session, vault.keys, role="landlord", name="Bench Homes", now=utcnow()
+        )
+        consent.create_grant(
+            session,
+            caller,
+            grantee_id=landlord.id,
+            categories=["tenancy.income"],
+            purpose="tenancy-screening",
+            actions=["read", "attest"],
+            expires_at=utcnow() + timedelta(days=30),
+            limits=vault.limits,
+            now=utcnow(),
+        )
+    landlord_caller = Caller(id=landlord.id, role="landlord")
+    key_file = workdir / "attestation.key"
+    attestation_key.create(key_file)
+    signing_key = attestation_key.read(key_file)
+    question = {"multiple": 3, "annual_rent": 12000, "currency": "EUR"}
+
+    def landlord_read():
+        with vault.transaction() as session:
+            records.read_record(
+                session, vault.keys, landlord_caller, income_id, purpose="tenancy-screening", now=utcnow()
+            )
+
+    def attestation():
+        with vault.transaction() as session:
+            attest.attest(
+                session,
+                vault.keys,
+                landlord_caller,
+                info.id,
+                predicate_name="income_at_least",
+                parameters=question,
+                purpose="tenancy-screening",
+                include_self_asserted=True,  # the bench's record is the resident's own
+                now=utcnow(),
+                valid_days=30,
+                signing_key=signing_key,
+            )
+
     from api import create_app
 
     client = create_app(vault=vault).test_client()
@@ -179,6 +234,14 @@ def bench_records(seconds: float, workdir: Path) -> list[tuple]:
         ("record read (service)", rate(read, seconds=seconds), "raw SQL select", rate(raw_select, seconds=seconds)),
     ]
     rows.append(("read under a grant (service)", rate(grantee_read, seconds=seconds), "resident's own", rows[1][1]))
+    rows.append(
+        (
+            "attestation (service)",
+            rate(attestation, seconds=seconds),
+            "landlord's read",
+            rate(landlord_read, seconds=seconds),
+        )
+    )
     api_c, api_r = rate(api_create, seconds=seconds), rate(api_read, seconds=seconds)
     rows.append(("record create (API)", api_c, "service", rows[0][1]))
     rows.append(("record read (API)", api_r, "service", rows[1][1]))

@@ -190,6 +190,7 @@ def attest(
         vc.with_evidence(body, ledger_event=receipt.leaf_hash, issuers=_issuers(answer.used)),
         signing_key.seed,
         now=now,
+        method=signing_key.verification_method,
     )
     row = Attestation(
         id=credential_id,

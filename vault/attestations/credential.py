@@ -93,8 +93,9 @@ def with_evidence(credential: dict[str, Any], *, ledger_event: str, issuers: lis
     return {**credential, "evidence": [{"type": list(EVIDENCE_TYPE), "ledgerEvent": ledger_event, "issuers": issuers}]}
 
 
-def sign(credential: dict[str, Any], seed: bytes, *, now: datetime) -> dict[str, Any]:
-    return data_integrity.add_proof(credential, seed, created=xsd_datetime(now))
+def sign(credential: dict[str, Any], seed: bytes, *, now: datetime, method: str | None = None) -> dict[str, Any]:
+    """The credential with its proof; ``method``, the key's verification method, saves deriving it again."""
+    return data_integrity.add_proof(credential, seed, created=xsd_datetime(now), method=method)
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ far unverifiable against the published one.
 """
 
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 from crypto import data_integrity
@@ -26,8 +27,8 @@ WHAT = "attestation key"
 class AttestationKey:
     seed: bytes
 
-    @property
-    def public_key(self) -> bytes:
+    @cached_property
+    def public_key(self) -> bytes:  # a scalar multiplication (about 1 ms): derived once per key
         return data_integrity.public_key(self.seed)
 
     @property
@@ -54,5 +55,21 @@ def create(path: Path) -> bool:
     return seed_files.create(path, format=FORMAT, seed=data_integrity.new_seed(), what=WHAT)
 
 
+# The key last read from each path, with the file's identity (inode, size, mtime): a request that signs reads
+# the file, but derives the public key only when the file is new to this process or has been replaced.
+_READ: dict[Path, tuple[tuple[int, int, int], AttestationKey]] = {}
+
+
 def read(path: Path) -> AttestationKey:
-    return AttestationKey(seed_files.read(path, format=FORMAT, what=WHAT))
+    try:
+        found = path.stat()
+    except OSError:
+        found = None
+    stamp = (found.st_ino, found.st_size, found.st_mtime_ns) if found is not None else None
+    cached = _READ.get(path)
+    if stamp is not None and cached is not None and cached[0] == stamp:
+        return cached[1]
+    key = AttestationKey(seed_files.read(path, format=FORMAT, what=WHAT))
+    if stamp is not None:
+        _READ[path] = (stamp, key)
+    return key

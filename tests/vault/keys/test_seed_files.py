@@ -75,3 +75,15 @@ def test_a_writer_racing_past_the_existence_check_cannot_replace_the_key(tmp_pat
     with pytest.raises(FileExistsError):
         seed_files.create(path, format="f/1", seed=b"\x01" * 32, what="test key")
     assert path.read_bytes() == before
+
+
+def test_the_attestation_key_is_derived_once_per_file_and_read_again_when_replaced(tmp_path):
+    path = tmp_path / "attestation.key"
+    attestation_key.create(path)
+    first = attestation_key.read(path)
+    assert attestation_key.read(path) is first  # the public key is not derived again for the same file
+    path.unlink()
+    with pytest.raises(ConfigError, match="No attestation key"):
+        attestation_key.read(path)  # a removed file is never served from memory
+    attestation_key.create(path)
+    assert attestation_key.read(path).did != first.did
