@@ -22,8 +22,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.api.test_server import free_port, request
+from tests.api.test_server import request
 from tests.conftest import new_master_key
+from tests.served import free_port
 
 CLI = [sys.executable, "-m", "vault.cli"]
 HEADER_SECONDS = 4

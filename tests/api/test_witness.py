@@ -13,8 +13,9 @@ from crypto import checkpoint as notes
 from crypto.bls import SigningKey
 from tests.api.conftest import add_record
 from tests.api.helpers import assert_problem
-from tests.api.test_server import free_port, request
+from tests.api.test_server import request
 from tests.conftest import new_master_key
+from tests.served import free_port
 from vault.keys import ledger_key
 from vault.ledger import checkpoints
 from vault.storage.db import make_engine
