@@ -26,7 +26,6 @@ class AskForm:
 
     predicate: str
     question: str
-    categories: tuple[str, ...]
     purposes: tuple[str, ...]
 
 
@@ -44,7 +43,7 @@ def ask_forms(grants: list[GrantView]) -> list[AskForm]:
             }
         )
         if purposes:
-            forms.append(AskForm(name, QUESTIONS[name], chosen.categories, tuple(purposes)))
+            forms.append(AskForm(name, QUESTIONS[name], tuple(purposes)))
     return forms
 
 

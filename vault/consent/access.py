@@ -298,14 +298,7 @@ def authorize(
     permit = decide_and_count(
         session, caller, subject_id=subject_id, category=category, purpose=purpose, action=action, now=now, **event_data
     )
-    query = policy.AccessQuery(
-        subject_id=subject_id,
-        actor_id=caller.id,
-        actor_role=caller.role,
-        category=category,
-        purpose=purpose,
-        action=action,
-    )
+    query = _query(caller, subject_id, category, purpose, action)
     receipt = emit(session, permitted_event(caller, query, permit, now, **event_data))
     return Authorized(permit=permit, receipt=receipt)
 
@@ -328,14 +321,7 @@ def decide_and_count(
     read, with its ``access.refused`` event (``event_data`` goes on it).
     """
     check_stated_purpose(caller, purpose)
-    query = policy.AccessQuery(
-        subject_id=subject_id,
-        actor_id=caller.id,
-        actor_role=caller.role,
-        category=category,
-        purpose=purpose,
-        action=action,
-    )
+    query = _query(caller, subject_id, category, purpose, action)
     for _ in range(MAX_CONSUME_ATTEMPTS):
         facts = load_facts(session, subject_id=subject_id, actor_id=caller.id, actor_role=caller.role)
         try:
@@ -378,10 +364,20 @@ class Visible:
         return tuple(category for category, _ in self.permits)
 
 
-def _list_query(caller: Caller, subject_id: str, purpose: str | None) -> policy.AccessQuery:
+def _query(caller: Caller, subject_id: str, category: str, purpose: str | None, action: str) -> policy.AccessQuery:
+    """What ``caller`` asks of the decision point: ``action`` on ``subject_id``'s ``category`` for ``purpose``."""
     return policy.AccessQuery(
-        subject_id=subject_id, actor_id=caller.id, actor_role=caller.role, category="*", purpose=purpose, action="list"
+        subject_id=subject_id,
+        actor_id=caller.id,
+        actor_role=caller.role,
+        category=category,
+        purpose=purpose,
+        action=action,
     )
+
+
+def _list_query(caller: Caller, subject_id: str, purpose: str | None) -> policy.AccessQuery:
+    return _query(caller, subject_id, "*", purpose, "list")
 
 
 def visible_categories(
@@ -396,14 +392,7 @@ def visible_categories(
     facts = load_facts(session, subject_id=subject_id, actor_id=caller.id, actor_role=caller.role)
     permits, reasons = [], set()
     for category in CATEGORIES:
-        query = policy.AccessQuery(
-            subject_id=subject_id,
-            actor_id=caller.id,
-            actor_role=caller.role,
-            category=category,
-            purpose=purpose,
-            action=policy.READ,
-        )
+        query = _query(caller, subject_id, category, purpose, policy.READ)
         try:
             permit = policy.decide(
                 grants=facts.grants, delegations=facts.delegations, break_glass=facts.break_glass, query=query, now=now
